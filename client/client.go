@@ -1,0 +1,266 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is an API error: the JSON body every non-2xx response carries.
+type Error struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Hint    string         `json:"hint,omitempty"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Stable error codes. Callers branch on these, never on message text.
+const (
+	CodeNotFound         = "not_found"
+	CodeInvalidRequest   = "invalid_request"
+	CodeInvalidJSON      = "invalid_json"
+	CodeTooLarge         = "too_large"
+	CodeUnknownRuntime   = "unknown_runtime"
+	CodeStaleAttempt     = "stale_attempt"
+	CodeJobFinished      = "job_finished"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+	CodeUnauthorized     = "unauthorized"
+	CodeMethodNotAllowed = "method_not_allowed"
+)
+
+// IsCode reports whether err is an API error with the given code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// Client talks to an RGrid server.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080).
+// token, if not empty, is sent as a bearer token.
+func New(baseURL, token string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q is not an http:// or https:// address", baseURL)
+	}
+	return &Client{
+		base:  strings.TrimRight(baseURL, "/"),
+		token: token,
+		// No overall timeout: long polls set their own deadline via context.
+		http: &http.Client{Transport: http.DefaultTransport},
+	}, nil
+}
+
+// BaseURL is the server address the client talks to.
+func (c *Client) BaseURL() string { return c.base }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func decodeError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	e := &Error{Status: resp.StatusCode}
+	if err := json.Unmarshal(b, e); err != nil || e.Code == "" {
+		e.Code = CodeInternal
+		e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			e.Code = CodeUnavailable
+		}
+	}
+	return e
+}
+
+// Submit queues a job.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (Job, error) {
+	var j Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &j)
+	return j, err
+}
+
+// Job returns a job with its attempts.
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+	var j Job
+	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &j)
+	return j, err
+}
+
+// ListOptions filter and page GET /v1/jobs.
+type ListOptions struct {
+	States []JobState
+	Limit  int
+	Cursor string
+}
+
+// Jobs lists jobs newest first.
+func (c *Client) Jobs(ctx context.Context, o ListOptions) (JobList, error) {
+	q := url.Values{}
+	for _, s := range o.States {
+		q.Add("state", string(s))
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cursor != "" {
+		q.Set("cursor", o.Cursor)
+	}
+	var l JobList
+	err := c.do(ctx, http.MethodGet, "/v1/jobs?"+q.Encode(), nil, &l)
+	return l, err
+}
+
+// Cancel asks for a job to be stopped.
+func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
+	var j Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
+	return j, err
+}
+
+// LogOptions select part of a job's log.
+type LogOptions struct {
+	Streams []Stream
+	After   int64
+	Limit   int
+	// Wait lets the server hold the request until new chunks arrive or the
+	// job ends.
+	Wait time.Duration
+}
+
+// Logs reads a page of a job's log.
+func (c *Client) Logs(ctx context.Context, id string, o LogOptions) (LogPage, error) {
+	q := url.Values{}
+	for _, s := range o.Streams {
+		q.Add("stream", string(s))
+	}
+	q.Set("after", strconv.FormatInt(o.After, 10))
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Wait > 0 {
+		q.Set("wait", strconv.FormatFloat(o.Wait.Seconds(), 'f', -1, 64))
+	}
+	var p LogPage
+	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil, &p)
+	return p, err
+}
+
+// Runtimes lists the server's runtime table.
+func (c *Client) Runtimes(ctx context.Context) ([]Runtime, error) {
+	var out struct {
+		Runtimes []Runtime `json:"runtimes"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/runtimes", nil, &out)
+	return out.Runtimes, err
+}
+
+// Workers lists registered workers.
+func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
+	var out struct {
+		Workers []Worker `json:"workers"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/workers", nil, &out)
+	return out.Workers, err
+}
+
+// Health checks that the server answers and its database too.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
+	return h, err
+}
+
+// Register registers a worker (or refreshes its registration).
+func (c *Client) Register(ctx context.Context, req RegisterRequest) (RegisterResponse, error) {
+	var r RegisterResponse
+	err := c.do(ctx, http.MethodPost, "/v1/workers", req, &r)
+	return r, err
+}
+
+// Heartbeat tells the server the worker is alive.
+func (c *Client) Heartbeat(ctx context.Context, workerID string, req HeartbeatRequest) (HeartbeatResponse, error) {
+	var r HeartbeatResponse
+	err := c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/heartbeat", req, &r)
+	return r, err
+}
+
+// Lease asks for work, long-polling up to req.WaitSeconds.
+func (c *Client) Lease(ctx context.Context, workerID string, req LeaseRequest) (LeaseResponse, error) {
+	var r LeaseResponse
+	err := c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/lease", req, &r)
+	return r, err
+}
+
+func attemptPath(ref AttemptRef, what string) string {
+	return "/v1/jobs/" + url.PathEscape(ref.JobID) + "/attempts/" + strconv.Itoa(ref.Attempt) + "/" + what
+}
+
+// StartAttempt reports that an attempt's process has started.
+func (c *Client) StartAttempt(ctx context.Context, ref AttemptRef) (AttemptStatus, error) {
+	var s AttemptStatus
+	err := c.do(ctx, http.MethodPost, attemptPath(ref, "start"), struct{}{}, &s)
+	return s, err
+}
+
+// UploadLogs sends chunks of an attempt's output.
+func (c *Client) UploadLogs(ctx context.Context, ref AttemptRef, chunks []LogChunk) (AttemptStatus, error) {
+	var s AttemptStatus
+	err := c.do(ctx, http.MethodPost, attemptPath(ref, "logs"), LogUpload{Chunks: chunks}, &s)
+	return s, err
+}
+
+// ReportResult records how an attempt ended.
+func (c *Client) ReportResult(ctx context.Context, ref AttemptRef, r ResultReport) (Job, error) {
+	var j Job
+	err := c.do(ctx, http.MethodPost, attemptPath(ref, "result"), r, &j)
+	return j, err
+}

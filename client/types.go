@@ -1,0 +1,266 @@
+// Package client is the public Go client of the RGrid API and its wire
+// types. The CLI and the worker reach the server only through it. It imports
+// the standard library only, so that programs embedding RGrid pull in nothing
+// else.
+package client
+
+import "time"
+
+// JobState is where a job is in its lifecycle.
+type JobState string
+
+// Job states. A job moves queued → leased → running → one terminal state.
+const (
+	StateQueued    JobState = "queued"
+	StateLeased    JobState = "leased"
+	StateRunning   JobState = "running"
+	StateSucceeded JobState = "succeeded"
+	StateFailed    JobState = "failed"
+	StateTimedOut  JobState = "timed_out"
+	StateOOMKilled JobState = "oom_killed"
+	StateCanceled  JobState = "canceled"
+	StateLost      JobState = "lost"
+	StateError     JobState = "error"
+)
+
+// AllStates lists every job state in lifecycle order.
+var AllStates = []JobState{
+	StateQueued, StateLeased, StateRunning, StateSucceeded, StateFailed,
+	StateTimedOut, StateOOMKilled, StateCanceled, StateLost, StateError,
+}
+
+// Terminal reports whether no further transition can happen.
+func (s JobState) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateTimedOut, StateOOMKilled,
+		StateCanceled, StateLost, StateError:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known states.
+func (s JobState) Valid() bool {
+	for _, k := range AllStates {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Limits bound what a job may use. Zero means "the worker's default".
+type Limits struct {
+	MemoryBytes    int64   `json:"memory_bytes,omitempty"`
+	CPUs           float64 `json:"cpus,omitempty"`
+	Pids           int64   `json:"pids,omitempty"`
+	TimeoutSeconds int64   `json:"timeout_seconds,omitempty"`
+}
+
+// SubmitRequest is the body of POST /v1/jobs.
+type SubmitRequest struct {
+	// Script is the script's bytes, exactly as read from disk (base64 on the
+	// wire, so any encoding survives).
+	Script   []byte            `json:"script"`
+	FileName string            `json:"file_name"`
+	Args     []string          `json:"args,omitempty"`
+	Runtime  string            `json:"runtime,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	Limits   Limits            `json:"limits,omitempty"`
+	Network  bool              `json:"network,omitempty"`
+}
+
+// Job is a submitted script and what became of it.
+type Job struct {
+	ID       string            `json:"id"`
+	State    JobState          `json:"state"`
+	FileName string            `json:"file_name"`
+	Args     []string          `json:"args"`
+	Runtime  string            `json:"runtime"`
+	Env      map[string]string `json:"env,omitempty"`
+	Limits   Limits            `json:"limits"`
+	Network  bool              `json:"network"`
+	// ScriptSize is the script's length in bytes; the script itself is only
+	// handed to the worker that leases the job.
+	ScriptSize int64 `json:"script_size"`
+
+	Attempt         int    `json:"attempt"`
+	WorkerID        string `json:"worker_id,omitempty"`
+	CancelRequested bool   `json:"cancel_requested,omitempty"`
+
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is one lease of a job by a worker. Its number is the fencing token.
+type Attempt struct {
+	Number     int        `json:"number"`
+	WorkerID   string     `json:"worker_id"`
+	State      JobState   `json:"state"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	LeasedAt   time.Time  `json:"leased_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// JobList is one page of GET /v1/jobs, newest first.
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+	// Next is the cursor for the following (older) page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Stream names an output stream of a job.
+type Stream string
+
+// Streams of a job's log. System lines come from RGrid itself (install
+// output, truncation notices) and are never mixed into the script's own.
+const (
+	Stdout Stream = "stdout"
+	Stderr Stream = "stderr"
+	System Stream = "system"
+)
+
+// LogChunk is a piece of one stream of one attempt.
+type LogChunk struct {
+	// ID orders the chunks of a job; pass the last one seen as "after" to
+	// resume without losing or repeating a byte. Set by the server.
+	ID      int64  `json:"id,omitempty"`
+	Attempt int    `json:"attempt"`
+	Stream  Stream `json:"stream"`
+	// Seq is the worker's sequence number within (attempt, stream); a chunk
+	// sent twice with the same Seq is stored once.
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	Data []byte    `json:"data"`
+}
+
+// LogPage is the body of GET /v1/jobs/{id}/logs.
+type LogPage struct {
+	Chunks []LogChunk `json:"chunks"`
+	// Next is the cursor to pass as "after" for the following page.
+	Next int64 `json:"next"`
+	// State is the job's state when the page was read. When it is terminal
+	// and Chunks is empty, the log is complete.
+	State JobState `json:"state"`
+}
+
+// Runtime is one entry of the runtime table.
+type Runtime struct {
+	Name       string   `json:"name"`
+	Image      string   `json:"image"`
+	Command    []string `json:"command"`
+	Extensions []string `json:"extensions,omitempty"`
+	AliasOf    string   `json:"alias_of,omitempty"`
+	Default    bool     `json:"default,omitempty"`
+}
+
+// Worker is a registered worker agent as the server sees it.
+type Worker struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Hostname      string    `json:"hostname"`
+	Version       string    `json:"version"`
+	Executor      string    `json:"executor"`
+	Slots         int       `json:"slots"`
+	SlotsInUse    int       `json:"slots_in_use"`
+	State         string    `json:"state"`
+	RegisteredAt  time.Time `json:"registered_at"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+}
+
+// RegisterRequest is the body of POST /v1/workers.
+type RegisterRequest struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Hostname string `json:"hostname"`
+	Version  string `json:"version"`
+	Executor string `json:"executor"`
+	Slots    int    `json:"slots"`
+}
+
+// RegisterResponse tells a worker how often to heartbeat.
+type RegisterResponse struct {
+	Worker                   Worker `json:"worker"`
+	HeartbeatIntervalSeconds int    `json:"heartbeat_interval_seconds"`
+}
+
+// AttemptRef names one attempt of one job.
+type AttemptRef struct {
+	JobID   string `json:"job_id"`
+	Attempt int    `json:"attempt"`
+}
+
+// HeartbeatRequest lists the attempts the worker is running.
+type HeartbeatRequest struct {
+	Running []AttemptRef `json:"running"`
+}
+
+// HeartbeatResponse lists attempts the worker must stop: canceled by a user
+// or no longer the job's current attempt.
+type HeartbeatResponse struct {
+	Stop []AttemptRef `json:"stop"`
+}
+
+// LeaseRequest is the body of POST /v1/workers/{id}/lease.
+type LeaseRequest struct {
+	// Max is how many jobs the worker can take now (its free slots). Zero
+	// asks only for attempts to stop.
+	Max int `json:"max"`
+	// WaitSeconds is how long the server may hold the request when there is
+	// nothing to hand out.
+	WaitSeconds int `json:"wait_seconds"`
+}
+
+// LeasedJob is a job handed to a worker, with everything needed to run it.
+type LeasedJob struct {
+	Job     Job    `json:"job"`
+	Attempt int    `json:"attempt"`
+	Script  []byte `json:"script"`
+	// RuntimeImage and RuntimeCommand are resolved by the server from the
+	// runtime table, so that every worker runs the same thing.
+	RuntimeImage   string   `json:"runtime_image"`
+	RuntimeCommand []string `json:"runtime_command"`
+}
+
+// LeaseResponse is what a lease request returns.
+type LeaseResponse struct {
+	Jobs []LeasedJob  `json:"jobs"`
+	Stop []AttemptRef `json:"stop,omitempty"`
+}
+
+// LogUpload is the body of POST /v1/jobs/{id}/attempts/{n}/logs.
+type LogUpload struct {
+	Chunks []LogChunk `json:"chunks"`
+}
+
+// AttemptStatus is returned to a worker for each report on an attempt; Stop
+// tells it to kill the attempt (the user canceled the job).
+type AttemptStatus struct {
+	Stop bool `json:"stop"`
+}
+
+// ResultReport is the body of POST /v1/jobs/{id}/attempts/{n}/result.
+type ResultReport struct {
+	State    JobState `json:"state"`
+	ExitCode *int     `json:"exit_code,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	Status        string `json:"status"`
+	Version       string `json:"version"`
+	SchemaVersion int64  `json:"schema_version"`
+	Database      string `json:"database"`
+}

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rgrid/rgrid/client"
+)
+
+// The README's first command: a fresh machine, no server, no config.
+func TestEmbeddedRunsHello(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	r := rgrid(t, env, "run", "../examples/hello.py")
+	if r.code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout, "Hello from RGrid!") {
+		t.Errorf("stdout = %q, want the greeting", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "no isolation") {
+		t.Errorf("stderr lacks the one-line notice about running without isolation:\n%s", r.stderr)
+	}
+	// The job is kept in the local database: status and list find it.
+	l := rgrid(t, env, "list", "--json")
+	var list client.JobList
+	if err := json.Unmarshal([]byte(l.stdout), &list); err != nil || len(list.Jobs) != 1 {
+		t.Fatalf("list: %v %q", err, l.stdout)
+	}
+	if j := list.Jobs[0]; j.State != client.StateSucceeded || j.FileName != "hello.py" || j.Runtime != "python3.11" {
+		t.Errorf("job = %+v", j)
+	}
+}
+
+func TestEmbeddedExitCodeAndSeparateStreams(t *testing.T) {
+	t.Parallel()
+	script := writeScript(t, "fail.py", `import sys
+print("to stdout", flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+print("args:", sys.argv[1:])
+sys.exit(3)
+`)
+	r := rgrid(t, isolatedEnv(t), "run", script, "a b", "--flag")
+	if r.code != 3 {
+		t.Fatalf("exit code %d, want 3; stderr:\n%s", r.code, r.stderr)
+	}
+	if want := "to stdout\nargs: ['a b', '--flag']\n"; r.stdout != want {
+		t.Errorf("stdout = %q, want %q", r.stdout, want)
+	}
+	if !strings.Contains(r.stderr, "to stderr\n") {
+		t.Errorf("stderr = %q, want the script's stderr", r.stderr)
+	}
+}
+
+func TestRunMissingFileSubmitsNothing(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	r := rgrid(t, env, "run", "nonexistent.py")
+	if r.code == 0 {
+		t.Fatal("exit code 0 for a missing file")
+	}
+	if !strings.HasPrefix(r.stderr, "Error: file not found: nonexistent.py\nHint: check the path") {
+		t.Errorf("stderr = %q", r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout = %q, want nothing", r.stdout)
+	}
+	// Nothing was submitted; not even the local database was created.
+	if _, err := os.Stat(filepath.Join(envValue(env, "RGRID_DATA_DIR"), "rgrid.db")); err == nil {
+		l := rgrid(t, env, "list", "--json")
+		if strings.Contains(l.stdout, "job_") {
+			t.Errorf("a job was stored: %s", l.stdout)
+		}
+	}
+}
+
+func TestRunUnknownRuntimeListsAvailable(t *testing.T) {
+	t.Parallel()
+	script := writeScript(t, "x.py", "print(1)\n")
+	r := rgrid(t, isolatedEnv(t), "run", "--runtime", "cobol", script)
+	if r.code == 0 {
+		t.Fatal("exit code 0 for an unknown runtime")
+	}
+	for _, want := range []string{`Error: unknown runtime "cobol"`, "python3.11", "node20", "bash"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func TestDetachWithoutDevServerExplains(t *testing.T) {
+	t.Parallel()
+	script := writeScript(t, "x.py", "print(1)\n")
+	r := rgrid(t, isolatedEnv(t), "run", "--detach", script)
+	if r.code == 0 || !strings.Contains(r.stderr, "rgrid dev") {
+		t.Fatalf("code %d, stderr %q: want a refusal naming rgrid dev", r.code, r.stderr)
+	}
+}
+
+// rgrid dev keeps a server running: --detach, status and logs work across
+// commands.
+func TestDevServerAcrossCommands(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	start(t, env, regexp.MustCompile(`rgrid dev: serving (\S+)`), "dev", "--listen", "127.0.0.1:0")
+	script := writeScript(t, "two.py", `import sys
+print("out line")
+print("err line", file=sys.stderr)
+`)
+	r := rgrid(t, env, "run", "--detach", script)
+	if r.code != 0 {
+		t.Fatalf("detach: %d %s", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(id, "job_") {
+		t.Fatalf("detach printed %q, want a job id", r.stdout)
+	}
+	f := rgrid(t, env, "logs", "-f", id)
+	if f.stdout != "out line\n" || f.stderr != "err line\n" {
+		t.Errorf("logs -f: stdout %q stderr %q", f.stdout, f.stderr)
+	}
+	if o := rgrid(t, env, "logs", "--stderr-only", id); o.stdout != "" || o.stderr != "err line\n" {
+		t.Errorf("logs --stderr-only: stdout %q stderr %q", o.stdout, o.stderr)
+	}
+	s := rgrid(t, env, "status", id)
+	if !strings.Contains(s.stdout, "succeeded (exit code 0)") || !strings.Contains(s.stdout, "Attempts:") {
+		t.Errorf("status:\n%s", s.stdout)
+	}
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}

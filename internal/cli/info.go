@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/version"
+)
+
+func newRuntimesCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "runtimes",
+		Short: "List the runtimes scripts can run on",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []client.Runtime
+			if e.server != "" {
+				s, err := e.connect(cmd.Context(), false, execOptions{})
+				if err != nil {
+					return err
+				}
+				defer s.close()
+				if list, err = s.c.Runtimes(cmd.Context()); err != nil {
+					return err
+				}
+			} else {
+				t, err := e.runtimeTable()
+				if err != nil {
+					return err
+				}
+				for _, r := range t.All() {
+					res, _ := t.Resolve(r.Name)
+					list = append(list, client.Runtime{Name: r.Name, Image: res.Image, Command: res.Command,
+						Extensions: r.Extensions, AliasOf: r.AliasOf, Default: r.Name == runtimes.DefaultName})
+				}
+			}
+			if asJSON {
+				return printJSON(e.stdout, list)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tNOTE")
+			for _, r := range list {
+				var note []string
+				if r.Default {
+					note = append(note, "default")
+				}
+				if r.AliasOf != "" {
+					note = append(note, "= "+r.AliasOf)
+				}
+				if len(r.Extensions) > 0 {
+					note = append(note, "for "+strings.Join(r.Extensions, " "))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Image, strings.Join(r.Command, " "), strings.Join(note, ", "))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	addClientFlags(cmd)
+	return cmd
+}
+
+func newWorkersCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "workers",
+		Short: "List workers: state, slots in use, last heartbeat",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := e.connect(cmd.Context(), false, execOptions{})
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			ws, err := s.c.Workers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(e.stdout, ws)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tSLOTS\tEXECUTOR\tHOST\tLAST HEARTBEAT")
+			for _, w := range ws {
+				age := time.Since(w.LastHeartbeat).Round(time.Second)
+				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s ago\n", w.ID, w.State, w.SlotsInUse, w.Slots, w.Executor, w.Hostname, age)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	addClientFlags(cmd)
+	return cmd
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print rgrid's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(e.stdout, "rgrid %s\n", version.String())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/server"
+	"github.com/rgrid/rgrid/internal/store"
+	"github.com/rgrid/rgrid/internal/worker"
+)
+
+// A session is a connection to a server: a remote one, a local "rgrid dev",
+// or one started inside this process (embedded mode).
+type session struct {
+	c     *client.Client
+	local *localGrid // nil unless embedded
+}
+
+// close stops an embedded grid; its worker first finishes what it leased.
+func (s *session) close() {
+	if s.local != nil {
+		s.local.close()
+	}
+}
+
+// connect picks the server: --server / RGRID_SERVER / config file, else a
+// running "rgrid dev", else an embedded one. withWorker starts an embedded
+// worker (for rgrid run). Several embedded rgrid processes may share the
+// database; each keeps its worker until its own job has ended, so every
+// queued job always has a worker, and one may run another's job before it
+// exits.
+func (e *env) connect(ctx context.Context, withWorker bool, exec execOptions) (*session, error) {
+	if e.server != "" {
+		c, err := client.New(e.server, e.token)
+		if err != nil {
+			return nil, userErr("pass a URL like http://127.0.0.1:8080 with --server or RGRID_SERVER", "%v", err)
+		}
+		return &session{c: c}, nil
+	}
+	dataDir, err := config.DataDir()
+	if err != nil {
+		return nil, userErr("set RGRID_DATA_DIR or pass --server", "%v", err)
+	}
+	if url := devServerURL(ctx, dataDir); url != "" {
+		c, err := client.New(url, "")
+		if err != nil {
+			return nil, err
+		}
+		return &session{c: c}, nil
+	}
+	l, err := e.startLocal(ctx, dataDir, withWorker, exec)
+	if err != nil {
+		return nil, err
+	}
+	return &session{c: l.client, local: l}, nil
+}
+
+// devState is what "rgrid dev" leaves in the data directory so that other
+// commands find it.
+type devState struct {
+	URL string `json:"url"`
+	PID int    `json:"pid"`
+}
+
+func devStatePath(dataDir string) string { return filepath.Join(dataDir, "dev.json") }
+
+// devServerURL returns the address of a running "rgrid dev", if one answers.
+func devServerURL(ctx context.Context, dataDir string) string {
+	b, err := os.ReadFile(devStatePath(dataDir))
+	if err != nil {
+		return ""
+	}
+	var st devState
+	if json.Unmarshal(b, &st) != nil || st.URL == "" {
+		return ""
+	}
+	c, err := client.New(st.URL, "")
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := c.Health(ctx); err != nil {
+		return ""
+	}
+	return st.URL
+}
+
+// localGrid is a server, and maybe a worker, inside this process.
+type localGrid struct {
+	client     *client.Client
+	store      store.Store
+	httpServer *http.Server
+	cancelBase context.CancelFunc
+	stopWorker context.CancelFunc
+	workerDone chan struct{}
+	once       sync.Once
+}
+
+// startLocal opens the SQLite database in dataDir (migrating it: it is the
+// user's own file) and serves the API on a loopback port.
+func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, exec execOptions) (*localGrid, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, userErr("set RGRID_DATA_DIR to a writable directory", "create the data directory: %v", err)
+	}
+	st, err := database.Open(ctx, filepath.Join(dataDir, "rgrid.db"), database.Options{Migrate: true})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	rt, err := e.runtimeTable()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	l, err := serveLocal(ctx, st, rt, "127.0.0.1:0", server.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if withWorker {
+		ex, notice, err := chooseExecutor(ctx, exec.name, true)
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		if notice != "" {
+			fmt.Fprintln(e.stderr, notice)
+		}
+		w, err := worker.New(l.client, worker.Options{
+			ID: "embedded-" + randomSuffix(), Name: "embedded", Slots: 1, Executor: ex,
+			Defaults: exec.defaults, Log: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		l.stopWorker = cancel
+		l.workerDone = make(chan struct{})
+		go func() {
+			defer close(l.workerDone)
+			_ = w.Run(wctx)
+		}()
+	}
+	return l, nil
+}
+
+// serveLocal serves the API for st on addr and returns once it listens.
+func serveLocal(ctx context.Context, st store.Store, rt *runtimes.Table, addr string, opts server.Options, log *slog.Logger) (*localGrid, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, userErr("choose another address with --listen", "listen on %s: %v", addr, err)
+	}
+	srv := server.New(st, rt, log, opts)
+	// Long polls end when the base context does, so close is quick.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	go func() { _ = hs.Serve(ln) }()
+	c, err := client.New("http://"+ln.Addr().String(), opts.Token)
+	if err != nil {
+		cancelBase()
+		hs.Close()
+		return nil, err
+	}
+	return &localGrid{client: c, store: st, httpServer: hs, cancelBase: cancelBase}, nil
+}
+
+func (l *localGrid) close() {
+	l.once.Do(func() {
+		if l.stopWorker != nil {
+			l.stopWorker()
+			<-l.workerDone
+		}
+		l.cancelBase()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.httpServer.Shutdown(ctx)
+		_ = l.store.Close()
+	})
+}
+
+func randomSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// dbError turns a schema or connection failure into advice.
+func dbError(err error) error {
+	var behind *database.SchemaBehindError
+	var ahead *database.SchemaAheadError
+	switch {
+	case errors.As(err, &behind):
+		return userErr(behind.Hint(), "%v", err)
+	case errors.As(err, &ahead):
+		return userErr(ahead.Hint(), "%v", err)
+	}
+	return userErr("check the --db URL and that the database is running", "open the database: %v", err)
+}
+
+// execOptions choose and configure the executor of an embedded or
+// standalone worker.
+type execOptions struct {
+	name     string // "", "process" or "docker"
+	defaults executor.Limits
+}

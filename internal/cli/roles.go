@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/server"
+	"github.com/rgrid/rgrid/internal/worker"
+)
+
+func newServerCmd(e *env) *cobra.Command {
+	var (
+		listen, db, token string
+		migrate           bool
+		maxScript         int64
+		heartbeat         time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: the API, the scheduler and the reaper",
+		Example: `  rgrid server --db postgres://rgrid@db.example.com/rgrid --migrate
+  rgrid server --listen 0.0.0.0:8080 --db /var/lib/rgrid/rgrid.db`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if db == "" {
+				return userErr("pass --db postgres://USER@HOST/DB (or a SQLite file path), or set RGRID_DB", "no database given")
+			}
+			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			st, err := database.Open(ctx, db, database.Options{Migrate: migrate})
+			if err != nil {
+				return dbError(err)
+			}
+			defer st.Close()
+			rt, err := e.runtimeTable()
+			if err != nil {
+				return err
+			}
+			opts := server.Options{MaxScriptBytes: maxScript, Token: token, HeartbeatInterval: heartbeat}
+			return serve(ctx, listen, server.New(st, rt, log, opts).Handler(), log, func(addr string) {
+				log.Info("rgrid server listening", "addr", addr, "db", database.Redact(db), "dialect", st.Dialect())
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the API on")
+	f.StringVar(&db, "db", "", "database: postgres://… or a SQLite file path (env RGRID_DB)")
+	f.BoolVar(&migrate, "migrate", false, "apply pending database migrations before serving")
+	f.StringVar(&token, "token", "", "require this bearer token on every API call (env RGRID_TOKEN)")
+	f.Int64Var(&maxScript, "max-script-size", 10<<20, "largest script accepted, in bytes")
+	f.DurationVar(&heartbeat, "heartbeat-interval", 5*time.Second, "how often workers heartbeat")
+	return cmd
+}
+
+// serve runs handler on addr until ctx ends, then shuts down; long polls
+// are released at once through the base context.
+func serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger, onListen func(addr string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return userErr("choose another address with --listen, or stop what uses it", "listen on %s: %v", addr, err)
+	}
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	onListen(ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	cancelBase()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+type workerOptions struct {
+	server, token, executor, id, name string
+	slots                             int
+	maxLogBytes                       int64
+	limits                            limitFlags
+}
+
+func newWorkerCmd(e *env) *cobra.Command {
+	o := &workerOptions{}
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker agent that leases jobs from a server and runs them",
+		Long: `Run a worker agent. It registers with the server, heartbeats, runs up to
+--slots jobs at once, streams their output and reports results.
+
+SIGTERM (or Ctrl-C) drains: no new jobs, running ones finish, then it exits.
+A second signal stops it at once.`,
+		Example: `  rgrid worker --server http://control:8080 --slots 4`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), e)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.server, "server", "", "server URL (env RGRID_SERVER)")
+	f.StringVar(&o.token, "token", "", "API token (env RGRID_TOKEN)")
+	f.IntVar(&o.slots, "slots", 1, "how many jobs to run at once")
+	f.StringVar(&o.executor, "executor", "", "process (no isolation); docker arrives with the Docker executor")
+	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
+	f.StringVar(&o.name, "name", "", "display name (default: the host name)")
+	f.Int64Var(&o.maxLogBytes, "max-log-bytes", 10<<20, "cap on each job's output; the rest is cut with a notice")
+	o.limits.add(f)
+	return cmd
+}
+
+func (o *workerOptions) run(ctx context.Context, e *env) error {
+	if o.server == "" {
+		return userErr("pass --server http://HOST:8080 or set RGRID_SERVER", "no server given")
+	}
+	c, err := client.New(o.server, o.token)
+	if err != nil {
+		return userErr("pass a URL like http://127.0.0.1:8080", "%v", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	ex, _, err := chooseExecutor(ctx, o.executor, false)
+	if err != nil {
+		return err
+	}
+	if ex.Name() == "process" {
+		log.Warn("executor process: jobs run on this machine as this user, with rlimits but no isolation")
+	}
+	defaults, err := o.limits.executorLimits(defaultLimits())
+	if err != nil {
+		return err
+	}
+	if o.id == "" {
+		if o.id, err = persistentWorkerID(); err != nil {
+			return err
+		}
+	}
+	if o.name == "" {
+		o.name, _ = os.Hostname()
+	}
+	w, err := worker.New(c, worker.Options{
+		ID: o.id, Name: o.name, Slots: o.slots, Executor: ex, Log: log,
+		Defaults: defaults, MaxLogBytes: o.maxLogBytes,
+	})
+	if err != nil {
+		return userErr("check the worker's flags", "%v", err)
+	}
+	// The first signal (through ctx) drains; a second one aborts.
+	second := make(chan os.Signal, 1)
+	go func() {
+		<-ctx.Done()
+		signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+		if _, ok := <-second; ok {
+			log.Warn("second signal: stopping running jobs now")
+			w.Abort()
+		}
+	}()
+	defer func() { signal.Stop(second); close(second) }()
+	return w.Run(ctx)
+}
+
+// persistentWorkerID returns this machine's worker id, made once and kept,
+// so that a restarted worker is the same worker to the server.
+func persistentWorkerID() (string, error) {
+	dir, err := config.DataDir()
+	if err != nil {
+		return "", userErr("pass --worker-id", "%v", err)
+	}
+	path := filepath.Join(dir, "worker-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	host, _ := os.Hostname()
+	id := fmt.Sprintf("%s-%s", host, randomSuffix())
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", userErr("pass --worker-id or set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", userErr("pass --worker-id or set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
+	}
+	return id, nil
+}
+
+func newDevCmd(e *env) *cobra.Command {
+	var listen string
+	var slots int
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Keep a local server and worker running for --detach, status and logs",
+		Long: `Run a server and a worker in this process on the local SQLite database, on
+127.0.0.1, until interrupted. Other rgrid commands on this machine find it and
+use it when no --server is given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			dataDir, err := config.DataDir()
+			if err != nil {
+				return userErr("set RGRID_DATA_DIR", "%v", err)
+			}
+			if url := devServerURL(ctx, dataDir); url != "" {
+				return userErr("use it, or stop it first", "rgrid dev is already running at %s", url)
+			}
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return userErr("set RGRID_DATA_DIR to a writable directory", "create the data directory: %v", err)
+			}
+			st, err := database.Open(ctx, filepath.Join(dataDir, "rgrid.db"), database.Options{Migrate: true})
+			if err != nil {
+				return dbError(err)
+			}
+			rt, err := e.runtimeTable()
+			if err != nil {
+				st.Close()
+				return err
+			}
+			l, err := serveLocal(ctx, st, rt, listen, server.Options{}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				st.Close()
+				return err
+			}
+			defer l.close()
+			ex, notice, err := chooseExecutor(ctx, "", true)
+			if err != nil {
+				return err
+			}
+			if notice != "" {
+				fmt.Fprintln(e.stderr, notice)
+			}
+			w, err := worker.New(l.client, worker.Options{ID: "dev-" + randomSuffix(), Name: "dev", Slots: slots,
+				Executor: ex, Defaults: defaultLimits()})
+			if err != nil {
+				return err
+			}
+			b, _ := json.Marshal(devState{URL: l.client.BaseURL(), PID: os.Getpid()})
+			if err := os.WriteFile(devStatePath(dataDir), b, 0o600); err != nil {
+				return userErr("set RGRID_DATA_DIR to a writable directory", "write %s: %v", devStatePath(dataDir), err)
+			}
+			defer os.Remove(devStatePath(dataDir))
+			fmt.Fprintf(e.stderr, "rgrid dev: serving %s with %d slot(s) on %s; Ctrl-C stops\n",
+				l.client.BaseURL(), slots, filepath.Join(dataDir, "rgrid.db"))
+			err = w.Run(ctx)
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8765", "address to serve on (keep it on loopback)")
+	cmd.Flags().IntVar(&slots, "slots", 2, "how many jobs to run at once")
+	return cmd
+}

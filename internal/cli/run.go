@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/runtimes"
+)
+
+type runOptions struct {
+	script  string
+	args    []string
+	runtime string
+	detach  bool
+	env     []string
+	limits  limitFlags
+	network bool
+	maxSize int64
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	o := &runOptions{}
+	names := strings.Join(runtimeNames(), ", ")
+	cmd := &cobra.Command{
+		Use:   "run SCRIPT [ARGS...]",
+		Short: "Run a script on the grid and stream its output",
+		Long: `Run a script on the grid. Its stdout and stderr appear here as it prints them,
+and rgrid exits with the script's exit code.
+
+The runtime is chosen from the file extension (.py → python3.11, .js → node20,
+.sh → bash) unless --runtime names one of: ` + names + `.
+
+Exit codes: the script's own; 124 if it timed out, 137 if it ran out of
+memory, 130 if it was canceled, 1 for a platform error (printed as "Error:").`,
+		Example: `  rgrid run examples/hello.py
+  rgrid run train.py --epochs 3
+  rgrid run --timeout 10m --memory 1g train.py
+  rgrid run --detach job.py      # print the job id and return`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.script, o.args = args[0], args[1:]
+			return o.run(cmd.Context(), e)
+		},
+	}
+	// Everything after the script belongs to the script.
+	cmd.Flags().SetInterspersed(false)
+	f := cmd.Flags()
+	f.StringVarP(&o.runtime, "runtime", "r", "", "runtime to use ("+names+"); default from the file extension")
+	f.BoolVarP(&o.detach, "detach", "d", false, "submit, print the job id and return")
+	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable for the script, KEY=VALUE (repeatable)")
+	f.BoolVar(&o.network, "network", false, "give the job network access (off by default)")
+	f.Int64Var(&o.maxSize, "max-script-size", 10<<20, "refuse scripts larger than this many bytes before sending")
+	o.limits.add(f)
+	addClientFlags(cmd)
+	return cmd
+}
+
+func runtimeNames() []string {
+	t, _ := runtimes.New(nil)
+	return t.Names()
+}
+
+func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
+	fi, err := os.Stat(o.script)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return client.SubmitRequest{}, &Error{Message: "file not found: " + o.script, Code: 1,
+				Hint: "check the path; it is relative to the current directory (" + cwd() + ")"}
+		}
+		return client.SubmitRequest{}, userErr("check the file's permissions", "cannot read %s: %v", o.script, err)
+	}
+	if fi.IsDir() {
+		return client.SubmitRequest{}, userErr("name the script file itself, e.g. "+filepath.Join(o.script, "main.py"),
+			"%s is a directory, not a script", o.script)
+	}
+	if o.maxSize > 0 && fi.Size() > o.maxSize {
+		return client.SubmitRequest{}, userErr("send large data as input files rather than inside the script",
+			"%s is %d bytes, over the script size limit of %d bytes", o.script, fi.Size(), o.maxSize)
+	}
+	script, err := os.ReadFile(o.script)
+	if err != nil {
+		return client.SubmitRequest{}, userErr("check the file's permissions", "cannot read %s: %v", o.script, err)
+	}
+	env := map[string]string{}
+	for _, kv := range o.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return client.SubmitRequest{}, userErr("write --env NAME=VALUE", "--env %q is not NAME=VALUE", kv)
+		}
+		env[k] = v
+	}
+	limits, err := o.limits.limits()
+	if err != nil {
+		return client.SubmitRequest{}, err
+	}
+	return client.SubmitRequest{
+		Script: script, FileName: filepath.Base(o.script), Args: o.args, Runtime: o.runtime,
+		Env: env, Limits: limits, Network: o.network,
+	}, nil
+}
+
+func cwd() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return "unknown"
+	}
+	return d
+}
+
+func (o *runOptions) run(ctx context.Context, e *env) error {
+	req, err := o.submitRequest()
+	if err != nil {
+		return err
+	}
+	exec := execOptions{defaults: defaultLimits()}
+	if o.detach && e.server == "" {
+		if dataDir, err := config.DataDir(); err == nil && devServerURL(ctx, dataDir) == "" {
+			return userErr("start \"rgrid dev\" in another terminal (it keeps a local server running), or pass --server",
+				"--detach needs a server that keeps running after rgrid exits")
+		}
+	}
+	s, err := e.connect(ctx, !o.detach, exec)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	job, err := s.c.Submit(ctx, req)
+	if err != nil {
+		return err
+	}
+	if o.detach {
+		fmt.Fprintln(e.stdout, job.ID)
+		return nil
+	}
+	return followToExit(ctx, s.c, job.ID, e.stdout, e.stderr)
+}
+
+// followToExit streams a job's output until it ends and turns its outcome
+// into rgrid's exit code. Interrupting rgrid cancels the job, as Ctrl-C
+// would stop a script run locally.
+func followToExit(ctx context.Context, c *client.Client, id string, stdout, stderr io.Writer) error {
+	err := follow(ctx, c, id, nil, stdout, stderr)
+	if ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, cerr := c.Cancel(cctx, id); cerr == nil {
+			fmt.Fprintf(stderr, "rgrid: canceled job %s\n", id)
+			// Wait briefly for the canceled state, so the job does not
+			// outlive this command in embedded mode.
+			_ = follow(cctx, c, id, nil, io.Discard, io.Discard)
+		}
+		return exitCode(130)
+	}
+	if err != nil {
+		return err
+	}
+	job, err := c.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	return outcome(job, stderr)
+}
+
+// follow copies the job's log to the writers until the job has ended and
+// every chunk has been read. It resumes from the last chunk after errors,
+// so a server restart loses and repeats nothing.
+func follow(ctx context.Context, c *client.Client, id string, streams []client.Stream, stdout, stderr io.Writer) error {
+	var after int64
+	failures := 0
+	for {
+		page, err := c.Logs(ctx, id, client.LogOptions{After: after, Streams: streams, Wait: 25 * time.Second})
+		if err != nil {
+			var ae *client.Error
+			if ctx.Err() != nil || (errors.As(err, &ae) && ae.Status/100 == 4) || failures >= 30 {
+				return err
+			}
+			failures++
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(min(failures, 5)) * time.Second):
+			}
+			continue
+		}
+		failures = 0
+		for _, ch := range page.Chunks {
+			w := stdout
+			if ch.Stream != client.Stdout {
+				w = stderr
+			}
+			if _, err := w.Write(ch.Data); err != nil {
+				return err
+			}
+		}
+		after = page.Next
+		if len(page.Chunks) == 0 && page.State.Terminal() {
+			return nil
+		}
+	}
+}
+
+// outcome maps a finished job to rgrid's exit code, explaining anything
+// that is not the script's own exit.
+func outcome(j client.Job, stderr io.Writer) error {
+	switch j.State {
+	case client.StateSucceeded:
+		return nil
+	case client.StateFailed:
+		if j.ExitCode != nil {
+			return exitCode(*j.ExitCode)
+		}
+		return exitCode(1)
+	case client.StateTimedOut:
+		printError(stderr, &Error{Message: "job " + j.ID + " timed out: " + j.Message,
+			Hint: "give it more time with --timeout, e.g. --timeout 30m"})
+		return exitCode(124)
+	case client.StateOOMKilled:
+		printError(stderr, &Error{Message: "job " + j.ID + " ran out of memory: " + j.Message,
+			Hint: "give it more memory with --memory, e.g. --memory 2g"})
+		return exitCode(137)
+	case client.StateCanceled:
+		fmt.Fprintf(stderr, "rgrid: job %s was canceled\n", j.ID)
+		return exitCode(130)
+	}
+	printError(stderr, &Error{Message: fmt.Sprintf("job %s ended %s: %s", j.ID, j.State, j.Message),
+		Hint: "rgrid status " + j.ID + " shows every attempt"})
+	return exitCode(1)
+}
+
+// defaultLimits are the limits an embedded worker applies to jobs that set
+// none; standalone workers take theirs from flags.
+func defaultLimits() executor.Limits {
+	return executor.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, Timeout: 300 * time.Second}
+}

@@ -1,0 +1,89 @@
+// Package executor defines how a worker runs one attempt of a job: the
+// Executor interface and the types it speaks. Implementations live in
+// subpackages (process, and docker for isolated runs); executortest holds
+// the conformance suite every implementation passes.
+package executor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrUnavailable means the executor cannot run here (no engine, no
+// interpreter); its message says what is missing.
+var ErrUnavailable = errors.New("executor unavailable")
+
+// Limits are the enforced bounds of one run. Zero values mean "no limit"
+// only where an executor cannot enforce a bound; the worker always fills them.
+type Limits struct {
+	MemoryBytes int64
+	CPUs        float64
+	Pids        int64
+	Timeout     time.Duration
+}
+
+// Spec is everything needed to start one attempt.
+type Spec struct {
+	JobID    string
+	Attempt  int
+	WorkerID string
+
+	// Image and Command come from the runtime table. Command is the
+	// interpreter argv; the script path and Args follow it.
+	Image   string
+	Command []string
+
+	FileName string // base name of the script, e.g. "train.py"
+	Script   []byte
+	Args     []string
+	Env      map[string]string
+	Limits   Limits
+	Network  bool
+
+	// Stdout and Stderr receive the script's output as it is produced. Each
+	// is written from one goroutine at a time.
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Outcome classifies how a run ended.
+type Outcome string
+
+// Outcomes of a run.
+const (
+	Exited    Outcome = "exited"     // the process ended by itself; see ExitCode
+	TimedOut  Outcome = "timed_out"  // killed at the time limit
+	OOMKilled Outcome = "oom_killed" // killed for exceeding the memory limit
+	Killed    Outcome = "killed"     // stopped by Handle.Kill
+)
+
+// Result is how a run ended.
+type Result struct {
+	Outcome  Outcome
+	ExitCode int
+	// Message is a human sentence for outcomes other than a plain exit,
+	// e.g. "killed after 300 s (the job's time limit)".
+	Message  string
+	Duration time.Duration
+}
+
+// Handle is a started run.
+type Handle interface {
+	// Wait blocks until the run ends and all of its output has been written
+	// to Spec.Stdout and Spec.Stderr. Cancelling ctx stops the waiting, not
+	// the run.
+	Wait(ctx context.Context) (Result, error)
+	// Kill stops the run; Wait then returns Outcome Killed. Killing a run
+	// that has already ended does nothing.
+	Kill(ctx context.Context) error
+}
+
+// Executor starts runs.
+type Executor interface {
+	// Name is "process" or "docker".
+	Name() string
+	// Start stages the script and starts it. An error means nothing runs.
+	Start(ctx context.Context, spec Spec) (Handle, error)
+}

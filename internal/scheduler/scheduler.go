@@ -1,0 +1,98 @@
+// Package scheduler hands queued jobs to workers: it claims jobs in the
+// store (the claim itself is one transaction there, so two workers never get
+// the same job), long-polls when there is nothing to hand out, and tells
+// workers which of their attempts to stop.
+package scheduler
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// Scheduler leases jobs to workers.
+type Scheduler struct {
+	store  store.Store
+	notify *Notifier
+	log    *slog.Logger
+	now    func() time.Time
+	// PollInterval bounds how long a waiting lease goes without looking at
+	// the store, for changes made by another server replica.
+	pollInterval time.Duration
+}
+
+// New returns a scheduler over st. now may be nil for time.Now.
+func New(st store.Store, n *Notifier, log *slog.Logger, now func() time.Time) *Scheduler {
+	if now == nil {
+		now = time.Now
+	}
+	return &Scheduler{store: st, notify: n, log: log, now: now, pollInterval: time.Second}
+}
+
+// Lease is what one lease request gets.
+type Lease struct {
+	Jobs []store.Job
+	Stop []store.AttemptRef
+}
+
+// Lease claims up to max jobs for the worker, waiting up to wait for one to
+// be queued. It returns early with the attempts the worker must stop, if
+// any. An empty Lease after wait is normal.
+func (s *Scheduler) Lease(ctx context.Context, workerID string, max int, wait time.Duration) (Lease, error) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		// Take the channels before looking, so no wake-up falls in between.
+		queued := s.notify.Chan(TopicQueued)
+		stopCh := s.notify.Chan(WorkerTopic(workerID))
+
+		var l Lease
+		var err error
+		l.Stop, err = s.store.AttemptsToStop(ctx, workerID)
+		if err != nil {
+			return Lease{}, err
+		}
+		if max > 0 {
+			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{WorkerID: workerID, Max: max, Now: s.now()})
+			if err != nil {
+				return Lease{}, err
+			}
+			for _, j := range l.Jobs {
+				s.notify.Notify(JobTopic(j.ID))
+			}
+		}
+		if len(l.Jobs) > 0 || len(l.Stop) > 0 {
+			return l, nil
+		}
+		if max <= 0 {
+			queued = nil // nothing to claim: only stop requests wake us
+		}
+		poll := time.NewTimer(s.pollInterval)
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return Lease{}, nil
+		case <-deadline.C:
+			poll.Stop()
+			return Lease{}, nil
+		case <-queued:
+		case <-stopCh:
+		case <-poll.C:
+		}
+		poll.Stop()
+	}
+}
+
+// JobQueued wakes waiting lease requests.
+func (s *Scheduler) JobQueued() { s.notify.Notify(TopicQueued) }
+
+// JobChanged wakes followers of a job's log and state.
+func (s *Scheduler) JobChanged(id string) { s.notify.Notify(JobTopic(id)) }
+
+// StopRequested wakes the worker that runs an attempt to be stopped.
+func (s *Scheduler) StopRequested(workerID string) { s.notify.Notify(WorkerTopic(workerID)) }
+
+// WaitJob returns a channel closed at the job's next change.
+func (s *Scheduler) WaitJob(id string) <-chan struct{} { return s.notify.Chan(JobTopic(id)) }

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// Conversions between the store's domain types and the API's wire types.
+// They are kept apart so that a schema change does not change the API.
+
+func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
+	out := client.Job{
+		ID: j.ID, State: client.JobState(j.State), FileName: j.FileName, Args: j.Args,
+		Runtime: j.Runtime, Env: j.Env, Limits: client.Limits(j.Limits), Network: j.Network,
+		ScriptSize: j.ScriptSize, Attempt: j.Attempt, WorkerID: j.WorkerID,
+		CancelRequested: j.CancelRequested, ExitCode: j.ExitCode, Reason: j.Reason,
+		Message: j.Message, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+	}
+	if out.Args == nil {
+		out.Args = []string{}
+	}
+	for _, a := range atts {
+		out.Attempts = append(out.Attempts, client.Attempt{
+			Number: a.Number, WorkerID: a.WorkerID, State: client.JobState(a.State), ExitCode: a.ExitCode,
+			Reason: a.Reason, Message: a.Message, LeasedAt: a.LeasedAt, StartedAt: a.StartedAt, FinishedAt: a.FinishedAt,
+		})
+	}
+	return out
+}
+
+func workerToAPI(w store.Worker) client.Worker {
+	return client.Worker{
+		ID: w.ID, Name: w.Name, Hostname: w.Hostname, Version: w.Version, Executor: w.Executor,
+		Slots: w.Slots, SlotsInUse: w.SlotsInUse, State: w.State, RegisteredAt: w.RegisteredAt,
+		LastHeartbeat: w.LastHeartbeat,
+	}
+}
+
+func refsToAPI(refs []store.AttemptRef) []client.AttemptRef {
+	out := make([]client.AttemptRef, 0, len(refs))
+	for _, r := range refs {
+		out = append(out, client.AttemptRef{JobID: r.JobID, Attempt: r.Attempt})
+	}
+	return out
+}

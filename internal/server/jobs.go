@@ -1,0 +1,314 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
+	// The script travels base64-encoded (4/3 of its size) inside JSON; allow
+	// for that and for arguments and environment, then check the decoded
+	// size exactly. Either way nothing is stored for an oversized script.
+	bodyLimit := s.opts.MaxScriptBytes*4/3 + 1<<20
+	var req client.SubmitRequest
+	if err := decodeJSON(w, r, bodyLimit, &req); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.code == client.CodeTooLarge {
+			err = s.scriptTooLarge(-1)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if int64(len(req.Script)) > s.opts.MaxScriptBytes {
+		s.writeError(w, r, s.scriptTooLarge(int64(len(req.Script))))
+		return
+	}
+	rt, err := s.validateSubmit(&req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.opts.Now().UTC()
+	j, err := s.store.CreateJob(r.Context(), store.NewJob{
+		ID:          newJobID(now),
+		Script:      req.Script,
+		FileName:    req.FileName,
+		Args:        req.Args,
+		Runtime:     rt.Name,
+		Env:         req.Env,
+		Limits:      store.Limits(req.Limits),
+		Network:     req.Network,
+		MaxAttempts: s.opts.MaxAttempts,
+		CreatedAt:   now,
+	})
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("create job: %w", err))
+		return
+	}
+	s.sched.JobQueued()
+	w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	writeJSON(w, http.StatusCreated, jobToAPI(j, nil))
+}
+
+func (s *Server) scriptTooLarge(size int64) *apiError {
+	msg := fmt.Sprintf("script is larger than the limit of %s", humanBytes(s.opts.MaxScriptBytes))
+	if size >= 0 {
+		msg = fmt.Sprintf("script is %s, over the limit of %s", humanBytes(size), humanBytes(s.opts.MaxScriptBytes))
+	}
+	return errorf(http.StatusRequestEntityTooLarge, client.CodeTooLarge,
+		"send large data as input files rather than inside the script, or raise the server's --max-script-size",
+		"%s", msg).with("limit_bytes", s.opts.MaxScriptBytes)
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, error) {
+	bad := func(hint, format string, args ...any) error {
+		return errorf(http.StatusBadRequest, client.CodeInvalidRequest, hint, format, args...)
+	}
+	if req.FileName == "" {
+		return runtimes.Runtime{}, bad(`set "file_name" to the script's base name, e.g. "train.py"`, "file_name is required")
+	}
+	if req.FileName != path.Base(req.FileName) || strings.ContainsAny(req.FileName, `/\`+"\x00") ||
+		req.FileName == "." || req.FileName == ".." || !utf8.ValidString(req.FileName) {
+		return runtimes.Runtime{}, bad(`use the base name only, e.g. "train.py"`, "file_name %q is not a plain file name", req.FileName)
+	}
+	for i, a := range req.Args {
+		if strings.ContainsRune(a, 0) {
+			return runtimes.Runtime{}, bad("remove the NUL byte", "argument %d contains a NUL byte", i+1)
+		}
+	}
+	for k, v := range req.Env {
+		if !envName.MatchString(k) {
+			return runtimes.Runtime{}, bad("names are letters, digits and _, not starting with a digit",
+				"environment variable name %q is not valid", k)
+		}
+		if strings.HasPrefix(k, "RGRID_") {
+			return runtimes.Runtime{}, bad("choose another name; RGRID_* is reserved", "environment variable %s is reserved", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return runtimes.Runtime{}, bad("remove the NUL byte", "environment variable %s contains a NUL byte", k)
+		}
+	}
+	l := req.Limits
+	if l.MemoryBytes < 0 || l.CPUs < 0 || l.Pids < 0 || l.TimeoutSeconds < 0 {
+		return runtimes.Runtime{}, bad("limits are positive numbers, or omitted for the worker's defaults", "limits must not be negative")
+	}
+	rt, err := s.runtimes.ForFile(req.Runtime, req.FileName)
+	if err != nil {
+		var ue *runtimes.UnknownError
+		if errors.As(err, &ue) {
+			return runtimes.Runtime{}, errorf(http.StatusBadRequest, client.CodeUnknownRuntime,
+				"available runtimes: "+strings.Join(ue.Available, ", ")+" (rgrid runtimes lists them)",
+				"unknown runtime %q", ue.Name).with("available", ue.Available)
+		}
+		return runtimes.Runtime{}, err
+	}
+	return rt, nil
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	j, err := s.loadJob(r, r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	atts, err := s.store.ListAttempts(r.Context(), j.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobToAPI(j, atts))
+}
+
+// loadJob gets a job or a not-found error that names the id.
+func (s *Server) loadJob(r *http.Request, id string) (store.Job, error) {
+	j, err := s.store.GetJob(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return j, errorf(http.StatusNotFound, client.CodeNotFound,
+			"check the id with \"rgrid list\"", "job %s not found", id).with("job_id", id)
+	}
+	return j, err
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := store.ListJobsParams{Limit: 50}
+	for _, v := range q["state"] {
+		for _, st := range strings.Split(v, ",") {
+			if !client.JobState(st).Valid() {
+				s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+					"states are: "+joinStates(), "unknown state %q", st))
+				return
+			}
+			p.States = append(p.States, store.State(st))
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"use a number from 1 to 1000", "limit %q is not valid", v))
+			return
+		}
+		p.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"pass the \"next\" value of the previous page", "cursor %q is not valid", v))
+			return
+		}
+		p.BeforeSeq = n
+	}
+	jobs, err := s.store.ListJobs(r.Context(), p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := client.JobList{Jobs: make([]client.Job, 0, len(jobs))}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, jobToAPI(j, nil))
+	}
+	if len(jobs) == p.Limit {
+		out.Next = strconv.FormatInt(jobs[len(jobs)-1].Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func joinStates() string {
+	names := make([]string, len(client.AllStates))
+	for i, s := range client.AllStates {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, err := s.store.RequestCancel(r.Context(), id, s.opts.Now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_, err = s.loadJob(r, id)
+	case errors.Is(err, store.ErrJobFinished):
+		err = errorf(http.StatusConflict, client.CodeJobFinished, "there is nothing left to cancel",
+			"job %s already ended: %s", id, j.State).with("state", j.State)
+	case err == nil && j.WorkerID != "" && !j.State.Terminal():
+		s.sched.StopRequested(j.WorkerID)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.sched.JobChanged(j.ID)
+	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
+}
+
+func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	p := store.ReadLogsParams{JobID: id, Limit: 1000}
+	for _, v := range q["stream"] {
+		for _, st := range strings.Split(v, ",") {
+			switch client.Stream(st) {
+			case client.Stdout, client.Stderr, client.System:
+				p.Streams = append(p.Streams, st)
+			default:
+				s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+					"streams are stdout, stderr and system", "unknown stream %q", st))
+				return
+			}
+		}
+	}
+	var err error
+	if v := q.Get("after"); v != "" {
+		if p.AfterID, err = strconv.ParseInt(v, 10, 64); err != nil || p.AfterID < 0 {
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"pass the \"next\" value of the previous page, or 0", "after %q is not valid", v))
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if p.Limit, err = strconv.Atoi(v); err != nil || p.Limit < 1 || p.Limit > 10000 {
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"use a number from 1 to 10000", "limit %q is not valid", v))
+			return
+		}
+	}
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs < 0 {
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"wait is a number of seconds", "wait %q is not valid", v))
+			return
+		}
+		wait = min(time.Duration(secs*float64(time.Second)), s.opts.MaxLeaseWait)
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		changed := s.sched.WaitJob(id)
+		// The state is read before the chunks: a worker stores all of an
+		// attempt's output before its result, so a terminal state seen here
+		// means the chunk read below sees the whole log.
+		j, err := s.loadJob(r, id)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		chunks, err := s.store.ReadLogs(r.Context(), p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(chunks) > 0 || j.State.Terminal() || wait == 0 {
+			page := client.LogPage{Chunks: make([]client.LogChunk, 0, len(chunks)), Next: p.AfterID, State: client.JobState(j.State)}
+			for _, c := range chunks {
+				page.Chunks = append(page.Chunks, client.LogChunk{
+					ID: c.ID, Attempt: c.Attempt, Stream: client.Stream(c.Stream), Seq: c.Seq, Time: c.Time, Data: c.Data,
+				})
+				page.Next = c.ID
+			}
+			writeJSON(w, http.StatusOK, page)
+			return
+		}
+		poll := time.NewTimer(time.Second) // another replica may have written
+		select {
+		case <-r.Context().Done():
+			poll.Stop()
+			return
+		case <-deadline.C:
+			wait = 0
+		case <-changed:
+		case <-poll.C:
+		}
+		poll.Stop()
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

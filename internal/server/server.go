@@ -1,0 +1,159 @@
+// Package server is the RGrid control plane's HTTP API: job submission and
+// queries, log reading and following, and the worker protocol (register,
+// heartbeat, lease, log upload, result). It keeps no state of its own beyond
+// the store, so several replicas can serve one PostgreSQL database.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/binary"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/scheduler"
+	"github.com/rgrid/rgrid/internal/store"
+	"github.com/rgrid/rgrid/internal/version"
+)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	// MaxScriptBytes caps a submitted script (default 10 MiB).
+	MaxScriptBytes int64
+	// HeartbeatInterval is what workers are told to use (default 5 s).
+	HeartbeatInterval time.Duration
+	// MaxLeaseWait caps how long a lease request is held (default 30 s).
+	MaxLeaseWait time.Duration
+	// MaxAttempts is how many leases a job may get in all (default 3).
+	MaxAttempts int
+	// Token, if set, must be presented as a bearer token on every call but
+	// the health check.
+	Token string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Server serves the API over a store.
+type Server struct {
+	store    store.Store
+	runtimes *runtimes.Table
+	sched    *scheduler.Scheduler
+	log      *slog.Logger
+	opts     Options
+}
+
+// New returns a server. The store must be migrated.
+func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Server {
+	if opts.MaxScriptBytes <= 0 {
+		opts.MaxScriptBytes = 10 << 20
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = 5 * time.Second
+	}
+	if opts.MaxLeaseWait <= 0 {
+		opts.MaxLeaseWait = 30 * time.Second
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 3
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Server{
+		store:    st,
+		runtimes: rt,
+		sched:    scheduler.New(st, scheduler.NewNotifier(), log, opts.Now),
+		log:      log,
+		opts:     opts,
+	}
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", s.health)
+	mux.HandleFunc("GET /v1/runtimes", s.listRuntimes)
+
+	mux.HandleFunc("POST /v1/jobs", s.submitJob)
+	mux.HandleFunc("GET /v1/jobs", s.listJobs)
+	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
+	mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancelJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.readLogs)
+
+	mux.HandleFunc("GET /v1/workers", s.listWorkers)
+	mux.HandleFunc("POST /v1/workers", s.registerWorker)
+	mux.HandleFunc("POST /v1/workers/{id}/heartbeat", s.heartbeat)
+	mux.HandleFunc("POST /v1/workers/{id}/lease", s.lease)
+	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/start", s.startAttempt)
+	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/logs", s.uploadLogs)
+	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/result", s.reportResult)
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf(http.StatusNotFound, client.CodeNotFound,
+			"the API lives under /v1/ (see the README's API section)", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s.authenticate(mux)
+}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.opts.Token == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/health" &&
+			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			s.writeError(w, r, errorf(http.StatusUnauthorized, client.CodeUnauthorized,
+				"pass the server's token with --token or RGRID_TOKEN", "missing or wrong API token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	v, err := s.store.SchemaVersion(ctx)
+	if err != nil {
+		s.log.Error("health check: database unreachable", "err", err)
+		w.Header().Set("Retry-After", "2")
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, client.CodeUnavailable,
+			"check that the database is running and reachable from the server", "the server cannot reach its database"))
+		return
+	}
+	writeJSON(w, http.StatusOK, client.Health{Status: "ok", Version: version.String(), SchemaVersion: v, Database: s.store.Dialect()})
+}
+
+func (s *Server) listRuntimes(w http.ResponseWriter, r *http.Request) {
+	var out []client.Runtime
+	for _, rt := range s.runtimes.All() {
+		c := client.Runtime{Name: rt.Name, Image: rt.Image, Command: rt.Command, Extensions: rt.Extensions, AliasOf: rt.AliasOf}
+		if rt.AliasOf != "" {
+			target, err := s.runtimes.Resolve(rt.Name)
+			if err == nil {
+				c.Image, c.Command = target.Image, target.Command
+			}
+		}
+		c.Default = rt.Name == runtimes.DefaultName
+		out = append(out, c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runtimes": out})
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newJobID makes a time-ordered id: 48 bits of milliseconds then 32 random
+// bits, in Crockford-style base32, e.g. "job_01jd5p8k3q7w2x4m".
+func newJobID(now time.Time) string {
+	var b [10]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	_, _ = rand.Read(b[6:])
+	return "job_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// Worker protocol. Every report on an attempt names (job, attempt); one for
+// an attempt that is no longer the job's current, active one is refused with
+// 409 stale_attempt, and the worker kills what it runs for it.
+
+func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.store.ListWorkers(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]client.Worker, 0, len(ws))
+	for _, x := range ws {
+		out = append(out, workerToAPI(x))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workers": out})
+}
+
+func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
+	var req client.RegisterRequest
+	if err := decodeJSON(w, r, 1<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.ID == "" || len(req.ID) > 200 {
+		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			"the worker sends a stable id (--worker-id)", "worker id is required and at most 200 bytes"))
+		return
+	}
+	if req.Slots < 1 {
+		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			"start the worker with --slots 1 or more", "slots must be at least 1, got %d", req.Slots))
+		return
+	}
+	now := s.opts.Now().UTC()
+	wk, err := s.store.UpsertWorker(r.Context(), store.Worker{
+		ID: req.ID, Name: req.Name, Hostname: req.Hostname, Version: req.Version,
+		Executor: req.Executor, Slots: req.Slots, State: "active", RegisteredAt: now, LastHeartbeat: now,
+	})
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("register worker %s: %w", req.ID, err))
+		return
+	}
+	s.log.Info("worker registered", "worker", wk.ID, "host", wk.Hostname, "slots", wk.Slots, "executor", wk.Executor)
+	writeJSON(w, http.StatusOK, client.RegisterResponse{
+		Worker:                   workerToAPI(wk),
+		HeartbeatIntervalSeconds: int(s.opts.HeartbeatInterval / time.Second),
+	})
+}
+
+func (s *Server) workerNotFound(id string) *apiError {
+	return errorf(http.StatusNotFound, client.CodeNotFound, "register again", "worker %s is not registered", id)
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req client.HeartbeatRequest
+	if err := decodeJSON(w, r, 1<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err := s.store.Heartbeat(r.Context(), id, s.opts.Now().UTC())
+	if errors.Is(err, store.ErrNotFound) {
+		err = s.workerNotFound(id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	stop, err := s.store.AttemptsToStop(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, client.HeartbeatResponse{Stop: refsToAPI(stop)})
+}
+
+func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req client.LeaseRequest
+	if err := decodeJSON(w, r, 1<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Max < 0 || req.Max > 1000 {
+		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest, "ask for 0 to 1000 jobs", "max %d is out of range", req.Max))
+		return
+	}
+	// A lease counts as a heartbeat, and tells an unregistered worker so.
+	if err := s.store.Heartbeat(r.Context(), id, s.opts.Now().UTC()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = s.workerNotFound(id)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	wait := min(time.Duration(req.WaitSeconds)*time.Second, s.opts.MaxLeaseWait)
+	l, err := s.sched.Lease(r.Context(), id, req.Max, wait)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("lease for worker %s: %w", id, err))
+		return
+	}
+	resp := client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(l.Stop)}
+	for _, j := range l.Jobs {
+		lj := client.LeasedJob{Job: jobToAPI(j, nil), Attempt: j.Attempt, Script: j.Script}
+		if rt, err := s.runtimes.Resolve(j.Runtime); err == nil {
+			lj.RuntimeImage, lj.RuntimeCommand = rt.Image, rt.Command
+		}
+		resp.Jobs = append(resp.Jobs, lj)
+		s.log.Info("job leased", "job", j.ID, "attempt", j.Attempt, "worker", id)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func attemptRef(r *http.Request) (store.AttemptRef, error) {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		return store.AttemptRef{}, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			"attempt numbers start at 1", "attempt %q is not valid", r.PathValue("n"))
+	}
+	return store.AttemptRef{JobID: r.PathValue("id"), Attempt: n}, nil
+}
+
+// staleOrMissing turns a store error on an attempt into the API's answer.
+func (s *Server) staleOrMissing(r *http.Request, ref store.AttemptRef, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		_, err2 := s.loadJob(r, ref.JobID)
+		if err2 != nil {
+			return err2
+		}
+	}
+	if errors.Is(err, store.ErrStaleAttempt) || errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusConflict, client.CodeStaleAttempt,
+			"stop this attempt: the job has moved on without it",
+			"attempt %d of job %s is no longer current", ref.Attempt, ref.JobID).
+			with("job_id", ref.JobID).with("attempt", ref.Attempt)
+	}
+	return err
+}
+
+func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) {
+	ref, err := attemptRef(r)
+	if err == nil {
+		var j store.Job
+		j, err = s.store.StartAttempt(r.Context(), ref, s.opts.Now().UTC())
+		if err == nil {
+			s.sched.JobChanged(ref.JobID)
+			writeJSON(w, http.StatusOK, client.AttemptStatus{Stop: j.CancelRequested})
+			return
+		}
+		err = s.staleOrMissing(r, ref, err)
+	}
+	s.writeError(w, r, err)
+}
+
+func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
+	ref, err := attemptRef(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req client.LogUpload
+	if err := decodeJSON(w, r, 16<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chunks := make([]store.LogChunk, 0, len(req.Chunks))
+	for i, c := range req.Chunks {
+		switch c.Stream {
+		case client.Stdout, client.Stderr, client.System:
+		default:
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"streams are stdout, stderr and system", "chunk %d has unknown stream %q", i, c.Stream))
+			return
+		}
+		if c.Attempt != 0 && c.Attempt != ref.Attempt {
+			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"send each attempt's chunks to its own URL", "chunk %d is for attempt %d, not %d", i, c.Attempt, ref.Attempt))
+			return
+		}
+		chunks = append(chunks, store.LogChunk{
+			JobID: ref.JobID, Attempt: ref.Attempt, Stream: string(c.Stream), Seq: c.Seq, Time: c.Time.UTC(), Data: c.Data,
+		})
+	}
+	if err := s.store.AppendLogs(r.Context(), ref, chunks); err != nil {
+		s.writeError(w, r, s.staleOrMissing(r, ref, err))
+		return
+	}
+	s.sched.JobChanged(ref.JobID)
+	j, err := s.store.GetJob(r.Context(), ref.JobID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, client.AttemptStatus{Stop: j.CancelRequested})
+}
+
+func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
+	ref, err := attemptRef(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req client.ResultReport
+	if err := decodeJSON(w, r, 1<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !req.State.Terminal() {
+		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			"report one of the terminal states", "state %q is not a terminal state", req.State))
+		return
+	}
+	j, err := s.store.FinishAttempt(r.Context(), store.FinishParams{
+		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
+		Reason: req.Reason, Message: req.Message, Now: s.opts.Now().UTC(),
+	})
+	if err != nil {
+		s.writeError(w, r, s.staleOrMissing(r, ref, err))
+		return
+	}
+	s.sched.JobChanged(ref.JobID)
+	s.log.Info("job finished", "job", j.ID, "attempt", ref.Attempt, "state", j.State, "reason", j.Reason)
+	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
+}

@@ -1,0 +1,100 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+const workerColumns = `id, name, hostname, version, executor, slots, state,
+	registered_at, last_heartbeat`
+
+func scanWorker(row pgx.Row, extra ...any) (store.Worker, error) {
+	var w store.Worker
+	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
+		&w.Slots, &w.State, &w.RegisteredAt, &w.LastHeartbeat}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return store.Worker{}, err
+	}
+	w.RegisteredAt, w.LastHeartbeat = utc(w.RegisteredAt), utc(w.LastHeartbeat)
+	return w, nil
+}
+
+// UpsertWorker registers a worker or refreshes its registration, keeping
+// the first registered_at. It counts as a heartbeat and makes it active.
+func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
+	hb := nowOr(w.LastHeartbeat)
+	registered := w.RegisteredAt
+	if registered.IsZero() {
+		registered = hb
+	}
+	out, err := scanWorker(s.pool.QueryRow(ctx, `INSERT INTO workers
+		(id, name, hostname, version, executor, slots, state, registered_at, last_heartbeat)
+		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+			hostname = excluded.hostname, version = excluded.version,
+			executor = excluded.executor, slots = excluded.slots,
+			state = 'active', last_heartbeat = excluded.last_heartbeat
+		RETURNING `+workerColumns,
+		w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots, registered, hb))
+	if err != nil {
+		return store.Worker{}, fmt.Errorf("upsert worker %s: %w", w.ID, err)
+	}
+	return out, nil
+}
+
+// Heartbeat records that the worker is alive, or store.ErrNotFound.
+func (s *Store) Heartbeat(ctx context.Context, workerID string, now time.Time) error {
+	return s.updateWorker(ctx, "heartbeat of worker "+workerID,
+		`UPDATE workers SET last_heartbeat = $2 WHERE id = $1`, workerID, nowOr(now))
+}
+
+// SetWorkerState sets a worker's state, or store.ErrNotFound.
+func (s *Store) SetWorkerState(ctx context.Context, workerID, state string) error {
+	if !validWorkerState(state) {
+		return fmt.Errorf("set state of worker %s: unknown state %q", workerID, state)
+	}
+	return s.updateWorker(ctx, "set state of worker "+workerID,
+		`UPDATE workers SET state = $2 WHERE id = $1`, workerID, state)
+}
+
+func (s *Store) updateWorker(ctx context.Context, what, query string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ListWorkers returns all workers, most recently heard from first, with the
+// number of attempts each holds leased or running.
+func (s *Store) ListWorkers(ctx context.Context) ([]store.Worker, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+workerColumns+`,
+		(SELECT count(*) FROM job_attempts a
+		 WHERE a.worker_id = workers.id AND a.state IN ('leased', 'running'))
+		FROM workers ORDER BY last_heartbeat DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Worker, error) {
+		var inUse int
+		w, err := scanWorker(r, &inUse)
+		w.SlotsInUse = inUse
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	return out, nil
+}
+
+func validWorkerState(s string) bool {
+	return s == "active" || s == "draining" || s == "dead"
+}

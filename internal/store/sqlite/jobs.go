@@ -1,0 +1,247 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
+	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, attempt,
+	worker_id, cancel_requested, exit_code, reason, message, created_at,
+	started_at, finished_at`
+
+// jobColumnsScript is jobColumns followed by the script.
+const jobColumnsScript = jobColumns + `, script`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanJob(sc scanner, withScript bool) (store.Job, error) {
+	var (
+		j                        store.Job
+		args, env                string
+		exit                     sql.NullInt64
+		created                  int64
+		started, finished        sql.NullInt64
+		network, cancelRequested bool
+	)
+	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
+		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
+		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Attempt,
+		&j.WorkerID, &cancelRequested, &exit, &j.Reason, &j.Message, &created,
+		&started, &finished}
+	if withScript {
+		dest = append(dest, &j.Script)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return store.Job{}, err
+	}
+	if err := decodeJSON(args, env, &j); err != nil {
+		return store.Job{}, err
+	}
+	j.Network, j.CancelRequested = network, cancelRequested
+	j.ExitCode = fromNullInt(exit)
+	j.CreatedAt = fromNanos(created)
+	j.StartedAt = fromNullNanos(started)
+	j.FinishedAt = fromNullNanos(finished)
+	if withScript && j.Script == nil {
+		j.Script = []byte{}
+	}
+	return j, nil
+}
+
+// encodeJSON encodes args and env; empty ones are stored as [] and {}.
+func encodeJSON(args []string, env map[string]string) (string, string, error) {
+	if args == nil {
+		args = []string{}
+	}
+	if env == nil {
+		env = map[string]string{}
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		return "", "", fmt.Errorf("encode args: %w", err)
+	}
+	e, err := json.Marshal(env)
+	if err != nil {
+		return "", "", fmt.Errorf("encode env: %w", err)
+	}
+	return string(a), string(e), nil
+}
+
+// decodeJSON fills j.Args and j.Env, leaving them nil when empty.
+func decodeJSON(args, env string, j *store.Job) error {
+	if err := json.Unmarshal([]byte(args), &j.Args); err != nil {
+		return fmt.Errorf("decode args: %w", err)
+	}
+	if err := json.Unmarshal([]byte(env), &j.Env); err != nil {
+		return fmt.Errorf("decode env: %w", err)
+	}
+	if len(j.Args) == 0 {
+		j.Args = nil
+	}
+	if len(j.Env) == 0 {
+		j.Env = nil
+	}
+	return nil
+}
+
+func getJob(ctx context.Context, q querier, id string, withScript bool) (store.Job, error) {
+	cols := jobColumns
+	if withScript {
+		cols = jobColumnsScript
+	}
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+cols+` FROM jobs WHERE id = ?`, id), withScript)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Job{}, store.ErrNotFound
+	}
+	return j, err
+}
+
+// CreateJob stores a queued job.
+func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error) {
+	args, env, err := encodeJSON(nj.Args, nj.Env)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job %s: %w", nj.ID, err)
+	}
+	script := nj.Script
+	if script == nil {
+		script = []byte{}
+	}
+	var j store.Job
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
+			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
+			network, max_attempts, created_at)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
+			nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
+			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts,
+			nanos(nowOr(nj.CreatedAt)))
+		if err != nil {
+			return err
+		}
+		j, err = getJob(ctx, tx, nj.ID, false)
+		return err
+	})
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job %s: %w", nj.ID, err)
+	}
+	return j, nil
+}
+
+// GetJob returns a job without its script, or store.ErrNotFound.
+func (s *Store) GetJob(ctx context.Context, id string) (store.Job, error) {
+	j, err := getJob(ctx, s.r, id, false)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// ListJobs returns jobs newest first.
+func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.Job, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	states, err := json.Marshal(p.States)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE (?1 = 0 OR seq < ?1)
+		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
+		ORDER BY seq DESC LIMIT ?3`, p.BeforeSeq, string(states), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []store.Job
+	for rows.Next() {
+		j, err := scanJob(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// ListAttempts returns a job's attempts, oldest first.
+func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT job_id, number, worker_id, state,
+		exit_code, reason, message, leased_at, started_at, finished_at
+		FROM job_attempts WHERE job_id = ? ORDER BY number`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []store.Attempt
+	for rows.Next() {
+		var (
+			a                 store.Attempt
+			exit              sql.NullInt64
+			leased            int64
+			started, finished sql.NullInt64
+		)
+		if err := rows.Scan(&a.JobID, &a.Number, &a.WorkerID, &a.State, &exit,
+			&a.Reason, &a.Message, &leased, &started, &finished); err != nil {
+			return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+		}
+		a.ExitCode = fromNullInt(exit)
+		a.LeasedAt = fromNanos(leased)
+		a.StartedAt = fromNullNanos(started)
+		a.FinishedAt = fromNullNanos(finished)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+	}
+	return out, nil
+}
+
+// RequestCancel cancels a queued job at once and flags an active one.
+func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (store.Job, error) {
+	var (
+		j        store.Job
+		finished bool
+	)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		cur, err := getJob(ctx, tx, id, false)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.State == store.StateQueued:
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'canceled',
+				reason = 'canceled', message = 'canceled before it started',
+				finished_at = ? WHERE id = ?`, nanos(nowOr(now)), id)
+		case cur.State.Terminal():
+			j, finished = cur, true
+			return nil
+		default:
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id)
+		}
+		if err != nil {
+			return err
+		}
+		j, err = getJob(ctx, tx, id, false)
+		return err
+	})
+	if err != nil {
+		return store.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	if finished {
+		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
+	}
+	return j, nil
+}

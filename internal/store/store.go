@@ -1,0 +1,235 @@
+// Package store holds the domain types of RGrid and the Store interface
+// that persists them. Two implementations live beside it, sqlite and
+// postgres, and both pass the one conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound: no row with that identity.
+	ErrNotFound = errors.New("not found")
+	// ErrStaleAttempt: the report names an attempt that is not the job's
+	// current, active one (superseded, or the job already ended).
+	ErrStaleAttempt = errors.New("attempt is not the job's current attempt")
+	// ErrJobFinished: the job is already in a terminal state.
+	ErrJobFinished = errors.New("job already finished")
+)
+
+// State is a job's or an attempt's state.
+type State string
+
+// States. Attempts use running and the terminal states; jobs use all.
+const (
+	StateQueued    State = "queued"
+	StateLeased    State = "leased"
+	StateRunning   State = "running"
+	StateSucceeded State = "succeeded"
+	StateFailed    State = "failed"
+	StateTimedOut  State = "timed_out"
+	StateOOMKilled State = "oom_killed"
+	StateCanceled  State = "canceled"
+	StateLost      State = "lost"
+	StateError     State = "error"
+)
+
+// Terminal reports whether no further transition can happen.
+func (s State) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateTimedOut, StateOOMKilled,
+		StateCanceled, StateLost, StateError:
+		return true
+	}
+	return false
+}
+
+// Limits bound what a job may use. Zero means "the worker's default".
+type Limits struct {
+	MemoryBytes    int64
+	CPUs           float64
+	Pids           int64
+	TimeoutSeconds int64
+}
+
+// NewJob is what CreateJob stores.
+type NewJob struct {
+	ID       string
+	Script   []byte
+	FileName string
+	Args     []string
+	Runtime  string
+	Env      map[string]string
+	Limits   Limits
+	Network  bool
+	// MaxAttempts caps how many times the job may be leased in all.
+	MaxAttempts int
+	CreatedAt   time.Time
+}
+
+// Job is a stored job. Script is filled only by GetJobScript and ClaimJobs.
+type Job struct {
+	ID          string
+	Seq         int64 // insertion order; newest-first listing and paging use it
+	State       State
+	FileName    string
+	Args        []string
+	Runtime     string
+	Env         map[string]string
+	Limits      Limits
+	Network     bool
+	ScriptSize  int64
+	Script      []byte
+	MaxAttempts int
+
+	Attempt         int // number of the current (latest) attempt; 0 if never leased
+	WorkerID        string
+	CancelRequested bool
+
+	ExitCode *int
+	Reason   string
+	Message  string
+
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// Attempt is one lease of a job. Its number is the fencing token.
+type Attempt struct {
+	JobID      string
+	Number     int
+	WorkerID   string
+	State      State // leased, running, or terminal
+	ExitCode   *int
+	Reason     string
+	Message    string
+	LeasedAt   time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// AttemptRef names one attempt of one job.
+type AttemptRef struct {
+	JobID   string
+	Attempt int
+}
+
+// LogChunk is a piece of one stream of one attempt.
+type LogChunk struct {
+	ID      int64 // assigned by the store; orders a job's chunks
+	JobID   string
+	Attempt int
+	Stream  string
+	Seq     int64 // the worker's sequence number within (attempt, stream)
+	Time    time.Time
+	Data    []byte
+}
+
+// Worker is a registered worker agent.
+type Worker struct {
+	ID            string
+	Name          string
+	Hostname      string
+	Version       string
+	Executor      string
+	Slots         int
+	State         string // "active", "draining", "dead"
+	RegisteredAt  time.Time
+	LastHeartbeat time.Time
+	SlotsInUse    int // filled by ListWorkers: attempts leased or running
+}
+
+// ListJobsParams selects a page of jobs, newest first.
+type ListJobsParams struct {
+	States []State // empty: all
+	// BeforeSeq, when non-zero, returns only jobs older than that Seq.
+	BeforeSeq int64
+	Limit     int
+}
+
+// ClaimParams asks for up to Max queued jobs for one worker.
+type ClaimParams struct {
+	WorkerID string
+	Max      int
+	Now      time.Time
+}
+
+// FinishParams is a worker's result for one attempt.
+type FinishParams struct {
+	JobID    string
+	Attempt  int
+	State    State // terminal
+	ExitCode *int
+	Reason   string
+	Message  string
+	Now      time.Time
+}
+
+// ReadLogsParams selects a job's chunks after a cursor, oldest first.
+type ReadLogsParams struct {
+	JobID   string
+	Streams []string // empty: all
+	AfterID int64
+	Limit   int
+}
+
+// Store persists jobs, attempts, logs and workers. Every method is safe for
+// concurrent use, and every state change is a single transaction.
+type Store interface {
+	// CreateJob stores a queued job.
+	CreateJob(ctx context.Context, j NewJob) (Job, error)
+	// GetJob returns a job without its script, or ErrNotFound.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// ListJobs returns jobs newest first.
+	ListJobs(ctx context.Context, p ListJobsParams) ([]Job, error)
+	// ListAttempts returns a job's attempts, oldest first.
+	ListAttempts(ctx context.Context, jobID string) ([]Attempt, error)
+
+	// RequestCancel cancels a queued job at once (state canceled) and marks
+	// a leased or running one with CancelRequested, for its worker to stop.
+	// A finished job gives ErrJobFinished with the job.
+	RequestCancel(ctx context.Context, id string, now time.Time) (Job, error)
+
+	// ClaimJobs leases up to Max queued jobs, oldest first, to a worker:
+	// each gets a new attempt (state leased) and comes back with its script.
+	// Two concurrent claims never return the same job.
+	ClaimJobs(ctx context.Context, p ClaimParams) ([]Job, error)
+	// StartAttempt moves the current attempt and its job to running.
+	// ErrStaleAttempt if (jobID, attempt) is not current and active.
+	StartAttempt(ctx context.Context, ref AttemptRef, now time.Time) (Job, error)
+	// FinishAttempt records the result of the current attempt and ends the
+	// job with it. ErrStaleAttempt if (jobID, attempt) is not current and
+	// active; a repeated identical report is also ErrStaleAttempt, so exactly
+	// one result is ever recorded.
+	FinishAttempt(ctx context.Context, p FinishParams) (Job, error)
+	// AttemptsToStop returns the worker's attempts that are still active but
+	// whose job has CancelRequested or has moved to a later attempt.
+	AttemptsToStop(ctx context.Context, workerID string) ([]AttemptRef, error)
+
+	// AppendLogs stores chunks of the current active attempt. A chunk whose
+	// (attempt, stream, seq) is already stored is skipped, so uploads can be
+	// retried. ErrStaleAttempt if the attempt is not current and active.
+	AppendLogs(ctx context.Context, ref AttemptRef, chunks []LogChunk) error
+	// ReadLogs returns chunks with ID > AfterID, oldest first.
+	ReadLogs(ctx context.Context, p ReadLogsParams) ([]LogChunk, error)
+
+	// UpsertWorker registers a worker or refreshes its registration; it
+	// counts as a heartbeat.
+	UpsertWorker(ctx context.Context, w Worker) (Worker, error)
+	// Heartbeat records that the worker is alive, or ErrNotFound.
+	Heartbeat(ctx context.Context, workerID string, now time.Time) error
+	// SetWorkerState sets a worker's state ("active", "draining", "dead").
+	SetWorkerState(ctx context.Context, workerID, state string) error
+	// ListWorkers returns all workers, most recently heard from first.
+	ListWorkers(ctx context.Context) ([]Worker, error)
+
+	// SchemaVersion is the applied migration version.
+	SchemaVersion(ctx context.Context) (int64, error)
+	// Dialect names the database: "sqlite" or "postgres".
+	Dialect() string
+	Close() error
+}

@@ -1,0 +1,182 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/executor"
+)
+
+type killReason int
+
+const (
+	killNone    killReason = iota
+	killStopped            // the server asked: canceled or superseded
+	killAborted            // the worker itself is stopping at once
+)
+
+// attempt is one leased job on this worker.
+type attempt struct {
+	ref client.AttemptRef
+	job client.LeasedJob
+
+	mu     sync.Mutex
+	handle executor.Handle
+	reason killReason
+}
+
+func newAttempt(lj client.LeasedJob) *attempt {
+	return &attempt{ref: client.AttemptRef{JobID: lj.Job.ID, Attempt: lj.Attempt}, job: lj}
+}
+
+// kill records why and stops the run if it has started; a kill that
+// arrives before the start is applied as soon as there is a handle.
+func (a *attempt) kill(r killReason) {
+	a.mu.Lock()
+	if a.reason == killNone {
+		a.reason = r
+	}
+	h := a.handle
+	a.mu.Unlock()
+	if h != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = h.Kill(ctx)
+		}()
+	}
+}
+
+func (a *attempt) setHandle(h executor.Handle) (killed bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.handle = h
+	return a.reason != killNone
+}
+
+func (a *attempt) killReason() killReason {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reason
+}
+
+// limits fills the job's unset limits from the worker's defaults.
+func (w *Worker) limits(l client.Limits) executor.Limits {
+	out := w.opts.Defaults
+	if l.MemoryBytes > 0 {
+		out.MemoryBytes = l.MemoryBytes
+	}
+	if l.CPUs > 0 {
+		out.CPUs = l.CPUs
+	}
+	if l.Pids > 0 {
+		out.Pids = l.Pids
+	}
+	if l.TimeoutSeconds > 0 {
+		out.Timeout = time.Duration(l.TimeoutSeconds) * time.Second
+	}
+	return out
+}
+
+// runAttempt runs one leased job to the end and reports its result.
+func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
+	defer w.untrack(a)
+	log := w.log.With("job", a.ref.JobID, "attempt", a.ref.Attempt)
+	ship := newShipper(w.c, a.ref, w.opts.MaxLogBytes, w.opts.LogFlushInterval, func() { a.kill(killStopped) })
+	shipCtx, stopShip := context.WithCancel(ctx)
+	defer stopShip()
+	go ship.run(shipCtx)
+
+	j := a.job
+	spec := executor.Spec{
+		JobID: j.Job.ID, Attempt: j.Attempt, WorkerID: w.opts.ID,
+		Image: j.RuntimeImage, Command: j.RuntimeCommand,
+		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: j.Job.Env,
+		Limits: w.limits(j.Job.Limits), Network: j.Job.Network,
+		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr),
+	}
+	log.Info("starting job", "file", spec.FileName, "runtime", j.Job.Runtime)
+	h, err := w.opts.Executor.Start(ctx, spec)
+	if err != nil {
+		log.Error("job could not start", "err", err)
+		ship.system("rgrid: the job could not start: " + err.Error())
+		_ = ship.close()
+		reason := "start_failed"
+		if errors.Is(err, executor.ErrUnavailable) {
+			reason = "executor_unavailable"
+		}
+		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: reason, Message: err.Error()})
+		return
+	}
+	if a.setHandle(h) {
+		_ = h.Kill(ctx)
+	}
+	if st, err := w.c.StartAttempt(ctx, a.ref); err != nil {
+		if client.IsCode(err, client.CodeStaleAttempt) {
+			a.kill(killStopped)
+		} else {
+			log.Warn("could not report the start; the job runs on", "err", err)
+		}
+	} else if st.Stop {
+		a.kill(killStopped)
+	}
+
+	res, err := h.Wait(context.WithoutCancel(ctx))
+	refused := ship.close()
+	if refused != nil {
+		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)
+		return
+	}
+	if err != nil {
+		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: "executor_failed",
+			Message: "the worker lost track of the job: " + err.Error()})
+		return
+	}
+	w.report(ctx, a, w.resultReport(a, res))
+}
+
+func (w *Worker) resultReport(a *attempt, res executor.Result) client.ResultReport {
+	code := res.ExitCode
+	switch res.Outcome {
+	case executor.TimedOut:
+		return client.ResultReport{State: client.StateTimedOut, Reason: "timeout", Message: res.Message}
+	case executor.OOMKilled:
+		return client.ResultReport{State: client.StateOOMKilled, Reason: "oom", Message: res.Message}
+	case executor.Killed:
+		if a.killReason() == killAborted {
+			return client.ResultReport{State: client.StateLost, Reason: "worker_stopped",
+				Message: fmt.Sprintf("worker %s was stopped before the job ended", w.opts.ID)}
+		}
+		return client.ResultReport{State: client.StateCanceled, Reason: "canceled", Message: "canceled on request"}
+	}
+	if code == 0 {
+		return client.ResultReport{State: client.StateSucceeded, ExitCode: &code}
+	}
+	return client.ResultReport{State: client.StateFailed, ExitCode: &code, Reason: "exit_code",
+		Message: fmt.Sprintf("exited with code %d", code)}
+}
+
+// report sends the result, retrying until the server records it or
+// refuses it as stale.
+func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) {
+	b := newBackoff()
+	for {
+		_, err := w.c.ReportResult(ctx, a.ref, r)
+		if err == nil {
+			w.log.Info("job finished", "job", a.ref.JobID, "attempt", a.ref.Attempt, "state", r.State)
+			return
+		}
+		if client.IsCode(err, client.CodeStaleAttempt) || client.IsCode(err, client.CodeNotFound) {
+			w.log.Info("result refused: the attempt is no longer current", "job", a.ref.JobID, "attempt", a.ref.Attempt)
+			return
+		}
+		w.log.Warn("could not report the result; retrying", "job", a.ref.JobID, "err", err)
+		if !b.wait(ctx) {
+			return
+		}
+	}
+}

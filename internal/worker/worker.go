@@ -1,0 +1,274 @@
+// Package worker is the agent that runs on each machine: it registers with
+// the server, heartbeats, long-polls for jobs, runs each through an
+// Executor, ships stdout and stderr as they are produced, and reports the
+// result. It talks to the server only through the public client.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/version"
+)
+
+// Options configure a Worker.
+type Options struct {
+	ID       string
+	Name     string
+	Slots    int
+	Executor executor.Executor
+	Log      *slog.Logger
+
+	// Defaults apply to a job that sets no limit of its own.
+	Defaults executor.Limits
+	// MaxLogBytes caps each attempt's output (default 10 MiB).
+	MaxLogBytes int64
+	// LogFlushInterval is how long output may wait before it is sent
+	// (default 100 ms).
+	LogFlushInterval time.Duration
+	// LeaseWait is how long a lease request may be held (default 30 s).
+	LeaseWait time.Duration
+}
+
+// Worker is one worker agent.
+type Worker struct {
+	c    *client.Client
+	opts Options
+	log  *slog.Logger
+
+	heartbeat time.Duration
+
+	mu      sync.Mutex
+	running map[client.AttemptRef]*attempt
+	freed   chan struct{} // signalled when a slot frees
+}
+
+// New returns a worker that talks to the server through c.
+func New(c *client.Client, opts Options) (*Worker, error) {
+	if opts.ID == "" {
+		return nil, errors.New("worker id is required")
+	}
+	if opts.Slots < 1 {
+		return nil, fmt.Errorf("slots must be at least 1, got %d", opts.Slots)
+	}
+	if opts.Executor == nil {
+		return nil, errors.New("an executor is required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxLogBytes <= 0 {
+		opts.MaxLogBytes = 10 << 20
+	}
+	if opts.LogFlushInterval <= 0 {
+		opts.LogFlushInterval = 100 * time.Millisecond
+	}
+	if opts.LeaseWait <= 0 {
+		opts.LeaseWait = 30 * time.Second
+	}
+	if opts.Name == "" {
+		opts.Name = opts.ID
+	}
+	return &Worker{
+		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
+		heartbeat: 5 * time.Second,
+		running:   map[client.AttemptRef]*attempt{},
+		freed:     make(chan struct{}, 1),
+	}, nil
+}
+
+// Run registers and works until ctx ends, then drains: it takes no new
+// jobs, keeps heartbeating, and returns when the running jobs have finished
+// and reported. Abort cuts the drain short.
+func (w *Worker) Run(ctx context.Context) error {
+	// Everything that must outlive ctx during the drain runs under bg.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+
+	if err := w.register(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { w.heartbeatLoop(bg) })
+	wg.Go(func() { w.stopLoop(bg) })
+
+	jobs := w.leaseLoop(ctx, bg)
+	if ctx.Err() != nil {
+		w.log.Info("draining: no new jobs; waiting for running ones", "running", w.runningCount())
+	}
+	jobs.Wait()
+	stopBG()
+	wg.Wait()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// Abort kills every running attempt; each reports itself as lost.
+func (w *Worker) Abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.running {
+		a.kill(killAborted)
+	}
+}
+
+func (w *Worker) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	b := newBackoff()
+	for {
+		resp, err := w.c.Register(ctx, client.RegisterRequest{
+			ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
+			Executor: w.opts.Executor.Name(), Slots: w.opts.Slots,
+		})
+		if err == nil {
+			if resp.HeartbeatIntervalSeconds > 0 {
+				w.heartbeat = time.Duration(resp.HeartbeatIntervalSeconds) * time.Second
+			}
+			w.log.Info("registered", "server", w.c.BaseURL(), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
+			return nil
+		}
+		var apiErr *client.Error
+		if errors.As(err, &apiErr) && apiErr.Status/100 == 4 {
+			return fmt.Errorf("the server refused to register this worker: %w", err)
+		}
+		w.log.Warn("cannot reach the server; retrying", "server", w.c.BaseURL(), "err", err)
+		if !b.wait(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *Worker) runningRefs() []client.AttemptRef {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	refs := make([]client.AttemptRef, 0, len(w.running))
+	for r := range w.running {
+		refs = append(refs, r)
+	}
+	return refs
+}
+
+func (w *Worker) runningCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+func (w *Worker) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(w.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		resp, err := w.c.Heartbeat(ctx, w.opts.ID, client.HeartbeatRequest{Running: w.runningRefs()})
+		switch {
+		case client.IsCode(err, client.CodeNotFound):
+			w.log.Warn("server forgot this worker; registering again")
+			if err := w.register(ctx); err != nil {
+				return
+			}
+		case err != nil:
+			if ctx.Err() == nil {
+				w.log.Warn("heartbeat failed", "err", err)
+			}
+		default:
+			w.stop(resp.Stop)
+		}
+	}
+}
+
+// stopLoop long-polls for attempts to stop, so that a cancel reaches a
+// busy worker at once rather than at its next heartbeat.
+func (w *Worker) stopLoop(ctx context.Context) {
+	b := newBackoff()
+	for ctx.Err() == nil {
+		resp, err := w.c.Lease(ctx, w.opts.ID, client.LeaseRequest{Max: 0, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
+		if err != nil {
+			if !b.wait(ctx) {
+				return
+			}
+			continue
+		}
+		b.reset()
+		w.stop(resp.Stop)
+	}
+}
+
+func (w *Worker) stop(refs []client.AttemptRef) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range refs {
+		if a, ok := w.running[r]; ok {
+			w.log.Info("stopping attempt at the server's request", "job", r.JobID, "attempt", r.Attempt)
+			a.kill(killStopped)
+		}
+	}
+}
+
+// leaseLoop asks for as many jobs as there are free slots until ctx ends
+// and starts each; it returns the group of started
+// jobs for the caller to wait on.
+func (w *Worker) leaseLoop(ctx, bg context.Context) *sync.WaitGroup {
+	jobs := &sync.WaitGroup{}
+	b := newBackoff()
+	for ctx.Err() == nil {
+		w.mu.Lock()
+		free := w.opts.Slots - len(w.running)
+		w.mu.Unlock()
+		if free <= 0 {
+			select {
+			case <-ctx.Done():
+			case <-w.freed:
+			}
+			continue
+		}
+		resp, err := w.c.Lease(ctx, w.opts.ID, client.LeaseRequest{Max: free, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if client.IsCode(err, client.CodeNotFound) {
+				_ = w.register(ctx)
+				continue
+			}
+			w.log.Warn("lease failed; retrying", "err", err)
+			b.wait(ctx)
+			continue
+		}
+		b.reset()
+		for _, lj := range resp.Jobs {
+			a := w.track(lj)
+			jobs.Go(func() { w.runAttempt(bg, a) })
+		}
+		w.stop(resp.Stop)
+	}
+	return jobs
+}
+
+func (w *Worker) track(lj client.LeasedJob) *attempt {
+	a := newAttempt(lj)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[a.ref] = a
+	return a
+}
+
+func (w *Worker) untrack(a *attempt) {
+	w.mu.Lock()
+	delete(w.running, a.ref)
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}

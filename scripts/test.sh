@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs rgrid's whole test suite the way CI does: installs and starts what the
+# tests need (a private PostgreSQL cluster on a free port under a temp dir),
+# runs go vet and go test -race over every package, and stops what it started.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh -run TestE2E    # extra arguments go to "go test"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
+command -v go >/dev/null 2>&1 || { echo "scripts/test.sh: Go is not installed (https://go.dev/doc/install)" >&2; exit 1; }
+
+# shellcheck source=scripts/pg.sh
+source scripts/pg.sh
+pg_start
+trap pg_stop EXIT
+
+echo "== go vet"
+go vet ./...
+echo "== go test"
+go test -race -count=1 -timeout 30m "$@" ./...
