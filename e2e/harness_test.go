@@ -155,7 +155,7 @@ func start(t *testing.T, env []string, waitFor *regexp.Regexp, args ...string) (
 	return p, ""
 }
 
-var listenRe = regexp.MustCompile(`rgrid server listening addr=(\S+)`)
+var listenRe = regexp.MustCompile(`rgrid server listening"? addr=(\S+)`)
 
 // startServer runs "rgrid server" on db and returns its URL.
 func startServer(t *testing.T, env []string, db string, extra ...string) (*proc, string) {

@@ -135,15 +135,23 @@ func parse(dbURL string) (target, error) {
 	return target{}, fmt.Errorf("unsupported database URL %q: want postgres://…, sqlite://PATH or a path ending in .db", dbURL)
 }
 
-// sqliteTarget makes sure the file's directory exists.
 func sqliteTarget(path string) (target, error) {
 	if path == "" {
 		return target{}, errors.New("sqlite database URL has no file path")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return target{}, fmt.Errorf("create directory for %s: %w", path, err)
-	}
 	return target{dialect: DialectSQLite, dsn: path}, nil
+}
+
+// ensureDir creates the directory of a SQLite file, so that a first
+// `rgrid run` works in a fresh data directory.
+func (t target) ensureDir() error {
+	if t.dialect != DialectSQLite {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(t.dsn), 0o750); err != nil {
+		return fmt.Errorf("create directory for %s: %w", t.dsn, err)
+	}
+	return nil
 }
 
 // Redact returns dbURL with any password replaced by "xxxxx", for printing.

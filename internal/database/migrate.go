@@ -61,6 +61,9 @@ func NewMigrator(ctx context.Context, dbURL string) (*Migrator, error) {
 }
 
 func newMigrator(t target, dbURL string) (*Migrator, error) {
+	if err := t.ensureDir(); err != nil {
+		return nil, err
+	}
 	var (
 		db      *sql.DB
 		err     error

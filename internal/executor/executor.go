@@ -43,9 +43,13 @@ type Spec struct {
 	Network  bool
 
 	// Stdout and Stderr receive the script's output as it is produced. Each
-	// is written from one goroutine at a time.
+	// is written from one goroutine at a time, but the two concurrently, so
+	// one writer passed as both must synchronise itself.
 	Stdout io.Writer
 	Stderr io.Writer
+	// System, if not nil, receives the platform's own lines for the user
+	// (image pull progress, notices), never mixed into the script's output.
+	System io.Writer
 }
 
 // Outcome classifies how a run ended.
@@ -61,7 +65,9 @@ const (
 
 // Result is how a run ended.
 type Result struct {
-	Outcome  Outcome
+	Outcome Outcome
+	// ExitCode is the process's exit status; for a run killed by a signal,
+	// 128 plus the signal number.
 	ExitCode int
 	// Message is a human sentence for outcomes other than a plain exit,
 	// e.g. "killed after 300 s (the job's time limit)".
@@ -75,8 +81,9 @@ type Handle interface {
 	// to Spec.Stdout and Spec.Stderr. Cancelling ctx stops the waiting, not
 	// the run.
 	Wait(ctx context.Context) (Result, error)
-	// Kill stops the run; Wait then returns Outcome Killed. Killing a run
-	// that has already ended does nothing.
+	// Kill stops the run and returns once it has stopped (or ctx ends);
+	// Wait then returns Outcome Killed. Killing a run that has already ended
+	// does nothing. Wait may be called more than once.
 	Kill(ctx context.Context) error
 }
 

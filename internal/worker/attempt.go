@@ -97,7 +97,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		Image: j.RuntimeImage, Command: j.RuntimeCommand,
 		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: j.Job.Env,
 		Limits: w.limits(j.Job.Limits), Network: j.Job.Network,
-		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr),
+		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr), System: ship.writer(client.System),
 	}
 	log.Info("starting job", "file", spec.FileName, "runtime", j.Job.Runtime)
 	h, err := w.opts.Executor.Start(ctx, spec)

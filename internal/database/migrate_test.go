@@ -1,0 +1,196 @@
+package database_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	. "github.com/rgrid/rgrid/internal/database" //nolint:revive // the test reads like the package
+	"github.com/rgrid/rgrid/internal/store"
+	"github.com/rgrid/rgrid/internal/testdb"
+)
+
+// base is when the old jobs were created.
+var base = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// eachDialect runs fn against a fresh, unmigrated database of each dialect.
+func eachDialect(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, testdb.SQLiteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, testdb.PostgresURL(t)) })
+}
+
+func newMigrator(t *testing.T, dbURL string) *Migrator {
+	t.Helper()
+	m, err := NewMigrator(t.Context(), dbURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// insertV1Jobs writes jobs the way a version-1 rgrid would have, with raw
+// SQL, so the test does not depend on today's store code.
+func insertV1Jobs(t *testing.T, m *Migrator, n int) {
+	t.Helper()
+	for i := range n {
+		var q string
+		switch m.Dialect() {
+		case DialectSQLite:
+			q = fmt.Sprintf(`INSERT INTO jobs (id, state, file_name, script, script_size,
+				args, runtime, env, max_attempts, created_at)
+				VALUES ('old-%d', 'queued', 'old.py', X'FFFE0001', 4, '["a","%d"]',
+				'python3.11', '{"K":"%d"}', 2, %d)`, i, i, i, base.Add(time.Duration(i)*time.Second).UnixNano())
+		default:
+			q = fmt.Sprintf(`INSERT INTO jobs (id, state, file_name, script, script_size,
+				args, runtime, env, max_attempts, created_at)
+				VALUES ('old-%d', 'queued', 'old.py', '\xfffe0001'::bytea, 4, '["a","%d"]',
+				'python3.11', '{"K":"%d"}', 2, '%s'::timestamptz + %d * interval '1 second')`,
+				i, i, i, base.Format(time.RFC3339), i)
+		}
+		_, err := m.DB().ExecContext(t.Context(), q)
+		require.NoError(t, err)
+	}
+}
+
+// checkOldJobs opens the store and checks every old job is intact.
+func checkOldJobs(t *testing.T, dbURL string, n int) {
+	t.Helper()
+	s, err := Open(t.Context(), dbURL, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	jobs, err := s.ListJobs(t.Context(), store.ListJobsParams{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, jobs, n)
+	for i, j := range jobs {
+		k := n - 1 - i // newest first
+		require.Equal(t, fmt.Sprintf("old-%d", k), j.ID)
+		require.Equal(t, store.StateQueued, j.State)
+		require.Equal(t, []string{"a", fmt.Sprint(k)}, j.Args)
+		require.Equal(t, map[string]string{"K": fmt.Sprint(k)}, j.Env)
+		require.Equal(t, int64(4), j.ScriptSize)
+		require.Equal(t, 2, j.MaxAttempts)
+		require.False(t, j.Network, "jobs from before 00002 have no network")
+		require.Equal(t, base.Add(time.Duration(k)*time.Second), j.CreatedAt)
+	}
+}
+
+// checkOldScripts claims the old jobs and checks their scripts' bytes.
+func checkOldScripts(t *testing.T, dbURL string, n int) {
+	t.Helper()
+	s, err := Open(t.Context(), dbURL, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	jobs, err := s.ClaimJobs(t.Context(), store.ClaimParams{WorkerID: "w", Max: n + 1, Now: base})
+	require.NoError(t, err)
+	require.Len(t, jobs, n)
+	for _, j := range jobs {
+		require.Equal(t, []byte{0xff, 0xfe, 0, 1}, j.Script)
+	}
+}
+
+func TestMigrationKeepsData(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		m := newMigrator(t, dbURL)
+		applied, err := m.UpTo(ctx, 1)
+		require.NoError(t, err)
+		require.Len(t, applied, 1)
+		require.Equal(t, "00001_init.sql", applied[0].Source)
+		status, err := m.Status(ctx)
+		require.NoError(t, err)
+		require.Len(t, status, 2)
+		require.True(t, status[0].Applied)
+		require.False(t, status[0].AppliedAt.IsZero())
+		require.False(t, status[1].Applied)
+		require.Equal(t, "00002_job_network.sql", status[1].Source)
+
+		const n = 5
+		insertV1Jobs(t, m, n)
+
+		applied, err = m.Up(ctx)
+		require.NoError(t, err)
+		require.Len(t, applied, 1)
+		require.Equal(t, int64(2), applied[0].Version)
+		checkOldJobs(t, dbURL, n)
+
+		down, err := m.Down(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Applied{Version: 2, Source: "00002_job_network.sql", Direction: "down", Duration: down.Duration}, down)
+		cur, latest, err := m.Version(ctx)
+		require.NoError(t, err)
+		require.Equal(t, [2]int64{1, 2}, [2]int64{cur, latest})
+		var count int
+		require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&count))
+		require.Equal(t, n, count)
+
+		_, err = m.Up(ctx)
+		require.NoError(t, err)
+		checkOldJobs(t, dbURL, n)
+		checkOldScripts(t, dbURL, n)
+
+		// All the way down and up again on an empty schema.
+		for range 2 {
+			_, err = m.Down(ctx)
+			require.NoError(t, err)
+		}
+		_, err = m.Down(ctx)
+		require.ErrorIs(t, err, ErrNothingToRollBack)
+		_, err = m.Up(ctx)
+		require.NoError(t, err)
+		cur, _, err = m.Version(ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), cur)
+	})
+}
+
+func TestOpenChecksSchema(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		_, err := Open(ctx, dbURL, Options{})
+		var behind *SchemaBehindError
+		require.ErrorAs(t, err, &behind)
+		require.Equal(t, int64(0), behind.Current)
+		require.Equal(t, int64(2), behind.Latest)
+
+		m := newMigrator(t, dbURL)
+		_, err = m.UpTo(ctx, 1)
+		require.NoError(t, err)
+		_, err = Open(ctx, dbURL, Options{})
+		require.ErrorAs(t, err, &behind)
+		require.Equal(t, "database schema is at version 1 but this rgrid needs 2", behind.Error())
+		require.Equal(t, `run "rgrid migrate up --db `+Redact(dbURL)+`" or start the server with --migrate`, behind.Hint())
+
+		s, err := Open(ctx, dbURL, Options{Migrate: true})
+		require.NoError(t, err)
+		v, err := s.SchemaVersion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), v)
+		require.NoError(t, s.Close())
+		s, err = Open(ctx, dbURL, Options{})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+
+		// A newer rgrid applied migration 99.
+		applied := "true"
+		if m.Dialect() == DialectSQLite {
+			applied = "1"
+		}
+		_, err = m.DB().ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, `+applied+`)`)
+		require.NoError(t, err)
+		for _, opts := range []Options{{}, {Migrate: true}} {
+			_, err = Open(ctx, dbURL, opts)
+			var ahead *SchemaAheadError
+			require.ErrorAs(t, err, &ahead, "%+v", opts)
+			require.Equal(t, int64(99), ahead.Current)
+			require.Equal(t, int64(2), ahead.Latest)
+			require.Contains(t, ahead.Error(), "newer than this rgrid binary knows")
+			require.Contains(t, ahead.Hint(), "rgrid migrate down")
+		}
+		_, err = m.Up(ctx)
+		require.True(t, errors.As(err, new(*SchemaAheadError)), "Up refuses too: %v", err)
+	})
+}

@@ -1,0 +1,257 @@
+package server_test
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/server"
+)
+
+type bundle struct {
+	c *client.Client
+}
+
+func setup(t *testing.T, opts server.Options) bundle {
+	t.Helper()
+	st, err := database.Open(t.Context(), filepath.Join(t.TempDir(), "rgrid.db"), database.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rt, _ := runtimes.New(nil)
+	ts := httptest.NewServer(server.New(st, rt, slog.New(slog.DiscardHandler), opts).Handler())
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL, opts.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle{c: c}
+}
+
+func apiCode(err error) (int, string) {
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Status, e.Code
+	}
+	return 0, ""
+}
+
+func (b bundle) leaseOne(t *testing.T, worker string) client.LeasedJob {
+	t.Helper()
+	if _, err := b.c.Register(t.Context(), client.RegisterRequest{ID: worker, Slots: 2, Executor: "process"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.c.Lease(t.Context(), worker, client.LeaseRequest{Max: 1, WaitSeconds: 5})
+	if err != nil || len(l.Jobs) != 1 {
+		t.Fatalf("lease: %v, %d jobs", err, len(l.Jobs))
+	}
+	return l.Jobs[0]
+}
+
+func TestWorkerProtocolAndFencing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	j, err := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Script: []byte("print(1)")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != client.StateQueued || j.Runtime != "python3.11" || j.ScriptSize != 8 {
+		t.Fatalf("submitted job = %+v", j)
+	}
+	lj := b.leaseOne(t, "w1")
+	if lj.Job.ID != j.ID || lj.Attempt != 1 || string(lj.Script) != "print(1)" ||
+		lj.RuntimeImage != "python:3.11-slim" || lj.RuntimeCommand[0] != "python3.11" {
+		t.Fatalf("leased = %+v", lj)
+	}
+	ref := client.AttemptRef{JobID: j.ID, Attempt: 1}
+	if _, err := b.c.StartAttempt(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	chunks := []client.LogChunk{
+		{Stream: client.Stdout, Seq: 1, Time: time.Now(), Data: []byte("a\n")},
+		{Stream: client.Stderr, Seq: 1, Time: time.Now(), Data: []byte("b\n")},
+	}
+	for range 2 { // a retried upload is stored once
+		if _, err := b.c.UploadLogs(t.Context(), ref, chunks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := b.c.Logs(t.Context(), j.ID, client.LogOptions{})
+	if err != nil || len(page.Chunks) != 2 || page.State != client.StateRunning {
+		t.Fatalf("logs: %v %+v", err, page)
+	}
+	out, err := b.c.Logs(t.Context(), j.ID, client.LogOptions{Streams: []client.Stream{client.Stderr}})
+	if err != nil || len(out.Chunks) != 1 || string(out.Chunks[0].Data) != "b\n" {
+		t.Fatalf("stderr only: %v %+v", err, out)
+	}
+
+	// A report for an attempt that is not the job's is refused with 409.
+	stale := client.AttemptRef{JobID: j.ID, Attempt: 2}
+	if _, err := b.c.UploadLogs(t.Context(), stale, chunks); !client.IsCode(err, client.CodeStaleAttempt) {
+		t.Errorf("stale upload: %v", err)
+	}
+	code := 0
+	if _, err := b.c.ReportResult(t.Context(), ref, client.ResultReport{State: client.StateSucceeded, ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	// Exactly one result: the same report again is refused.
+	_, err = b.c.ReportResult(t.Context(), ref, client.ResultReport{State: client.StateFailed, ExitCode: &code})
+	if status, c := apiCode(err); status != http.StatusConflict || c != client.CodeStaleAttempt {
+		t.Errorf("second result: %v", err)
+	}
+	got, err := b.c.Job(t.Context(), j.ID)
+	if err != nil || got.State != client.StateSucceeded || len(got.Attempts) != 1 || got.Attempts[0].WorkerID != "w1" {
+		t.Fatalf("job after result: %v %+v", err, got)
+	}
+}
+
+func TestLogFollowWakesOnUpload(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	j, _ := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo")})
+	b.leaseOne(t, "w1")
+	ref := client.AttemptRef{JobID: j.ID, Attempt: 1}
+	got := make(chan client.LogPage, 1)
+	go func() {
+		p, _ := b.c.Logs(t.Context(), j.ID, client.LogOptions{Wait: 20 * time.Second})
+		got <- p
+	}()
+	if _, err := b.c.UploadLogs(t.Context(), ref, []client.LogChunk{{Stream: client.Stdout, Seq: 1, Data: []byte("hi")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if len(p.Chunks) != 1 || string(p.Chunks[0].Data) != "hi" || p.Next != p.Chunks[0].ID {
+			t.Errorf("page = %+v", p)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a waiting follower was not woken by the upload")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	queued, _ := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "q.sh", Script: []byte("echo")})
+	j, err := b.c.Cancel(t.Context(), queued.ID)
+	if err != nil || j.State != client.StateCanceled {
+		t.Fatalf("cancel queued: %v %+v", err, j)
+	}
+	if _, err := b.c.Cancel(t.Context(), queued.ID); !client.IsCode(err, client.CodeJobFinished) {
+		t.Errorf("cancel finished: %v", err)
+	}
+	if _, err := b.c.Cancel(t.Context(), "job_nope"); !client.IsCode(err, client.CodeNotFound) {
+		t.Errorf("cancel unknown: %v", err)
+	}
+
+	running, _ := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "r.sh", Script: []byte("sleep 9")})
+	b.leaseOne(t, "w1")
+	stopped := make(chan client.LeaseResponse, 1)
+	go func() { // the worker's stop poll
+		l, _ := b.c.Lease(t.Context(), "w1", client.LeaseRequest{Max: 0, WaitSeconds: 20})
+		stopped <- l
+	}()
+	j, err = b.c.Cancel(t.Context(), running.ID)
+	if err != nil || !j.CancelRequested || j.State.Terminal() {
+		t.Fatalf("cancel leased: %v %+v", err, j)
+	}
+	select {
+	case l := <-stopped:
+		if len(l.Stop) != 1 || l.Stop[0].JobID != running.ID {
+			t.Errorf("stop poll = %+v", l)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the worker's stop poll was not woken by the cancel")
+	}
+}
+
+func TestSubmitValidation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{MaxScriptBytes: 100})
+	for name, tc := range map[string]struct {
+		req    client.SubmitRequest
+		status int
+		code   string
+	}{
+		"too large":       {client.SubmitRequest{FileName: "x.py", Script: make([]byte, 101)}, 413, client.CodeTooLarge},
+		"no file name":    {client.SubmitRequest{Script: []byte("x")}, 400, client.CodeInvalidRequest},
+		"path as name":    {client.SubmitRequest{FileName: "../x.py", Script: []byte("x")}, 400, client.CodeInvalidRequest},
+		"unknown runtime": {client.SubmitRequest{FileName: "x.py", Runtime: "cobol"}, 400, client.CodeUnknownRuntime},
+		"bad env name":    {client.SubmitRequest{FileName: "x.py", Env: map[string]string{"1X": "y"}}, 400, client.CodeInvalidRequest},
+		"reserved env":    {client.SubmitRequest{FileName: "x.py", Env: map[string]string{"RGRID_TOKEN": "y"}}, 400, client.CodeInvalidRequest},
+		"negative limit":  {client.SubmitRequest{FileName: "x.py", Limits: client.Limits{MemoryBytes: -1}}, 400, client.CodeInvalidRequest},
+	} {
+		_, err := b.c.Submit(t.Context(), tc.req)
+		status, code := apiCode(err)
+		var e *client.Error
+		if status != tc.status || code != tc.code || !errors.As(err, &e) || e.Hint == "" {
+			t.Errorf("%s: got %d %s (%v), want %d %s with a hint", name, status, code, err, tc.status, tc.code)
+		}
+	}
+	l, err := b.c.Jobs(t.Context(), client.ListOptions{})
+	if err != nil || len(l.Jobs) != 0 {
+		t.Errorf("refused jobs were stored: %v %+v", err, l)
+	}
+}
+
+func TestListPagingNewestFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	var ids []string
+	for range 5 {
+		j, err := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	_, _ = b.c.Cancel(t.Context(), ids[0])
+	var seen []string
+	cursor := ""
+	for {
+		l, err := b.c.Jobs(t.Context(), client.ListOptions{Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range l.Jobs {
+			seen = append(seen, j.ID)
+		}
+		if l.Next == "" {
+			break
+		}
+		cursor = l.Next
+	}
+	if len(seen) != 5 || seen[0] != ids[4] || seen[4] != ids[0] {
+		t.Errorf("paged newest first = %v, submitted %v", seen, ids)
+	}
+	l, err := b.c.Jobs(t.Context(), client.ListOptions{States: []client.JobState{client.StateCanceled}})
+	if err != nil || len(l.Jobs) != 1 || l.Jobs[0].ID != ids[0] {
+		t.Errorf("state filter: %v %+v", err, l)
+	}
+	if _, err := b.c.Jobs(t.Context(), client.ListOptions{States: []client.JobState{"nope"}}); !client.IsCode(err, client.CodeInvalidRequest) {
+		t.Errorf("bad state filter: %v", err)
+	}
+}
+
+func TestToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{Token: "s3cret"})
+	if _, err := b.c.Jobs(t.Context(), client.ListOptions{}); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	anon, _ := client.New(b.c.BaseURL(), "")
+	if _, err := anon.Jobs(t.Context(), client.ListOptions{}); !client.IsCode(err, client.CodeUnauthorized) {
+		t.Errorf("without the token: %v", err)
+	}
+	if _, err := anon.Health(t.Context()); err != nil {
+		t.Errorf("health needs no token: %v", err)
+	}
+}

@@ -1,0 +1,130 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+func chunk(stream string, seq int64, data string) store.LogChunk {
+	return store.LogChunk{Stream: stream, Seq: seq, Time: at(int(seq)), Data: []byte(data)}
+}
+
+// strip keeps what a reader compares: stream, seq, time, data.
+func strip(cs []store.LogChunk) []store.LogChunk {
+	out := make([]store.LogChunk, len(cs))
+	for i, c := range cs {
+		out[i] = store.LogChunk{Stream: c.Stream, Seq: c.Seq, Time: c.Time, Data: c.Data}
+	}
+	return out
+}
+
+func testLogs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "l", "w")
+	batch := []store.LogChunk{
+		chunk("stdout", 1, "hello\n"),
+		chunk("stderr", 1, "warn\n"),
+		{Stream: "stdout", Seq: 2, Time: at(2), Data: []byte{0xff, 0xfe, 0, '\n'}},
+	}
+	require.NoError(t, s.AppendLogs(ctx, ref(j), batch))
+	require.NoError(t, s.AppendLogs(ctx, ref(j), nil), "an empty batch is fine")
+	require.NoError(t, s.AppendLogs(ctx, ref(j), []store.LogChunk{chunk("stdout", 3, "bye\n")}))
+
+	all, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID})
+	require.NoError(t, err)
+	require.Equal(t, strip(append(batch, chunk("stdout", 3, "bye\n"))), strip(all))
+	for i, c := range all {
+		require.Equal(t, j.ID, c.JobID)
+		require.Equal(t, 1, c.Attempt)
+		if i > 0 {
+			require.Greater(t, c.ID, all[i-1].ID)
+		}
+	}
+
+	after, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, AfterID: all[1].ID})
+	require.NoError(t, err)
+	require.Equal(t, all[2:], after, "resume after a cursor")
+	limited, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, AfterID: all[0].ID, Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, all[1:3], limited)
+	end, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, AfterID: all[3].ID})
+	require.NoError(t, err)
+	require.Empty(t, end)
+
+	stderr, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, Streams: []string{"stderr"}})
+	require.NoError(t, err)
+	require.Equal(t, []store.LogChunk{all[1]}, stderr)
+	stdout, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, Streams: []string{"stdout"}, AfterID: all[0].ID})
+	require.NoError(t, err)
+	require.Equal(t, []store.LogChunk{all[2], all[3]}, stdout)
+	both, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, Streams: []string{"stdout", "stderr"}})
+	require.NoError(t, err)
+	require.Equal(t, all, both)
+
+	// Another job's logs stay apart.
+	k := claimOne(t, s, "other", "w")
+	require.NoError(t, s.AppendLogs(ctx, ref(k), []store.LogChunk{chunk("stdout", 1, "k")}))
+	again, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID})
+	require.NoError(t, err)
+	require.Equal(t, all, again)
+	none, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: "nope"})
+	require.NoError(t, err)
+	require.Empty(t, none)
+}
+
+func testLogsDedup(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "d", "w")
+	first := []store.LogChunk{chunk("stdout", 1, "a"), chunk("stdout", 2, "b")}
+	require.NoError(t, s.AppendLogs(ctx, ref(j), first))
+	stored, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID})
+	require.NoError(t, err)
+
+	// The worker did not hear the answer and sends the batch again, with
+	// one more chunk, and a duplicate within the batch.
+	retry := []store.LogChunk{chunk("stdout", 1, "a"), chunk("stdout", 2, "b"),
+		chunk("stdout", 3, "c"), chunk("stdout", 3, "c"), chunk("stderr", 1, "e")}
+	require.NoError(t, s.AppendLogs(ctx, ref(j), retry))
+	all, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID})
+	require.NoError(t, err)
+	require.Equal(t, stored, all[:2], "stored chunks keep their IDs")
+	require.Equal(t, strip([]store.LogChunk{chunk("stdout", 1, "a"), chunk("stdout", 2, "b"),
+		chunk("stdout", 3, "c"), chunk("stderr", 1, "e")}), strip(all))
+}
+
+func testLogsFencing(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "lf", "w")
+	require.NoError(t, s.AppendLogs(ctx, ref(j), []store.LogChunk{chunk("stdout", 1, "a")}))
+	_, err := s.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: 1, State: store.StateSucceeded, ExitCode: intp(0), Now: at(2)})
+	require.NoError(t, err)
+	err = s.AppendLogs(ctx, ref(j), []store.LogChunk{chunk("stdout", 2, "late")})
+	require.ErrorIs(t, err, store.ErrStaleAttempt)
+	err = s.AppendLogs(ctx, store.AttemptRef{JobID: "nope", Attempt: 1}, []store.LogChunk{chunk("stdout", 1, "x")})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	all, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID})
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+}
+
+func testLogsDefaultLimit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "many", "w")
+	batch := make([]store.LogChunk, 1005)
+	for i := range batch {
+		batch[i] = chunk("stdout", int64(i), "x")
+	}
+	require.NoError(t, s.AppendLogs(ctx, ref(j), batch))
+	got, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID})
+	require.NoError(t, err)
+	require.Len(t, got, 1000)
+	for i, c := range got {
+		require.Equal(t, int64(i), c.Seq, "chunks keep the order they were sent in")
+	}
+	rest, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, AfterID: got[999].ID})
+	require.NoError(t, err)
+	require.Len(t, rest, 5)
+}

@@ -1,0 +1,87 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+func worker(id string, sec int) store.Worker {
+	return store.Worker{ID: id, Name: "name-" + id, Hostname: "host-" + id,
+		Version: "v1", Executor: "docker", Slots: 4, LastHeartbeat: at(sec)}
+}
+
+func testUpsertWorker(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	got, err := s.UpsertWorker(ctx, worker("w1", 1))
+	require.NoError(t, err)
+	want := worker("w1", 1)
+	want.State, want.RegisteredAt = "active", at(1)
+	require.Equal(t, want, got)
+
+	require.NoError(t, s.SetWorkerState(ctx, "w1", "draining"))
+	again := worker("w1", 9)
+	again.Name, again.Version, again.Executor, again.Slots = "renamed", "v2", "process", 1
+	again.RegisteredAt = at(7) // ignored: the first registration stands
+	got, err = s.UpsertWorker(ctx, again)
+	require.NoError(t, err)
+	want = again
+	want.State, want.RegisteredAt = "active", at(1)
+	require.Equal(t, want, got)
+
+	list, err := s.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []store.Worker{want}, list)
+}
+
+func testWorkerHeartbeatAndState(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.UpsertWorker(ctx, worker("w", 1))
+	require.NoError(t, err)
+	require.NoError(t, s.Heartbeat(ctx, "w", at(5)))
+	require.NoError(t, s.SetWorkerState(ctx, "w", "dead"))
+	list, err := s.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, at(5), list[0].LastHeartbeat)
+	require.Equal(t, at(1), list[0].RegisteredAt)
+	require.Equal(t, "dead", list[0].State)
+
+	require.ErrorIs(t, s.Heartbeat(ctx, "nope", at(5)), store.ErrNotFound)
+	require.ErrorIs(t, s.SetWorkerState(ctx, "nope", "dead"), store.ErrNotFound)
+	require.Error(t, s.SetWorkerState(ctx, "w", "sleepy"))
+}
+
+func testListWorkers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	list, err := s.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.Empty(t, list)
+
+	for _, w := range []store.Worker{worker("old", 1), worker("new", 3), worker("mid", 2)} {
+		_, err := s.UpsertWorker(ctx, w)
+		require.NoError(t, err)
+	}
+	// mid holds three attempts: one leased, one running, one finished.
+	claimOne(t, s, "j1", "mid")
+	running := claimOne(t, s, "j2", "mid")
+	done := claimOne(t, s, "j3", "mid")
+	_, err = s.StartAttempt(ctx, ref(running), at(4))
+	require.NoError(t, err)
+	_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: done.ID, Attempt: 1, State: store.StateSucceeded, ExitCode: intp(0), Now: at(4)})
+	require.NoError(t, err)
+	claimOne(t, s, "j4", "new")
+
+	list, err = s.ListWorkers(ctx)
+	require.NoError(t, err)
+	var names []string
+	inUse := map[string]int{}
+	for _, w := range list {
+		names = append(names, w.ID)
+		inUse[w.ID] = w.SlotsInUse
+	}
+	require.Equal(t, []string{"new", "mid", "old"}, names, "most recently heard from first")
+	require.Equal(t, map[string]int{"new": 1, "mid": 2, "old": 0}, inUse)
+}
