@@ -38,6 +38,7 @@ const (
 	CodeInternal         = "internal"
 	CodeUnauthorized     = "unauthorized"
 	CodeMethodNotAllowed = "method_not_allowed"
+	CodeLimitExceeded    = "limit_exceeded"
 )
 
 // IsCode reports whether err is an API error with the given code.

@@ -68,6 +68,10 @@ type SubmitRequest struct {
 	Env      map[string]string `json:"env,omitempty"`
 	Limits   Limits            `json:"limits,omitempty"`
 	Network  bool              `json:"network,omitempty"`
+	// Retries is how many times the script's own failure (non-zero exit,
+	// timeout, out of memory) queues the job again. Infrastructure failures
+	// are retried regardless.
+	Retries int `json:"retries,omitempty"`
 }
 
 // Job is a submitted script and what became of it.
@@ -80,6 +84,7 @@ type Job struct {
 	Env      map[string]string `json:"env,omitempty"`
 	Limits   Limits            `json:"limits"`
 	Network  bool              `json:"network"`
+	Retries  int               `json:"retries,omitempty"`
 	// ScriptSize is the script's length in bytes; the script itself is only
 	// handed to the worker that leases the job.
 	ScriptSize int64 `json:"script_size"`
@@ -173,6 +178,7 @@ type Worker struct {
 	Executor      string    `json:"executor"`
 	Slots         int       `json:"slots"`
 	SlotsInUse    int       `json:"slots_in_use"`
+	Max           Limits    `json:"max,omitempty"`
 	State         string    `json:"state"`
 	RegisteredAt  time.Time `json:"registered_at"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
@@ -186,6 +192,8 @@ type RegisterRequest struct {
 	Version  string `json:"version"`
 	Executor string `json:"executor"`
 	Slots    int    `json:"slots"`
+	// Max is the most a job may ask of this worker (zero: no maximum).
+	Max Limits `json:"max,omitempty"`
 }
 
 // RegisterResponse tells a worker how often to heartbeat.
@@ -219,6 +227,13 @@ type LeaseRequest struct {
 	// WaitSeconds is how long the server may hold the request when there is
 	// nothing to hand out.
 	WaitSeconds int `json:"wait_seconds"`
+	// Defaults are the worker's limits for jobs that set none; the server
+	// records them on each job it hands out, so the job shows the limits
+	// it actually ran with.
+	Defaults Limits `json:"defaults,omitempty"`
+	// Fits: only jobs whose limits fit within these are handed out (the
+	// worker's maxima; zero: no bound).
+	Fits Limits `json:"fits,omitempty"`
 }
 
 // LeasedJob is a job handed to a worker, with everything needed to run it.

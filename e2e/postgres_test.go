@@ -19,7 +19,9 @@ import (
 )
 
 // grid is a server on a fresh PostgreSQL database and its workers, all
-// separate processes.
+// separate processes. These workers use the process executor: the tests
+// here are about the control plane, and the host's bash and python start
+// in milliseconds.
 type grid struct {
 	env []string
 	url string
@@ -31,7 +33,7 @@ func newGrid(t *testing.T, workers, slots int) *grid {
 	env := isolatedEnv(t)
 	_, url := startServer(t, env, testdb.PostgresURL(t))
 	for i := range workers {
-		startWorker(t, env, url, fmt.Sprintf("w%d", i+1), slots)
+		startWorker(t, env, url, fmt.Sprintf("w%d", i+1), slots, "--executor", "process")
 	}
 	return &grid{env: env, url: url, c: newClient(t, url)}
 }

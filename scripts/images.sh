@@ -61,7 +61,9 @@ LABEL rgrid.source=$hash
 CMD ["/helper"]
 DOCKERFILE
   # The classic builder needs neither buildx nor a registry for FROM scratch.
-  DOCKER_BUILDKIT=0 docker build -q -t "$HELPER_IMAGE" "$work/helper" >/dev/null
+  # Its deprecation notice is noise; its output is shown if it fails.
+  DOCKER_BUILDKIT=0 docker build -q -t "$HELPER_IMAGE" "$work/helper" >"$work/build.log" 2>&1 ||
+    { cat "$work/build.log" >&2; die "docker build of $HELPER_IMAGE failed"; }
   log "built $HELPER_IMAGE in $((SECONDS - start)) s"
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs rgrid's whole test suite the way CI does: installs and starts what the
-# tests need (a private PostgreSQL cluster on a free port under a temp dir),
+# tests need (a private PostgreSQL cluster on a free port under a temp dir,
+# and the Docker test images, built locally since no registry is reachable),
 # runs go vet and go test -race over every package, and stops what it started.
 #
 #   scripts/test.sh                 # everything
@@ -17,6 +18,9 @@ command -v go >/dev/null 2>&1 || { echo "scripts/test.sh: Go is not installed (h
 source scripts/pg.sh
 pg_start
 trap pg_stop EXIT
+
+echo "== test images"
+bash scripts/images.sh
 
 echo "== go vet"
 go vet ./...

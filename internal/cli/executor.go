@@ -2,32 +2,92 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/docker"
 	"github.com/rgrid/rgrid/internal/executor/process"
 )
 
-// chooseExecutor returns the executor a worker uses. name is what the user
-// asked for ("" = the best available). Embedded mode may fall back to the
-// process executor and says so in a one-line notice; a production worker
-// never falls back silently: asking for an executor that is not available
-// is an error.
-func chooseExecutor(ctx context.Context, name string, embedded bool) (executor.Executor, string, error) {
-	switch name {
-	case "", "process":
-	case "docker":
-		return nil, "", userErr("run the worker with --executor process (no isolation) until the Docker executor is available",
-			"the docker executor is not available in this version of rgrid")
+// executorChoice says what a worker should run jobs with.
+type executorChoice struct {
+	name     string // what the user asked for: "", "docker" or "process"
+	embedded bool   // embedded mode may fall back to the process executor
+	workerID string
+	log      *slog.Logger
+}
+
+// chooseExecutor returns the executor and, when embedded mode fell back to
+// running without isolation, a one-line notice saying why and how to get
+// isolation. A production worker never falls back: if Docker was asked for,
+// or nothing was asked for, and no engine answers, that is an error.
+func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, string, error) {
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	switch c.name {
+	case "process":
+		return process.New(process.Options{Logger: c.log}), "", nil
+	case "", "docker":
 	default:
-		return nil, "", userErr("use --executor docker or --executor process", "unknown executor %q", name)
+		return nil, "", userErr("use --executor docker or --executor process", "unknown executor %q", c.name)
 	}
-	ex := process.New(process.Options{Logger: slog.New(slog.DiscardHandler)})
-	notice := ""
-	if embedded && name == "" {
-		notice = fmt.Sprintf("rgrid: notice: %s", process.Notice)
+	ex, err := docker.New(ctx, docker.Options{Logger: c.log, WorkerID: c.workerID})
+	if err != nil {
+		switch {
+		case c.name == "" && c.embedded:
+			return process.New(process.Options{Logger: c.log}), fallbackNotice(err.Error(), "start Docker"), nil
+		case c.name == "docker":
+			return nil, "", userErr("start the Docker engine (or set DOCKER_HOST), or run with --executor process for jobs without isolation",
+				"the docker executor cannot start: %v", err)
+		default:
+			return nil, "", userErr("start the Docker engine (or set DOCKER_HOST); to run jobs without isolation, pass --executor process",
+				"no Docker engine answers, and a worker does not run jobs without isolation unless told to: %v", err)
+		}
 	}
-	_ = ctx
-	return ex, notice, nil
+	if !c.embedded || c.name == "docker" {
+		return ex, "", nil
+	}
+	return &imageFallback{docker: ex, process: process.New(process.Options{Logger: c.log})}, "", nil
+}
+
+func fallbackNotice(why, fix string) string {
+	return fmt.Sprintf("rgrid: notice: running on this machine without isolation (process executor): %s. For isolated runs, %s.", why, fix)
+}
+
+// imageFallback is embedded mode's executor when Docker answers: each job
+// runs in Docker if its image is here or can be pulled, else on the host
+// with a notice in the job's log saying why.
+type imageFallback struct {
+	docker  *docker.Executor
+	process executor.Executor
+}
+
+func (f *imageFallback) Name() string { return "docker|process" }
+
+func (f *imageFallback) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {
+	present, err := f.docker.ImagePresent(ctx, spec.Image)
+	if err == nil && !present {
+		err = f.docker.Pull(ctx, spec.Image, spec.System)
+	}
+	if err == nil {
+		return f.docker.Start(ctx, spec)
+	}
+	reason := err.Error()
+	var pe *docker.PullError
+	if errors.As(err, &pe) {
+		reason = pe.Reason
+	}
+	if spec.System != nil {
+		fmt.Fprintln(spec.System, fallbackNotice(fmt.Sprintf("image %s is not here and cannot be pulled (%s)", spec.Image, reason),
+			"pull or build the image, or point the runtime at a local image in the config file"))
+	}
+	return f.process.Start(ctx, spec)
+}
+
+// RemoveOrphans lets the worker clean up after an earlier run.
+func (f *imageFallback) RemoveOrphans(ctx context.Context, keep func(string, int) bool) (int, error) {
+	return f.docker.RemoveOrphans(ctx, keep)
 }

@@ -61,6 +61,9 @@ func printStatus(w io.Writer, j client.Job) {
 	if j.Message != "" {
 		fmt.Fprintf(tw, "Message:\t%s\n", j.Message)
 	}
+	if h := hintFor(j); h != "" {
+		fmt.Fprintf(tw, "Hint:\t%s\n", h)
+	}
 	if j.CancelRequested && !j.State.Terminal() {
 		fmt.Fprintf(tw, "Cancel:\trequested\n")
 	}

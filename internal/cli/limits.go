@@ -115,3 +115,29 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// maxFlags are a worker's maxima: --max-memory, --max-cpus, --max-pids and
+// --max-timeout. A job asking for more is refused at submission.
+type maxFlags struct{ limitFlags }
+
+func (m *maxFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&m.memory, "max-memory", "8g", "the most memory a job may ask for")
+	f.Float64Var(&m.cpus, "max-cpus", 4, "the most CPUs a job may ask for")
+	f.Int64Var(&m.pids, "max-pids", 4096, "the most processes a job may ask for")
+	f.StringVar(&m.timeout, "max-timeout", "24h", "the longest time limit a job may ask for")
+}
+
+// checkDefaultsFit refuses a worker whose defaults exceed its maxima.
+func checkDefaultsFit(d, m executor.Limits) error {
+	switch {
+	case m.MemoryBytes > 0 && d.MemoryBytes > m.MemoryBytes:
+		return userErr("lower --memory or raise --max-memory", "the default memory %s is over the maximum %s", formatBytes(d.MemoryBytes), formatBytes(m.MemoryBytes))
+	case m.CPUs > 0 && d.CPUs > m.CPUs:
+		return userErr("lower --cpus or raise --max-cpus", "the default CPUs %g are over the maximum %g", d.CPUs, m.CPUs)
+	case m.Pids > 0 && d.Pids > m.Pids:
+		return userErr("lower --pids or raise --max-pids", "the default process limit %d is over the maximum %d", d.Pids, m.Pids)
+	case m.Timeout > 0 && d.Timeout > m.Timeout:
+		return userErr("lower --timeout or raise --max-timeout", "the default time limit %s is over the maximum %s", d.Timeout, m.Timeout)
+	}
+	return nil
+}

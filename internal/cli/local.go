@@ -134,7 +134,8 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 		return nil, err
 	}
 	if withWorker {
-		ex, notice, err := chooseExecutor(ctx, exec.name, true)
+		id := "embedded-" + randomSuffix()
+		ex, notice, err := chooseExecutor(ctx, executorChoice{name: exec.name, embedded: true, workerID: id})
 		if err != nil {
 			l.close()
 			return nil, err
@@ -143,7 +144,7 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 			fmt.Fprintln(e.stderr, notice)
 		}
 		w, err := worker.New(l.client, worker.Options{
-			ID: "embedded-" + randomSuffix(), Name: "embedded", Slots: 1, Executor: ex,
+			ID: id, Name: "embedded", Slots: 1, Executor: ex,
 			Defaults: exec.defaults, Log: slog.New(slog.DiscardHandler),
 		})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/server"
 	"github.com/rgrid/rgrid/internal/worker"
 )
@@ -99,6 +100,7 @@ type workerOptions struct {
 	slots                             int
 	maxLogBytes                       int64
 	limits                            limitFlags
+	max                               maxFlags
 }
 
 func newWorkerCmd(e *env) *cobra.Command {
@@ -121,11 +123,12 @@ A second signal stops it at once.`,
 	f.StringVar(&o.server, "server", "", "server URL (env RGRID_SERVER)")
 	f.StringVar(&o.token, "token", "", "API token (env RGRID_TOKEN)")
 	f.IntVar(&o.slots, "slots", 1, "how many jobs to run at once")
-	f.StringVar(&o.executor, "executor", "", "process (no isolation); docker arrives with the Docker executor")
+	f.StringVar(&o.executor, "executor", "", "docker, or process (no isolation); default docker, and an error if no engine answers")
 	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
 	f.StringVar(&o.name, "name", "", "display name (default: the host name)")
 	f.Int64Var(&o.maxLogBytes, "max-log-bytes", 10<<20, "cap on each job's output; the rest is cut with a notice")
 	o.limits.add(f)
+	o.max.add(f)
 	return cmd
 }
 
@@ -138,15 +141,15 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 		return userErr("pass a URL like http://127.0.0.1:8080", "%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	ex, _, err := chooseExecutor(ctx, o.executor, false)
+	defaults, err := o.limits.executorLimits(defaultLimits())
 	if err != nil {
 		return err
 	}
-	if ex.Name() == "process" {
-		log.Warn("executor process: jobs run on this machine as this user, with rlimits but no isolation")
-	}
-	defaults, err := o.limits.executorLimits(defaultLimits())
+	maxima, err := o.max.executorLimits(executor.Limits{})
 	if err != nil {
+		return err
+	}
+	if err := checkDefaultsFit(defaults, maxima); err != nil {
 		return err
 	}
 	if o.id == "" {
@@ -154,12 +157,19 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
+	ex, _, err := chooseExecutor(ctx, executorChoice{name: o.executor, workerID: o.id, log: log})
+	if err != nil {
+		return err
+	}
+	if ex.Name() == "process" {
+		log.Warn("executor process: jobs run on this machine as this user, with rlimits but no isolation")
+	}
 	if o.name == "" {
 		o.name, _ = os.Hostname()
 	}
 	w, err := worker.New(c, worker.Options{
 		ID: o.id, Name: o.name, Slots: o.slots, Executor: ex, Log: log,
-		Defaults: defaults, MaxLogBytes: o.maxLogBytes,
+		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes,
 	})
 	if err != nil {
 		return userErr("check the worker's flags", "%v", err)
@@ -237,14 +247,15 @@ use it when no --server is given.`,
 				return err
 			}
 			defer l.close()
-			ex, notice, err := chooseExecutor(ctx, "", true)
+			id := "dev-" + randomSuffix()
+			ex, notice, err := chooseExecutor(ctx, executorChoice{embedded: true, workerID: id})
 			if err != nil {
 				return err
 			}
 			if notice != "" {
 				fmt.Fprintln(e.stderr, notice)
 			}
-			w, err := worker.New(l.client, worker.Options{ID: "dev-" + randomSuffix(), Name: "dev", Slots: slots,
+			w, err := worker.New(l.client, worker.Options{ID: id, Name: "dev", Slots: slots,
 				Executor: ex, Defaults: defaultLimits()})
 			if err != nil {
 				return err

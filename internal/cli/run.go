@@ -27,6 +27,7 @@ type runOptions struct {
 	env     []string
 	limits  limitFlags
 	network bool
+	retries int
 	maxSize int64
 }
 
@@ -61,6 +62,7 @@ memory, 130 if it was canceled, 1 for a platform error (printed as "Error:").`,
 	f.BoolVarP(&o.detach, "detach", "d", false, "submit, print the job id and return")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable for the script, KEY=VALUE (repeatable)")
 	f.BoolVar(&o.network, "network", false, "give the job network access (off by default)")
+	f.IntVar(&o.retries, "retries", 0, "run the script again up to N times if it fails (non-zero exit, timeout, out of memory)")
 	f.Int64Var(&o.maxSize, "max-script-size", 10<<20, "refuse scripts larger than this many bytes before sending")
 	o.limits.add(f)
 	addClientFlags(cmd)
@@ -107,7 +109,7 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 	}
 	return client.SubmitRequest{
 		Script: script, FileName: filepath.Base(o.script), Args: o.args, Runtime: o.runtime,
-		Env: env, Limits: limits, Network: o.network,
+		Env: env, Limits: limits, Network: o.network, Retries: o.retries,
 	}, nil
 }
 
@@ -223,19 +225,16 @@ func outcome(j client.Job, stderr io.Writer) error {
 		}
 		return exitCode(1)
 	case client.StateTimedOut:
-		printError(stderr, &Error{Message: "job " + j.ID + " timed out: " + j.Message,
-			Hint: "give it more time with --timeout, e.g. --timeout 30m"})
+		printError(stderr, &Error{Message: "job " + j.ID + " timed out: " + j.Message, Hint: hintFor(j)})
 		return exitCode(124)
 	case client.StateOOMKilled:
-		printError(stderr, &Error{Message: "job " + j.ID + " ran out of memory: " + j.Message,
-			Hint: "give it more memory with --memory, e.g. --memory 2g"})
+		printError(stderr, &Error{Message: "job " + j.ID + " ran out of memory: " + j.Message, Hint: hintFor(j)})
 		return exitCode(137)
 	case client.StateCanceled:
 		fmt.Fprintf(stderr, "rgrid: job %s was canceled\n", j.ID)
 		return exitCode(130)
 	}
-	printError(stderr, &Error{Message: fmt.Sprintf("job %s ended %s: %s", j.ID, j.State, j.Message),
-		Hint: "rgrid status " + j.ID + " shows every attempt"})
+	printError(stderr, &Error{Message: fmt.Sprintf("job %s ended %s: %s", j.ID, j.State, j.Message), Hint: hintFor(j)})
 	return exitCode(1)
 }
 

@@ -72,6 +72,7 @@ func checkOldJobs(t *testing.T, dbURL string, n int) {
 		require.Equal(t, int64(4), j.ScriptSize)
 		require.Equal(t, 2, j.MaxAttempts)
 		require.False(t, j.Network, "jobs from before 00002 have no network")
+		require.Zero(t, j.Retries, "jobs from before 00003 are not retried")
 		require.Equal(t, base.Add(time.Duration(k)*time.Second), j.CreatedAt)
 	}
 }
@@ -101,27 +102,30 @@ func TestMigrationKeepsData(t *testing.T) {
 		require.Equal(t, "00001_init.sql", applied[0].Source)
 		status, err := m.Status(ctx)
 		require.NoError(t, err)
-		require.Len(t, status, 2)
+		require.Len(t, status, 3)
 		require.True(t, status[0].Applied)
 		require.False(t, status[0].AppliedAt.IsZero())
 		require.False(t, status[1].Applied)
 		require.Equal(t, "00002_job_network.sql", status[1].Source)
+		require.False(t, status[2].Applied)
+		require.Equal(t, "00003_liveness.sql", status[2].Source)
 
 		const n = 5
 		insertV1Jobs(t, m, n)
 
 		applied, err = m.Up(ctx)
 		require.NoError(t, err)
-		require.Len(t, applied, 1)
+		require.Len(t, applied, 2)
 		require.Equal(t, int64(2), applied[0].Version)
+		require.Equal(t, int64(3), applied[1].Version)
 		checkOldJobs(t, dbURL, n)
 
 		down, err := m.Down(ctx)
 		require.NoError(t, err)
-		require.Equal(t, Applied{Version: 2, Source: "00002_job_network.sql", Direction: "down", Duration: down.Duration}, down)
+		require.Equal(t, Applied{Version: 3, Source: "00003_liveness.sql", Direction: "down", Duration: down.Duration}, down)
 		cur, latest, err := m.Version(ctx)
 		require.NoError(t, err)
-		require.Equal(t, [2]int64{1, 2}, [2]int64{cur, latest})
+		require.Equal(t, [2]int64{2, 3}, [2]int64{cur, latest})
 		var count int
 		require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&count))
 		require.Equal(t, n, count)
@@ -132,7 +136,7 @@ func TestMigrationKeepsData(t *testing.T) {
 		checkOldScripts(t, dbURL, n)
 
 		// All the way down and up again on an empty schema.
-		for range 2 {
+		for range 3 {
 			_, err = m.Down(ctx)
 			require.NoError(t, err)
 		}
@@ -142,7 +146,7 @@ func TestMigrationKeepsData(t *testing.T) {
 		require.NoError(t, err)
 		cur, _, err = m.Version(ctx)
 		require.NoError(t, err)
-		require.Equal(t, int64(2), cur)
+		require.Equal(t, int64(3), cur)
 	})
 }
 
@@ -154,21 +158,21 @@ func TestOpenChecksSchema(t *testing.T) {
 		var behind *SchemaBehindError
 		require.ErrorAs(t, err, &behind)
 		require.Equal(t, int64(0), behind.Current)
-		require.Equal(t, int64(2), behind.Latest)
+		require.Equal(t, int64(3), behind.Latest)
 
 		m := newMigrator(t, dbURL)
 		_, err = m.UpTo(ctx, 1)
 		require.NoError(t, err)
 		_, err = Open(ctx, dbURL, Options{})
 		require.ErrorAs(t, err, &behind)
-		require.Equal(t, "database schema is at version 1 but this rgrid needs 2", behind.Error())
+		require.Equal(t, "database schema is at version 1 but this rgrid needs 3", behind.Error())
 		require.Equal(t, `run "rgrid migrate up --db `+Redact(dbURL)+`" or start the server with --migrate`, behind.Hint())
 
 		s, err := Open(ctx, dbURL, Options{Migrate: true})
 		require.NoError(t, err)
 		v, err := s.SchemaVersion(ctx)
 		require.NoError(t, err)
-		require.Equal(t, int64(2), v)
+		require.Equal(t, int64(3), v)
 		require.NoError(t, s.Close())
 		s, err = Open(ctx, dbURL, Options{})
 		require.NoError(t, err)
@@ -186,7 +190,7 @@ func TestOpenChecksSchema(t *testing.T) {
 			var ahead *SchemaAheadError
 			require.ErrorAs(t, err, &ahead, "%+v", opts)
 			require.Equal(t, int64(99), ahead.Current)
-			require.Equal(t, int64(2), ahead.Latest)
+			require.Equal(t, int64(3), ahead.Latest)
 			require.Contains(t, ahead.Error(), "newer than this rgrid binary knows")
 			require.Contains(t, ahead.Hint(), "rgrid migrate down")
 		}

@@ -15,6 +15,10 @@ import (
 // interpreter); its message says what is missing.
 var ErrUnavailable = errors.New("executor unavailable")
 
+// ErrImagePull means the job's image is missing and could not be pulled;
+// the error's message carries the engine's reason and a hint.
+var ErrImagePull = errors.New("image pull failed")
+
 // Limits are the enforced bounds of one run. Zero values mean "no limit"
 // only where an executor cannot enforce a bound; the worker always fills them.
 type Limits struct {

@@ -37,11 +37,21 @@ type Lease struct {
 	Stop []store.AttemptRef
 }
 
-// Lease claims up to max jobs for the worker, waiting up to wait for one to
-// be queued. It returns early with the attempts the worker must stop, if
-// any. An empty Lease after wait is normal.
-func (s *Scheduler) Lease(ctx context.Context, workerID string, max int, wait time.Duration) (Lease, error) {
-	deadline := time.NewTimer(wait)
+// LeaseParams describe one lease request.
+type LeaseParams struct {
+	WorkerID string
+	Max      int           // jobs wanted; 0 asks only for attempts to stop
+	Wait     time.Duration // how long to hold the request when there is nothing
+	Fits     store.Limits  // the worker's maxima
+	Defaults store.Limits  // the worker's defaults, recorded on each job
+}
+
+// Lease claims up to p.Max jobs for the worker, waiting up to p.Wait for
+// one to be queued. It returns early with the attempts the worker must
+// stop, if any. An empty Lease after the wait is normal.
+func (s *Scheduler) Lease(ctx context.Context, p LeaseParams) (Lease, error) {
+	workerID, max := p.WorkerID, p.Max
+	deadline := time.NewTimer(p.Wait)
 	defer deadline.Stop()
 	for {
 		// Take the channels before looking, so no wake-up falls in between.
@@ -55,7 +65,9 @@ func (s *Scheduler) Lease(ctx context.Context, workerID string, max int, wait ti
 			return Lease{}, err
 		}
 		if max > 0 {
-			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{WorkerID: workerID, Max: max, Now: s.now()})
+			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{
+				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, Now: s.now(),
+			})
 			if err != nil {
 				return Lease{}, err
 			}

@@ -11,7 +11,7 @@ import (
 func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
 	out := client.Job{
 		ID: j.ID, State: client.JobState(j.State), FileName: j.FileName, Args: j.Args,
-		Runtime: j.Runtime, Env: j.Env, Limits: client.Limits(j.Limits), Network: j.Network,
+		Runtime: j.Runtime, Env: j.Env, Limits: client.Limits(j.Limits), Network: j.Network, Retries: j.Retries,
 		ScriptSize: j.ScriptSize, Attempt: j.Attempt, WorkerID: j.WorkerID,
 		CancelRequested: j.CancelRequested, ExitCode: j.ExitCode, Reason: j.Reason,
 		Message: j.Message, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
@@ -32,7 +32,7 @@ func workerToAPI(w store.Worker) client.Worker {
 	return client.Worker{
 		ID: w.ID, Name: w.Name, Hostname: w.Hostname, Version: w.Version, Executor: w.Executor,
 		Slots: w.Slots, SlotsInUse: w.SlotsInUse, State: w.State, RegisteredAt: w.RegisteredAt,
-		LastHeartbeat: w.LastHeartbeat,
+		LastHeartbeat: w.LastHeartbeat, Max: client.Limits(w.Max),
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,6 +36,9 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, err := s.validateSubmit(&req)
+	if err == nil {
+		err = s.checkWorkerMaxima(r.Context(), req.Limits)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -49,6 +53,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		Env:         req.Env,
 		Limits:      store.Limits(req.Limits),
 		Network:     req.Network,
+		Retries:     req.Retries,
 		MaxAttempts: s.opts.MaxAttempts,
 		CreatedAt:   now,
 	})
@@ -104,6 +109,9 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 	l := req.Limits
 	if l.MemoryBytes < 0 || l.CPUs < 0 || l.Pids < 0 || l.TimeoutSeconds < 0 {
 		return runtimes.Runtime{}, bad("limits are positive numbers, or omitted for the worker's defaults", "limits must not be negative")
+	}
+	if req.Retries < 0 || req.Retries > 100 {
+		return runtimes.Runtime{}, bad("use --retries 0 to 100", "retries %d is out of range", req.Retries)
 	}
 	rt, err := s.runtimes.ForFile(req.Runtime, req.FileName)
 	if err != nil {
@@ -311,4 +319,67 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkWorkerMaxima refuses a job that no registered, live worker would
+// take. With no workers registered yet, the job waits in the queue.
+func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits) error {
+	workers, err := s.store.ListWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	var live []store.Worker
+	for _, w := range workers {
+		if w.State != "dead" {
+			live = append(live, w)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	type check struct {
+		name, flag string
+		want       float64
+		max        func(store.Limits) float64
+		format     func(float64) string
+	}
+	checks := []check{
+		{"memory", "memory", float64(l.MemoryBytes), func(m store.Limits) float64 { return float64(m.MemoryBytes) },
+			func(v float64) string { return humanBytes(int64(v)) }},
+		{"CPUs", "cpus", l.CPUs, func(m store.Limits) float64 { return m.CPUs },
+			func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }},
+		{"processes", "pids", float64(l.Pids), func(m store.Limits) float64 { return float64(m.Pids) },
+			func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }},
+		{"time limit", "timeout", float64(l.TimeoutSeconds), func(m store.Limits) float64 { return float64(m.TimeoutSeconds) },
+			func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " s" }},
+	}
+	for _, w := range live {
+		fits := true
+		for _, c := range checks {
+			if m := c.max(w.Max); c.want > 0 && m > 0 && c.want > m {
+				fits = false
+			}
+		}
+		if fits {
+			return nil
+		}
+	}
+	// Name the first limit no worker meets, with the largest maximum.
+	for _, c := range checks {
+		largest, unbounded := 0.0, false
+		for _, w := range live {
+			m := c.max(w.Max)
+			unbounded = unbounded || m == 0
+			largest = max(largest, m)
+		}
+		if c.want > 0 && !unbounded && c.want > largest {
+			return errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
+				fmt.Sprintf("ask for at most %s with --%s, or start a worker with a higher --max-%s", c.format(largest), c.flag, c.flag),
+				"the job asks for %s of %s, more than any worker accepts (the largest maximum is %s)",
+				c.format(c.want), c.name, c.format(largest)).with("limit", c.flag).with("maximum", largest)
+		}
+	}
+	return errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
+		"ask for less, or start a worker with higher --max-* settings (rgrid workers shows them)",
+		"no single worker accepts all of the job's limits together")
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +254,32 @@ func TestToken(t *testing.T) {
 	}
 	if _, err := anon.Health(t.Context()); err != nil {
 		t.Errorf("health needs no token: %v", err)
+	}
+}
+
+func TestSubmitOverWorkerMaximaIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	// With no worker registered, a big job waits for one.
+	if _, err := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Limits: client.Limits{MemoryBytes: 64 << 30}}); err != nil {
+		t.Fatalf("no workers yet: %v", err)
+	}
+	for id, mem := range map[string]int64{"small": 2 << 30, "large": 8 << 30} {
+		if _, err := b.c.Register(t.Context(), client.RegisterRequest{ID: id, Slots: 1, Max: client.Limits{MemoryBytes: mem, TimeoutSeconds: 3600}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Limits: client.Limits{MemoryBytes: 64 << 30}})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != client.CodeLimitExceeded || e.Status != http.StatusUnprocessableEntity ||
+		!strings.Contains(e.Message, "8 GiB") || !strings.Contains(e.Hint, "--max-memory") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Limits: client.Limits{MemoryBytes: 4 << 30}}); err != nil {
+		t.Errorf("fits the large worker: %v", err)
+	}
+	_, err = b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Limits: client.Limits{TimeoutSeconds: 7200}})
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "3600 s") || !strings.Contains(e.Hint, "--timeout") {
+		t.Errorf("timeout over maximum: %v", err)
 	}
 }

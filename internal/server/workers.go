@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/scheduler"
 	"github.com/rgrid/rgrid/internal/store"
 )
 
@@ -48,6 +49,7 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 	wk, err := s.store.UpsertWorker(r.Context(), store.Worker{
 		ID: req.ID, Name: req.Name, Hostname: req.Hostname, Version: req.Version,
 		Executor: req.Executor, Slots: req.Slots, State: "active", RegisteredAt: now, LastHeartbeat: now,
+		Max: store.Limits(req.Max),
 	})
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("register worker %s: %w", req.ID, err))
@@ -107,7 +109,9 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait := min(time.Duration(req.WaitSeconds)*time.Second, s.opts.MaxLeaseWait)
-	l, err := s.sched.Lease(r.Context(), id, req.Max, wait)
+	l, err := s.sched.Lease(r.Context(), scheduler.LeaseParams{
+		WorkerID: id, Max: req.Max, Wait: wait, Fits: store.Limits(req.Fits), Defaults: store.Limits(req.Defaults),
+	})
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("lease for worker %s: %w", id, err))
 		return

@@ -65,9 +65,14 @@ type NewJob struct {
 	Env      map[string]string
 	Limits   Limits
 	Network  bool
-	// MaxAttempts caps how many times the job may be leased in all.
+	// MaxAttempts caps how many of the job's attempts may be lost to the
+	// infrastructure (a worker that died or was cut off) before the job
+	// ends lost.
 	MaxAttempts int
-	CreatedAt   time.Time
+	// Retries is how many times the script's own failure (failed,
+	// timed_out, oom_killed) queues the job again. Zero: never.
+	Retries   int
+	CreatedAt time.Time
 }
 
 // Job is a stored job. Script is filled only by GetJobScript and ClaimJobs.
@@ -84,6 +89,7 @@ type Job struct {
 	ScriptSize  int64
 	Script      []byte
 	MaxAttempts int
+	Retries     int
 
 	Attempt         int // number of the current (latest) attempt; 0 if never leased
 	WorkerID        string
@@ -140,7 +146,10 @@ type Worker struct {
 	State         string // "active", "draining", "dead"
 	RegisteredAt  time.Time
 	LastHeartbeat time.Time
-	SlotsInUse    int // filled by ListWorkers: attempts leased or running
+	// Max is the most a job may ask of this worker; a zero field has no
+	// maximum. ClaimJobs hands the worker only jobs that fit.
+	Max        Limits
+	SlotsInUse int // filled by ListWorkers: attempts leased or running
 }
 
 // ListJobsParams selects a page of jobs, newest first.
@@ -155,7 +164,29 @@ type ListJobsParams struct {
 type ClaimParams struct {
 	WorkerID string
 	Max      int
+	// Fits, when a field is non-zero, skips jobs asking for more than it
+	// (a job's zero limit always fits).
+	Fits Limits
+	// Defaults fill the claimed jobs' zero limits, so that each job records
+	// the limits it runs with.
+	Defaults Limits
 	Now      time.Time
+}
+
+// LoseParams ends a worker's active attempts as lost.
+type LoseParams struct {
+	WorkerID string
+	// Keep lists attempts to leave alone (the ones the worker reports it
+	// still runs).
+	Keep []AttemptRef
+	// LeasedBefore, when set, limits the loss to attempts leased before it
+	// (so a lease still on its way to the worker is not taken back).
+	LeasedBefore time.Time
+	// OnlyLeased limits the loss to attempts that never started.
+	OnlyLeased bool
+	Reason     string // e.g. "worker_lost"
+	Message    string // for the attempt, and for the job if it ends lost
+	Now        time.Time
 }
 
 // FinishParams is a worker's result for one attempt.
@@ -202,10 +233,23 @@ type Store interface {
 	// ErrStaleAttempt if (jobID, attempt) is not current and active.
 	StartAttempt(ctx context.Context, ref AttemptRef, now time.Time) (Job, error)
 	// FinishAttempt records the result of the current attempt and ends the
-	// job with it. ErrStaleAttempt if (jobID, attempt) is not current and
-	// active; a repeated identical report is also ErrStaleAttempt, so exactly
-	// one result is ever recorded.
+	// job with it; but a script failure (failed, timed_out, oom_killed) with
+	// retries left (such failures so far <= Retries) queues the job again.
+	// ErrStaleAttempt if (jobID, attempt) is not current and active; a
+	// repeated identical report is also ErrStaleAttempt, so exactly one
+	// result is ever recorded per attempt.
 	FinishAttempt(ctx context.Context, p FinishParams) (Job, error)
+	// LoseAttempts ends a worker's active attempts (leased or running) as
+	// lost, as selected by p. Each affected job is then canceled if a cancel
+	// was requested, else queued again while fewer than MaxAttempts of its
+	// attempts were lost (worker and cancel flag cleared), else ended lost
+	// with p.Message. Returns the affected jobs as they are now.
+	LoseAttempts(ctx context.Context, p LoseParams) ([]Job, error)
+	// ExpireOverdue ends running jobs whose start lies more than their
+	// timeout plus grace before now (jobs without a timeout never expire):
+	// attempt and job become timed_out with reason "server_timeout" and a
+	// message saying the server ended it. Returns them.
+	ExpireOverdue(ctx context.Context, now time.Time, grace time.Duration) ([]Job, error)
 	// AttemptsToStop returns the worker's attempts that are still active but
 	// whose job has CancelRequested or has moved to a later attempt.
 	AttemptsToStop(ctx context.Context, workerID string) ([]AttemptRef, error)
@@ -224,6 +268,9 @@ type Store interface {
 	Heartbeat(ctx context.Context, workerID string, now time.Time) error
 	// SetWorkerState sets a worker's state ("active", "draining", "dead").
 	SetWorkerState(ctx context.Context, workerID, state string) error
+	// MarkDeadWorkers sets state dead on every worker not already dead
+	// whose last heartbeat is before cutoff, and returns them.
+	MarkDeadWorkers(ctx context.Context, cutoff time.Time) ([]Worker, error)
 	// ListWorkers returns all workers, most recently heard from first.
 	ListWorkers(ctx context.Context) ([]Worker, error)
 

@@ -106,8 +106,11 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		ship.system("rgrid: the job could not start: " + err.Error())
 		_ = ship.close()
 		reason := "start_failed"
-		if errors.Is(err, executor.ErrUnavailable) {
+		switch {
+		case errors.Is(err, executor.ErrUnavailable):
 			reason = "executor_unavailable"
+		case errors.Is(err, executor.ErrImagePull):
+			reason = "image_pull_failed"
 		}
 		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: reason, Message: err.Error()})
 		return

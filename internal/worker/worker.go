@@ -28,6 +28,9 @@ type Options struct {
 
 	// Defaults apply to a job that sets no limit of its own.
 	Defaults executor.Limits
+	// Max is the most a job may ask of this worker (zero fields: no
+	// maximum); the server hands out only jobs that fit.
+	Max executor.Limits
 	// MaxLogBytes caps each attempt's output (default 10 MiB).
 	MaxLogBytes int64
 	// LogFlushInterval is how long output may wait before it is sent
@@ -95,6 +98,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.register(ctx); err != nil {
 		return err
 	}
+	w.removeOrphans(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { w.heartbeatLoop(bg) })
 	wg.Go(func() { w.stopLoop(bg) })
@@ -125,7 +129,7 @@ func (w *Worker) register(ctx context.Context) error {
 	for {
 		resp, err := w.c.Register(ctx, client.RegisterRequest{
 			ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
-			Executor: w.opts.Executor.Name(), Slots: w.opts.Slots,
+			Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
 		})
 		if err == nil {
 			if resp.HeartbeatIntervalSeconds > 0 {
@@ -232,7 +236,10 @@ func (w *Worker) leaseLoop(ctx, bg context.Context) *sync.WaitGroup {
 			}
 			continue
 		}
-		resp, err := w.c.Lease(ctx, w.opts.ID, client.LeaseRequest{Max: free, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
+		resp, err := w.c.Lease(ctx, w.opts.ID, client.LeaseRequest{
+			Max: free, WaitSeconds: int(w.opts.LeaseWait / time.Second),
+			Defaults: toClientLimits(w.opts.Defaults), Fits: toClientLimits(w.opts.Max),
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -270,5 +277,33 @@ func (w *Worker) untrack(a *attempt) {
 	select {
 	case w.freed <- struct{}{}:
 	default:
+	}
+}
+
+func toClientLimits(l executor.Limits) client.Limits {
+	return client.Limits{
+		MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids,
+		TimeoutSeconds: int64((l.Timeout + time.Second - 1) / time.Second),
+	}
+}
+
+// orphanRemover is implemented by executors that leave labelled
+// containers behind when a worker dies.
+type orphanRemover interface {
+	RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (int, error)
+}
+
+// removeOrphans removes what a previous run of this worker left: at start
+// no attempt is owned by this process yet.
+func (w *Worker) removeOrphans(ctx context.Context) {
+	r, ok := w.opts.Executor.(orphanRemover)
+	if !ok {
+		return
+	}
+	n, err := r.RemoveOrphans(ctx, func(string, int) bool { return false })
+	if err != nil {
+		w.log.Warn("could not remove containers left by an earlier run", "err", err)
+	} else if n > 0 {
+		w.log.Info("removed containers left by an earlier run", "count", n)
 	}
 }

@@ -29,6 +29,10 @@ type Options struct {
 	// suite can check that the script's children are gone afterwards.
 	// False for executors with their own pid namespace (docker).
 	HostPIDs bool
+	// ScriptOutsideWorkDir means the script is staged in a directory of
+	// its own (docker: read-only /rgrid/input) rather than in the working
+	// directory, which then starts empty.
+	ScriptOutsideWorkDir bool
 }
 
 // promptly bounds how long Wait may take after a run is killed or ends.
@@ -114,11 +118,17 @@ print(os.environ.get("RGRID_TEST_VALUE"))
 	t.Run("WorkingDirectoryHoldsScript", func(t *testing.T) {
 		ex := setup(t)
 		got := run(t, ex, rt, `
-import os
+import os, sys
+print(os.path.basename(sys.argv[0]), os.path.isfile(sys.argv[0]))
 print("\n".join(sorted(os.listdir("."))))
+open("written-by-job", "w").write("x")  # the working directory is writable
 `, func(s *executor.Spec) { s.FileName = "job_script.py" })
 		got.wantExit(t, 0)
-		if !slices.Contains(strings.Split(got.stdout, "\n"), "job_script.py") {
+		first, rest, _ := strings.Cut(got.stdout, "\n")
+		if first != "job_script.py True" {
+			t.Errorf("script not run under its own name; got %s", got)
+		}
+		if !opts.ScriptOutsideWorkDir && !slices.Contains(strings.Split(rest, "\n"), "job_script.py") {
 			t.Errorf("script not in working directory; got %s", got)
 		}
 	})

@@ -15,16 +15,25 @@ import (
 // claimers pass over each other's rows instead of waiting, and the row lock
 // (with READ COMMITTED re-checking state = 'queued' on the locked row) means
 // no job is handed out twice. The attempts are inserted from the same
-// statement's updated rows.
+// statement's updated rows. The Fits filter sits in the locking select, so
+// a job that does not fit is neither locked nor counted against the limit.
 const claimSQL = `
 WITH picked AS (
     SELECT id AS picked_id FROM jobs
     WHERE state = 'queued'
+      AND ($4::bigint = 0 OR memory_bytes <= $4)
+      AND ($5::double precision = 0 OR cpus <= $5)
+      AND ($6::bigint = 0 OR pids <= $6)
+      AND ($7::bigint = 0 OR timeout_seconds <= $7)
     ORDER BY seq
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), leased AS (
-    UPDATE jobs SET state = 'leased', attempt = attempt + 1, worker_id = $1
+    UPDATE jobs SET state = 'leased', attempt = attempt + 1, worker_id = $1,
+        memory_bytes = CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END,
+        cpus = CASE WHEN cpus = 0 THEN $9 ELSE cpus END,
+        pids = CASE WHEN pids = 0 THEN $10 ELSE pids END,
+        timeout_seconds = CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END
     FROM picked WHERE id = picked_id
     RETURNING ` + jobColumnsScript + `
 ), attempts AS (
@@ -33,12 +42,15 @@ WITH picked AS (
 )
 SELECT ` + jobColumnsScript + ` FROM leased ORDER BY seq`
 
-// ClaimJobs leases up to p.Max queued jobs, oldest first, to p.WorkerID.
+// ClaimJobs leases up to p.Max queued jobs that fit p.Fits, oldest first, to
+// p.WorkerID, filling their unset limits from p.Defaults.
 func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
 	if p.Max <= 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, claimSQL, p.WorkerID, p.Max, nowOr(p.Now))
+	rows, err := s.pool.Query(ctx, claimSQL, p.WorkerID, p.Max, nowOr(p.Now),
+		p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
+		p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
 	}
@@ -100,7 +112,10 @@ func (s *Store) StartAttempt(ctx context.Context, ref store.AttemptRef, now time
 	return j, nil
 }
 
-// FinishAttempt records the result of the current attempt and ends the job.
+// FinishAttempt records the result of the current attempt and ends the job,
+// or queues it again when a script failure leaves it retries (see
+// retryLeft). A requeued job keeps no result of its own: exit code, reason,
+// message and times are cleared, and the attempt holds the failure.
 func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.Job, error) {
 	if !p.State.Terminal() {
 		return store.Job{}, fmt.Errorf("finish attempt %s/%d: state %q is not terminal", p.JobID, p.Attempt, p.State)
@@ -122,6 +137,14 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 		if tag.RowsAffected() == 0 {
 			return store.ErrStaleAttempt
 		}
+		retry, err := retryLeft(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		if retry {
+			j, err = requeue(ctx, tx, p.JobID)
+			return err
+		}
 		j, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET state = $2, exit_code = $3,
 			reason = $4, message = $5, finished_at = $6 WHERE id = $1 RETURNING `+jobColumns,
 			p.JobID, string(p.State), p.ExitCode, p.Reason, p.Message, at), false)
@@ -133,8 +156,45 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 	return j, nil
 }
 
+// retryLeft reports whether the result p, just recorded on its attempt,
+// sends the job back to the queue: p is a script failure (failed, timed_out,
+// oom_killed), the job's script failures so far, this one included, number
+// at most its Retries, and no cancel was requested (a job the user asked to
+// stop is not run again; it ends with the failure). The caller holds the
+// job row locked.
+func retryLeft(ctx context.Context, q querier, p store.FinishParams) (bool, error) {
+	if !scriptFailure(p.State) {
+		return false, nil
+	}
+	var retry bool
+	err := q.QueryRow(ctx, `SELECT NOT cancel_requested AND retries >=
+		(SELECT count(*) FROM job_attempts a WHERE a.job_id = jobs.id
+		 AND a.state IN ('failed', 'timed_out', 'oom_killed'))
+		FROM jobs WHERE id = $1`, p.JobID).Scan(&retry)
+	return retry, err
+}
+
+func scriptFailure(s store.State) bool {
+	return s == store.StateFailed || s == store.StateTimedOut || s == store.StateOOMKilled
+}
+
+// requeue puts a job whose current attempt just ended back in the queue, as
+// if never leased except for its attempt number: the next claim makes
+// attempt+1. It returns the job as it now is.
+func requeue(ctx context.Context, q querier, jobID string) (store.Job, error) {
+	return scanJob(q.QueryRow(ctx, `UPDATE jobs SET state = 'queued', worker_id = '',
+		cancel_requested = false, exit_code = NULL, reason = '', message = '',
+		started_at = NULL, finished_at = NULL WHERE id = $1 RETURNING `+jobColumns, jobID), false)
+}
+
 // AttemptsToStop returns the worker's active attempts whose job was asked to
 // cancel, has moved on to a later attempt, or is no longer active.
+//
+// Only the first can happen through this store: every change that moves a
+// job off its current attempt (FinishAttempt, LoseAttempts, ExpireOverdue)
+// ends that attempt in the same transaction, under the job's row lock. The
+// other two conditions stay as a guard; a worker whose attempt was ended
+// behind its back learns it from ErrStaleAttempt on its next report.
 func (s *Store) AttemptsToStop(ctx context.Context, workerID string) ([]store.AttemptRef, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.job_id, a.number
 		FROM job_attempts a JOIN jobs j ON j.id = a.job_id

@@ -13,8 +13,8 @@ import (
 )
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
-	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, attempt,
-	worker_id, cancel_requested, exit_code, reason, message, created_at,
+	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
+	attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
 	started_at, finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
@@ -27,7 +27,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
-		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Attempt,
+		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &j.Attempt,
 		&j.WorkerID, &j.CancelRequested, &j.ExitCode, &j.Reason, &j.Message,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt}
 	if withScript {
@@ -95,12 +95,13 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 	}
 	j, err := scanJob(s.pool.QueryRow(ctx, `INSERT INTO jobs (id, state, file_name,
 		script, script_size, args, runtime, env, memory_bytes, cpus, pids,
-		timeout_seconds, network, max_attempts, created_at)
-		VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		timeout_seconds, network, max_attempts, retries, created_at)
+		VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		RETURNING `+jobColumns,
 		nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 		nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
-		nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nowOr(nj.CreatedAt)), false)
+		nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
+		nowOr(nj.CreatedAt)), false)
 	if pgCode(err) == codeUniqueViolation {
 		return store.Job{}, fmt.Errorf("create job %s: a job with this id exists: %w", nj.ID, err)
 	}

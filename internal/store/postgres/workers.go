@@ -11,12 +11,14 @@ import (
 )
 
 const workerColumns = `id, name, hostname, version, executor, slots, state,
-	registered_at, last_heartbeat`
+	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
+	max_timeout_seconds`
 
 func scanWorker(row pgx.Row, extra ...any) (store.Worker, error) {
 	var w store.Worker
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
-		&w.Slots, &w.State, &w.RegisteredAt, &w.LastHeartbeat}, extra...)
+		&w.Slots, &w.State, &w.RegisteredAt, &w.LastHeartbeat, &w.Max.MemoryBytes,
+		&w.Max.CPUs, &w.Max.Pids, &w.Max.TimeoutSeconds}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -25,7 +27,9 @@ func scanWorker(row pgx.Row, extra ...any) (store.Worker, error) {
 }
 
 // UpsertWorker registers a worker or refreshes its registration, keeping
-// the first registered_at. It counts as a heartbeat and makes it active.
+// the first registered_at. It counts as a heartbeat and makes it active,
+// whether it was draining or marked dead: a worker registering again is a
+// fresh start.
 func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
 	hb := nowOr(w.LastHeartbeat)
 	registered := w.RegisteredAt
@@ -33,24 +37,55 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 		registered = hb
 	}
 	out, err := scanWorker(s.pool.QueryRow(ctx, `INSERT INTO workers
-		(id, name, hostname, version, executor, slots, state, registered_at, last_heartbeat)
-		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8)
+		(id, name, hostname, version, executor, slots, state, registered_at,
+			last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 			hostname = excluded.hostname, version = excluded.version,
 			executor = excluded.executor, slots = excluded.slots,
-			state = 'active', last_heartbeat = excluded.last_heartbeat
+			state = 'active', last_heartbeat = excluded.last_heartbeat,
+			max_memory_bytes = excluded.max_memory_bytes,
+			max_cpus = excluded.max_cpus, max_pids = excluded.max_pids,
+			max_timeout_seconds = excluded.max_timeout_seconds
 		RETURNING `+workerColumns,
-		w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots, registered, hb))
+		w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots, registered, hb,
+		w.Max.MemoryBytes, w.Max.CPUs, w.Max.Pids, w.Max.TimeoutSeconds))
 	if err != nil {
 		return store.Worker{}, fmt.Errorf("upsert worker %s: %w", w.ID, err)
 	}
 	return out, nil
 }
 
-// Heartbeat records that the worker is alive, or store.ErrNotFound.
+// Heartbeat records that the worker is alive, or store.ErrNotFound. A worker
+// marked dead that is heard from again is active again; a draining one stays
+// draining.
 func (s *Store) Heartbeat(ctx context.Context, workerID string, now time.Time) error {
 	return s.updateWorker(ctx, "heartbeat of worker "+workerID,
-		`UPDATE workers SET last_heartbeat = $2 WHERE id = $1`, workerID, nowOr(now))
+		`UPDATE workers SET last_heartbeat = $2,
+			state = CASE state WHEN 'dead' THEN 'active' ELSE state END
+		WHERE id = $1`, workerID, nowOr(now))
+}
+
+// MarkDeadWorkers sets state dead on every worker not already dead whose
+// last heartbeat is before cutoff, and returns them, longest silent first.
+// SlotsInUse is not filled.
+func (s *Store) MarkDeadWorkers(ctx context.Context, cutoff time.Time) ([]store.Worker, error) {
+	rows, err := s.pool.Query(ctx, `WITH dead AS (
+			UPDATE workers SET state = 'dead'
+			WHERE state <> 'dead' AND last_heartbeat < $1
+			RETURNING `+workerColumns+`
+		)
+		SELECT `+workerColumns+` FROM dead ORDER BY last_heartbeat, id`, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("mark dead workers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Worker, error) {
+		return scanWorker(r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mark dead workers: %w", err)
+	}
+	return out, nil
 }
 
 // SetWorkerState sets a worker's state, or store.ErrNotFound.

@@ -12,8 +12,8 @@ import (
 	"github.com/rgrid/rgrid/internal/store"
 )
 
-// ClaimJobs leases up to p.Max queued jobs, oldest first, to p.WorkerID.
-// The write transaction is BEGIN IMMEDIATE, so no other process or
+// ClaimJobs leases up to p.Max queued jobs that fit p.Fits, oldest first, to
+// p.WorkerID, filling their unset limits from p.Defaults. The write transaction is BEGIN IMMEDIATE, so no other process or
 // connection can claim between the select and the update.
 func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
 	if p.Max <= 0 {
@@ -22,9 +22,18 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	var jobs []store.Job
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE jobs
-			SET state = 'leased', attempt = attempt + 1, worker_id = ?
-			WHERE seq IN (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT ?)
-			RETURNING `+jobColumnsScript, p.WorkerID, p.Max)
+			SET state = 'leased', attempt = attempt + 1, worker_id = ?1,
+				memory_bytes = CASE WHEN memory_bytes = 0 THEN ?7 ELSE memory_bytes END,
+				cpus = CASE WHEN cpus = 0 THEN ?8 ELSE cpus END,
+				pids = CASE WHEN pids = 0 THEN ?9 ELSE pids END,
+				timeout_seconds = CASE WHEN timeout_seconds = 0 THEN ?10 ELSE timeout_seconds END
+			WHERE seq IN (SELECT seq FROM jobs WHERE state = 'queued'
+				AND (?3 = 0 OR memory_bytes <= ?3) AND (?4 = 0 OR cpus <= ?4)
+				AND (?5 = 0 OR pids <= ?5) AND (?6 = 0 OR timeout_seconds <= ?6)
+				ORDER BY seq LIMIT ?2)
+			RETURNING `+jobColumnsScript, p.WorkerID, p.Max, p.Fits.MemoryBytes,
+			p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
+			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds)
 		if err != nil {
 			return err
 		}
@@ -106,7 +115,10 @@ func (s *Store) StartAttempt(ctx context.Context, ref store.AttemptRef, now time
 	return j, nil
 }
 
-// FinishAttempt records the result of the current attempt and ends the job.
+// FinishAttempt records the result of the current attempt and ends the job,
+// or queues it again when a script failure leaves it retries (see
+// retryLeft). A requeued job keeps no result of its own: exit code, reason,
+// message and times are cleared, and the attempt holds the failure.
 func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.Job, error) {
 	if !p.State.Terminal() {
 		return store.Job{}, fmt.Errorf("finish attempt %s/%d: state %q is not terminal", p.JobID, p.Attempt, p.State)
@@ -129,9 +141,18 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 		} else if n == 0 {
 			return store.ErrStaleAttempt
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, exit_code = ?,
-			reason = ?, message = ?, finished_at = ? WHERE id = ?`,
-			p.State, nullInt(p.ExitCode), p.Reason, p.Message, at, p.JobID); err != nil {
+		retry, err := retryLeft(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		if retry {
+			err = requeue(ctx, tx, p.JobID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, exit_code = ?,
+				reason = ?, message = ?, finished_at = ? WHERE id = ?`,
+				p.State, nullInt(p.ExitCode), p.Reason, p.Message, at, p.JobID)
+		}
+		if err != nil {
 			return err
 		}
 		j, err = getJob(ctx, tx, p.JobID, false)
@@ -143,8 +164,45 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 	return j, nil
 }
 
+// retryLeft reports whether the result p, just recorded on its attempt,
+// sends the job back to the queue: p is a script failure (failed, timed_out,
+// oom_killed), the job's script failures so far, this one included, number
+// at most its Retries, and no cancel was requested (a job the user asked to
+// stop is not run again; it ends with the failure).
+func retryLeft(ctx context.Context, q querier, p store.FinishParams) (bool, error) {
+	if !scriptFailure(p.State) {
+		return false, nil
+	}
+	var retry bool
+	err := q.QueryRowContext(ctx, `SELECT NOT cancel_requested AND retries >=
+		(SELECT count(*) FROM job_attempts a WHERE a.job_id = jobs.id
+		 AND a.state IN ('failed', 'timed_out', 'oom_killed'))
+		FROM jobs WHERE id = ?`, p.JobID).Scan(&retry)
+	return retry, err
+}
+
+func scriptFailure(s store.State) bool {
+	return s == store.StateFailed || s == store.StateTimedOut || s == store.StateOOMKilled
+}
+
+// requeue puts a job whose current attempt just ended back in the queue, as
+// if never leased except for its attempt number: the next claim makes
+// attempt+1.
+func requeue(ctx context.Context, tx *sql.Tx, jobID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', worker_id = '',
+		cancel_requested = 0, exit_code = NULL, reason = '', message = '',
+		started_at = NULL, finished_at = NULL WHERE id = ?`, jobID)
+	return err
+}
+
 // AttemptsToStop returns the worker's active attempts whose job was asked to
 // cancel, has moved on to a later attempt, or is no longer active.
+//
+// Only the first can happen through this store: every change that moves a
+// job off its current attempt (FinishAttempt, LoseAttempts, ExpireOverdue)
+// ends that attempt in the same transaction. The other two conditions stay
+// as a guard; a worker whose attempt was ended behind its back learns it
+// from ErrStaleAttempt on its next report.
 func (s *Store) AttemptsToStop(ctx context.Context, workerID string) ([]store.AttemptRef, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT a.job_id, a.number
 		FROM job_attempts a JOIN jobs j ON j.id = a.job_id

@@ -12,8 +12,8 @@ import (
 )
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
-	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, attempt,
-	worker_id, cancel_requested, exit_code, reason, message, created_at,
+	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
+	attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
 	started_at, finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
@@ -32,7 +32,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
-		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Attempt,
+		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &j.Attempt,
 		&j.WorkerID, &cancelRequested, &exit, &j.Reason, &j.Message, &created,
 		&started, &finished}
 	if withScript {
@@ -117,11 +117,11 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
-			network, max_attempts, created_at)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			network, max_attempts, retries, created_at)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 			nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
-			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts,
+			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
 			nanos(nowOr(nj.CreatedAt)))
 		if err != nil {
 			return err

@@ -1,16 +1,19 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rgrid/rgrid/internal/store"
 )
 
 const workerColumns = `id, name, hostname, version, executor, slots, state,
-	registered_at, last_heartbeat`
+	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
+	max_timeout_seconds`
 
 func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	var (
@@ -18,7 +21,8 @@ func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 		registered, hb int64
 	)
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
-		&w.Slots, &w.State, &registered, &hb}, extra...)
+		&w.Slots, &w.State, &registered, &hb, &w.Max.MemoryBytes, &w.Max.CPUs,
+		&w.Max.Pids, &w.Max.TimeoutSeconds}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -27,7 +31,9 @@ func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 }
 
 // UpsertWorker registers a worker or refreshes its registration, keeping
-// the first registered_at. It counts as a heartbeat and makes it active.
+// the first registered_at. It counts as a heartbeat and makes it active,
+// whether it was draining or marked dead: a worker registering again is a
+// fresh start.
 func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
 	hb := nowOr(w.LastHeartbeat)
 	registered := w.RegisteredAt
@@ -38,15 +44,20 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		out, err = scanWorker(tx.QueryRowContext(ctx, `INSERT INTO workers
-			(id, name, hostname, version, executor, slots, state, registered_at, last_heartbeat)
-			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)
+			(id, name, hostname, version, executor, slots, state, registered_at,
+				last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds)
+			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 				hostname = excluded.hostname, version = excluded.version,
 				executor = excluded.executor, slots = excluded.slots,
-				state = 'active', last_heartbeat = excluded.last_heartbeat
+				state = 'active', last_heartbeat = excluded.last_heartbeat,
+				max_memory_bytes = excluded.max_memory_bytes,
+				max_cpus = excluded.max_cpus, max_pids = excluded.max_pids,
+				max_timeout_seconds = excluded.max_timeout_seconds
 			RETURNING `+workerColumns,
 			w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots,
-			nanos(registered), nanos(hb)))
+			nanos(registered), nanos(hb), w.Max.MemoryBytes, w.Max.CPUs,
+			w.Max.Pids, w.Max.TimeoutSeconds))
 		return err
 	})
 	if err != nil {
@@ -55,10 +66,46 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 	return out, nil
 }
 
-// Heartbeat records that the worker is alive, or store.ErrNotFound.
+// Heartbeat records that the worker is alive, or store.ErrNotFound. A worker
+// marked dead that is heard from again is active again; a draining one stays
+// draining.
 func (s *Store) Heartbeat(ctx context.Context, workerID string, now time.Time) error {
 	return s.updateWorker(ctx, "heartbeat of worker "+workerID,
-		`UPDATE workers SET last_heartbeat = ? WHERE id = ?`, nanos(nowOr(now)), workerID)
+		`UPDATE workers SET last_heartbeat = ?,
+			state = CASE state WHEN 'dead' THEN 'active' ELSE state END
+		WHERE id = ?`, nanos(nowOr(now)), workerID)
+}
+
+// MarkDeadWorkers sets state dead on every worker not already dead whose
+// last heartbeat is before cutoff, and returns them, longest silent first.
+// SlotsInUse is not filled.
+func (s *Store) MarkDeadWorkers(ctx context.Context, cutoff time.Time) ([]store.Worker, error) {
+	var out []store.Worker
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE workers SET state = 'dead'
+			WHERE state <> 'dead' AND last_heartbeat < ?
+			RETURNING `+workerColumns, nanos(cutoff))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			w, err := scanWorker(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, w)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mark dead workers: %w", err)
+	}
+	// RETURNING has no order of its own.
+	slices.SortFunc(out, func(a, b store.Worker) int {
+		return cmp.Or(a.LastHeartbeat.Compare(b.LastHeartbeat), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
 }
 
 // SetWorkerState sets a worker's state, or store.ErrNotFound.

@@ -49,13 +49,25 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("UpsertWorker", func(t *testing.T) { t.Parallel(); testUpsertWorker(t, open(t)) })
 	t.Run("WorkerHeartbeatAndState", func(t *testing.T) { t.Parallel(); testWorkerHeartbeatAndState(t, open(t)) })
 	t.Run("ListWorkers", func(t *testing.T) { t.Parallel(); testListWorkers(t, open(t)) })
+	t.Run("MarkDeadWorkers", func(t *testing.T) { t.Parallel(); testMarkDeadWorkers(t, open(t)) })
+	t.Run("ClaimFits", func(t *testing.T) { t.Parallel(); testClaimFits(t, open(t)) })
+	t.Run("ClaimDefaults", func(t *testing.T) { t.Parallel(); testClaimDefaults(t, open(t)) })
+	t.Run("Retries", func(t *testing.T) { t.Parallel(); testRetries(t, open(t)) })
+	t.Run("RetriesOnlyScriptFailures", func(t *testing.T) { t.Parallel(); testRetriesOnlyScriptFailures(t, open(t)) })
+	t.Run("LoseAttempts", func(t *testing.T) { t.Parallel(); testLoseAttempts(t, open(t)) })
+	t.Run("LoseAttemptsSelect", func(t *testing.T) { t.Parallel(); testLoseAttemptsSelect(t, open(t)) })
+	t.Run("LoseAttemptsEndsLost", func(t *testing.T) { t.Parallel(); testLoseAttemptsEndsLost(t, open(t)) })
+	t.Run("LoseAttemptsCanceled", func(t *testing.T) { t.Parallel(); testLoseAttemptsCanceled(t, open(t)) })
+	t.Run("LoseVersusFinish", func(t *testing.T) { t.Parallel(); testLoseVersusFinish(t, open(t)) })
+	t.Run("NoActiveAttemptLeftBehind", func(t *testing.T) { t.Parallel(); testNoActiveAttemptLeftBehind(t, open(t)) })
+	t.Run("ExpireOverdue", func(t *testing.T) { t.Parallel(); testExpireOverdue(t, open(t)) })
 }
 
 func testMeta(t *testing.T, s store.Store) {
 	require.Contains(t, []string{"sqlite", "postgres"}, s.Dialect())
 	v, err := s.SchemaVersion(t.Context())
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, v, int64(2), "the suite needs a migrated store")
+	require.GreaterOrEqual(t, v, int64(3), "the suite needs a migrated store")
 }
 
 // newJob is a job with every field set.
@@ -87,15 +99,22 @@ func createJobs(t *testing.T, s store.Store, prefix string, n int) []store.Job {
 	return jobs
 }
 
-// claimOne creates a job and leases it to worker.
+// claimOne creates a job and leases it to worker at at(1).
 func claimOne(t *testing.T, s store.Store, id, worker string) store.Job {
 	t.Helper()
-	_, err := s.CreateJob(t.Context(), newJob(id))
+	return claimAt(t, s, newJob(id), worker, 1)
+}
+
+// claimAt creates nj and leases it to worker at at(sec). No other job may
+// be queued.
+func claimAt(t *testing.T, s store.Store, nj store.NewJob, worker string, sec int) store.Job {
+	t.Helper()
+	_, err := s.CreateJob(t.Context(), nj)
 	require.NoError(t, err)
-	got, err := s.ClaimJobs(t.Context(), store.ClaimParams{WorkerID: worker, Max: 1, Now: at(1)})
+	got, err := s.ClaimJobs(t.Context(), store.ClaimParams{WorkerID: worker, Max: 1, Now: at(sec)})
 	require.NoError(t, err)
 	require.Len(t, got, 1)
-	require.Equal(t, id, got[0].ID)
+	require.Equal(t, nj.ID, got[0].ID)
 	return got[0]
 }
 

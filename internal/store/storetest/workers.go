@@ -10,7 +10,8 @@ import (
 
 func worker(id string, sec int) store.Worker {
 	return store.Worker{ID: id, Name: "name-" + id, Hostname: "host-" + id,
-		Version: "v1", Executor: "docker", Slots: 4, LastHeartbeat: at(sec)}
+		Version: "v1", Executor: "docker", Slots: 4, LastHeartbeat: at(sec),
+		Max: store.Limits{MemoryBytes: 8 << 30, CPUs: 3.5, Pids: 4096, TimeoutSeconds: 3600}}
 }
 
 func testUpsertWorker(t *testing.T, s store.Store) {
@@ -24,7 +25,8 @@ func testUpsertWorker(t *testing.T, s store.Store) {
 	require.NoError(t, s.SetWorkerState(ctx, "w1", "draining"))
 	again := worker("w1", 9)
 	again.Name, again.Version, again.Executor, again.Slots = "renamed", "v2", "process", 1
-	again.RegisteredAt = at(7) // ignored: the first registration stands
+	again.RegisteredAt = at(7)        // ignored: the first registration stands
+	again.Max = store.Limits{CPUs: 2} // the other maxima are lifted
 	got, err = s.UpsertWorker(ctx, again)
 	require.NoError(t, err)
 	want = again
@@ -84,4 +86,41 @@ func testListWorkers(t *testing.T, s store.Store) {
 	}
 	require.Equal(t, []string{"new", "mid", "old"}, names, "most recently heard from first")
 	require.Equal(t, map[string]int{"new": 1, "mid": 2, "old": 0}, inUse)
+}
+
+func testMarkDeadWorkers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, w := range []store.Worker{worker("a", 1), worker("b", 5), worker("c", 1), worker("d", 2), worker("e", 1)} {
+		_, err := s.UpsertWorker(ctx, w)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.SetWorkerState(ctx, "c", "dead"))
+	require.NoError(t, s.SetWorkerState(ctx, "d", "draining"))
+	require.NoError(t, s.Heartbeat(ctx, "e", at(3)))
+
+	dead, err := s.MarkDeadWorkers(ctx, at(3))
+	require.NoError(t, err)
+	wantA, wantD := worker("a", 1), worker("d", 2)
+	wantA.State, wantA.RegisteredAt = "dead", at(1)
+	wantD.State, wantD.RegisteredAt = "dead", at(2)
+	require.Equal(t, []store.Worker{wantA, wantD}, dead,
+		"longest silent first; already dead, recent and exactly-at-cutoff workers stay")
+	again, err := s.MarkDeadWorkers(ctx, at(3))
+	require.NoError(t, err)
+	require.Empty(t, again)
+
+	// Heard from again: a heartbeat or a new registration revives a dead
+	// worker; a draining one keeps draining.
+	require.NoError(t, s.SetWorkerState(ctx, "b", "draining"))
+	require.NoError(t, s.Heartbeat(ctx, "a", at(10)))
+	require.NoError(t, s.Heartbeat(ctx, "b", at(10)))
+	_, err = s.UpsertWorker(ctx, worker("c", 10))
+	require.NoError(t, err)
+	list, err := s.ListWorkers(ctx)
+	require.NoError(t, err)
+	states := map[string]string{}
+	for _, w := range list {
+		states[w.ID] = w.State
+	}
+	require.Equal(t, map[string]string{"a": "active", "b": "draining", "c": "active", "d": "dead", "e": "active"}, states)
 }

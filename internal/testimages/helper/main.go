@@ -48,6 +48,7 @@ func main() {
 	case "alloc":
 		alloc(intArg(args, 0), intArg(args, 1))
 	case "forkbomb":
+		fmt.Println("forkbomb: started")
 		forkbomb(time.Now().Add(time.Duration(intArg(args, 0)) * time.Second))
 	case "forkbomb-child":
 		sec, _ := strconv.ParseInt(arg(args, 0), 10, 64)

@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/rgrid/rgrid/client"
+)
+
+// hintFor names the fix for a job's outcome, or "" when there is nothing
+// to suggest.
+func hintFor(j client.Job) string {
+	switch j.State {
+	case client.StateOOMKilled:
+		more := "2g"
+		if m := j.Limits.MemoryBytes; m > 0 {
+			more = formatFlagBytes(2 * m)
+		}
+		return "give it more memory with --memory, e.g. --memory " + more
+	case client.StateTimedOut:
+		more := "30m"
+		if s := j.Limits.TimeoutSeconds; s > 0 {
+			more = fmt.Sprintf("%ds", 2*s)
+		}
+		return "give it more time with --timeout, e.g. --timeout " + more
+	case client.StateLost:
+		return "its worker stopped responding; run it again, and check the worker with \"rgrid workers\""
+	case client.StateError:
+		switch j.Reason {
+		case "image_pull_failed":
+			return "check the runtime's image name (rgrid runtimes); on a machine without registry access, load or build the image, or point the runtime at a local image in the config file"
+		case "executor_unavailable":
+			return "the worker cannot run jobs: check Docker on the worker machine"
+		}
+		return "this is a platform failure, not the script's; rgrid status " + j.ID + " shows every attempt"
+	}
+	return ""
+}
+
+// formatFlagBytes writes a size the way --memory takes it.
+func formatFlagBytes(n int64) string {
+	if n%(1<<30) == 0 {
+		return fmt.Sprintf("%dg", n>>30)
+	}
+	return fmt.Sprintf("%dm", n>>20)
+}

@@ -1,0 +1,235 @@
+// Package docker is the executor that runs each job in its own hardened
+// container on a local Docker engine: no capabilities, no new privileges,
+// a read-only root with a small tmpfs /tmp, a non-root user, an init
+// process, no network unless the job asks for it, and cgroup limits on
+// memory (no swap), CPU and processes. The script is staged into a host
+// directory mounted read-only before the container starts; a second fresh
+// host directory is the writable working directory. Nothing is copied into
+// or executed in a running container.
+//
+// The engine must be local: the run directories are bind mounts, so a
+// DOCKER_HOST on another machine does not work.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/rgrid/rgrid/internal/executor"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultTmpfsSize   = 64 << 20
+	DefaultUser        = "65534:65534" // nobody:nogroup on Debian
+	DefaultNofile      = 1024
+	DefaultPullTimeout = 10 * time.Minute
+
+	// pingTimeout bounds the engine check: a daemon that is up answers in
+	// milliseconds, and a worker deciding between executors must not hang.
+	pingTimeout = 5 * time.Second
+)
+
+// Labels every container of ours carries, so that a restarted worker can
+// find its containers (RemoveOrphans) and an operator can see whose they are.
+const (
+	LabelManaged = "rgrid.managed"
+	LabelJob     = "rgrid.job"
+	LabelAttempt = "rgrid.attempt"
+	LabelWorker  = "rgrid.worker"
+	// labelDir records the run's host directory so that RemoveOrphans can
+	// delete it too.
+	labelDir = "rgrid.dir"
+)
+
+// Options configure an Executor. The zero value is usable.
+type Options struct {
+	// Logger receives operational messages; default discards them.
+	Logger *slog.Logger
+	// WorkerID labels the containers, so that RemoveOrphans touches only
+	// this worker's; default Spec.WorkerID of each run. RemoveOrphans
+	// needs it.
+	WorkerID string
+	// WorkDir is where per-run host directories are made; default
+	// os.TempDir()/rgrid-runs. It must be on this machine, where the
+	// engine can bind-mount it.
+	WorkDir string
+	// TmpfsSize bounds the container's /tmp; default DefaultTmpfsSize.
+	TmpfsSize int64
+	// User runs the job, as "uid:gid"; default DefaultUser. Numeric ids
+	// let the working directory be handed to it before the run starts.
+	User string
+	// NofileLimit is the open files limit; default DefaultNofile.
+	NofileLimit int64
+	// PullTimeout bounds pulling a missing image; default DefaultPullTimeout.
+	PullTimeout time.Duration
+}
+
+// Executor runs jobs in containers. It is safe for concurrent use.
+type Executor struct {
+	cli  *client.Client
+	log  *slog.Logger
+	opts Options
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// New connects to the engine named by the environment (DOCKER_HOST, or
+// the default socket) and checks that it answers. If it does not, the
+// error wraps executor.ErrUnavailable and says how to fix it.
+func New(ctx context.Context, opts Options) (*Executor, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = filepath.Join(os.TempDir(), "rgrid-runs")
+	}
+	if opts.TmpfsSize <= 0 {
+		opts.TmpfsSize = DefaultTmpfsSize
+	}
+	if opts.User == "" {
+		opts.User = DefaultUser
+	}
+	if opts.NofileLimit <= 0 {
+		opts.NofileLimit = DefaultNofile
+	}
+	if opts.PullTimeout <= 0 {
+		opts.PullTimeout = DefaultPullTimeout
+	}
+	cli, err := connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker executor: make run directory root: %w", err)
+	}
+	return &Executor{cli: cli, log: opts.Logger, opts: opts}, nil
+}
+
+// Available says whether a Docker engine answers here, for choosing between
+// executors; its error wraps executor.ErrUnavailable.
+func Available(ctx context.Context) error {
+	cli, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	return cli.Close()
+}
+
+// connect makes a client and pings the engine. API versions are negotiated
+// on the ping, so engines as old as API 1.40 (Docker 19.03) work.
+func connect(ctx context.Context) (*client.Client, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: docker client: %v; check DOCKER_HOST", executor.ErrUnavailable, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		host := cli.DaemonHost()
+		cli.Close()
+		return nil, unavailable(host, err)
+	}
+	return cli, nil
+}
+
+func unavailable(host string, err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		hint = "this user may not use the Docker socket: add it to the docker group " +
+			"(or run the worker as root), or check the permissions on /var/run/docker.sock"
+	case cerrdefs.IsInvalidArgument(err):
+		hint = "the engine is too old for this client: upgrade Docker to 19.03 or later"
+	default:
+		hint = "is the Docker daemon running (systemctl status docker)? " +
+			"Is DOCKER_HOST right (unset means unix:///var/run/docker.sock)? " +
+			"Does this user have permission on /var/run/docker.sock?"
+	}
+	return fmt.Errorf("%w: the Docker engine at %s does not answer (%v); %s",
+		executor.ErrUnavailable, host, err, hint)
+}
+
+// Close releases the engine connection. Runs in progress are not stopped.
+func (e *Executor) Close() error { return e.cli.Close() }
+
+// Name implements executor.Executor.
+func (e *Executor) Name() string { return "docker" }
+
+// ImagePresent says whether image is in the engine's local store, so that
+// a caller can decide before Start whether it would need a pull.
+func (e *Executor) ImagePresent(ctx context.Context, image string) (bool, error) {
+	_, err := e.cli.ImageInspect(ctx, image)
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("inspect image %s: %w", image, err)
+	}
+}
+
+// RemoveOrphans removes this worker's containers (and their run
+// directories) for which keep returns false: left behind by a crash, or
+// belonging to attempts the server has given to someone else. Running
+// containers are killed. Call it at worker start, before starting runs or
+// with keep accepting them, and whenever leases are lost.
+func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error) {
+	if e.opts.WorkerID == "" {
+		return 0, errors.New("docker executor: RemoveOrphans needs Options.WorkerID")
+	}
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{
+		All: true,
+		Filters: make(client.Filters).
+			Add("label", LabelManaged+"=true").
+			Add("label", LabelWorker+"="+e.opts.WorkerID),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	var errs []error
+	for _, c := range list.Items {
+		job := c.Labels[LabelJob]
+		attempt, perr := strconv.Atoi(c.Labels[LabelAttempt])
+		// A container without a readable attempt belongs to no attempt.
+		if perr == nil && keep(job, attempt) {
+			continue
+		}
+		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %.12s of job %s: %w", c.ID, job, err))
+			continue
+		}
+		e.removeRunDir(c.Labels[labelDir])
+		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt])
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+// removeRunDir deletes a run directory, but only one of ours: the path
+// comes from a label, and a label is not proof.
+func (e *Executor) removeRunDir(dir string) {
+	if dir == "" {
+		return
+	}
+	rel, err := filepath.Rel(e.opts.WorkDir, dir)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) || filepath.Dir(rel) != "." {
+		e.log.Warn("not removing a run directory outside the work directory", "dir", dir)
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		e.log.Warn("remove run directory", "dir", dir, "err", err)
+	}
+}

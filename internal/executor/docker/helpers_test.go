@@ -1,0 +1,156 @@
+package docker_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/rgrid/rgrid/internal/executor"
+)
+
+type run struct {
+	h              executor.Handle
+	stdout, stderr *syncBuffer
+	began          time.Time
+}
+
+type outcome struct {
+	res            executor.Result
+	stdout, stderr string
+	elapsed        time.Duration
+}
+
+func (b *testBundle) start(t *testing.T, spec executor.Spec) *run {
+	t.Helper()
+	r := &run{stdout: newSyncBuffer(), stderr: newSyncBuffer(), began: time.Now()}
+	spec.Stdout, spec.Stderr = r.stdout, r.stderr
+	h, err := b.ex.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	r.h = h
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+		defer cancel()
+		_ = h.Kill(ctx)
+	})
+	return r
+}
+
+func (r *run) wait(t *testing.T) outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	res, err := r.h.Wait(ctx)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	return outcome{res: res, stdout: r.stdout.String(), stderr: r.stderr.String(), elapsed: time.Since(r.began)}
+}
+
+// runHelper runs the helper with script and waits for it.
+func (b *testBundle) runHelper(t *testing.T, script string, tweak func(*executor.Spec)) outcome {
+	t.Helper()
+	return b.start(t, b.helperSpec(t, script, tweak)).wait(t)
+}
+
+func (o outcome) wantExit(t *testing.T, code int) {
+	t.Helper()
+	if o.res.Outcome != executor.Exited || o.res.ExitCode != code {
+		t.Fatalf("want exited with code %d, got %+v\nstdout: %s\nstderr: %s", code, o.res, o.stdout, o.stderr)
+	}
+}
+
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func listContainers(t *testing.T, label string) []container.Summary {
+	t.Helper()
+	res, err := dockerClient(t).ContainerList(t.Context(), client.ContainerListOptions{
+		All: true, Filters: make(client.Filters).Add("label", label),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Items
+}
+
+// assertNoLeftovers checks that no container of the test's worker and no
+// run directory is left.
+func assertNoLeftovers(t *testing.T, b *testBundle) {
+	t.Helper()
+	if list := listContainers(t, "rgrid.worker="+b.worker); len(list) != 0 {
+		t.Errorf("%d containers left behind, first %s", len(list), list[0].ID)
+	}
+	entries, err := os.ReadDir(b.workDir)
+	if err != nil || len(entries) != 0 {
+		t.Errorf("run directories left behind: %v %v", entries, err)
+	}
+}
+
+// syncBuffer collects output that a test reads while the run writes it.
+type syncBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{})} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor blocks until the output contains s.
+func (b *syncBuffer) waitFor(t *testing.T, s string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	for {
+		b.mu.Lock()
+		found, changed := strings.Contains(b.buf.String(), s), b.changed
+		b.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("output never contained %q; got %q", s, b.String())
+		}
+	}
+}
+
+// testWriter sends the executor's log to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

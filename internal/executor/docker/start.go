@@ -1,0 +1,270 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/rgrid/rgrid/internal/executor"
+)
+
+// Where a run's directories appear inside its container.
+const (
+	InputDir = "/rgrid/input" // read-only: the script (and later its inputs)
+	WorkDir  = "/rgrid/work"  // writable: the working directory and HOME
+)
+
+// defaultPath is used only when the image sets no PATH of its own.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// cleanupTimeout bounds engine calls made on behalf of a run after its
+// caller's context may be gone (removal, the time limit's kill).
+const cleanupTimeout = 30 * time.Second
+
+// Start implements executor.Executor: it pulls the image if it is missing,
+// stages the script, creates the container, attaches to its output and
+// starts it. On error nothing is left behind.
+func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validate(spec); err != nil {
+		return nil, err
+	}
+	imgEnv, err := e.imageEnv(ctx, spec.Image, spec.System)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := e.stage(spec)
+	if err != nil {
+		return nil, err
+	}
+	cfg, hcfg := e.containerConfig(spec, dir, imgEnv)
+	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: cfg, HostConfig: hcfg, Name: containerName(spec),
+	})
+	if err != nil {
+		e.removeRunDir(dir)
+		return nil, fmt.Errorf("create container for job %s: %w", spec.JobID, err)
+	}
+	id := created.ID
+	for _, w := range created.Warnings {
+		e.log.Warn("docker warning creating container", "job", spec.JobID, "container", id, "warning", w)
+	}
+	fail := func(what string, err error) (executor.Handle, error) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		e.remove(cctx, id, dir)
+		return nil, fmt.Errorf("%s container for job %s: %w", what, spec.JobID, err)
+	}
+
+	// Attached before it starts, so not a byte of early output is lost.
+	attach, err := e.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return fail("attach to", err)
+	}
+	h := &handle{
+		e: e, id: id, dir: dir,
+		timeout: spec.Limits.Timeout, memory: spec.Limits.MemoryBytes,
+		done: make(chan struct{}),
+		oom:  make(chan struct{}),
+	}
+	stopWatch := h.watchOOM()
+	began := time.Now()
+	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		stopWatch()
+		attach.Close()
+		return fail("start", err)
+	}
+	h.stopWatch = stopWatch
+	go h.run(attach.HijackedResponse, spec.Stdout, spec.Stderr, began)
+	e.log.Debug("container started", "job", spec.JobID, "attempt", spec.Attempt, "container", id)
+	return h, nil
+}
+
+// stage makes the run directory: input/ holds the script, readable by the
+// job's user; work/ is empty and handed to that user now, because nothing
+// may touch it once the job runs. The run directory itself stays private
+// to the worker: bind mounts do not need its permission.
+func (e *Executor) stage(spec executor.Spec) (dir string, err error) {
+	dir, err = os.MkdirTemp(e.opts.WorkDir, "run-*")
+	if err != nil {
+		return "", fmt.Errorf("make run directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			e.removeRunDir(dir)
+		}
+	}()
+	in, work := filepath.Join(dir, "input"), filepath.Join(dir, "work")
+	script := filepath.Join(in, spec.FileName)
+	// Explicit chmods: Mkdir and WriteFile modes are cut by the umask.
+	for _, step := range []func() error{
+		func() error { return os.Mkdir(in, 0o755) },
+		func() error { return os.Chmod(in, 0o755) },
+		func() error { return os.WriteFile(script, spec.Script, 0o644) },
+		func() error { return os.Chmod(script, 0o644) },
+		func() error { return os.Mkdir(work, 0o700) },
+	} {
+		if err := step(); err != nil {
+			return "", fmt.Errorf("stage run directory: %w", err)
+		}
+	}
+	uid, gid, numeric := numericUser(e.opts.User)
+	if !numeric || os.Lchown(work, uid, gid) != nil {
+		// Not root, or a user by name: let anyone write. Only the job can
+		// reach it: the run directory above it is private.
+		if err := os.Chmod(work, 0o777); err != nil {
+			return "", fmt.Errorf("stage run directory: %w", err)
+		}
+	}
+	return dir, nil
+}
+
+func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []string) (*container.Config, *container.HostConfig) {
+	argv := append(slices.Clone(spec.Command[1:]), InputDir+"/"+spec.FileName)
+	argv = append(argv, spec.Args...)
+	worker := e.opts.WorkerID
+	if worker == "" {
+		worker = spec.WorkerID
+	}
+	network := container.NetworkMode("none")
+	if spec.Network {
+		network = "bridge"
+	}
+	init := true
+	res := container.Resources{
+		Ulimits: []*container.Ulimit{
+			{Name: "nofile", Soft: e.opts.NofileLimit, Hard: e.opts.NofileLimit},
+			{Name: "core", Soft: 0, Hard: 0},
+		},
+	}
+	if l := spec.Limits; l.MemoryBytes > 0 {
+		res.Memory = l.MemoryBytes
+		res.MemorySwap = l.MemoryBytes // total of memory and swap: no swap
+	}
+	if l := spec.Limits; l.CPUs > 0 {
+		res.NanoCPUs = int64(l.CPUs * 1e9)
+	}
+	if l := spec.Limits; l.Pids > 0 {
+		res.PidsLimit = &l.Pids
+	}
+	cfg := &container.Config{
+		Image: spec.Image,
+		// Our own entrypoint: the runtime's command runs exactly, whatever
+		// ENTRYPOINT the image has.
+		Entrypoint:   spec.Command[:1],
+		Cmd:          argv,
+		WorkingDir:   WorkDir,
+		Env:          buildEnv(spec.Env, imgEnv),
+		User:         e.opts.User,
+		AttachStdout: true,
+		AttachStderr: true,
+		Labels: map[string]string{
+			LabelManaged: "true",
+			LabelJob:     spec.JobID,
+			LabelAttempt: strconv.Itoa(spec.Attempt),
+			LabelWorker:  worker,
+			labelDir:     dir,
+		},
+	}
+	hcfg := &container.HostConfig{
+		Mounts: []mount.Mount{
+			{Type: mount.TypeBind, Source: filepath.Join(dir, "input"), Target: InputDir, ReadOnly: true},
+			{Type: mount.TypeBind, Source: filepath.Join(dir, "work"), Target: WorkDir},
+		},
+		// exec stays allowed: pip and native extensions unpack and run code
+		// from /tmp. suid and device files do not.
+		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,mode=1777", e.opts.TmpfsSize)},
+		ReadonlyRootfs: true,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		Init:           &init, // reaps orphans; its exit takes every process with it
+		NetworkMode:    network,
+		IpcMode:        "private",
+		// Output is streamed to the worker by attach; a log file on the
+		// engine's disk would only grow with a chatty job.
+		LogConfig: container.LogConfig{Type: "none"},
+		Resources: res,
+	}
+	return cfg, hcfg
+}
+
+// buildEnv gives the job its own variables and ours, nothing of the
+// worker's environment. The image's PATH is kept if it has one (images put
+// their tools in odd places); the job's variables come last and win.
+func buildEnv(jobEnv map[string]string, imgEnv []string) []string {
+	env := map[string]string{
+		"HOME":             WorkDir,
+		"TMPDIR":           "/tmp",
+		"PYTHONUNBUFFERED": "1", // output reaches the user as it is printed
+		"LANG":             "C.UTF-8",
+	}
+	if !slices.ContainsFunc(imgEnv, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		env["PATH"] = defaultPath
+	}
+	maps.Copy(env, jobEnv)
+	out := make([]string, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+func validate(spec executor.Spec) error {
+	name := spec.FileName
+	if name == "" || name == "." || name == ".." ||
+		strings.ContainsAny(name, `/\`+"\x00") || filepath.Base(name) != name {
+		return fmt.Errorf("invalid script file name %q: want a base name such as main.py", name)
+	}
+	if len(spec.Command) == 0 || spec.Command[0] == "" {
+		return errors.New("docker executor: empty interpreter command")
+	}
+	if spec.Image == "" {
+		return errors.New("docker executor: no image")
+	}
+	for k, v := range spec.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
+			return fmt.Errorf("invalid environment variable %q", k)
+		}
+	}
+	return nil
+}
+
+func numericUser(user string) (uid, gid int, ok bool) {
+	u, g, found := strings.Cut(user, ":")
+	uid, err1 := strconv.Atoi(u)
+	gid, err2 := strconv.Atoi(g)
+	if !found {
+		gid, err2 = uid, err1
+	}
+	return uid, gid, err1 == nil && err2 == nil
+}
+
+var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// containerName is for people reading `docker ps`; a random suffix keeps
+// it unique when an attempt is started again after a failed start.
+func containerName(spec executor.Spec) string {
+	job := nameUnsafe.ReplaceAllString(spec.JobID, "-")
+	if len(job) > 64 {
+		job = job[:64]
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	return fmt.Sprintf("rgrid-%s-%d-%s", strings.Trim(job, "-._"), spec.Attempt, hex.EncodeToString(suffix))
+}
