@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,8 @@ func newGrid(t *testing.T, workers, slots int) *grid {
 
 func (g *grid) rgrid(t *testing.T, args ...string) result {
 	t.Helper()
-	return rgrid(t, append(g.env, "RGRID_SERVER="+g.url), args...)
+	// Clipped, so that parallel subtests never append into one array.
+	return rgrid(t, append(slices.Clip(g.env), "RGRID_SERVER="+g.url), args...)
 }
 
 func TestPostgresServerWorkerAndCLI(t *testing.T) {
