@@ -265,3 +265,15 @@ func (c *Client) ReportResult(ctx context.Context, ref AttemptRef, r ResultRepor
 	err := c.do(ctx, http.MethodPost, attemptPath(ref, "result"), r, &j)
 	return j, err
 }
+
+// Release hands a worker's attempts back to the queue.
+func (c *Client) Release(ctx context.Context, workerID string, req ReleaseRequest) error {
+	return c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/release", req, nil)
+}
+
+// AttemptLog says how much of an attempt's output the server has stored.
+func (c *Client) AttemptLog(ctx context.Context, ref AttemptRef) (AttemptLog, error) {
+	var l AttemptLog
+	err := c.do(ctx, http.MethodGet, attemptPath(ref, "log"), nil, &l)
+	return l, err
+}

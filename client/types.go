@@ -196,10 +196,12 @@ type RegisterRequest struct {
 	Max Limits `json:"max,omitempty"`
 }
 
-// RegisterResponse tells a worker how often to heartbeat.
+// RegisterResponse tells a worker how often to heartbeat, and after how
+// long without one the server gives its jobs to other workers.
 type RegisterResponse struct {
 	Worker                   Worker `json:"worker"`
 	HeartbeatIntervalSeconds int    `json:"heartbeat_interval_seconds"`
+	DeadAfterSeconds         int    `json:"dead_after_seconds"`
 }
 
 // AttemptRef names one attempt of one job.
@@ -208,9 +210,32 @@ type AttemptRef struct {
 	Attempt int    `json:"attempt"`
 }
 
-// HeartbeatRequest lists the attempts the worker is running.
+// HeartbeatRequest lists the attempts the worker is running. The server
+// takes back attempts leased to the worker that it does not list (a lease
+// lost on the way, or a restart that could not adopt them).
 type HeartbeatRequest struct {
 	Running []AttemptRef `json:"running"`
+	// Draining says the worker takes no new jobs and will exit once its
+	// running ones have finished.
+	Draining bool `json:"draining,omitempty"`
+}
+
+// ReleaseRequest hands all of a worker's attempts back to the queue: a
+// worker stopping at once gives its running jobs to other workers.
+type ReleaseRequest struct {
+	Message string `json:"message,omitempty"`
+}
+
+// LogOffset is how much of one stream of an attempt the server has.
+type LogOffset struct {
+	Bytes   int64 `json:"bytes"`
+	LastSeq int64 `json:"last_seq"`
+}
+
+// AttemptLog says how much of an attempt's output the server has, so a
+// restarted worker resumes shipping where its earlier process stopped.
+type AttemptLog struct {
+	Streams map[Stream]LogOffset `json:"streams"`
 }
 
 // HeartbeatResponse lists attempts the worker must stop: canceled by a user

@@ -86,8 +86,3 @@ func (f *imageFallback) Start(ctx context.Context, spec executor.Spec) (executor
 	}
 	return f.process.Start(ctx, spec)
 }
-
-// RemoveOrphans lets the worker clean up after an earlier run.
-func (f *imageFallback) RemoveOrphans(ctx context.Context, keep func(string, int) bool) (int, error) {
-	return f.docker.RemoveOrphans(ctx, keep)
-}

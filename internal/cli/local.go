@@ -174,6 +174,7 @@ func serveLocal(ctx context.Context, st store.Store, rt *runtimes.Table, addr st
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = hs.Serve(ln) }()
+	go srv.Run(base)
 	c, err := client.New("http://"+ln.Addr().String(), opts.Token)
 	if err != nil {
 		cancelBase()

@@ -31,6 +31,10 @@ func newServerCmd(e *env) *cobra.Command {
 		migrate           bool
 		maxScript         int64
 		heartbeat         time.Duration
+		deadAfter         time.Duration
+		reapInterval      time.Duration
+		timeoutGrace      time.Duration
+		maxAttempts       int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -53,8 +57,15 @@ func newServerCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := server.Options{MaxScriptBytes: maxScript, Token: token, HeartbeatInterval: heartbeat}
-			return serve(ctx, listen, server.New(st, rt, log, opts).Handler(), log, func(addr string) {
+			if deadAfter <= heartbeat {
+				return userErr("make --dead-after a few heartbeats long (the default is 3)",
+					"--dead-after %s must be longer than --heartbeat-interval %s", deadAfter, heartbeat)
+			}
+			opts := server.Options{MaxScriptBytes: maxScript, Token: token, HeartbeatInterval: heartbeat,
+				DeadAfter: deadAfter, ReapInterval: reapInterval, TimeoutGrace: timeoutGrace, MaxAttempts: maxAttempts}
+			srv := server.New(st, rt, log, opts)
+			go srv.Run(ctx)
+			return serve(ctx, listen, srv.Handler(), log, func(addr string) {
 				log.Info("rgrid server listening", "addr", addr, "db", database.Redact(db), "dialect", st.Dialect())
 			})
 		},
@@ -66,6 +77,10 @@ func newServerCmd(e *env) *cobra.Command {
 	f.StringVar(&token, "token", "", "require this bearer token on every API call (env RGRID_TOKEN)")
 	f.Int64Var(&maxScript, "max-script-size", 10<<20, "largest script accepted, in bytes")
 	f.DurationVar(&heartbeat, "heartbeat-interval", 5*time.Second, "how often workers heartbeat")
+	f.DurationVar(&deadAfter, "dead-after", 15*time.Second, "a worker silent this long is dead; its jobs go to other workers")
+	f.DurationVar(&reapInterval, "reap-interval", 2*time.Second, "how often to look for dead workers and overdue jobs")
+	f.DurationVar(&timeoutGrace, "timeout-grace", 30*time.Second, "the server ends a job running this long past its time limit")
+	f.IntVar(&maxAttempts, "max-attempts", 3, "attempts a job may lose to dead workers before it ends lost")
 	return cmd
 }
 

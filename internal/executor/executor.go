@@ -98,3 +98,28 @@ type Executor interface {
 	// Start stages the script and starts it. An error means nothing runs.
 	Start(ctx context.Context, spec Spec) (Handle, error)
 }
+
+// Found is a run that outlived the worker process that started it.
+type Found struct {
+	JobID   string
+	Attempt int
+	// Running is false when the run has already ended but was not yet
+	// cleaned up; Adopt then yields its result at once.
+	Running bool
+}
+
+// Recoverer is implemented by executors whose runs survive a restart of
+// the worker (containers do; host processes do not). A restarted worker
+// lists what its earlier process left, asks the server which attempts are
+// still current, adopts those and removes the rest.
+type Recoverer interface {
+	// Find lists the runs this worker's earlier process left behind.
+	Find(ctx context.Context) ([]Found, error)
+	// Adopt takes over a found run. Output is delivered to spec.Stdout and
+	// spec.Stderr from the given byte offsets on (what the server already
+	// has), so nothing is lost or repeated. spec.Limits.Timeout still counts
+	// from the run's original start.
+	Adopt(ctx context.Context, f Found, spec Spec, stdoutOffset, stderrOffset int64) (Handle, error)
+	// RemoveOrphans removes runs of this worker for which keep is false.
+	RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error)
+}

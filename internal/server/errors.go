@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/store"
@@ -60,7 +62,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client went away; nobody to answer
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		if isUnavailable(err) {
+		if isUnavailable(err) || !s.databaseAnswers(r.Context()) {
 			w.Header().Set("Retry-After", "2")
 			ae = errorf(http.StatusServiceUnavailable, client.CodeUnavailable,
 				"retry in a few seconds; if it persists, check the server's database", "the server cannot reach its database")
@@ -70,6 +72,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	writeJSON(w, ae.status, client.Error{Code: ae.code, Message: ae.message, Hint: ae.hint, Details: ae.details})
+}
+
+// databaseAnswers pings the store, to tell an outage (503: retry later)
+// from a failing query (500) whatever shape the driver's error has.
+func (s *Server) databaseAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_, err := s.store.SchemaVersion(ctx)
+	return err == nil
 }
 
 // isUnavailable reports whether err means the database cannot be reached

@@ -30,8 +30,18 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// MaxLeaseWait caps how long a lease request is held (default 30 s).
 	MaxLeaseWait time.Duration
-	// MaxAttempts is how many leases a job may get in all (default 3).
+	// MaxAttempts is how many of a job's attempts may be lost to the
+	// infrastructure before it ends lost (default 3).
 	MaxAttempts int
+	// DeadAfter is how long a worker may be silent before its jobs go to
+	// other workers (default 15 s).
+	DeadAfter time.Duration
+	// ReapInterval is how often the reaper looks for dead workers and
+	// overdue jobs (default 2 s).
+	ReapInterval time.Duration
+	// TimeoutGrace is how long past its time limit a job may run before the
+	// server ends it itself (default 30 s).
+	TimeoutGrace time.Duration
 	// Token, if set, must be presented as a bearer token on every call but
 	// the health check.
 	Token string
@@ -62,6 +72,9 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 3
 	}
+	if opts.DeadAfter <= 0 {
+		opts.DeadAfter = 15 * time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -72,6 +85,13 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 		log:      log,
 		opts:     opts,
 	}
+}
+
+// Run does the server's background work (the reaper) until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	s.sched.NewReaper(scheduler.ReaperOptions{
+		DeadAfter: s.opts.DeadAfter, Interval: s.opts.ReapInterval, TimeoutGrace: s.opts.TimeoutGrace,
+	}).Run(ctx)
 }
 
 // Handler returns the API's routes.
@@ -90,6 +110,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/workers", s.registerWorker)
 	mux.HandleFunc("POST /v1/workers/{id}/heartbeat", s.heartbeat)
 	mux.HandleFunc("POST /v1/workers/{id}/lease", s.lease)
+	mux.HandleFunc("POST /v1/workers/{id}/release", s.release)
+	mux.HandleFunc("GET /v1/jobs/{id}/attempts/{n}/log", s.attemptLog)
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/start", s.startAttempt)
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/logs", s.uploadLogs)
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/result", s.reportResult)

@@ -59,6 +59,7 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, client.RegisterResponse{
 		Worker:                   workerToAPI(wk),
 		HeartbeatIntervalSeconds: int(s.opts.HeartbeatInterval / time.Second),
+		DeadAfterSeconds:         int(s.opts.DeadAfter / time.Second),
 	})
 }
 
@@ -73,9 +74,22 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	err := s.store.Heartbeat(r.Context(), id, s.opts.Now().UTC())
+	now := s.opts.Now().UTC()
+	err := s.store.Heartbeat(r.Context(), id, now)
 	if errors.Is(err, store.ErrNotFound) {
 		err = s.workerNotFound(id)
+	}
+	if err == nil && req.Draining {
+		err = s.store.SetWorkerState(r.Context(), id, "draining")
+	}
+	if err == nil {
+		// Attempts leased a while ago that the worker does not run are
+		// taken back; younger ones may still be on their way to it.
+		running := make([]store.AttemptRef, 0, len(req.Running))
+		for _, a := range req.Running {
+			running = append(running, store.AttemptRef{JobID: a.JobID, Attempt: a.Attempt})
+		}
+		err = s.sched.Reconcile(r.Context(), id, running, now.Add(-2*s.opts.HeartbeatInterval-5*time.Second))
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -238,4 +252,46 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 	s.sched.JobChanged(ref.JobID)
 	s.log.Info("job finished", "job", j.ID, "attempt", ref.Attempt, "state", j.State, "reason", j.Reason)
 	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
+}
+
+func (s *Server) release(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req client.ReleaseRequest
+	if err := decodeJSON(w, r, 1<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := req.Message
+	if msg == "" {
+		msg = fmt.Sprintf("worker %s stopped before the job ended", id)
+	}
+	jobs, err := s.sched.Release(r.Context(), id, msg)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("release the attempts of worker %s: %w", id, err))
+		return
+	}
+	s.log.Info("worker handed its jobs back", "worker", id, "jobs", len(jobs))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) attemptLog(w http.ResponseWriter, r *http.Request) {
+	ref, err := attemptRef(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.loadJob(r, ref.JobID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	offs, err := s.store.LogOffsets(r.Context(), ref)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := client.AttemptLog{Streams: map[client.Stream]client.LogOffset{}}
+	for st, o := range offs {
+		out.Streams[client.Stream(st)] = client.LogOffset{Bytes: o.Bytes, LastSeq: o.LastSeq}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -135,6 +135,12 @@ type LogChunk struct {
 	Data    []byte
 }
 
+// LogOffset is how much of one stream of an attempt is stored.
+type LogOffset struct {
+	Bytes   int64 // total length of the stored chunks
+	LastSeq int64 // highest sequence number stored
+}
+
 // Worker is a registered worker agent.
 type Worker struct {
 	ID            string
@@ -260,6 +266,10 @@ type Store interface {
 	AppendLogs(ctx context.Context, ref AttemptRef, chunks []LogChunk) error
 	// ReadLogs returns chunks with ID > AfterID, oldest first.
 	ReadLogs(ctx context.Context, p ReadLogsParams) ([]LogChunk, error)
+	// LogOffsets says how much of each stream of an attempt is stored: a
+	// restarted worker resumes from there. Streams with nothing stored are
+	// absent.
+	LogOffsets(ctx context.Context, ref AttemptRef) (map[string]LogOffset, error)
 
 	// UpsertWorker registers a worker or refreshes its registration; it
 	// counts as a heartbeat.

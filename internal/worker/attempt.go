@@ -17,6 +17,7 @@ const (
 	killNone    killReason = iota
 	killStopped            // the server asked: canceled or superseded
 	killAborted            // the worker itself is stopping at once
+	killLost               // the server has certainly given the lease away
 )
 
 // attempt is one leased job on this worker.
@@ -27,6 +28,19 @@ type attempt struct {
 	mu     sync.Mutex
 	handle executor.Handle
 	reason killReason
+	done   bool
+}
+
+func (a *attempt) markEnded() {
+	a.mu.Lock()
+	a.done = true
+	a.mu.Unlock()
+}
+
+func (a *attempt) ended() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.done
 }
 
 func newAttempt(lj client.LeasedJob) *attempt {
@@ -115,23 +129,55 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: reason, Message: err.Error()})
 		return
 	}
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		w.reportStart(ctx, a)
+	}()
+	w.supervise(ctx, a, h, ship)
+	<-started
+}
+
+// reportStart tells the server the run has started, retrying while the
+// server cannot be reached; the run goes on meanwhile.
+func (w *Worker) reportStart(ctx context.Context, a *attempt) {
+	b := newBackoff()
+	for {
+		st, err := w.c.StartAttempt(ctx, a.ref)
+		switch {
+		case err == nil:
+			if st.Stop {
+				a.kill(killStopped)
+			}
+			return
+		case client.IsCode(err, client.CodeStaleAttempt) || client.IsCode(err, client.CodeNotFound):
+			a.kill(killStopped)
+			return
+		}
+		if a.ended() || !b.wait(ctx) {
+			return
+		}
+	}
+}
+
+// supervise waits for a started (or adopted) run, ships the rest of its
+// output and reports its result.
+func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, ship *shipper) {
+	log := w.log.With("job", a.ref.JobID, "attempt", a.ref.Attempt)
 	if a.setHandle(h) {
 		_ = h.Kill(ctx)
 	}
-	if st, err := w.c.StartAttempt(ctx, a.ref); err != nil {
-		if client.IsCode(err, client.CodeStaleAttempt) {
-			a.kill(killStopped)
-		} else {
-			log.Warn("could not report the start; the job runs on", "err", err)
-		}
-	} else if st.Stop {
-		a.kill(killStopped)
-	}
-
 	res, err := h.Wait(context.WithoutCancel(ctx))
+	a.markEnded()
 	refused := ship.close()
 	if refused != nil {
 		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)
+		return
+	}
+	if a.killReason() == killLost {
+		// Not reported: the server took the attempt back (or will, at the
+		// next heartbeat, which no longer lists it).
+		log.Warn("killed: the server has not acknowledged this worker for longer than its dead-after interval")
 		return
 	}
 	if err != nil {

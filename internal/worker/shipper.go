@@ -188,3 +188,14 @@ func (s *shipper) close() error {
 	defer s.mu.Unlock()
 	return s.err
 }
+
+// resume continues the sequence numbers and byte count of what the server
+// already has of this attempt (after a worker restart).
+func (s *shipper) resume(offsets map[client.Stream]client.LogOffset) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for st, o := range offsets {
+		s.seq[st] = o.LastSeq
+		s.total += o.Bytes
+	}
+}

@@ -47,10 +47,13 @@ type Worker struct {
 	log  *slog.Logger
 
 	heartbeat time.Duration
+	deadAfter time.Duration // the server's: after this long unheard, our jobs are given away
 
-	mu      sync.Mutex
-	running map[client.AttemptRef]*attempt
-	freed   chan struct{} // signalled when a slot frees
+	mu       sync.Mutex
+	running  map[client.AttemptRef]*attempt
+	freed    chan struct{} // signalled when a slot frees
+	draining bool
+	lastAck  time.Time // the last heartbeat the server acknowledged
 }
 
 // New returns a worker that talks to the server through c.
@@ -82,6 +85,7 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	return &Worker{
 		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
 		heartbeat: 5 * time.Second,
+		deadAfter: 15 * time.Second,
 		running:   map[client.AttemptRef]*attempt{},
 		freed:     make(chan struct{}, 1),
 	}, nil
@@ -98,14 +102,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.register(ctx); err != nil {
 		return err
 	}
-	w.removeOrphans(ctx)
+	jobs := &sync.WaitGroup{}
+	w.recover(bg, jobs)
 	var wg sync.WaitGroup
 	wg.Go(func() { w.heartbeatLoop(bg) })
 	wg.Go(func() { w.stopLoop(bg) })
 
-	jobs := w.leaseLoop(ctx, bg)
+	w.leaseLoop(ctx, bg, jobs)
 	if ctx.Err() != nil {
+		w.mu.Lock()
+		w.draining = true
+		w.mu.Unlock()
 		w.log.Info("draining: no new jobs; waiting for running ones", "running", w.runningCount())
+		w.sendHeartbeat(bg) // tell the server at once
 	}
 	jobs.Wait()
 	stopBG()
@@ -114,8 +123,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// Abort kills every running attempt; each reports itself as lost.
+// Abort stops at once: it hands every running attempt back to the queue
+// (so other workers take them) and kills them.
 func (w *Worker) Abort() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.c.Release(ctx, w.opts.ID, client.ReleaseRequest{
+		Message: fmt.Sprintf("worker %s was stopped before the job ended", w.opts.ID),
+	}); err != nil {
+		w.log.Warn("could not hand the running jobs back; the server will take them when this worker is declared dead", "err", err)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, a := range w.running {
@@ -132,9 +149,15 @@ func (w *Worker) register(ctx context.Context) error {
 			Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
 		})
 		if err == nil {
+			w.mu.Lock()
 			if resp.HeartbeatIntervalSeconds > 0 {
 				w.heartbeat = time.Duration(resp.HeartbeatIntervalSeconds) * time.Second
 			}
+			if resp.DeadAfterSeconds > 0 {
+				w.deadAfter = time.Duration(resp.DeadAfterSeconds) * time.Second
+			}
+			w.lastAck = time.Now()
+			w.mu.Unlock()
 			w.log.Info("registered", "server", w.c.BaseURL(), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
 			return nil
 		}
@@ -166,7 +189,10 @@ func (w *Worker) runningCount() int {
 }
 
 func (w *Worker) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(w.heartbeat)
+	w.mu.Lock()
+	interval := w.heartbeat
+	w.mu.Unlock()
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -174,20 +200,47 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		resp, err := w.c.Heartbeat(ctx, w.opts.ID, client.HeartbeatRequest{Running: w.runningRefs()})
-		switch {
-		case client.IsCode(err, client.CodeNotFound):
-			w.log.Warn("server forgot this worker; registering again")
-			if err := w.register(ctx); err != nil {
-				return
-			}
-		case err != nil:
-			if ctx.Err() == nil {
-				w.log.Warn("heartbeat failed", "err", err)
-			}
-		default:
-			w.stop(resp.Stop)
+		w.sendHeartbeat(ctx)
+	}
+}
+
+// sendHeartbeat reports the running attempts. When the server has not
+// acknowledged one for its dead-after interval, it has certainly given this
+// worker's jobs to others (or will as soon as it can), so they are killed
+// here rather than run twice.
+func (w *Worker) sendHeartbeat(ctx context.Context) {
+	w.mu.Lock()
+	draining := w.draining
+	w.mu.Unlock()
+	resp, err := w.c.Heartbeat(ctx, w.opts.ID, client.HeartbeatRequest{Running: w.runningRefs(), Draining: draining})
+	switch {
+	case client.IsCode(err, client.CodeNotFound):
+		w.log.Warn("server forgot this worker; registering again")
+		_ = w.register(ctx)
+	case err != nil:
+		if ctx.Err() != nil {
+			return
 		}
+		w.mu.Lock()
+		silent := time.Since(w.lastAck)
+		lost := silent > w.deadAfter
+		w.mu.Unlock()
+		w.log.Warn("heartbeat failed", "err", err, "unacknowledged_for", silent.Round(time.Second))
+		if lost {
+			w.mu.Lock()
+			for _, a := range w.running {
+				if a.killReason() == killNone {
+					w.log.Warn("killing: the server has given this job to another worker by now", "job", a.ref.JobID, "attempt", a.ref.Attempt)
+				}
+				a.kill(killLost)
+			}
+			w.mu.Unlock()
+		}
+	default:
+		w.mu.Lock()
+		w.lastAck = time.Now()
+		w.mu.Unlock()
+		w.stop(resp.Stop)
 	}
 }
 
@@ -220,10 +273,8 @@ func (w *Worker) stop(refs []client.AttemptRef) {
 }
 
 // leaseLoop asks for as many jobs as there are free slots until ctx ends
-// and starts each; it returns the group of started
-// jobs for the caller to wait on.
-func (w *Worker) leaseLoop(ctx, bg context.Context) *sync.WaitGroup {
-	jobs := &sync.WaitGroup{}
+// and starts each in jobs.
+func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 	b := newBackoff()
 	for ctx.Err() == nil {
 		w.mu.Lock()
@@ -259,7 +310,6 @@ func (w *Worker) leaseLoop(ctx, bg context.Context) *sync.WaitGroup {
 		}
 		w.stop(resp.Stop)
 	}
-	return jobs
 }
 
 func (w *Worker) track(lj client.LeasedJob) *attempt {
@@ -287,23 +337,3 @@ func toClientLimits(l executor.Limits) client.Limits {
 	}
 }
 
-// orphanRemover is implemented by executors that leave labelled
-// containers behind when a worker dies.
-type orphanRemover interface {
-	RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (int, error)
-}
-
-// removeOrphans removes what a previous run of this worker left: at start
-// no attempt is owned by this process yet.
-func (w *Worker) removeOrphans(ctx context.Context) {
-	r, ok := w.opts.Executor.(orphanRemover)
-	if !ok {
-		return
-	}
-	n, err := r.RemoveOrphans(ctx, func(string, int) bool { return false })
-	if err != nil {
-		w.log.Warn("could not remove containers left by an earlier run", "err", err)
-	} else if n > 0 {
-		w.log.Info("removed containers left by an earlier run", "count", n)
-	}
-}

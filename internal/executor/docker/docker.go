@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -34,20 +33,28 @@ const (
 	DefaultNofile      = 1024
 	DefaultPullTimeout = 10 * time.Minute
 
+	// DefaultLogMaxSize bounds a container's log file on the engine's disk.
+	// It must exceed the worker's per-job output cap (10 MiB by default):
+	// the file is where output written while no worker was attached waits,
+	// and with one file a full log is cut, losing what nobody has read.
+	// The bound counts the driver's framing too (some tens of bytes per
+	// line), so 32 MiB holds the cap's worth of all but very short lines.
+	DefaultLogMaxSize = 32 << 20
+
 	// pingTimeout bounds the engine check: a daemon that is up answers in
 	// milliseconds, and a worker deciding between executors must not hang.
 	pingTimeout = 5 * time.Second
 )
 
 // Labels every container of ours carries, so that a restarted worker can
-// find its containers (RemoveOrphans) and an operator can see whose they are.
+// find its containers (Find, Adopt, RemoveOrphans) and an operator can see whose they are.
 const (
 	LabelManaged = "rgrid.managed"
 	LabelJob     = "rgrid.job"
 	LabelAttempt = "rgrid.attempt"
 	LabelWorker  = "rgrid.worker"
-	// labelDir records the run's host directory so that RemoveOrphans can
-	// delete it too.
+	// labelDir records the run's host directory so that the worker that
+	// adopts or removes the container can delete it too.
 	labelDir = "rgrid.dir"
 )
 
@@ -55,9 +62,10 @@ const (
 type Options struct {
 	// Logger receives operational messages; default discards them.
 	Logger *slog.Logger
-	// WorkerID labels the containers, so that RemoveOrphans touches only
-	// this worker's; default Spec.WorkerID of each run. RemoveOrphans
-	// needs it.
+	// WorkerID labels the containers, so that Find, Adopt and
+	// RemoveOrphans touch only this worker's; default Spec.WorkerID of each
+	// run. Those three need it, and it must stay the same across restarts
+	// of the worker.
 	WorkerID string
 	// WorkDir is where per-run host directories are made; default
 	// os.TempDir()/rgrid-runs. It must be on this machine, where the
@@ -72,6 +80,9 @@ type Options struct {
 	NofileLimit int64
 	// PullTimeout bounds pulling a missing image; default DefaultPullTimeout.
 	PullTimeout time.Duration
+	// LogMaxSize bounds each container's log file; default
+	// DefaultLogMaxSize, which says why it must exceed the worker's cap.
+	LogMaxSize int64
 }
 
 // Executor runs jobs in containers. It is safe for concurrent use.
@@ -81,7 +92,10 @@ type Executor struct {
 	opts Options
 }
 
-var _ executor.Executor = (*Executor)(nil)
+var (
+	_ executor.Executor  = (*Executor)(nil)
+	_ executor.Recoverer = (*Executor)(nil)
+)
 
 // New connects to the engine named by the environment (DOCKER_HOST, or
 // the default socket) and checks that it answers. If it does not, the
@@ -104,6 +118,9 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	if opts.PullTimeout <= 0 {
 		opts.PullTimeout = DefaultPullTimeout
+	}
+	if opts.LogMaxSize <= 0 {
+		opts.LogMaxSize = DefaultLogMaxSize
 	}
 	cli, err := connect(ctx)
 	if err != nil {
@@ -178,44 +195,6 @@ func (e *Executor) ImagePresent(ctx context.Context, image string) (bool, error)
 	default:
 		return false, fmt.Errorf("inspect image %s: %w", image, err)
 	}
-}
-
-// RemoveOrphans removes this worker's containers (and their run
-// directories) for which keep returns false: left behind by a crash, or
-// belonging to attempts the server has given to someone else. Running
-// containers are killed. Call it at worker start, before starting runs or
-// with keep accepting them, and whenever leases are lost.
-func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error) {
-	if e.opts.WorkerID == "" {
-		return 0, errors.New("docker executor: RemoveOrphans needs Options.WorkerID")
-	}
-	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{
-		All: true,
-		Filters: make(client.Filters).
-			Add("label", LabelManaged+"=true").
-			Add("label", LabelWorker+"="+e.opts.WorkerID),
-	})
-	if err != nil {
-		return 0, fmt.Errorf("list containers: %w", err)
-	}
-	var errs []error
-	for _, c := range list.Items {
-		job := c.Labels[LabelJob]
-		attempt, perr := strconv.Atoi(c.Labels[LabelAttempt])
-		// A container without a readable attempt belongs to no attempt.
-		if perr == nil && keep(job, attempt) {
-			continue
-		}
-		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove container %.12s of job %s: %w", c.ID, job, err))
-			continue
-		}
-		e.removeRunDir(c.Labels[labelDir])
-		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt])
-		removed++
-	}
-	return removed, errors.Join(errs...)
 }
 
 // removeRunDir deletes a run directory, but only one of ours: the path

@@ -83,3 +83,26 @@ func (s *Store) ReadLogs(ctx context.Context, p store.ReadLogsParams) ([]store.L
 	}
 	return out, nil
 }
+
+// LogOffsets sums the stored chunks of an attempt per stream.
+func (s *Store) LogOffsets(ctx context.Context, ref store.AttemptRef) (map[string]store.LogOffset, error) {
+	rows, err := s.pool.Query(ctx, `SELECT stream, COALESCE(SUM(length(data)), 0)::bigint, MAX(seq)
+		FROM job_log_chunks WHERE job_id = $1 AND attempt = $2 GROUP BY stream`, ref.JobID, ref.Attempt)
+	if err != nil {
+		return nil, fmt.Errorf("log offsets of %s/%d: %w", ref.JobID, ref.Attempt, err)
+	}
+	defer rows.Close()
+	out := map[string]store.LogOffset{}
+	for rows.Next() {
+		var stream string
+		var o store.LogOffset
+		if err := rows.Scan(&stream, &o.Bytes, &o.LastSeq); err != nil {
+			return nil, fmt.Errorf("log offsets of %s/%d: %w", ref.JobID, ref.Attempt, err)
+		}
+		out[stream] = o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("log offsets of %s/%d: %w", ref.JobID, ref.Attempt, err)
+	}
+	return out, nil
+}

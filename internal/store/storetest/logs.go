@@ -128,3 +128,22 @@ func testLogsDefaultLimit(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Len(t, rest, 5)
 }
+
+func testLogOffsets(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "o", "w")
+	none, err := s.LogOffsets(ctx, ref(j))
+	require.NoError(t, err)
+	require.Empty(t, none)
+	require.NoError(t, s.AppendLogs(ctx, ref(j), []store.LogChunk{
+		chunk("stdout", 1, "hello\n"), chunk("stderr", 1, "e"), chunk("stdout", 2, "world\n"),
+	}))
+	// A retried chunk counts once.
+	require.NoError(t, s.AppendLogs(ctx, ref(j), []store.LogChunk{chunk("stdout", 2, "world\n")}))
+	got, err := s.LogOffsets(ctx, ref(j))
+	require.NoError(t, err)
+	require.Equal(t, map[string]store.LogOffset{
+		"stdout": {Bytes: 12, LastSeq: 2},
+		"stderr": {Bytes: 1, LastSeq: 1},
+	}, got)
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LogsDedup", func(t *testing.T) { t.Parallel(); testLogsDedup(t, open(t)) })
 	t.Run("LogsFencing", func(t *testing.T) { t.Parallel(); testLogsFencing(t, open(t)) })
 	t.Run("LogsDefaultLimit", func(t *testing.T) { t.Parallel(); testLogsDefaultLimit(t, open(t)) })
+	t.Run("LogOffsets", func(t *testing.T) { t.Parallel(); testLogOffsets(t, open(t)) })
 	t.Run("UpsertWorker", func(t *testing.T) { t.Parallel(); testUpsertWorker(t, open(t)) })
 	t.Run("WorkerHeartbeatAndState", func(t *testing.T) { t.Parallel(); testWorkerHeartbeatAndState(t, open(t)) })
 	t.Run("ListWorkers", func(t *testing.T) { t.Parallel(); testListWorkers(t, open(t)) })

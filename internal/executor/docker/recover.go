@@ -1,0 +1,146 @@
+package docker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/rgrid/rgrid/internal/executor"
+)
+
+// Find implements executor.Recoverer: it lists the containers of this
+// worker (Options.WorkerID) that are still on the engine, running or not.
+// A container without a readable attempt label is left out; RemoveOrphans
+// removes it.
+func (e *Executor) Find(ctx context.Context) ([]executor.Found, error) {
+	list, err := e.ours(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	var found []executor.Found
+	for _, c := range list {
+		attempt, err := strconv.Atoi(c.Labels[LabelAttempt])
+		if err != nil {
+			continue
+		}
+		found = append(found, executor.Found{
+			JobID: c.Labels[LabelJob], Attempt: attempt, Running: c.State == container.StateRunning,
+		})
+	}
+	slices.SortFunc(found, func(a, b executor.Found) int {
+		return cmp.Or(cmp.Compare(a.JobID, b.JobID), cmp.Compare(a.Attempt, b.Attempt))
+	})
+	return found, nil
+}
+
+// Adopt implements executor.Recoverer. The handle behaves as one from
+// Start: the time limit counts from the container's start, Kill and Wait
+// work, and once the run has ended the container and its run directory
+// are removed. Of spec only the writers and Limits.Timeout are used; the
+// memory limit comes from the container itself. Adopt each found run once:
+// two handles on one container would both deliver its output.
+//
+// A container that was created but never started (the worker died in
+// between) ran nothing: Adopt removes it and returns an error, and the
+// attempt should be treated as one that failed to start.
+func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Spec, stdoutOffset, stderrOffset int64) (executor.Handle, error) {
+	list, err := e.ours(ctx, map[string]string{LabelJob: f.JobID, LabelAttempt: strconv.Itoa(f.Attempt)})
+	if err != nil {
+		return nil, err
+	}
+	if len(list) != 1 {
+		return nil, fmt.Errorf("adopt job %s attempt %d: want one container of worker %s, found %d",
+			f.JobID, f.Attempt, e.opts.WorkerID, len(list))
+	}
+	id, dir := list[0].ID, list[0].Labels[labelDir]
+	insp, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("adopt job %s: inspect container %.12s: %w", f.JobID, id, err)
+	}
+	st := insp.Container.State
+	if st == nil {
+		return nil, fmt.Errorf("adopt job %s: container %.12s has no state", f.JobID, id)
+	}
+	began, err := time.Parse(time.RFC3339Nano, st.StartedAt)
+	if err != nil || began.IsZero() {
+		e.remove(ctx, id, dir)
+		return nil, fmt.Errorf("adopt job %s attempt %d: its container was never started; removed it", f.JobID, f.Attempt)
+	}
+	memory := spec.Limits.MemoryBytes
+	if hc := insp.Container.HostConfig; hc != nil && hc.Memory > 0 {
+		memory = hc.Memory
+	}
+	h := e.newHandle(id, dir, spec.Limits.Timeout, memory)
+	h.began = began
+	if !st.Running {
+		if fin, err := time.Parse(time.RFC3339Nano, st.FinishedAt); err == nil && fin.After(began) {
+			h.finished = fin
+		}
+	}
+	// From the start: an OOM kill while no worker watched is replayed.
+	h.stopWatch = h.watchOOM(began)
+	if err := h.follow(ctx, spec.Stdout, spec.Stderr, stdoutOffset, stderrOffset); err != nil {
+		h.stopWatch()
+		return nil, fmt.Errorf("adopt job %s: follow output of container %.12s: %w", f.JobID, id, err)
+	}
+	e.log.Info("adopted container", "job", f.JobID, "attempt", f.Attempt, "container", id,
+		"running", st.Running, "stdout_offset", stdoutOffset, "stderr_offset", stderrOffset)
+	return h, nil
+}
+
+// RemoveOrphans removes this worker's containers (and their run
+// directories) for which keep returns false: left behind by a crash, or
+// belonging to attempts the server has given to someone else. Running
+// containers are killed. At worker start call it after Find, with keep
+// accepting the runs to be adopted (so before Adopt, or with keep accepting
+// them), and again whenever leases are lost.
+func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error) {
+	list, err := e.ours(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, c := range list {
+		job := c.Labels[LabelJob]
+		attempt, perr := strconv.Atoi(c.Labels[LabelAttempt])
+		// A container without a readable attempt belongs to no attempt.
+		if perr == nil && keep(job, attempt) {
+			continue
+		}
+		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %.12s of job %s: %w", c.ID, job, err))
+			continue
+		}
+		e.removeRunDir(c.Labels[labelDir])
+		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt])
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+// ours lists this worker's containers, narrowed by the labels in also.
+func (e *Executor) ours(ctx context.Context, also map[string]string) ([]container.Summary, error) {
+	if e.opts.WorkerID == "" {
+		return nil, errors.New("docker executor: finding this worker's containers needs Options.WorkerID")
+	}
+	f := make(client.Filters).
+		Add("label", LabelManaged+"=true").
+		Add("label", LabelWorker+"="+e.opts.WorkerID)
+	for k, v := range also {
+		f.Add("label", k+"="+v)
+	}
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return list.Items, nil
+}
