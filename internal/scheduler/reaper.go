@@ -47,9 +47,13 @@ func (s *Scheduler) NewReaper(opts ReaperOptions) *Reaper {
 	return &Reaper{s: s, opts: opts}
 }
 
+// Start records when the server started; no worker is declared dead
+// before one DeadAfter has passed since. Run calls it.
+func (r *Reaper) Start(at time.Time) { r.start = at }
+
 // Run reaps every Interval until ctx ends.
 func (r *Reaper) Run(ctx context.Context) {
-	r.start = r.s.now()
+	r.Start(r.s.now())
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	for {

@@ -119,6 +119,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	jobs.Wait()
 	stopBG()
 	wg.Wait()
+	// A lease answered while the last lease request was being cancelled
+	// never reached this worker; hand any such attempt back now rather
+	// than when this worker is declared dead.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.c.Release(rctx, w.opts.ID, client.ReleaseRequest{
+		Message: fmt.Sprintf("worker %s stopped; the lease never reached it", w.opts.ID),
+	}); err != nil {
+		w.log.Debug("release on exit failed", "err", err)
+	}
 	w.log.Info("worker stopped")
 	return nil
 }

@@ -7,6 +7,12 @@
 // host directory is the writable working directory. Nothing is copied into
 // or executed in a running container.
 //
+// Output goes to the engine's own bounded log of the container and is
+// followed from there, so a worker restarted after a crash loses none of
+// it: Find lists the containers it left, Adopt takes one over and delivers
+// its output from where the server's copy ends, and RemoveOrphans removes
+// the rest.
+//
 // The engine must be local: the run directories are bind mounts, so a
 // DOCKER_HOST on another machine does not work.
 package docker

@@ -24,8 +24,9 @@ const waitBound = 60 * time.Second
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 
-// testID names a test's jobs and worker, so that tests running in
-// parallel on one engine never see each other's containers.
+// testID names a test's jobs and (with runToken) its worker, so that
+// tests running in parallel on one engine never see each other's
+// containers.
 func testID(t *testing.T) string {
 	return "dockertest-" + strings.ToLower(unsafeChars.ReplaceAllString(t.Name(), "-"))
 }
@@ -46,7 +47,7 @@ func setup(t *testing.T) *testBundle {
 
 func newBundle(t *testing.T) *testBundle {
 	t.Helper()
-	b := &testBundle{helper: testimages.Helper(t), workDir: t.TempDir(), worker: testID(t)}
+	b := &testBundle{helper: testimages.Helper(t), workDir: t.TempDir(), worker: testID(t) + "-" + runToken}
 	ex, err := docker.New(t.Context(), docker.Options{
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		WorkerID: b.worker,
@@ -66,8 +67,9 @@ func TestConformance(t *testing.T) {
 	executortest.Run(t,
 		func(t *testing.T) executor.Executor {
 			ex, err := docker.New(t.Context(), docker.Options{
-				Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-				WorkDir: t.TempDir(),
+				Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+				WorkerID: "executortest-" + runToken,
+				WorkDir:  t.TempDir(),
 			})
 			if err != nil {
 				t.Fatalf("New: %v", err)

@@ -17,22 +17,30 @@ import (
 	"github.com/rgrid/rgrid/internal/executor"
 )
 
-// outputGrace is how long Wait keeps reading output after the container
-// has exited. The engine closes the stream when the container's last
-// process is gone, which with an init process is at once; this only
-// guards against an engine that never does.
+// outputGrace is how long Wait keeps reading the follow stream after the
+// container has exited. The engine ends the stream when it closes the
+// container's log, at once; catchUp then reads what the stream missed.
+// This only guards against an engine that never ends it.
 const outputGrace = 5 * time.Second
 
 // sigkillExit is how a container killed by SIGKILL exits: 128 + 9.
 const sigkillExit = 137
 
-// handle is one started container. A single goroutine (run) owns it from
-// start to removal; Kill and the time limit only signal it.
+// errAbandoned is Wait's error after a handle let go of its container
+// without ending it (a test's stand-in for the worker's death).
+var errAbandoned = errors.New("docker executor: run abandoned")
+
+// handle is one started or adopted container. A single goroutine (run)
+// owns it until removal; Kill and the time limit only signal it.
 type handle struct {
 	e       *Executor
 	id, dir string
 	timeout time.Duration
 	memory  int64
+	// began is when the container started; the time limit and Duration
+	// count from it. finished is set only for a container adopted after
+	// its exit: when it ended.
+	began, finished time.Time
 
 	done chan struct{} // closed once res and err are final
 	res  executor.Result
@@ -43,6 +51,9 @@ type handle struct {
 	// State.OOMKilled false), so the event is watched as well.
 	oom       chan struct{}
 	stopWatch func()
+	// stop cancels the context of run's engine calls. Before the run has
+	// ended it abandons the container: run returns and touches nothing.
+	stop func()
 
 	mu     sync.Mutex
 	ended  bool             // the container has exited; killing it is over
@@ -51,24 +62,35 @@ type handle struct {
 
 var _ executor.Handle = (*handle)(nil)
 
+func (e *Executor) newHandle(id, dir string, timeout time.Duration, memory int64) *handle {
+	return &handle{
+		e: e, id: id, dir: dir, timeout: timeout, memory: memory,
+		done: make(chan struct{}), oom: make(chan struct{}),
+	}
+}
+
 // run copies the output, applies the time limit, waits for the exit,
 // records the result and removes the container and the run directory.
-func (h *handle) run(attach client.HijackedResponse, stdout, stderr io.Writer, began time.Time) {
+// Cancelling ctx abandons the container: run returns and touches nothing.
+func (h *handle) run(ctx context.Context, logs io.ReadCloser, stdout, stderr io.Writer, skipOut, skipErr int64) {
 	defer close(h.done)
+	defer h.stop()
+	out := &streamWriter{w: h.sink("stdout", stdout), from: skipOut}
+	errw := &streamWriter{w: h.sink("stderr", stderr), from: skipErr}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		// The writers swallow their own failures, so the stream is always
-		// read to the end: an unread stream would block the job's writes.
-		out, errw := h.sink("stdout", stdout), h.sink("stderr", stderr)
-		if _, err := stdcopy.StdCopy(out, errw, attach.Reader); err != nil && !errors.Is(err, io.EOF) {
+		// read to the end.
+		if _, err := stdcopy.StdCopy(out, errw, logs); err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
 			h.e.log.Debug("container output stream ended", "container", h.id, "err", err)
 		}
 	}()
 
 	var timer *time.Timer
 	if h.timeout > 0 {
-		timer = time.AfterFunc(h.timeout, func() {
+		// Already past for an adopted run that outlived its limit: then at once.
+		timer = time.AfterFunc(time.Until(h.began.Add(h.timeout)), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 			defer cancel()
 			if err := h.kill(ctx, executor.TimedOut); err != nil {
@@ -77,11 +99,11 @@ func (h *handle) run(attach client.HijackedResponse, stdout, stderr io.Writer, b
 		})
 	}
 
-	waitErr := h.awaitExit()
-	duration := time.Since(began)
-	// Only now: the bound is for the engine calls after the exit, not the run.
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
+	waitErr := h.awaitExit(ctx)
+	duration := time.Since(h.began)
+	if !h.finished.IsZero() {
+		duration = h.finished.Sub(h.began)
+	}
 	if timer != nil {
 		timer.Stop()
 	}
@@ -89,42 +111,59 @@ func (h *handle) run(attach client.HijackedResponse, stdout, stderr io.Writer, b
 	h.ended = true
 	reason := h.reason
 	h.mu.Unlock()
+	if ctx.Err() != nil {
+		logs.Close()
+		<-copied
+		h.stopWatch()
+		h.err = errAbandoned
+		return
+	}
 
 	grace := time.NewTimer(outputGrace)
 	select {
 	case <-copied:
 	case <-grace.C:
-		h.e.log.Warn("container exited but its output stream stayed open; dropping the rest", "container", h.id)
+		h.e.log.Warn("container exited but its output stream stayed open; reading the rest from its log", "container", h.id)
 	}
 	grace.Stop()
-	attach.Close()
+	logs.Close()
 	<-copied
 
+	// Only now: the bound is for the engine calls after the exit, not the run.
+	cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
 	if waitErr != nil {
 		h.err = fmt.Errorf("wait for container %.12s: %w", h.id, waitErr)
 	} else {
-		h.res, h.err = h.result(ctx, reason, duration)
+		h.catchUp(cctx, out, errw)
+		h.res, h.err = h.result(cctx, reason, duration)
 	}
-	if h.stopWatch != nil {
-		h.stopWatch()
-	}
-	h.e.remove(ctx, h.id, h.dir)
+	h.stopWatch()
+	h.e.remove(cctx, h.id, h.dir)
 }
 
-// awaitExit blocks until the container is not running. It does not take
-// the caller's context: the run is watched until it ends, whoever waits.
-// A broken wait connection (an engine restart) is retried a few times.
-func (h *handle) awaitExit() error {
+// awaitExit blocks until the container is not running or ctx (the
+// handle's, not a caller's) ends: the run is watched until it ends,
+// whoever waits. A broken wait connection (an engine restart) is retried a
+// few times.
+func (h *handle) awaitExit(ctx context.Context) error {
 	var err error
 	for attempt := range 5 {
 		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * time.Second)
+			select {
+			case <-time.After(time.Duration(attempt) * time.Second):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		w := h.e.cli.ContainerWait(context.Background(), h.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		w := h.e.cli.ContainerWait(ctx, h.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 		select {
 		case <-w.Result:
 			return nil
 		case err = <-w.Error:
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if cerrdefs.IsNotFound(err) {
 			return err // removed behind our back: nothing to wait for
@@ -180,13 +219,18 @@ func (h *handle) result(ctx context.Context, reason executor.Outcome, d time.Dur
 // behind its exit.
 const oomReportGrace = 2 * time.Second
 
-// watchOOM follows the engine's events for this container's OOM kills; the
+// watchOOM follows the engine's events for this container's OOM kills,
+// from since on if it is set (the engine keeps recent events); the
 // returned func stops following.
-func (h *handle) watchOOM() func() {
+func (h *handle) watchOOM(since time.Time) func() {
 	ctx, cancel := context.WithCancel(context.Background())
-	ev := h.e.cli.Events(ctx, client.EventsListOptions{
+	opts := client.EventsListOptions{
 		Filters: make(client.Filters).Add("container", h.id).Add("event", "oom"),
-	})
+	}
+	if !since.IsZero() {
+		opts.Since = strconv.FormatInt(since.Unix(), 10)
+	}
+	ev := h.e.cli.Events(ctx, opts)
 	go func() {
 		select {
 		case <-ev.Messages:
@@ -253,49 +297,4 @@ func (e *Executor) remove(ctx context.Context, id, dir string) {
 		e.log.Warn("remove container", "container", id, "err", err)
 	}
 	e.removeRunDir(dir)
-}
-
-// sink wraps a destination of the job's output so that its failure is
-// logged once and the rest of the output discarded.
-func (h *handle) sink(stream string, w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
-	}
-	return &stickyWriter{w: w, fail: func(err error) {
-		h.e.log.Warn("forward container output", "container", h.id, "stream", stream, "err", err)
-	}}
-}
-
-type stickyWriter struct {
-	w      io.Writer
-	failed bool
-	fail   func(error)
-}
-
-func (s *stickyWriter) Write(p []byte) (int, error) {
-	if !s.failed {
-		if _, err := s.w.Write(p); err != nil {
-			s.failed = true
-			s.fail(err)
-		}
-	}
-	return len(p), nil
-}
-
-// seconds formats d for people: "300", "1.5", never "5m0s".
-func seconds(d time.Duration) string {
-	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64)
-}
-
-// mebibytes formats a memory limit as users set it: "512 MiB", "1.5 GiB".
-func mebibytes(n int64) string {
-	const mib, gib = 1 << 20, 1 << 30
-	switch {
-	case n >= gib && n%(gib/2) == 0:
-		return strconv.FormatFloat(float64(n)/gib, 'f', -1, 64) + " GiB"
-	case n%mib == 0:
-		return strconv.FormatInt(n/mib, 10) + " MiB"
-	default:
-		return strconv.FormatFloat(float64(n)/mib, 'f', 1, 64) + " MiB"
-	}
 }

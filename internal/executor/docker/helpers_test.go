@@ -3,6 +3,8 @@ package docker_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -14,6 +16,45 @@ import (
 
 	"github.com/rgrid/rgrid/internal/executor"
 )
+
+// runToken ends the worker IDs of this test process, so that its leak
+// check (and its tests) never see another process's containers.
+var runToken = rand.Text()[:8]
+
+// TestMain fails the package if its tests leave a container behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if left := leftContainers(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "containers left behind by the tests: %s\n", strings.Join(left, ", "))
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// leftContainers lists the containers of this process's workers that are
+// still on the engine.
+func leftContainers() []string {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{
+		All: true, Filters: make(client.Filters).Add("label", "rgrid.managed=true"),
+	})
+	if err != nil {
+		return nil // no engine: the tests were skipped
+	}
+	var left []string
+	for _, c := range res.Items {
+		if w := c.Labels["rgrid.worker"]; strings.HasSuffix(w, "-"+runToken) {
+			left = append(left, fmt.Sprintf("%.12s (worker %s, job %s)", c.ID, w, c.Labels["rgrid.job"]))
+		}
+	}
+	return left
+}
 
 type run struct {
 	h              executor.Handle

@@ -56,3 +56,38 @@ func TestNumericUser(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		from   int64
+		passes [][]string // each pass reads the stream from its start
+		want   string
+	}{
+		{"NoOffset", 0, [][]string{{"abc", "def"}}, "abcdef"},
+		{"OffsetOnBoundary", 3, [][]string{{"abc", "def"}}, "def"},
+		{"OffsetInsideWrite", 4, [][]string{{"abc", "def"}}, "ef"},
+		{"OffsetPastEnd", 10, [][]string{{"abc", "def"}}, ""},
+		{"SecondPassOnlyNew", 1, [][]string{{"ab"}, {"abc", "de"}}, "bcde"},
+		{"SecondPassShorterOffset", 4, [][]string{{"ab"}, {"abcdef"}}, "ef"},
+		{"SecondPassNothingNew", 0, [][]string{{"abc"}, {"a", "bc"}}, "abc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got strings.Builder
+			w := &streamWriter{w: &got, from: tc.from}
+			for i, pass := range tc.passes {
+				if i > 0 {
+					w.rewind()
+				}
+				for _, p := range pass {
+					if n, err := w.Write([]byte(p)); n != len(p) || err != nil {
+						t.Fatalf("Write(%q) = %d, %v", p, n, err)
+					}
+				}
+			}
+			if got.String() != tc.want {
+				t.Errorf("got %q, want %q", got.String(), tc.want)
+			}
+		})
+	}
+}

@@ -36,8 +36,8 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const cleanupTimeout = 30 * time.Second
 
 // Start implements executor.Executor: it pulls the image if it is missing,
-// stages the script, creates the container, attaches to its output and
-// starts it. On error nothing is left behind.
+// stages the script, creates the container, starts it and follows its
+// output. On error nothing is left behind.
 func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -72,26 +72,19 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return nil, fmt.Errorf("%s container for job %s: %w", what, spec.JobID, err)
 	}
 
-	// Attached before it starts, so not a byte of early output is lost.
-	attach, err := e.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return fail("attach to", err)
-	}
-	h := &handle{
-		e: e, id: id, dir: dir,
-		timeout: spec.Limits.Timeout, memory: spec.Limits.MemoryBytes,
-		done: make(chan struct{}),
-		oom:  make(chan struct{}),
-	}
-	stopWatch := h.watchOOM()
-	began := time.Now()
+	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes)
+	h.stopWatch = h.watchOOM(time.Time{})
+	h.began = time.Now()
 	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		stopWatch()
-		attach.Close()
+		h.stopWatch()
 		return fail("start", err)
 	}
-	h.stopWatch = stopWatch
-	go h.run(attach.HijackedResponse, spec.Stdout, spec.Stderr, began)
+	// After the start: the engine follows only a running container's log,
+	// and replays it from the first byte.
+	if err := h.follow(ctx, spec.Stdout, spec.Stderr, 0, 0); err != nil {
+		h.stopWatch()
+		return fail("follow output of", err)
+	}
 	e.log.Debug("container started", "job", spec.JobID, "attempt", spec.Attempt, "container", id)
 	return h, nil
 }
@@ -167,13 +160,11 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		Image: spec.Image,
 		// Our own entrypoint: the runtime's command runs exactly, whatever
 		// ENTRYPOINT the image has.
-		Entrypoint:   spec.Command[:1],
-		Cmd:          argv,
-		WorkingDir:   WorkDir,
-		Env:          buildEnv(spec.Env, imgEnv),
-		User:         e.opts.User,
-		AttachStdout: true,
-		AttachStderr: true,
+		Entrypoint: spec.Command[:1],
+		Cmd:        argv,
+		WorkingDir: WorkDir,
+		Env:        buildEnv(spec.Env, imgEnv),
+		User:       e.opts.User,
 		Labels: map[string]string{
 			LabelManaged: "true",
 			LabelJob:     spec.JobID,
@@ -196,12 +187,23 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		Init:           &init, // reaps orphans; its exit takes every process with it
 		NetworkMode:    network,
 		IpcMode:        "private",
-		// Output is streamed to the worker by attach; a log file on the
-		// engine's disk would only grow with a chatty job.
-		LogConfig: container.LogConfig{Type: "none"},
-		Resources: res,
+		LogConfig:      e.logConfig(),
+		Resources:      res,
 	}
 	return cfg, hcfg
+}
+
+// logConfig makes the engine keep the output on its disk, which is where
+// the worker reads it from (see follow), also after a restart of the
+// worker. The "local" driver stores lines as raw bytes; json-file would
+// turn bytes that are not UTF-8 into U+FFFD. One file, bounded: see
+// DefaultLogMaxSize.
+func (e *Executor) logConfig() container.LogConfig {
+	return container.LogConfig{Type: "local", Config: map[string]string{
+		"max-size": strconv.FormatInt(e.opts.LogMaxSize, 10),
+		"max-file": "1",
+		"compress": "false", // the engine refuses compression with one file
+	}}
 }
 
 // buildEnv gives the job its own variables and ours, nothing of the

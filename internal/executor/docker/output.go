@@ -1,0 +1,120 @@
+package docker
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+)
+
+// follow opens the container's log stream and starts run on it. The
+// engine replays the log from the container's start and then follows it
+// until the container exits, so whenever it is opened (just after start,
+// or by a worker adopting the run) nothing is lost; the skips drop what
+// the caller already has. ctx only bounds opening the stream.
+//
+// The follow stream alone may miss the very end; run completes it with
+// catchUp.
+func (h *handle) follow(ctx context.Context, stdout, stderr io.Writer, skipOut, skipErr int64) error {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	logs, err := h.e.cli.ContainerLogs(lctx, h.id, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Follow: true,
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	h.stop = cancel
+	go h.run(lctx, logs, stdout, stderr, skipOut, skipErr)
+	return nil
+}
+
+// sink wraps a destination of the job's output so that its failure is
+// logged once and the rest of the output discarded.
+func (h *handle) sink(stream string, w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return &stickyWriter{w: w, fail: func(err error) {
+		h.e.log.Warn("forward container output", "container", h.id, "stream", stream, "err", err)
+	}}
+}
+
+type stickyWriter struct {
+	w      io.Writer
+	failed bool
+	fail   func(error)
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if !s.failed {
+		if _, err := s.w.Write(p); err != nil {
+			s.failed = true
+			s.fail(err)
+		}
+	}
+	return len(p), nil
+}
+
+// seconds formats d for people: "300", "1.5", never "5m0s".
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64)
+}
+
+// mebibytes formats a memory limit as users set it: "512 MiB", "1.5 GiB".
+func mebibytes(n int64) string {
+	const mib, gib = 1 << 20, 1 << 30
+	switch {
+	case n >= gib && n%(gib/2) == 0:
+		return strconv.FormatFloat(float64(n)/gib, 'f', -1, 64) + " GiB"
+	case n%mib == 0:
+		return strconv.FormatInt(n/mib, 10) + " MiB"
+	default:
+		return strconv.FormatFloat(float64(n)/mib, 'f', 1, 64) + " MiB"
+	}
+}
+
+// streamWriter passes on one stream of the output from byte from on:
+// the first bytes are what a worker delivered before it restarted. The
+// stream may be read again from its start (rewind, then write it all
+// again): bytes already passed on are then skipped, not repeated.
+type streamWriter struct {
+	w         io.Writer
+	from, pos int64 // pos is the stream offset of the next byte written
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	n, start := len(p), s.pos
+	s.pos += int64(n)
+	if s.pos <= s.from {
+		return n, nil
+	}
+	skip := max(s.from-start, 0)
+	s.from = s.pos
+	m, err := s.w.Write(p[skip:])
+	return int(skip) + m, err
+}
+
+// rewind prepares for reading the stream again from its start.
+func (s *streamWriter) rewind() { s.pos = 0 }
+
+// catchUp reads the whole log of the exited container once more and
+// passes on what the follow stream missed. The engine's follow stream
+// can end before the container's last write (Docker 20.10 loses an
+// unterminated last line most of the time); once the container has
+// stopped, a plain read of its log is complete.
+func (h *handle) catchUp(ctx context.Context, out, errw *streamWriter) {
+	out.rewind()
+	errw.rewind()
+	logs, err := h.e.cli.ContainerLogs(ctx, h.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err == nil {
+		_, err = stdcopy.StdCopy(out, errw, logs)
+		logs.Close()
+	}
+	if err != nil {
+		h.e.log.Warn("read the end of the container's output", "container", h.id, "err", err)
+	}
+}
