@@ -25,7 +25,7 @@ func TestLivenessServerRestart(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		g.worker(t, workerID(t, name), g.url, 2)
 	}
-	const jobs, lines = 4, 40
+	const jobs, lines = 4, 50
 	ids := make([]string, jobs)
 	for i := range ids {
 		ids[i] = g.submit(t, "count.sh", countSh, fmt.Sprint(lines), "0.25")
@@ -38,10 +38,13 @@ func TestLivenessServerRestart(t *testing.T) {
 		if err := syscall.Kill(g.server.cmd.Process.Pid, sig); err != nil {
 			t.Fatal(err)
 		}
+		down := time.Now()
 		if code := waitExit(t, g.server, 15*time.Second); sig == syscall.SIGTERM && code != 0 {
 			t.Errorf("server exited %d after SIGTERM, want 0", code)
 		}
-		down := time.Now()
+		// Away long enough for heartbeats, log uploads and a result or
+		// two to fail and be retried.
+		time.Sleep(time.Until(down.Add(3 * time.Second)))
 		var url string
 		g.server, url = startServer(t, g.env, g.db, g.args...)
 		if url != g.url {
@@ -114,6 +117,9 @@ func TestLivenessPostgresRestart(t *testing.T) {
 		t.Logf("database down, GET job: %d", resp.StatusCode)
 		return false
 	})
+	// Down long enough for the workers' uploads and heartbeats to fail
+	// and be retried.
+	time.Sleep(time.Until(stopped.Add(2 * time.Second)))
 	pg.Start(t)
 	t.Logf("PostgreSQL was down for %s", time.Since(stopped).Round(time.Millisecond))
 	for _, id := range ids {

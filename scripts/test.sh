@@ -22,7 +22,9 @@ trap pg_stop EXIT
 echo "== test images"
 bash scripts/images.sh
 
-echo "== go vet"
+echo "== go vet, golangci-lint"
 go vet ./...
+test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
 echo "== go test"
 go test -race -count=1 -timeout 30m "$@" ./...

@@ -178,7 +178,7 @@ func serveLocal(ctx context.Context, st store.Store, rt *runtimes.Table, addr st
 	c, err := client.New("http://"+ln.Addr().String(), opts.Token)
 	if err != nil {
 		cancelBase()
-		hs.Close()
+		_ = hs.Close()
 		return nil, err
 	}
 	return &localGrid{client: c, store: st, httpServer: hs, cancelBase: cancelBase}, nil

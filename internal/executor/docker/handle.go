@@ -235,7 +235,11 @@ func (h *handle) watchOOM(since time.Time) func() {
 		select {
 		case <-ev.Messages:
 			close(h.oom)
-		case <-ev.Err:
+		case err := <-ev.Err:
+			if ctx.Err() == nil {
+				// State.OOMKilled still tells most OOM kills.
+				h.e.log.Debug("watching for OOM events stopped", "container", h.id, "err", err)
+			}
 		case <-ctx.Done():
 		}
 	}()
