@@ -346,4 +346,3 @@ func toClientLimits(l executor.Limits) client.Limits {
 		TimeoutSeconds: int64((l.Timeout + time.Second - 1) / time.Second),
 	}
 }
-
