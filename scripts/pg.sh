@@ -49,7 +49,9 @@ _pg_as() {
 # _pg_free_port prints a TCP port on 127.0.0.1 that nothing listens on.
 _pg_free_port() {
 	local port i
-	port=$((20000 + RANDOM % 20000))
+	# Below the kernel's ephemeral range (32768 and up), where outgoing
+	# connections take their local ports.
+	port=$((10000 + RANDOM % 20000))
 	for ((i = 0; i < 200; i++)); do
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
@@ -97,13 +99,22 @@ pg_start() {
 		return 1
 	fi
 
-	port=$(_pg_free_port) || {
-		_pg_log "no free TCP port found"
-		return 1
-	}
-	if ! _pg_as "$bindir/pg_ctl" -D "$PG_TMPDIR/data" -l "$PG_TMPDIR/server.log" -w -t 60 \
-		-o "-p $port -k $PG_TMPDIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-		start >/dev/null; then
+	# A port that looked free can still be taken before the server binds
+	# it (by another test's listener): try a few.
+	local try started=
+	for ((try = 0; try < 5; try++)); do
+		port=$(_pg_free_port) || {
+			_pg_log "no free TCP port found"
+			return 1
+		}
+		if _pg_as "$bindir/pg_ctl" -D "$PG_TMPDIR/data" -l "$PG_TMPDIR/server.log" -w -t 60 \
+			-o "-p $port -k $PG_TMPDIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+			start >/dev/null; then
+			started=1
+			break
+		fi
+	done
+	if [[ -z "$started" ]]; then
 		_pg_log "PostgreSQL did not start:"
 		cat "$PG_TMPDIR/server.log" >&2
 		return 1
