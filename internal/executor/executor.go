@@ -19,6 +19,24 @@ var ErrUnavailable = errors.New("executor unavailable")
 // the error's message carries the engine's reason and a hint.
 var ErrImagePull = errors.New("image pull failed")
 
+// ErrDependencyInstall means the job's requirements could not be
+// installed; errors wrapping it are *DependencyError.
+var ErrDependencyInstall = errors.New("dependency install failed")
+
+// DependencyError says why installing a job's requirements failed.
+type DependencyError struct {
+	// Output is the installer's last lines.
+	Output string
+	// Hint names the fix, e.g. that a package does not exist on the index.
+	Hint string
+}
+
+func (e *DependencyError) Error() string {
+	return "installing the job's requirements failed: " + e.Output
+}
+
+func (e *DependencyError) Unwrap() error { return ErrDependencyInstall }
+
 // Limits are the enforced bounds of one run. Zero values mean "no limit"
 // only where an executor cannot enforce a bound; the worker always fills them.
 type Limits struct {
@@ -45,6 +63,10 @@ type Spec struct {
 	Env      map[string]string
 	Limits   Limits
 	Network  bool
+	// Requirements are the job's Python dependencies, validated and
+	// normalized (one PEP 508 requirement each, sorted). When not empty the
+	// executor runs the job in an environment where they are installed.
+	Requirements []string
 
 	// Stdout and Stderr receive the script's output as it is produced. Each
 	// is written from one goroutine at a time, but the two concurrently, so
