@@ -71,25 +71,29 @@ type NewJob struct {
 	MaxAttempts int
 	// Retries is how many times the script's own failure (failed,
 	// timed_out, oom_killed) queues the job again. Zero: never.
-	Retries   int
-	CreatedAt time.Time
+	Retries int
+	// Requirements are the job's Python dependencies, normalized PEP 508
+	// strings; empty for none.
+	Requirements []string
+	CreatedAt    time.Time
 }
 
 // Job is a stored job. Script is filled only by GetJobScript and ClaimJobs.
 type Job struct {
-	ID          string
-	Seq         int64 // insertion order; newest-first listing and paging use it
-	State       State
-	FileName    string
-	Args        []string
-	Runtime     string
-	Env         map[string]string
-	Limits      Limits
-	Network     bool
-	ScriptSize  int64
-	Script      []byte
-	MaxAttempts int
-	Retries     int
+	ID           string
+	Seq          int64 // insertion order; newest-first listing and paging use it
+	State        State
+	FileName     string
+	Args         []string
+	Runtime      string
+	Env          map[string]string
+	Limits       Limits
+	Network      bool
+	ScriptSize   int64
+	Script       []byte
+	MaxAttempts  int
+	Retries      int
+	Requirements []string
 
 	Attempt         int // number of the current (latest) attempt; 0 if never leased
 	WorkerID        string

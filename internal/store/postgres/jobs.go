@@ -14,7 +14,7 @@ import (
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
-	attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
+	requirements, attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
 	started_at, finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
@@ -22,12 +22,12 @@ const jobColumnsScript = jobColumns + `, script`
 
 func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	var (
-		j         store.Job
-		args, env []byte
+		j               store.Job
+		args, env, reqs []byte
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
-		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &j.Attempt,
+		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.Attempt,
 		&j.WorkerID, &j.CancelRequested, &j.ExitCode, &j.Reason, &j.Message,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt}
 	if withScript {
@@ -41,6 +41,9 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	}
 	if err := json.Unmarshal(env, &j.Env); err != nil {
 		return store.Job{}, fmt.Errorf("decode env: %w", err)
+	}
+	if err := decodeRequirements(reqs, &j); err != nil {
+		return store.Job{}, err
 	}
 	if len(j.Args) == 0 {
 		j.Args = nil
@@ -95,13 +98,13 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 	}
 	j, err := scanJob(s.pool.QueryRow(ctx, `INSERT INTO jobs (id, state, file_name,
 		script, script_size, args, runtime, env, memory_bytes, cpus, pids,
-		timeout_seconds, network, max_attempts, retries, created_at)
-		VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		timeout_seconds, network, max_attempts, retries, requirements, created_at)
+		VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		RETURNING `+jobColumns,
 		nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 		nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 		nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-		nowOr(nj.CreatedAt)), false)
+		encodeRequirements(nj.Requirements), nowOr(nj.CreatedAt)), false)
 	if pgCode(err) == codeUniqueViolation {
 		return store.Job{}, fmt.Errorf("create job %s: a job with this id exists: %w", nj.ID, err)
 	}
@@ -199,4 +202,24 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
 	}
 	return j, nil
+}
+
+// encodeRequirements stores requirements as a JSON array ([] for none).
+func encodeRequirements(reqs []string) []byte {
+	if reqs == nil {
+		reqs = []string{}
+	}
+	b, _ := json.Marshal(reqs) // a []string always encodes
+	return b
+}
+
+// decodeRequirements reads the stored array; none comes back as nil.
+func decodeRequirements(b []byte, j *store.Job) error {
+	if err := json.Unmarshal(b, &j.Requirements); err != nil {
+		return fmt.Errorf("decode requirements: %w", err)
+	}
+	if len(j.Requirements) == 0 {
+		j.Requirements = nil
+	}
+	return nil
 }

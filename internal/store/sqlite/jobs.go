@@ -13,7 +13,7 @@ import (
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
-	attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
+	requirements, attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
 	started_at, finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
@@ -24,7 +24,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	var (
 		j                        store.Job
-		args, env                string
+		args, env, reqs          string
 		exit                     sql.NullInt64
 		created                  int64
 		started, finished        sql.NullInt64
@@ -32,7 +32,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
-		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &j.Attempt,
+		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.Attempt,
 		&j.WorkerID, &cancelRequested, &exit, &j.Reason, &j.Message, &created,
 		&started, &finished}
 	if withScript {
@@ -42,6 +42,9 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		return store.Job{}, err
 	}
 	if err := decodeJSON(args, env, &j); err != nil {
+		return store.Job{}, err
+	}
+	if err := decodeRequirements([]byte(reqs), &j); err != nil {
 		return store.Job{}, err
 	}
 	j.Network, j.CancelRequested = network, cancelRequested
@@ -117,12 +120,12 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
-			network, max_attempts, retries, created_at)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			network, max_attempts, retries, requirements, created_at)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 			nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-			nanos(nowOr(nj.CreatedAt)))
+			string(encodeRequirements(nj.Requirements)), nanos(nowOr(nj.CreatedAt)))
 		if err != nil {
 			return err
 		}
@@ -244,4 +247,24 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
 	}
 	return j, nil
+}
+
+// encodeRequirements stores requirements as a JSON array ([] for none).
+func encodeRequirements(reqs []string) []byte {
+	if reqs == nil {
+		reqs = []string{}
+	}
+	b, _ := json.Marshal(reqs) // a []string always encodes
+	return b
+}
+
+// decodeRequirements reads the stored array; none comes back as nil.
+func decodeRequirements(b []byte, j *store.Job) error {
+	if err := json.Unmarshal(b, &j.Requirements); err != nil {
+		return fmt.Errorf("decode requirements: %w", err)
+	}
+	if len(j.Requirements) == 0 {
+		j.Requirements = nil
+	}
+	return nil
 }

@@ -192,3 +192,21 @@ func testClaimDefaults(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Equal(t, defaults, stored.Limits, "the defaults are recorded on the job")
 }
+
+func testRequirementsRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	nj := newJob("reqs")
+	nj.Requirements = []string{"numpy==1.26.4", "rgrid-hello[extra]>=1.0; python_version >= \"3.8\""}
+	created, err := s.CreateJob(ctx, nj)
+	require.NoError(t, err)
+	require.Equal(t, nj.Requirements, created.Requirements)
+	got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w", Max: 1, Now: at(1)})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, nj.Requirements, got[0].Requirements)
+	_, err = s.CreateJob(ctx, newJob("none"))
+	require.NoError(t, err)
+	none, err := s.GetJob(ctx, "none")
+	require.NoError(t, err)
+	require.Nil(t, none.Requirements)
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("MarkDeadWorkers", func(t *testing.T) { t.Parallel(); testMarkDeadWorkers(t, open(t)) })
 	t.Run("ClaimFits", func(t *testing.T) { t.Parallel(); testClaimFits(t, open(t)) })
 	t.Run("ClaimDefaults", func(t *testing.T) { t.Parallel(); testClaimDefaults(t, open(t)) })
+	t.Run("RequirementsRoundTrip", func(t *testing.T) { t.Parallel(); testRequirementsRoundTrip(t, open(t)) })
 	t.Run("Retries", func(t *testing.T) { t.Parallel(); testRetries(t, open(t)) })
 	t.Run("RetriesOnlyScriptFailures", func(t *testing.T) { t.Parallel(); testRetriesOnlyScriptFailures(t, open(t)) })
 	t.Run("LoseAttempts", func(t *testing.T) { t.Parallel(); testLoseAttempts(t, open(t)) })
@@ -68,7 +69,7 @@ func testMeta(t *testing.T, s store.Store) {
 	require.Contains(t, []string{"sqlite", "postgres"}, s.Dialect())
 	v, err := s.SchemaVersion(t.Context())
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, v, int64(3), "the suite needs a migrated store")
+	require.GreaterOrEqual(t, v, int64(4), "the suite needs a migrated store")
 }
 
 // newJob is a job with every field set.
