@@ -57,6 +57,10 @@ func newServerCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if heartbeat < time.Second || deadAfter%time.Second != 0 || heartbeat%time.Second != 0 {
+				return userErr("use whole seconds, e.g. --heartbeat-interval 5s --dead-after 15s",
+					"--heartbeat-interval and --dead-after are whole seconds of at least 1 s")
+			}
 			if deadAfter <= heartbeat {
 				return userErr("make --dead-after a few heartbeats long (the default is 3)",
 					"--dead-after %s must be longer than --heartbeat-interval %s", deadAfter, heartbeat)

@@ -143,7 +143,9 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 func (w *Worker) reportStart(ctx context.Context, a *attempt) {
 	b := newBackoff()
 	for {
-		st, err := w.c.StartAttempt(ctx, a.ref)
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		st, err := w.c.StartAttempt(cctx, a.ref)
+		cancel()
 		switch {
 		case err == nil:
 			if st.Stop {
@@ -214,7 +216,9 @@ func (w *Worker) resultReport(a *attempt, res executor.Result) client.ResultRepo
 func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) {
 	b := newBackoff()
 	for {
-		_, err := w.c.ReportResult(ctx, a.ref, r)
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		_, err := w.c.ReportResult(cctx, a.ref, r)
+		cancel()
 		if err == nil {
 			w.log.Info("job finished", "job", a.ref.JobID, "attempt", a.ref.Attempt, "state", r.State)
 			return

@@ -32,7 +32,9 @@ func (w *Worker) recover(ctx context.Context, jobs *sync.WaitGroup) {
 	if len(refs) > 0 {
 		// The heartbeat both asks which of these are current (Stop lists the
 		// others) and tells the server this worker still runs them.
-		resp, err := w.c.Heartbeat(ctx, w.opts.ID, client.HeartbeatRequest{Running: refs})
+		hctx, cancel := context.WithTimeout(ctx, callTimeout)
+		resp, err := w.c.Heartbeat(hctx, w.opts.ID, client.HeartbeatRequest{Running: refs})
+		cancel()
 		if err != nil {
 			w.log.Warn("could not ask the server about runs left by an earlier start; removing them", "err", err)
 		} else {
@@ -67,11 +69,13 @@ func (w *Worker) recover(ctx context.Context, jobs *sync.WaitGroup) {
 // adopt takes over one found run and supervises it like a started one.
 func (w *Worker) adopt(ctx context.Context, rec executor.Recoverer, f executor.Found, jobs *sync.WaitGroup) error {
 	ref := client.AttemptRef{JobID: f.JobID, Attempt: f.Attempt}
-	job, err := w.c.Job(ctx, f.JobID)
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	job, err := w.c.Job(cctx, f.JobID)
 	if err != nil {
 		return err
 	}
-	offsets, err := w.c.AttemptLog(ctx, ref)
+	offsets, err := w.c.AttemptLog(cctx, ref)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,9 @@ func (s *shipper) run(ctx context.Context) {
 		s.mu.Unlock()
 		for len(batch) > 0 {
 			n := batchLen(batch)
-			st, err := s.up.UploadLogs(ctx, s.ref, batch[:n])
+			uctx, cancel := context.WithTimeout(ctx, callTimeout)
+			st, err := s.up.UploadLogs(uctx, s.ref, batch[:n])
+			cancel()
 			if client.IsCode(err, client.CodeStaleAttempt) || client.IsCode(err, client.CodeNotFound) {
 				s.mu.Lock()
 				s.err = err

@@ -40,6 +40,11 @@ type Options struct {
 	LeaseWait time.Duration
 }
 
+// callTimeout bounds each call to the server (beyond a long poll's own
+// wait), so that a partition that drops packets is noticed and retried
+// instead of hanging a loop.
+const callTimeout = 30 * time.Second
+
 // Worker is one worker agent.
 type Worker struct {
 	c    *client.Client
@@ -154,10 +159,12 @@ func (w *Worker) register(ctx context.Context) error {
 	host, _ := os.Hostname()
 	b := newBackoff()
 	for {
-		resp, err := w.c.Register(ctx, client.RegisterRequest{
+		rctx, cancel := context.WithTimeout(ctx, callTimeout)
+		resp, err := w.c.Register(rctx, client.RegisterRequest{
 			ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
 			Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
 		})
+		cancel()
 		if err == nil {
 			w.mu.Lock()
 			if resp.HeartbeatIntervalSeconds > 0 {
@@ -210,14 +217,38 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		w.sendHeartbeat(ctx)
+		w.giveUpIfSilent(interval)
+		// Bounded by the interval: a request lost in a partition must not
+		// hold up the next heartbeat, nor the check above.
+		hctx, cancel := context.WithTimeout(ctx, interval)
+		w.sendHeartbeat(hctx)
+		cancel()
 	}
 }
 
-// sendHeartbeat reports the running attempts. When the server has not
-// acknowledged one for its dead-after interval, it has certainly given this
-// worker's jobs to others (or will as soon as it can), so they are killed
-// here rather than run twice.
+// giveUpIfSilent kills the running jobs once the server has not
+// acknowledged a heartbeat for its dead-after interval less one heartbeat:
+// by then it has given them to other workers (or will at its next scan), so
+// they are killed here rather than run twice. They are not reported; the
+// server takes the attempts back.
+func (w *Worker) giveUpIfSilent(interval time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	silent := time.Since(w.lastAck)
+	if silent <= w.deadAfter-interval {
+		return
+	}
+	for _, a := range w.running {
+		if a.killReason() == killNone {
+			w.log.Warn("killing: the server has not heard from this worker for its dead-after interval and gives the job to another worker",
+				"job", a.ref.JobID, "attempt", a.ref.Attempt, "unacknowledged_for", silent.Round(time.Second))
+		}
+		a.kill(killLost)
+	}
+}
+
+// sendHeartbeat reports the running attempts and stops those the server
+// names.
 func (w *Worker) sendHeartbeat(ctx context.Context) {
 	w.mu.Lock()
 	draining := w.draining
@@ -228,24 +259,10 @@ func (w *Worker) sendHeartbeat(ctx context.Context) {
 		w.log.Warn("server forgot this worker; registering again")
 		_ = w.register(ctx)
 	case err != nil:
-		if ctx.Err() != nil {
-			return
-		}
 		w.mu.Lock()
 		silent := time.Since(w.lastAck)
-		lost := silent > w.deadAfter
 		w.mu.Unlock()
 		w.log.Warn("heartbeat failed", "err", err, "unacknowledged_for", silent.Round(time.Second))
-		if lost {
-			w.mu.Lock()
-			for _, a := range w.running {
-				if a.killReason() == killNone {
-					w.log.Warn("killing: the server has given this job to another worker by now", "job", a.ref.JobID, "attempt", a.ref.Attempt)
-				}
-				a.kill(killLost)
-			}
-			w.mu.Unlock()
-		}
 	default:
 		w.mu.Lock()
 		w.lastAck = time.Now()
@@ -259,7 +276,9 @@ func (w *Worker) sendHeartbeat(ctx context.Context) {
 func (w *Worker) stopLoop(ctx context.Context) {
 	b := newBackoff()
 	for ctx.Err() == nil {
-		resp, err := w.c.Lease(ctx, w.opts.ID, client.LeaseRequest{Max: 0, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
+		lctx, cancel := context.WithTimeout(ctx, w.opts.LeaseWait+callTimeout)
+		resp, err := w.c.Lease(lctx, w.opts.ID, client.LeaseRequest{Max: 0, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
+		cancel()
 		if err != nil {
 			if !b.wait(ctx) {
 				return
@@ -297,10 +316,12 @@ func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 			}
 			continue
 		}
-		resp, err := w.c.Lease(ctx, w.opts.ID, client.LeaseRequest{
+		lctx, cancel := context.WithTimeout(ctx, w.opts.LeaseWait+callTimeout)
+		resp, err := w.c.Lease(lctx, w.opts.ID, client.LeaseRequest{
 			Max: free, WaitSeconds: int(w.opts.LeaseWait / time.Second),
 			Defaults: toClientLimits(w.opts.Defaults), Fits: toClientLimits(w.opts.Max),
 		})
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				break

@@ -1,0 +1,235 @@
+// Command failover measures how long a job waits after its worker dies: the
+// seconds from kill -9 of a Docker worker running the job to the job running
+// again (attempt 2 started) on another worker, with the server's default
+// liveness settings (heartbeat 5 s, dead after 15 s, reaper every 2 s);
+// median of N kills.
+//
+//	go run ./bench/failover -n 5 -image rgrid-test/python:3.11
+//
+// Each round starts a fresh worker, gives it a long job, starts an idle
+// standby worker, kills the first one's process group with SIGKILL and
+// polls the job every 100 ms. The first kill waits until the server has run
+// for one dead-after interval: a server gives every worker that long after
+// its own start before declaring any dead.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+)
+
+const deadAfter = 15 * time.Second // the server's default --dead-after
+
+func main() {
+	n := flag.Int("n", 5, "kills to measure")
+	image := flag.String("image", "rgrid-test/python:3.11", "Python image (needs python3.11)")
+	db := flag.String("db", "", "server database (default: a SQLite file in a temporary directory)")
+	flag.Parse()
+	if err := run(*n, *image, *db); err != nil {
+		fmt.Fprintln(os.Stderr, "failover:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	bin, dir string
+	env      []string
+	c        *client.Client
+	url      string
+	procs    []*exec.Cmd
+	workers  []string
+}
+
+func run(n int, image, db string) error {
+	dir, err := os.MkdirTemp("", "rgrid-bench-failover-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{dir: dir, bin: filepath.Join(dir, "rgrid")}
+	defer b.cleanup()
+	if out, err := exec.Command("go", "build", "-o", b.bin, "./cmd/rgrid").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n", image)), 0o600); err != nil {
+		return err
+	}
+	b.env = append(os.Environ(), "RGRID_CONFIG="+cfg, "RGRID_DATA_DIR="+filepath.Join(dir, "data"))
+	if db == "" {
+		db = filepath.Join(dir, "rgrid.db")
+	}
+
+	// Default liveness settings: no --heartbeat-interval, --dead-after or
+	// --reap-interval.
+	addr, _, err := b.start(regexp.MustCompile(`listening"? addr=(\S+)`), "server", "--listen", "127.0.0.1:0", "--db", db, "--migrate")
+	if err != nil {
+		return err
+	}
+	serverUp := time.Now()
+	b.url = "http://" + addr
+	if b.c, err = client.New(b.url, ""); err != nil {
+		return err
+	}
+
+	script := []byte("import time\nprint('working', flush=True)\ntime.sleep(600)\n")
+	var samples []time.Duration
+	for i := range n {
+		victim, standby := fmt.Sprintf("bench-victim-%d", i), fmt.Sprintf("bench-standby-%d", i)
+		_, vp, err := b.worker(victim)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		j, err := b.c.Submit(ctx, client.SubmitRequest{FileName: "long.py", Script: script})
+		if err != nil {
+			cancel()
+			return err
+		}
+		if err := b.waitFor(ctx, j.ID, func(j client.Job) bool {
+			return j.State == client.StateRunning && j.Attempt == 1 && j.WorkerID == victim
+		}); err != nil {
+			cancel()
+			return fmt.Errorf("job on %s: %w", victim, err)
+		}
+		_, sp, err := b.worker(standby)
+		if err != nil {
+			cancel()
+			return err
+		}
+		if wait := time.Until(serverUp.Add(deadAfter)); wait > 0 {
+			fmt.Printf("waiting %s: the server declares no worker dead in its first %s\n", wait.Round(time.Second), deadAfter)
+			time.Sleep(wait)
+		}
+
+		_ = syscall.Kill(-vp.Process.Pid, syscall.SIGKILL)
+		killed := time.Now()
+		err = b.waitFor(ctx, j.ID, func(j client.Job) bool {
+			return j.State == client.StateRunning && j.Attempt == 2 && j.WorkerID == standby
+		})
+		took := time.Since(killed)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("job after kill -9 of %s: %w", victim, err)
+		}
+		samples = append(samples, took)
+		fmt.Printf("kill %d: running again on %s after %.1f s\n", i+1, standby, took.Seconds())
+		// Clear the stage: the next job must go to the next victim.
+		_, _ = b.c.Cancel(ctx, j.ID)
+		_ = b.waitFor(ctx, j.ID, func(j client.Job) bool { return j.State.Terminal() })
+		cancel()
+		_ = syscall.Kill(-sp.Process.Pid, syscall.SIGKILL)
+		b.removeContainers(victim) // the killed worker's container ran on
+		b.removeContainers(standby)
+	}
+	fmt.Printf("kill -9 of a worker → its job running again on another worker (defaults: heartbeat 5 s, dead after 15 s, reaper every 2 s; docker, %s)\n", image)
+	fmt.Printf("median %.1f s over %d kills (min %.1f s, max %.1f s); samples:", median(samples).Seconds(), n,
+		slices.Min(samples).Seconds(), slices.Max(samples).Seconds())
+	for _, s := range samples {
+		fmt.Printf(" %.1f", s.Seconds())
+	}
+	fmt.Println()
+	return nil
+}
+
+// worker starts a Docker worker and waits until it has registered.
+func (b *bench) worker(id string) (string, *exec.Cmd, error) {
+	b.workers = append(b.workers, id)
+	_, c, err := b.start(regexp.MustCompile(`msg=(registered)`), "worker", "--server", b.url, "--executor", "docker",
+		"--worker-id", id, "--slots", "1")
+	return id, c, err
+}
+
+// start runs rgrid in its own process group and returns the first submatch
+// of re in its stderr.
+func (b *bench) start(re *regexp.Regexp, args ...string) (string, *exec.Cmd, error) {
+	c := exec.Command(b.bin, args...)
+	c.Env = b.env
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := c.Start(); err != nil {
+		return "", nil, err
+	}
+	b.procs = append(b.procs, c)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		_ = c.Wait()
+	}()
+	select {
+	case v := <-found:
+		return v, c, nil
+	case <-time.After(30 * time.Second):
+		return "", nil, fmt.Errorf("rgrid %s did not start", strings.Join(args, " "))
+	}
+}
+
+// waitFor polls the job every 100 ms until cond holds.
+func (b *bench) waitFor(ctx context.Context, id string, cond func(client.Job) bool) error {
+	for {
+		j, err := b.c.Job(ctx, id)
+		if err == nil && cond(j) {
+			return nil
+		}
+		if err == nil && j.State.Terminal() && !cond(j) {
+			return fmt.Errorf("job ended %s: %s", j.State, j.Message)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (b *bench) removeContainers(worker string) {
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=rgrid.worker="+worker).Output()
+	if err != nil {
+		return
+	}
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+}
+
+func (b *bench) cleanup() {
+	for _, c := range b.procs {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	}
+	for _, w := range b.workers {
+		b.removeContainers(w)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
