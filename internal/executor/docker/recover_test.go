@@ -194,7 +194,7 @@ func TestAdoptKeepsTimeLimit(t *testing.T) {
 		timeout, adoptedAt time.Duration
 	}{
 		{"Ahead", 3 * time.Second, 2 * time.Second},
-		{"AlreadyPast", time.Second, 2 * time.Second},
+		{"AlreadyPast", 2 * time.Second, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := setupRecover(t)
