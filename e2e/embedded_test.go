@@ -140,3 +140,22 @@ func envValue(env []string, key string) string {
 	}
 	return ""
 }
+
+// A Python failure is summarised: the exception, the file and line that
+// raised it, and for a missing module the fix.
+func TestRunSummarisesTraceback(t *testing.T) {
+	t.Parallel()
+	script := writeScript(t, "nomod.py", "import rgrid_no_such_module\n")
+	r := rgrid(t, isolatedEnv(t), "run", script)
+	if r.code != 1 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"Error: nomod.py failed: ModuleNotFoundError: No module named 'rgrid_no_such_module' (nomod.py, line 1)",
+		"Hint: list rgrid_no_such_module in a requirements.txt",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

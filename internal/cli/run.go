@@ -153,7 +153,8 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 // into rgrid's exit code. Interrupting rgrid cancels the job, as Ctrl-C
 // would stop a script run locally.
 func followToExit(ctx context.Context, c *client.Client, id string, stdout, stderr io.Writer) error {
-	err := follow(ctx, c, id, nil, stdout, stderr)
+	tail := &tailWriter{w: stderr, max: 16 << 10}
+	err := follow(ctx, c, id, nil, stdout, tail)
 	if ctx.Err() != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -171,6 +172,15 @@ func followToExit(ctx context.Context, c *client.Client, id string, stdout, stde
 	job, err := c.Job(ctx, id)
 	if err != nil {
 		return err
+	}
+	if job.State == client.StateFailed {
+		if f, ok := parseTraceback(tail.tail()); ok {
+			if filepath.Base(f.file) == job.FileName {
+				f.file = job.FileName // where the worker staged it is no concern of the user
+			}
+			msg, hint := f.summary()
+			printError(stderr, &Error{Message: job.FileName + " failed: " + msg, Hint: hint})
+		}
 	}
 	return outcome(job, stderr)
 }
