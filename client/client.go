@@ -39,6 +39,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeLimitExceeded    = "limit_exceeded"
+	CodeInvalidReqs      = "invalid_requirements"
 )
 
 // IsCode reports whether err is an API error with the given code.

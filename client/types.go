@@ -72,6 +72,12 @@ type SubmitRequest struct {
 	// timeout, out of memory) queues the job again. Infrastructure failures
 	// are retried regardless.
 	Retries int `json:"retries,omitempty"`
+	// Requirements is the text of a requirements.txt for the script, and
+	// RequirementsName its name for messages. The server merges it with the
+	// script's PEP 723 inline metadata unless NoDeps is set.
+	Requirements     string `json:"requirements,omitempty"`
+	RequirementsName string `json:"requirements_name,omitempty"`
+	NoDeps           bool   `json:"no_deps,omitempty"`
 }
 
 // Job is a submitted script and what became of it.
@@ -85,6 +91,9 @@ type Job struct {
 	Limits   Limits            `json:"limits"`
 	Network  bool              `json:"network"`
 	Retries  int               `json:"retries,omitempty"`
+	// Requirements are the Python packages installed for the job,
+	// validated and normalized.
+	Requirements []string `json:"requirements,omitempty"`
 	// ScriptSize is the script's length in bytes; the script itself is only
 	// handed to the worker that leases the job.
 	ScriptSize int64 `json:"script_size"`

@@ -17,6 +17,7 @@ type executorChoice struct {
 	embedded bool   // embedded mode may fall back to the process executor
 	workerID string
 	log      *slog.Logger
+	docker   docker.Options // settings of a Docker executor (dependencies); Logger and WorkerID are set here
 }
 
 // chooseExecutor returns the executor and, when embedded mode fell back to
@@ -34,7 +35,9 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	default:
 		return nil, "", userErr("use --executor docker or --executor process", "unknown executor %q", c.name)
 	}
-	ex, err := docker.New(ctx, docker.Options{Logger: c.log, WorkerID: c.workerID})
+	opts := c.docker
+	opts.Logger, opts.WorkerID = c.log, c.workerID
+	ex, err := docker.New(ctx, opts)
 	if err != nil {
 		switch {
 		case c.name == "" && c.embedded:

@@ -28,6 +28,8 @@ func hintFor(j client.Job) string {
 		switch j.Reason {
 		case "image_pull_failed":
 			return "check the runtime's image name (rgrid runtimes); on a machine without registry access, load or build the image, or point the runtime at a local image in the config file"
+		case "dependency_install_failed":
+			return "fix the package names and versions in requirements.txt or the script's inline metadata; pip's whole output is in the job's log (rgrid logs " + j.ID + ")"
 		case "executor_unavailable":
 			return "the worker cannot run jobs: check Docker on the worker machine"
 		}

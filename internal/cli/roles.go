@@ -120,6 +120,7 @@ type workerOptions struct {
 	maxLogBytes                       int64
 	limits                            limitFlags
 	max                               maxFlags
+	deps                              depsFlags
 }
 
 func newWorkerCmd(e *env) *cobra.Command {
@@ -148,6 +149,7 @@ A second signal stops it at once.`,
 	f.Int64Var(&o.maxLogBytes, "max-log-bytes", 10<<20, "cap on each job's output; the rest is cut with a notice")
 	o.limits.add(f)
 	o.max.add(f)
+	o.deps.add(f)
 	return cmd
 }
 
@@ -176,7 +178,11 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
-	ex, _, err := chooseExecutor(ctx, executorChoice{name: o.executor, workerID: o.id, log: log})
+	dockerOpts, err := o.deps.options()
+	if err != nil {
+		return err
+	}
+	ex, _, err := chooseExecutor(ctx, executorChoice{name: o.executor, workerID: o.id, log: log, docker: dockerOpts})
 	if err != nil {
 		return err
 	}

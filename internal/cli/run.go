@@ -20,15 +20,17 @@ import (
 )
 
 type runOptions struct {
-	script  string
-	args    []string
-	runtime string
-	detach  bool
-	env     []string
-	limits  limitFlags
-	network bool
-	retries int
-	maxSize int64
+	script       string
+	args         []string
+	runtime      string
+	detach       bool
+	env          []string
+	limits       limitFlags
+	network      bool
+	retries      int
+	requirements string
+	noDeps       bool
+	maxSize      int64
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -63,6 +65,8 @@ memory, 130 if it was canceled, 1 for a platform error (printed as "Error:").`,
 	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable for the script, KEY=VALUE (repeatable)")
 	f.BoolVar(&o.network, "network", false, "give the job network access (off by default)")
 	f.IntVar(&o.retries, "retries", 0, "run the script again up to N times if it fails (non-zero exit, timeout, out of memory)")
+	f.StringVar(&o.requirements, "requirements", "", "requirements file to install (default: requirements.txt beside the script, if any)")
+	f.BoolVar(&o.noDeps, "no-deps", false, "install nothing: ignore requirements.txt and the script's inline metadata")
 	f.Int64Var(&o.maxSize, "max-script-size", 10<<20, "refuse scripts larger than this many bytes before sending")
 	o.limits.add(f)
 	addClientFlags(cmd)
@@ -107,10 +111,44 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 	if err != nil {
 		return client.SubmitRequest{}, err
 	}
-	return client.SubmitRequest{
+	req := client.SubmitRequest{
 		Script: script, FileName: filepath.Base(o.script), Args: o.args, Runtime: o.runtime,
-		Env: env, Limits: limits, Network: o.network, Retries: o.retries,
-	}, nil
+		Env: env, Limits: limits, Network: o.network, Retries: o.retries, NoDeps: o.noDeps,
+	}
+	if err := o.addRequirements(&req); err != nil {
+		return client.SubmitRequest{}, err
+	}
+	return req, nil
+}
+
+// addRequirements sends --requirements FILE, or requirements.txt beside
+// the script. The server validates it (and the script's inline metadata).
+func (o *runOptions) addRequirements(req *client.SubmitRequest) error {
+	if o.noDeps {
+		if o.requirements != "" {
+			return userErr("pass one of them", "--requirements and --no-deps exclude each other")
+		}
+		return nil
+	}
+	path := o.requirements
+	if path == "" {
+		path = filepath.Join(filepath.Dir(o.script), "requirements.txt")
+		if _, err := os.Stat(path); err != nil {
+			return nil // none beside the script
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &Error{Message: "file not found: " + path, Code: 1, Hint: "check the --requirements path"}
+		}
+		return userErr("check the file's permissions", "cannot read %s: %v", path, err)
+	}
+	if len(b) > 1<<20 {
+		return userErr("list only package names and versions", "%s is over 1 MiB", path)
+	}
+	req.Requirements, req.RequirementsName = string(b), filepath.Base(path)
+	return nil
 }
 
 func cwd() string {

@@ -12,7 +12,8 @@ func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
 	out := client.Job{
 		ID: j.ID, State: client.JobState(j.State), FileName: j.FileName, Args: j.Args,
 		Runtime: j.Runtime, Env: j.Env, Limits: client.Limits(j.Limits), Network: j.Network, Retries: j.Retries,
-		ScriptSize: j.ScriptSize, Attempt: j.Attempt, WorkerID: j.WorkerID,
+		Requirements: j.Requirements,
+		ScriptSize:   j.ScriptSize, Attempt: j.Attempt, WorkerID: j.WorkerID,
 		CancelRequested: j.CancelRequested, ExitCode: j.ExitCode, Reason: j.Reason,
 		Message: j.Message, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 	}

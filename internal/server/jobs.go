@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/deps"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -39,23 +40,28 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.checkWorkerMaxima(r.Context(), req.Limits)
 	}
+	var reqs deps.Set
+	if err == nil {
+		reqs, err = requirements(req)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	now := s.opts.Now().UTC()
 	j, err := s.store.CreateJob(r.Context(), store.NewJob{
-		ID:          newJobID(now),
-		Script:      req.Script,
-		FileName:    req.FileName,
-		Args:        req.Args,
-		Runtime:     rt.Name,
-		Env:         req.Env,
-		Limits:      store.Limits(req.Limits),
-		Network:     req.Network,
-		Retries:     req.Retries,
-		MaxAttempts: s.opts.MaxAttempts,
-		CreatedAt:   now,
+		ID:           newJobID(now),
+		Script:       req.Script,
+		FileName:     req.FileName,
+		Args:         req.Args,
+		Runtime:      rt.Name,
+		Env:          req.Env,
+		Limits:       store.Limits(req.Limits),
+		Network:      req.Network,
+		Retries:      req.Retries,
+		Requirements: reqs.Lines(),
+		MaxAttempts:  s.opts.MaxAttempts,
+		CreatedAt:    now,
 	})
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("create job: %w", err))
@@ -382,4 +388,46 @@ func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits) error {
 	return errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
 		"ask for less, or start a worker with higher --max-* settings (rgrid workers shows them)",
 		"no single worker accepts all of the job's limits together")
+}
+
+// requirements validates the job's requirements.txt and the script's
+// inline metadata, and merges them. Every problem of both is reported at
+// once, each with its line.
+func requirements(req client.SubmitRequest) (deps.Set, error) {
+	if req.NoDeps {
+		return deps.Set{}, nil
+	}
+	var problems []deps.Problem
+	collect := func(err error) error {
+		var ie *deps.InvalidError
+		if errors.As(err, &ie) {
+			problems = append(problems, ie.Problems...)
+			return nil
+		}
+		return err
+	}
+	inline, _, _, err := deps.ParseInlineMetadata(req.FileName, req.Script)
+	if err := collect(err); err != nil {
+		return deps.Set{}, err
+	}
+	var file deps.Set
+	if req.Requirements != "" {
+		name := req.RequirementsName
+		if name == "" {
+			name = "requirements.txt"
+		}
+		file, err = deps.ParseRequirements(name, []byte(req.Requirements))
+		if err := collect(err); err != nil {
+			return deps.Set{}, err
+		}
+	}
+	if len(problems) > 0 {
+		ie := &deps.InvalidError{Problems: problems}
+		details := make([]map[string]any, 0, len(problems))
+		for _, p := range problems {
+			details = append(details, map[string]any{"source": p.Source, "line": p.Line, "text": p.Text, "message": p.Message})
+		}
+		return deps.Set{}, errorf(http.StatusBadRequest, client.CodeInvalidReqs, ie.Hint(), "%s", ie.Error()).with("problems", details)
+	}
+	return deps.Merge(inline, file), nil
 }

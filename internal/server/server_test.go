@@ -283,3 +283,41 @@ func TestSubmitOverWorkerMaximaIsRefused(t *testing.T) {
 		t.Errorf("timeout over maximum: %v", err)
 	}
 }
+
+func TestSubmitValidatesRequirements(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	script := []byte("# /// script\n# dependencies = [\"Requests[Socks] >= 2.31\", \"numpy @ https://example.com/numpy.whl\"]\n# ///\nimport requests\n")
+	_, err := b.c.Submit(t.Context(), client.SubmitRequest{
+		FileName: "fetch.py", Script: script,
+		Requirements: "numpy==1.26.4\n-e ./pkg\n--index-url https://mirror.example/simple\n", RequirementsName: "requirements.txt",
+	})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 400 || e.Code != client.CodeInvalidReqs {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{`requirements.txt line 2: "-e ./pkg"`, `requirements.txt line 3`, "RGRID_PIP_INDEX_URL", "fetch.py"} {
+		if !strings.Contains(e.Message+e.Hint, want) {
+			t.Errorf("message lacks %q:\n%s\nhint: %s", want, e.Message, e.Hint)
+		}
+	}
+	if problems, _ := e.Details["problems"].([]any); len(problems) != 3 {
+		t.Errorf("details.problems = %v, want 3 problems", e.Details["problems"])
+	}
+
+	// Valid sources are merged and normalized; --no-deps ignores both.
+	j, err := b.c.Submit(t.Context(), client.SubmitRequest{
+		FileName: "fetch.py", Script: []byte("# /// script\n# dependencies = [\"Requests >= 2.31\"]\n# ///\n"),
+		Requirements: "# pinned\nNumPy==1.26.4\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(j.Requirements, " | "); got != "numpy==1.26.4 | requests>=2.31" {
+		t.Errorf("requirements = %q", got)
+	}
+	j, err = b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Script: script, Requirements: "-e .", NoDeps: true})
+	if err != nil || len(j.Requirements) != 0 {
+		t.Errorf("no deps: %v %v", err, j.Requirements)
+	}
+}

@@ -110,7 +110,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		JobID: j.Job.ID, Attempt: j.Attempt, WorkerID: w.opts.ID,
 		Image: j.RuntimeImage, Command: j.RuntimeCommand,
 		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: j.Job.Env,
-		Limits: w.limits(j.Job.Limits), Network: j.Job.Network,
+		Limits: w.limits(j.Job.Limits), Network: j.Job.Network, Requirements: j.Job.Requirements,
 		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr), System: ship.writer(client.System),
 	}
 	log.Info("starting job", "file", spec.FileName, "runtime", j.Job.Runtime)
@@ -125,8 +125,15 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 			reason = "executor_unavailable"
 		case errors.Is(err, executor.ErrImagePull):
 			reason = "image_pull_failed"
+		case errors.Is(err, executor.ErrDependencyInstall):
+			reason = "dependency_install_failed"
 		}
-		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: reason, Message: err.Error()})
+		msg := err.Error()
+		var de *executor.DependencyError
+		if errors.As(err, &de) {
+			msg = "installing the job's requirements failed: " + de.Hint + "\npip's last lines:\n" + de.Output
+		}
+		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: reason, Message: msg})
 		return
 	}
 	started := make(chan struct{})

@@ -7,6 +7,10 @@
 // host directory is the writable working directory. Nothing is copied into
 // or executed in a running container.
 //
+// A job with requirements runs from an image in which pip installed them,
+// built once per (runtime image, requirement set) in a build container and
+// cached, least recently used evicted (env.go).
+//
 // Output goes to the engine's own bounded log of the container and is
 // followed from there, so a worker restarted after a crash loses none of
 // it: Find lists the containers it left, Adopt takes one over and delivers
@@ -50,6 +54,10 @@ const (
 	// pingTimeout bounds the engine check: a daemon that is up answers in
 	// milliseconds, and a worker deciding between executors must not hang.
 	pingTimeout = 5 * time.Second
+
+	DefaultDepsNetwork   = "bridge"
+	DefaultEnvCacheBytes = 10 << 30
+	DefaultBuildTimeout  = 10 * time.Minute
 )
 
 // Labels every container of ours carries, so that a restarted worker can
@@ -89,6 +97,26 @@ type Options struct {
 	// LogMaxSize bounds each container's log file; default
 	// DefaultLogMaxSize, which says why it must exceed the worker's cap.
 	LogMaxSize int64
+
+	// The rest configure the environments of jobs with requirements
+	// (see env.go).
+
+	// PipIndexURL, PipExtraIndexURL and PipTrustedHost are pip's
+	// index-url, extra-index-url and trusted-host (for an http index) in
+	// the build containers; empty means pip's own default.
+	PipIndexURL      string
+	PipExtraIndexURL string
+	PipTrustedHost   string
+	// DepsNetwork is the Docker network of the build containers, which
+	// must reach the index; default "bridge". Jobs keep their own setting.
+	DepsNetwork string
+	// EnvCacheBytes bounds the disk the cached environments take beyond
+	// their base images; the least recently used are removed past it.
+	// Default DefaultEnvCacheBytes.
+	EnvCacheBytes int64
+	// BuildTimeout bounds one environment build; default
+	// DefaultBuildTimeout.
+	BuildTimeout time.Duration
 }
 
 // Executor runs jobs in containers. It is safe for concurrent use.
@@ -96,6 +124,7 @@ type Executor struct {
 	cli  *client.Client
 	log  *slog.Logger
 	opts Options
+	envs envCache
 }
 
 var (
@@ -127,6 +156,9 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	if opts.LogMaxSize <= 0 {
 		opts.LogMaxSize = DefaultLogMaxSize
+	}
+	if err := envDefaults(&opts); err != nil {
+		return nil, err
 	}
 	cli, err := connect(ctx)
 	if err != nil {

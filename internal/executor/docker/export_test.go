@@ -10,3 +10,11 @@ func Abandon(h executor.Handle) {
 	hd.stop()
 	<-hd.done
 }
+
+// EnvTag is the tag of the environment image for image and reqs.
+func EnvTag(image string, reqs []string) string { return envTag(envKey(image, reqs)) }
+
+// SetEnvScope makes e label the environments it builds with scope and
+// evict only among those, so that a test evicting does not remove the
+// images of tests running beside it.
+func SetEnvScope(e *Executor, scope string) { e.envs.scope = scope }

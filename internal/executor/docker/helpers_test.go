@@ -53,6 +53,18 @@ func leftContainers() []string {
 			left = append(left, fmt.Sprintf("%.12s (worker %s, job %s)", c.ID, w, c.Labels["rgrid.job"]))
 		}
 	}
+	// Environment build containers (env_build.go).
+	builds, err := cli.ContainerList(ctx, client.ContainerListOptions{
+		All: true, Filters: make(client.Filters).Add("label", "rgrid.env.build"),
+	})
+	if err != nil {
+		return left
+	}
+	for _, c := range builds.Items {
+		if w := c.Labels["rgrid.env.build"]; strings.HasSuffix(w, "-"+runToken) {
+			left = append(left, fmt.Sprintf("%.12s (build container of worker %s)", c.ID, w))
+		}
+	}
 	return left
 }
 

@@ -99,7 +99,8 @@ func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Sp
 // RemoveOrphans removes this worker's containers (and their run
 // directories) for which keep returns false: left behind by a crash, or
 // belonging to attempts the server has given to someone else. Running
-// containers are killed. At worker start call it after Find, with keep
+// containers are killed. It also removes this worker's environment build
+// containers that no build of this process is running. At worker start call it after Find, with keep
 // accepting the runs to be adopted (so before Adopt, or with keep accepting
 // them), and again whenever leases are lost.
 func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error) {
@@ -123,6 +124,10 @@ func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, at
 		e.removeRunDir(c.Labels[labelDir])
 		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt])
 		removed++
+	}
+	// Build containers (env_build.go) that a crash left behind.
+	if err := e.removeStaleBuilds(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return removed, errors.Join(errs...)
 }

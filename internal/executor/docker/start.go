@@ -36,7 +36,8 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const cleanupTimeout = 30 * time.Second
 
 // Start implements executor.Executor: it pulls the image if it is missing,
-// stages the script, creates the container, starts it and follows its
+// installs the requirements into a cached image if there are any (see
+// env.go), stages the script, creates the container, starts it and follows its
 // output. On error nothing is left behind.
 func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {
 	if err := ctx.Err(); err != nil {
@@ -45,10 +46,13 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	if err := validate(spec); err != nil {
 		return nil, err
 	}
-	imgEnv, err := e.imageEnv(ctx, spec.Image, spec.System)
+	// With requirements the job runs from its environment's image.
+	image, imgEnv, release, err := e.runImage(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
+	spec.Image = image
 	dir, err := e.stage(spec)
 	if err != nil {
 		return nil, err

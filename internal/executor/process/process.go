@@ -93,6 +93,15 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	if len(spec.Command) == 0 {
 		return nil, errors.New("process executor: empty interpreter command")
 	}
+	if len(spec.Requirements) > 0 {
+		// Installing packages into the host's Python would change the
+		// machine for every later job; environments are built in Docker.
+		return nil, &executor.DependencyError{
+			Output: "(nothing was installed)",
+			Hint: "this worker runs jobs on the host (process executor), which installs no packages; " +
+				"run the job on a worker with Docker, or pass --no-deps if the packages are already on the host",
+		}
+	}
 	interp, err := e.lookInterpreter(spec.Command[0])
 	if err != nil {
 		return nil, err

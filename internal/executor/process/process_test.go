@@ -3,6 +3,7 @@ package process_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -141,4 +142,18 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+func TestRequirementsAreRefused(t *testing.T) {
+	t.Parallel()
+	ex := process.New(process.Options{})
+	_, err := ex.Start(t.Context(), executor.Spec{
+		FileName: "x.py", Command: []string{"python3"}, Script: []byte("print(1)"),
+		Requirements: []string{"numpy==1.26.4"},
+		Stdout:       io.Discard, Stderr: io.Discard,
+	})
+	var de *executor.DependencyError
+	if !errors.As(err, &de) || !errors.Is(err, executor.ErrDependencyInstall) || !strings.Contains(de.Hint, "Docker") {
+		t.Fatalf("err = %v", err)
+	}
 }

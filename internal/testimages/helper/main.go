@@ -1,7 +1,8 @@
 // Command helper is the program inside the rgrid-test/helper image: one
 // static binary whose subcommands each exercise one thing the docker
 // executor must allow or prevent (output, exit codes, memory, processes,
-// files, network, CPU). It starts in milliseconds, which keeps the
+// files, network, CPU), plus serve: a static file server that tests run
+// as a package index for the build containers. It starts in milliseconds, which keeps the
 // executor's tests fast where Python would add nothing.
 //
 // Like an interpreter, it takes a script path first: the script's words
@@ -13,6 +14,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -83,9 +85,23 @@ func main() {
 			fail("%s is not set", arg(args, 0))
 		}
 		fmt.Println(v)
+	case "serve":
+		serve(arg(args, 0), arg(args, 1))
 	default:
 		fail("unknown subcommand %q", cmd)
 	}
+}
+
+// serve serves the files under dir on addr until killed. The "serving"
+// line tells a test that it listens.
+func serve(dir, addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fail("%v", err)
+	}
+	fmt.Printf("serving %s on %s\n", dir, ln.Addr())
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
+	fail("%v", srv.Serve(ln))
 }
 
 // alloc allocates and touches memory step by step, so that it is resident
