@@ -20,7 +20,7 @@ import (
 type envBundle struct {
 	*testBundle
 	python string
-	index  packageIndex
+	index  testimages.PackageIndex
 }
 
 // setupEnv starts an index and an executor whose builds reach it.
@@ -30,13 +30,13 @@ func setupEnv(t *testing.T, tweak func(*docker.Options)) *envBundle {
 	b := &envBundle{
 		testBundle: &testBundle{workDir: t.TempDir(), worker: testID(t) + "-" + runToken},
 		python:     testimages.Python(t),
-		index:      startIndex(t),
+		index:      testimages.StartIndex(t),
 	}
 	opts := docker.Options{
 		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		WorkerID:       b.worker,
 		WorkDir:        b.workDir,
-		DepsNetwork:    b.index.network,
+		DepsNetwork:    b.index.Network,
 		PipIndexURL:    "http://pypi:8080/simple",
 		PipTrustedHost: "pypi",
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/testimages"
 )
 
 const helloScript = "import rgrid_hello\nprint(rgrid_hello.hello())\n"
@@ -28,8 +29,8 @@ func TestEnvInstalledOnceThenCached(t *testing.T) {
 
 	got, sys := b.run(t, helloScript, reqs)
 	got.wantExit(t, 0)
-	if got.stdout != helloOutput+"\n" {
-		t.Errorf("stdout %q, want %q", got.stdout, helloOutput+"\n")
+	if got.stdout != testimages.HelloOutput+"\n" {
+		t.Errorf("stdout %q, want %q", got.stdout, testimages.HelloOutput+"\n")
 	}
 	for _, want := range []string{
 		"rgrid: dependencies: installing 1 package into a new environment (cached for later runs)\n",
@@ -46,7 +47,7 @@ func TestEnvInstalledOnceThenCached(t *testing.T) {
 
 	got, sys = b.run(t, helloScript, reqs)
 	got.wantExit(t, 0)
-	if got.stdout != helloOutput+"\n" {
+	if got.stdout != testimages.HelloOutput+"\n" {
 		t.Errorf("second run: stdout %q", got.stdout)
 	}
 	want := "rgrid: dependencies: using cached environment " + docker.EnvTag(b.python, reqs) + " (1 package)\n"
@@ -150,7 +151,7 @@ try:
     print("index reachable")
 except OSError:
     print("index unreachable")
-`, b.index.ip)
+`, b.index.IP)
 	got, _ := b.run(t, script, reqs)
 	got.wantExit(t, 0)
 	for _, want := range []string{

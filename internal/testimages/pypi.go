@@ -1,6 +1,6 @@
-package docker_test
+package testimages
 
-// A package index of our own for the environment tests: a pure-Python
+// A package index of our own for dependency tests: a pure-Python
 // wheel built here, laid out as a PEP 503 simple index and served by the
 // helper image from a container on a network the test creates, where the
 // build containers reach it as http://pypi:8080/simple.
@@ -20,20 +20,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
-
-	"github.com/rgrid/rgrid/internal/testimages"
 )
 
 const (
 	wheelName = "rgrid_hello-1.0-py3-none-any.whl"
-	// helloOutput is what rgrid_hello.hello() returns.
-	helloOutput = "hello from rgrid_hello"
+	// HelloOutput is what rgrid_hello.hello() returns, from the package
+	// rgrid-hello 1.0 that StartIndex serves.
+	HelloOutput = "hello from rgrid_hello"
 )
 
 // buildWheel returns the wheel of rgrid-hello 1.0: one module with a
@@ -41,7 +41,7 @@ const (
 func buildWheel(t *testing.T) []byte {
 	t.Helper()
 	files := [][2]string{
-		{"rgrid_hello/__init__.py", "def hello():\n    return " + fmt.Sprintf("%q", helloOutput) + "\n"},
+		{"rgrid_hello/__init__.py", "def hello():\n    return " + fmt.Sprintf("%q", HelloOutput) + "\n"},
 		{"rgrid_hello-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: rgrid-hello\nVersion: 1.0\n"},
 		{"rgrid_hello-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: rgrid-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
 	}
@@ -102,17 +102,23 @@ func writeIndex(t *testing.T) string {
 
 // packageIndex is a running index: the network to put build containers
 // on, and the server's address on it.
-type packageIndex struct {
-	network string
-	ip      string // the server's address on network
+// PackageIndex is a running index: build containers on Network reach it
+// as http://pypi:8080/simple (trusted host "pypi").
+type PackageIndex struct {
+	Network string
+	IP      string // the server's address on Network
 }
 
-// startIndex serves a fresh index from the helper image on a new network,
-// both removed when the test ends.
-func startIndex(t *testing.T) packageIndex {
+// StartIndex serves a fresh index of rgrid-hello 1.0 from the helper image
+// on a new Docker network, both removed when the test ends.
+func StartIndex(t *testing.T) PackageIndex {
 	t.Helper()
-	helper := testimages.Helper(t)
-	cli := dockerClient(t)
+	helper := Helper(t)
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
 	ctx := t.Context()
 	name := "rgrid-test-pypi-" + strings.ToLower(rand.Text()[:10])
 	if _, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge"}); err != nil {
@@ -157,14 +163,14 @@ func startIndex(t *testing.T) packageIndex {
 	if ep == nil || !ep.IPAddress.IsValid() {
 		t.Fatalf("index server has no address on %s", name)
 	}
-	return packageIndex{network: name, ip: ep.IPAddress.String()}
+	return PackageIndex{Network: name, IP: ep.IPAddress.String()}
 }
 
 // waitServing waits for the server's "serving" line, which it prints once
 // it listens.
 func waitServing(t *testing.T, cli *client.Client, id string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
