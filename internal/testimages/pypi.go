@@ -179,7 +179,7 @@ func waitServing(t *testing.T, cli *client.Client, id string) {
 	defer logs.Close()
 	var seen strings.Builder
 	pr, pw := io.Pipe()
-	defer pr.Close() // ends the copy below if we return first
+	defer func() { _ = pr.Close() }() // ends the copy below if we return first
 	go func() {
 		_, err := stdcopy.StdCopy(pw, pw, logs)
 		pw.CloseWithError(err)
