@@ -1,13 +1,39 @@
 package e2e
 
 import (
+	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/client"
+
+	"github.com/rgrid/rgrid/internal/deps"
+	"github.com/rgrid/rgrid/internal/executor/docker"
 	"github.com/rgrid/rgrid/internal/testimages"
 )
+
+// removeEnvImage removes, when the test ends, the environment built for a
+// one-line requirement set on the test's Python image.
+func removeEnvImage(t *testing.T, line string) {
+	t.Helper()
+	set, err := deps.ParseRequirements("requirements.txt", []byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := docker.EnvTag(testimages.Python(t), set.Lines())
+	t.Cleanup(func() {
+		cli, err := client.New(client.FromEnv)
+		if err != nil {
+			return
+		}
+		defer cli.Close()
+		_, _ = cli.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+}
 
 // Scripts with requirements just run: a package from an index of the
 // test's own (a wheel built here, served from a container on a network the
@@ -27,7 +53,12 @@ func TestDependenciesInstalledOnceAndCached(t *testing.T) {
 		}
 	}
 	write(script, "import rgrid_hello\nprint(rgrid_hello.hello())\n")
-	write(filepath.Join(dir, "requirements.txt"), "# the test's own package\nrgrid-hello==1.0\n")
+	// An always-true marker of this run's own makes the set new, whatever
+	// environments earlier runs left on the engine.
+	token := strings.ToLower(rand.Text()[:12])
+	reqLine := fmt.Sprintf(`rgrid-hello==1.0 ; platform_release != "%s"`, token)
+	removeEnvImage(t, reqLine)
+	write(filepath.Join(dir, "requirements.txt"), "# the test's own package\n"+reqLine+"\n")
 
 	first := g.rgrid(t, "run", script)
 	if first.code != 0 || first.stdout != testimages.HelloOutput+"\n" {
@@ -37,7 +68,7 @@ func TestDependenciesInstalledOnceAndCached(t *testing.T) {
 		t.Errorf("first run does not show the install:\n%s", first.stderr)
 	}
 	// Written differently, the same set: a cache hit, and no pip at all.
-	write(filepath.Join(dir, "requirements.txt"), "RGRID_hello == 1.0   # same thing\n")
+	write(filepath.Join(dir, "requirements.txt"), fmt.Sprintf("RGRID_hello == 1.0;platform_release!='%s'   # same thing\n", token))
 	second := g.rgrid(t, "run", script)
 	if second.code != 0 || second.stdout != testimages.HelloOutput+"\n" {
 		t.Fatalf("second run: %d %q %q", second.code, second.stdout, second.stderr)
@@ -45,12 +76,14 @@ func TestDependenciesInstalledOnceAndCached(t *testing.T) {
 	if !strings.Contains(second.stderr, "using cached environment") || strings.Contains(second.stderr, "pip: ") {
 		t.Errorf("second run was not a cache hit without pip:\n%s", second.stderr)
 	}
-	if s := g.rgrid(t, "status", "--json", jobIDByFile(t, g, "hello.py")); !strings.Contains(s.stdout, `"rgrid-hello==1.0"`) {
+	if s := g.rgrid(t, "status", "--json", jobIDByFile(t, g, "hello.py")); !strings.Contains(s.stdout, `"rgrid-hello==1.0`) {
 		t.Errorf("status does not show the requirements: %s", s.stdout)
 	}
 
 	t.Run("inline metadata", func(t *testing.T) {
-		inline := writeScript(t, "inline.py", "# /// script\n# dependencies = [\"rgrid-hello>=1.0\"]\n# ///\nimport rgrid_hello\nprint(rgrid_hello.hello())\n")
+		line := fmt.Sprintf(`rgrid-hello>=1.0 ; platform_release != '%s'`, token)
+		removeEnvImage(t, line)
+		inline := writeScript(t, "inline.py", "# /// script\n# dependencies = [\""+line+"\"]\n# ///\nimport rgrid_hello\nprint(rgrid_hello.hello())\n")
 		r := g.rgrid(t, "run", inline)
 		if r.code != 0 || r.stdout != testimages.HelloOutput+"\n" {
 			t.Fatalf("%d %q %q", r.code, r.stdout, r.stderr)

@@ -218,3 +218,7 @@ func packages(n int) string {
 	}
 	return fmt.Sprintf("%d packages", n)
 }
+
+// EnvTag is the tag of the environment image for reqs (normalized, sorted)
+// on image.
+func EnvTag(image string, reqs []string) string { return envTag(envKey(image, reqs)) }

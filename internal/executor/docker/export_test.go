@@ -12,7 +12,6 @@ func Abandon(h executor.Handle) {
 }
 
 // EnvTag is the tag of the environment image for image and reqs.
-func EnvTag(image string, reqs []string) string { return envTag(envKey(image, reqs)) }
 
 // SetEnvScope makes e label the environments it builds with scope and
 // evict only among those, so that a test evicting does not remove the
