@@ -73,7 +73,29 @@ func New(baseURL, token string) (*Client, error) {
 // BaseURL is the server address the client talks to.
 func (c *Client) BaseURL() string { return c.base }
 
+// getRetries is how often a GET answered 503 (the server's database is
+// restarting, say) is tried again, waiting as the server's Retry-After
+// asks, at most a few seconds each time.
+const getRetries = 5
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	for try := 0; ; try++ {
+		err := c.doOnce(ctx, method, path, in, out)
+		var e *Error
+		if method != http.MethodGet || try >= getRetries || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+			return err
+		}
+		t := time.NewTimer(time.Duration(try+1) * 500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

@@ -87,8 +87,19 @@ func (s *Server) databaseAnswers(ctx context.Context) bool {
 // (as opposed to a query going wrong).
 func isUnavailable(err error) bool {
 	var ne *net.OpError
-	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	// PostgreSQL's own codes, read through the method its driver's error
+	// has: connection exceptions (08) and the server shutting down or
+	// restarting (57P), where the request may be retried as it is.
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		code := pe.SQLState()
+		return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "57P")
+	}
+	return false
 }
 
 // decodeJSON reads a JSON body into v, refusing unknown fields, trailing
