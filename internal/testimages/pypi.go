@@ -38,7 +38,7 @@ const (
 
 // buildWheel returns the wheel of rgrid-hello 1.0: one module with a
 // hello function, and the metadata pip checks, RECORD hashes included.
-func buildWheel(t *testing.T) []byte {
+func buildWheel(t testing.TB) []byte {
 	t.Helper()
 	files := [][2]string{
 		{"rgrid_hello/__init__.py", "def hello():\n    return " + fmt.Sprintf("%q", HelloOutput) + "\n"},
@@ -72,7 +72,7 @@ func buildWheel(t *testing.T) []byte {
 
 // writeIndex lays out a PEP 503 simple index serving the wheel and
 // returns its directory, readable by anyone (the server's user).
-func writeIndex(t *testing.T) string {
+func writeIndex(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	wheel := buildWheel(t)
@@ -111,7 +111,7 @@ type PackageIndex struct {
 
 // StartIndex serves a fresh index of rgrid-hello 1.0 from the helper image
 // on a new Docker network, both removed when the test ends.
-func StartIndex(t *testing.T) PackageIndex {
+func StartIndex(t testing.TB) PackageIndex {
 	t.Helper()
 	helper := Helper(t)
 	cli, err := client.New(client.FromEnv)
@@ -168,7 +168,7 @@ func StartIndex(t *testing.T) PackageIndex {
 
 // waitServing waits for the server's "serving" line, which it prints once
 // it listens.
-func waitServing(t *testing.T, cli *client.Client, id string) {
+func waitServing(t testing.TB, cli *client.Client, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
