@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -144,4 +145,18 @@ type Recoverer interface {
 	Adopt(ctx context.Context, f Found, spec Spec, stdoutOffset, stderrOffset int64) (Handle, error)
 	// RemoveOrphans removes runs of this worker for which keep is false.
 	RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error)
+}
+
+// KilledMessage is the Result.Message of a run stopped by Handle.Kill.
+const KilledMessage = "killed on request"
+
+// TimeoutMessage is the Result.Message of a run killed at its time limit,
+// e.g. "killed after 300 s (the job's time limit)".
+func TimeoutMessage(limit time.Duration) string {
+	return "killed after " + Seconds(limit) + " s (the job's time limit)"
+}
+
+// Seconds formats d for people: "300", "1.5", never "5m0s".
+func Seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64)
 }

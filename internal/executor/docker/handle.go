@@ -202,9 +202,9 @@ func (h *handle) result(ctx context.Context, reason executor.Outcome, d time.Dur
 		// Our kill, unless the run ended by itself just before it.
 		res.Outcome = reason
 		if reason == executor.TimedOut {
-			res.Message = "killed after " + seconds(h.timeout) + " s (the job's time limit)"
+			res.Message = executor.TimeoutMessage(h.timeout)
 		} else {
-			res.Message = "killed on request"
+			res.Message = executor.KilledMessage
 		}
 	case st.OOMKilled && st.ExitCode != 0:
 		// The flag covers any process of the container; a job that

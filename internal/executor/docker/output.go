@@ -8,6 +8,8 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
+
+	"github.com/rgrid/rgrid/internal/executor"
 )
 
 // follow opens the container's log stream and starts run on it. The
@@ -60,9 +62,7 @@ func (s *stickyWriter) Write(p []byte) (int, error) {
 }
 
 // seconds formats d for people: "300", "1.5", never "5m0s".
-func seconds(d time.Duration) string {
-	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64)
-}
+func seconds(d time.Duration) string { return executor.Seconds(d) }
 
 // mebibytes formats a memory limit as users set it: "512 MiB", "1.5 GiB".
 func mebibytes(n int64) string {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -211,14 +210,9 @@ func result(st *os.ProcessState, waitErr error, reason executor.Outcome, timeout
 	res.Outcome = reason
 	switch reason {
 	case executor.TimedOut:
-		res.Message = "killed after " + seconds(timeout) + " s (the job's time limit)"
+		res.Message = executor.TimeoutMessage(timeout)
 	case executor.Killed:
-		res.Message = "killed on request"
+		res.Message = executor.KilledMessage
 	}
 	return res, nil
-}
-
-// seconds formats d for people: "300", "1.5", never "5m0s".
-func seconds(d time.Duration) string {
-	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64)
 }
