@@ -279,7 +279,9 @@ print(round((time.process_time() - cpu0) / (time.monotonic() - wall0), 2))
 			t.Fatalf("%d %q %q", r.code, r.stdout, r.stderr)
 		}
 		t.Logf("CPU seconds per wall second with --cpus 0.5: %.2f", ratio)
-		if ratio < 0.35 || ratio > 0.65 {
+		// The ceiling proves the limit; the floor only that the loop ran (a
+		// loaded machine may give the job less than its half core).
+		if ratio < 0.2 || ratio > 0.65 {
 			t.Errorf("ratio %.2f, want about 0.5", ratio)
 		}
 	})
