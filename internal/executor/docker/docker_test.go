@@ -141,7 +141,7 @@ func TestBadSpecRefused(t *testing.T) {
 
 func TestMissingImageFailsFastWithHint(t *testing.T) {
 	b := setup(t)
-	var sys syncBuffer
+	var sys executortest.Buffer
 	spec := b.helperSpec(t, "exit 0", func(s *executor.Spec) {
 		s.Image = "rgrid-test/does-not-exist:1"
 		s.System = &sys
@@ -220,7 +220,7 @@ func TestUnreachableEngineUnavailable(t *testing.T) {
 func TestLabelsAndRemovalAfterWait(t *testing.T) {
 	b := setup(t)
 	r := b.start(t, b.helperSpec(t, "sleep 600", func(s *executor.Spec) { s.Attempt = 3 }))
-	r.stdout.waitFor(t, "sleeping")
+	r.stdout.WaitFor(t, "sleeping")
 	list := listContainers(t, "rgrid.worker="+b.worker)
 	if len(list) != 1 {
 		t.Fatalf("want one container for the run, got %d", len(list))

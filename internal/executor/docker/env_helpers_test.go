@@ -14,6 +14,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/executor/executortest"
 	"github.com/rgrid/rgrid/internal/testimages"
 )
 
@@ -84,7 +85,7 @@ func (b *envBundle) spec(t *testing.T, script string, reqs []string, sys io.Writ
 // run runs a job to its end and returns it with its System output.
 func (b *envBundle) run(t *testing.T, script string, reqs []string) (outcome, string) {
 	t.Helper()
-	sys := newSyncBuffer()
+	sys := executortest.NewBuffer()
 	began := time.Now()
 	got := b.start(t, b.spec(t, script, reqs, sys)).wait(t)
 	t.Logf("run took %v; system output:\n%s", time.Since(began), sys.String())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/executor/executortest"
 	"github.com/rgrid/rgrid/internal/testimages"
 )
 
@@ -63,15 +64,15 @@ func TestEnvConcurrentStartsBuildOnce(t *testing.T) {
 	reqs := b.reqs(t, "rgrid-hello")
 	const n = 2
 	var wg sync.WaitGroup
-	systems := make([]*syncBuffer, n)
+	systems := make([]*executortest.Buffer, n)
 	results := make([]outcome, n)
 	errs := make([]error, n)
 	for i := range n {
-		systems[i] = newSyncBuffer()
+		systems[i] = executortest.NewBuffer()
 		wg.Go(func() {
 			spec := b.spec(t, helloScript, reqs, systems[i])
 			spec.Attempt = i + 1
-			out, errw := newSyncBuffer(), newSyncBuffer()
+			out, errw := executortest.NewBuffer(), executortest.NewBuffer()
 			spec.Stdout, spec.Stderr = out, errw
 			h, err := b.ex.Start(t.Context(), spec)
 			if err != nil {
@@ -105,7 +106,7 @@ func TestEnvConcurrentStartsBuildOnce(t *testing.T) {
 func TestEnvMisspelledPackage(t *testing.T) {
 	b := setupEnv(t, nil)
 	reqs := b.reqs(t, "rgrid-helo==1.0")
-	sys := newSyncBuffer()
+	sys := executortest.NewBuffer()
 	h, err := b.ex.Start(t.Context(), b.spec(t, helloScript, reqs, sys))
 	if err == nil {
 		_ = h.Kill(t.Context())
@@ -226,7 +227,7 @@ func TestEnvEvictsLeastRecentlyUsed(t *testing.T) {
 
 	// B in use by a running job: building C must leave it.
 	r := b.start(t, b.spec(t, "import time\nprint('up', flush=True)\ntime.sleep(600)\n", setB, nil))
-	r.stdout.waitFor(t, "up")
+	r.stdout.WaitFor(t, "up")
 	got, _ = b.run(t, helloScript, setC)
 	got.wantExit(t, 0)
 	if !b.imageExists(t, setB) || !b.imageExists(t, setC) {

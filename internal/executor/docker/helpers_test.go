@@ -1,13 +1,11 @@
 package docker_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/executortest"
 )
 
 // runToken ends the worker IDs of this test process, so that its leak
@@ -70,7 +69,7 @@ func leftContainers() []string {
 
 type run struct {
 	h              executor.Handle
-	stdout, stderr *syncBuffer
+	stdout, stderr *executortest.Buffer
 	began          time.Time
 }
 
@@ -82,7 +81,7 @@ type outcome struct {
 
 func (b *testBundle) start(t *testing.T, spec executor.Spec) *run {
 	t.Helper()
-	r := &run{stdout: newSyncBuffer(), stderr: newSyncBuffer(), began: time.Now()}
+	r := &run{stdout: executortest.NewBuffer(), stderr: executortest.NewBuffer(), began: time.Now()}
 	spec.Stdout, spec.Stderr = r.stdout, r.stderr
 	h, err := b.ex.Start(t.Context(), spec)
 	if err != nil {
@@ -152,51 +151,6 @@ func assertNoLeftovers(t *testing.T, b *testBundle) {
 	entries, err := os.ReadDir(b.workDir)
 	if err != nil || len(entries) != 0 {
 		t.Errorf("run directories left behind: %v %v", entries, err)
-	}
-}
-
-// syncBuffer collects output that a test reads while the run writes it.
-type syncBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{})} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.changed != nil {
-		close(b.changed)
-		b.changed = make(chan struct{})
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor blocks until the output contains s.
-func (b *syncBuffer) waitFor(t *testing.T, s string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
-	defer cancel()
-	for {
-		b.mu.Lock()
-		found, changed := strings.Contains(b.buf.String(), s), b.changed
-		b.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("output never contained %q; got %q", s, b.String())
-		}
 	}
 }
 

@@ -59,7 +59,7 @@ func TestTimeout(t *testing.T) {
 func TestKillIsQuick(t *testing.T) {
 	b := setup(t)
 	r := b.start(t, b.helperSpec(t, "sleep 600", nil))
-	r.stdout.waitFor(t, "sleeping")
+	r.stdout.WaitFor(t, "sleeping")
 	began := time.Now()
 	if err := r.h.Kill(t.Context()); err != nil {
 		t.Fatalf("Kill: %v", err)
@@ -85,7 +85,7 @@ func TestForkBombContained(t *testing.T) {
 		s.Limits.Pids = 256
 		s.Limits.Timeout = 30 * time.Second
 	}))
-	r.stdout.waitFor(t, "forkbomb: started")
+	r.stdout.WaitFor(t, "forkbomb: started")
 	// The host must still be able to start processes while the bomb goes.
 	if out, err := exec.CommandContext(t.Context(), "true").CombinedOutput(); err != nil {
 		t.Errorf("host cannot start a process during the fork bomb: %v %s", err, out)

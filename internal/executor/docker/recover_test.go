@@ -19,6 +19,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/executor/executortest"
 	"github.com/rgrid/rgrid/internal/testimages"
 )
 
@@ -53,7 +54,7 @@ func (b *testBundle) restarted(t *testing.T) *docker.Executor {
 // recording once cut, as a worker's would when it is killed.
 func (b *testBundle) startDying(t *testing.T, spec executor.Spec) (h executor.Handle, stdout, stderr *cutBuffer) {
 	t.Helper()
-	stdout, stderr = &cutBuffer{syncBuffer: newSyncBuffer()}, &cutBuffer{syncBuffer: newSyncBuffer()}
+	stdout, stderr = &cutBuffer{Buffer: executortest.NewBuffer()}, &cutBuffer{Buffer: executortest.NewBuffer()}
 	spec.Stdout, spec.Stderr = stdout, stderr
 	h, err := b.ex.Start(t.Context(), spec)
 	if err != nil {
@@ -86,7 +87,7 @@ func findOne(t *testing.T, ex *docker.Executor, running bool) executor.Found {
 // adopt adopts f on ex, delivering to fresh buffers from the offsets on.
 func adopt(t *testing.T, ex *docker.Executor, f executor.Found, limits executor.Limits, outOff, errOff int) *run {
 	t.Helper()
-	r := &run{stdout: newSyncBuffer(), stderr: newSyncBuffer(), began: time.Now()}
+	r := &run{stdout: executortest.NewBuffer(), stderr: executortest.NewBuffer(), began: time.Now()}
 	spec := executor.Spec{Stdout: r.stdout, Stderr: r.stderr, Limits: limits}
 	h, err := ex.Adopt(t.Context(), f, spec, int64(outOff), int64(errOff))
 	if err != nil {
@@ -118,7 +119,7 @@ sys.stdout.write("end")
 	wantOut.WriteString("end")
 
 	h, aOut, aErr := b.startDying(t, spec)
-	aOut.waitFor(t, "out 10\n")
+	aOut.WaitFor(t, "out 10\n")
 	die(h, aOut, aErr)
 	// The worker is down for a while; the job goes on writing.
 	time.Sleep(500 * time.Millisecond)
@@ -201,7 +202,7 @@ func TestAdoptKeepsTimeLimit(t *testing.T) {
 			spec := b.helperSpec(t, "sleep 600", func(s *executor.Spec) { s.Limits.Timeout = tc.timeout })
 			began := time.Now()
 			h, aOut, aErr := b.startDying(t, spec)
-			aOut.waitFor(t, "sleeping")
+			aOut.WaitFor(t, "sleeping")
 			die(h, aOut, aErr)
 			time.Sleep(time.Until(began.Add(tc.adoptedAt))) // the worker is down
 
@@ -230,7 +231,7 @@ func TestAdoptKeepsTimeLimit(t *testing.T) {
 func TestAdoptedKill(t *testing.T) {
 	b := setupRecover(t)
 	h, aOut, aErr := b.startDying(t, b.helperSpec(t, "sleep 600", nil))
-	aOut.waitFor(t, "sleeping")
+	aOut.WaitFor(t, "sleeping")
 	die(h, aOut, aErr)
 
 	ex := b.restarted(t)
@@ -309,7 +310,7 @@ func awaitStopped(t *testing.T, worker string) {
 
 // cutBuffer records output until cut.
 type cutBuffer struct {
-	*syncBuffer
+	*executortest.Buffer
 	cut atomic.Bool
 }
 
@@ -317,5 +318,5 @@ func (b *cutBuffer) Write(p []byte) (int, error) {
 	if b.cut.Load() {
 		return len(p), nil
 	}
-	return b.syncBuffer.Write(p)
+	return b.Buffer.Write(p)
 }

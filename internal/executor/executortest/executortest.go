@@ -207,7 +207,7 @@ print(child.pid, flush=True)
 	t.Run("Kill", func(t *testing.T) {
 		ex := setup(t)
 		r := start(t, ex, newSpec(t, rt, "import time\nprint('ready', flush=True)\ntime.sleep(30)\n", nil))
-		r.stdout.waitFor(t, "ready")
+		r.stdout.WaitFor(t, "ready")
 		if err := r.h.Kill(t.Context()); err != nil {
 			t.Fatalf("Kill: %v", err)
 		}

@@ -38,7 +38,7 @@ type outcome struct {
 // running is a started run whose output can be awaited while it runs.
 type running struct {
 	h              executor.Handle
-	stdout, stderr *lockedBuffer
+	stdout, stderr *Buffer
 	began          time.Time
 }
 
@@ -65,7 +65,7 @@ func newSpec(t *testing.T, rt Runtime, script string, tweak func(*executor.Spec)
 
 func start(t *testing.T, ex executor.Executor, spec executor.Spec) *running {
 	t.Helper()
-	r := &running{stdout: newLockedBuffer(), stderr: newLockedBuffer(), began: time.Now()}
+	r := &running{stdout: NewBuffer(), stderr: NewBuffer(), began: time.Now()}
 	spec.Stdout, spec.Stderr = r.stdout, r.stderr
 	h, err := ex.Start(t.Context(), spec)
 	if err != nil {
@@ -110,36 +110,46 @@ func (o outcome) wantExit(t *testing.T, code int) {
 	}
 }
 
-// lockedBuffer collects output that the test reads while the run writes it.
-type lockedBuffer struct {
+// Buffer collects output that a test reads while the run writes it. Other
+// executor tests use it too.
+type Buffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	changed chan struct{} // closed and replaced on every write
 }
 
-func newLockedBuffer() *lockedBuffer { return &lockedBuffer{changed: make(chan struct{})} }
+// NewBuffer returns an empty Buffer.
+func NewBuffer() *Buffer { return &Buffer{changed: make(chan struct{})} }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	close(b.changed)
+	if b.changed != nil {
+		close(b.changed)
+	}
 	b.changed = make(chan struct{})
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+// String returns what was written so far.
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-// waitFor blocks until the output contains s.
-func (b *lockedBuffer) waitFor(t *testing.T, s string) {
+// WaitFor blocks until the output contains s, failing the test after a
+// bound.
+func (b *Buffer) WaitFor(t *testing.T, s string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
 	defer cancel()
 	for {
 		b.mu.Lock()
+		if b.changed == nil {
+			b.changed = make(chan struct{}) // the zero Buffer is usable too
+		}
 		found, changed := strings.Contains(b.buf.String(), s), b.changed
 		b.mu.Unlock()
 		if found {
