@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -22,12 +21,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rgrid/rgrid/bench/internal/benchkit"
 	"github.com/rgrid/rgrid/client"
 )
 
@@ -45,37 +44,26 @@ func main() {
 }
 
 type bench struct {
-	bin, dir string
-	env      []string
-	c        *client.Client
-	url      string
-	procs    []*exec.Cmd
-	workers  []string
+	*benchkit.Kit
+	c       *client.Client
+	url     string
+	workers []string
 }
 
 func run(n int, image, db string) error {
-	dir, err := os.MkdirTemp("", "rgrid-bench-failover-")
+	k, err := benchkit.New("rgrid-bench-failover-", image)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	b := &bench{dir: dir, bin: filepath.Join(dir, "rgrid")}
+	b := &bench{Kit: k}
 	defer b.cleanup()
-	if out, err := exec.Command("go", "build", "-o", b.bin, "./cmd/rgrid").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n", image)), 0o600); err != nil {
-		return err
-	}
-	b.env = append(os.Environ(), "RGRID_CONFIG="+cfg, "RGRID_DATA_DIR="+filepath.Join(dir, "data"))
 	if db == "" {
-		db = filepath.Join(dir, "rgrid.db")
+		db = filepath.Join(k.Dir, "rgrid.db")
 	}
 
 	// Default liveness settings: no --heartbeat-interval, --dead-after or
 	// --reap-interval.
-	addr, _, err := b.start(regexp.MustCompile(`listening"? addr=(\S+)`), "server", "--listen", "127.0.0.1:0", "--db", db, "--migrate")
+	addr, _, err := b.Start(benchkit.Listening, "server", "--listen", "127.0.0.1:0", "--db", db, "--migrate")
 	if err != nil {
 		return err
 	}
@@ -136,7 +124,7 @@ func run(n int, image, db string) error {
 		b.removeContainers(standby)
 	}
 	fmt.Printf("kill -9 of a worker → its job running again on another worker (defaults: heartbeat 5 s, dead after 15 s, reaper every 2 s; docker, %s)\n", image)
-	fmt.Printf("median %.1f s over %d kills (min %.1f s, max %.1f s); samples:", median(samples).Seconds(), n,
+	fmt.Printf("median %.1f s over %d kills (min %.1f s, max %.1f s); samples:", benchkit.Median(samples).Seconds(), n,
 		slices.Min(samples).Seconds(), slices.Max(samples).Seconds())
 	for _, s := range samples {
 		fmt.Printf(" %.1f", s.Seconds())
@@ -148,44 +136,9 @@ func run(n int, image, db string) error {
 // worker starts a Docker worker and waits until it has registered.
 func (b *bench) worker(id string) (string, *exec.Cmd, error) {
 	b.workers = append(b.workers, id)
-	_, c, err := b.start(regexp.MustCompile(`msg=(registered)`), "worker", "--server", b.url, "--executor", "docker",
+	_, c, err := b.Start(benchkit.Registered, "worker", "--server", b.url, "--executor", "docker",
 		"--worker-id", id, "--slots", "1")
 	return id, c, err
-}
-
-// start runs rgrid in its own process group and returns the first submatch
-// of re in its stderr.
-func (b *bench) start(re *regexp.Regexp, args ...string) (string, *exec.Cmd, error) {
-	c := exec.Command(b.bin, args...)
-	c.Env = b.env
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := c.StderrPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := c.Start(); err != nil {
-		return "", nil, err
-	}
-	b.procs = append(b.procs, c)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		_ = c.Wait()
-	}()
-	select {
-	case v := <-found:
-		return v, c, nil
-	case <-time.After(30 * time.Second):
-		return "", nil, fmt.Errorf("rgrid %s did not start", strings.Join(args, " "))
-	}
 }
 
 // waitFor polls the job every 100 ms until cond holds.
@@ -217,19 +170,8 @@ func (b *bench) removeContainers(worker string) {
 }
 
 func (b *bench) cleanup() {
-	for _, c := range b.procs {
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-	}
+	b.Close()
 	for _, w := range b.workers {
 		b.removeContainers(w)
 	}
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -7,17 +7,16 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rgrid/rgrid/bench/internal/benchkit"
 )
 
 func main() {
@@ -31,40 +30,25 @@ func main() {
 }
 
 func run(n int, image string) error {
-	dir, err := os.MkdirTemp("", "rgrid-bench-")
+	k, err := benchkit.New("rgrid-bench-", image)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "rgrid")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/rgrid").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n", image)), 0o600); err != nil {
-		return err
-	}
+	defer k.Close()
+	dir, bin := k.Dir, k.Bin
 	hello := filepath.Join(dir, "hello.py")
 	if err := os.WriteFile(hello, []byte("print('Hello from RGrid!')\n"), 0o600); err != nil {
 		return err
 	}
-	env := append(os.Environ(), "RGRID_CONFIG="+cfg, "RGRID_DATA_DIR="+filepath.Join(dir, "data"))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := exec.CommandContext(ctx, bin, "server", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "rgrid.db"), "--migrate")
-	srv.Env = env
-	addr, err := startAndFind(srv, regexp.MustCompile(`listening"? addr=(\S+)`))
+	addr, _, err := k.Start(benchkit.Listening, "server", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "rgrid.db"), "--migrate")
 	if err != nil {
 		return err
 	}
 	url := "http://" + addr
-	wk := exec.CommandContext(ctx, bin, "worker", "--server", url, "--executor", "docker", "--worker-id", "bench")
-	wk.Env = env
-	if _, err := startAndFind(wk, regexp.MustCompile(`msg=(registered)`)); err != nil {
+	if _, _, err := k.Start(benchkit.Registered, "worker", "--server", url, "--executor", "docker", "--worker-id", "bench"); err != nil {
 		return err
 	}
-	env = append(env, "RGRID_SERVER="+url)
+	env := append(k.Env, "RGRID_SERVER="+url)
 
 	rgrid := func() error {
 		c := exec.Command(bin, "run", hello)
@@ -102,7 +86,7 @@ func run(n int, image string) error {
 		}
 		dk = append(dk, d)
 	}
-	mr, md := median(rg), median(dk)
+	mr, md := benchkit.Median(rg), benchkit.Median(dk)
 	fmt.Printf("runs: %d each, interleaved; image %s\n", n, image)
 	fmt.Printf("rgrid run hello.py (warm server + docker worker): median %s (min %s, max %s)\n", ms(mr), ms(slices.Min(rg)), ms(slices.Max(rg)))
 	fmt.Printf("docker run --rm IMAGE python3 hello.py:           median %s (min %s, max %s)\n", ms(md), ms(slices.Min(dk)), ms(slices.Max(dk)))
@@ -110,47 +94,10 @@ func run(n int, image string) error {
 	return nil
 }
 
-func startAndFind(c *exec.Cmd, re *regexp.Regexp) (string, error) {
-	stderr, err := c.StderrPipe()
-	if err != nil {
-		return "", err
-	}
-	if err := c.Start(); err != nil {
-		return "", err
-	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case v := <-found:
-		return v, nil
-	case <-time.After(30 * time.Second):
-		return "", fmt.Errorf("%s did not start", c.Args[1])
-	}
-}
-
 func timed(f func() error) (time.Duration, error) {
 	t := time.Now()
 	err := f()
 	return time.Since(t), err
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
