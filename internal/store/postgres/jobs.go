@@ -42,7 +42,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	if err := json.Unmarshal(env, &j.Env); err != nil {
 		return store.Job{}, fmt.Errorf("decode env: %w", err)
 	}
-	if err := decodeRequirements(reqs, &j); err != nil {
+	if err := store.DecodeRequirements(reqs, &j); err != nil {
 		return store.Job{}, err
 	}
 	if len(j.Args) == 0 {
@@ -104,7 +104,7 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 		nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 		nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 		nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-		encodeRequirements(nj.Requirements), nowOr(nj.CreatedAt)), false)
+		store.EncodeRequirements(nj.Requirements), nowOr(nj.CreatedAt)), false)
 	if pgCode(err) == codeUniqueViolation {
 		return store.Job{}, fmt.Errorf("create job %s: a job with this id exists: %w", nj.ID, err)
 	}
@@ -202,24 +202,4 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
 	}
 	return j, nil
-}
-
-// encodeRequirements stores requirements as a JSON array ([] for none).
-func encodeRequirements(reqs []string) []byte {
-	if reqs == nil {
-		reqs = []string{}
-	}
-	b, _ := json.Marshal(reqs) // a []string always encodes
-	return b
-}
-
-// decodeRequirements reads the stored array; none comes back as nil.
-func decodeRequirements(b []byte, j *store.Job) error {
-	if err := json.Unmarshal(b, &j.Requirements); err != nil {
-		return fmt.Errorf("decode requirements: %w", err)
-	}
-	if len(j.Requirements) == 0 {
-		j.Requirements = nil
-	}
-	return nil
 }

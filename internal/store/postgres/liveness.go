@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,7 +22,7 @@ import (
 // whichever of LoseAttempts and FinishAttempt locks the job first decides the
 // attempt's one result, and the other skips it or gets ErrStaleAttempt.
 func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.Job, error) {
-	p = loseDefaults(p)
+	p = p.WithDefaults()
 	keep := make(map[store.AttemptRef]bool, len(p.Keep))
 	for _, r := range p.Keep {
 		keep[r] = true
@@ -88,14 +87,6 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 	}
 	slices.SortFunc(jobs, func(a, b store.Job) int { return cmp.Compare(a.Seq, b.Seq) })
 	return jobs, nil
-}
-
-// loseDefaults fills an empty reason, so that a lost job always has one.
-func loseDefaults(p store.LoseParams) store.LoseParams {
-	if p.Reason == "" {
-		p.Reason = "worker_lost"
-	}
-	return p
 }
 
 // loseAttempt ends one attempt as lost if it is still active (and still
@@ -174,7 +165,7 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 			return err
 		}
 		for _, o := range due {
-			msg := overdueMessage(now.Sub(o.started), o.timeoutSeconds, grace)
+			msg := store.OverdueMessage(now.Sub(o.started), o.timeoutSeconds, grace)
 			if _, err := tx.Exec(ctx, `UPDATE job_attempts SET state = 'timed_out',
 				reason = 'server_timeout', message = $3, finished_at = $4
 				WHERE job_id = $1 AND number = $2 AND state IN ('leased', 'running')`,
@@ -196,12 +187,4 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 	}
 	slices.SortFunc(jobs, func(a, b store.Job) int { return cmp.Compare(a.Seq, b.Seq) })
 	return jobs, nil
-}
-
-// overdueMessage tells the user why the server, not the worker, ended a job.
-func overdueMessage(elapsed time.Duration, timeoutSeconds int64, grace time.Duration) string {
-	return fmt.Sprintf("ended by the server: still running %d s after it started, "+
-		"past its %d s time limit plus %s s grace (its worker stopped reporting)",
-		int64(elapsed/time.Second), timeoutSeconds,
-		strconv.FormatFloat(grace.Seconds(), 'f', -1, 64))
 }

@@ -44,7 +44,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	if err := decodeJSON(args, env, &j); err != nil {
 		return store.Job{}, err
 	}
-	if err := decodeRequirements([]byte(reqs), &j); err != nil {
+	if err := store.DecodeRequirements([]byte(reqs), &j); err != nil {
 		return store.Job{}, err
 	}
 	j.Network, j.CancelRequested = network, cancelRequested
@@ -125,7 +125,7 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 			nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 			nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-			string(encodeRequirements(nj.Requirements)), nanos(nowOr(nj.CreatedAt)))
+			string(store.EncodeRequirements(nj.Requirements)), nanos(nowOr(nj.CreatedAt)))
 		if err != nil {
 			return err
 		}
@@ -247,24 +247,4 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
 	}
 	return j, nil
-}
-
-// encodeRequirements stores requirements as a JSON array ([] for none).
-func encodeRequirements(reqs []string) []byte {
-	if reqs == nil {
-		reqs = []string{}
-	}
-	b, _ := json.Marshal(reqs) // a []string always encodes
-	return b
-}
-
-// decodeRequirements reads the stored array; none comes back as nil.
-func decodeRequirements(b []byte, j *store.Job) error {
-	if err := json.Unmarshal(b, &j.Requirements); err != nil {
-		return fmt.Errorf("decode requirements: %w", err)
-	}
-	if len(j.Requirements) == 0 {
-		j.Requirements = nil
-	}
-	return nil
 }

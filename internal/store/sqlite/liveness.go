@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/rgrid/rgrid/internal/store"
@@ -20,7 +19,7 @@ import (
 // before (and LoseAttempts skips the finished attempt) or wholly after (and
 // gets ErrStaleAttempt).
 func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.Job, error) {
-	p = loseDefaults(p)
+	p = p.WithDefaults()
 	keep := make(map[store.AttemptRef]bool, len(p.Keep))
 	for _, r := range p.Keep {
 		keep[r] = true
@@ -60,14 +59,6 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 	}
 	slices.SortFunc(jobs, func(a, b store.Job) int { return cmp.Compare(a.Seq, b.Seq) })
 	return jobs, nil
-}
-
-// loseDefaults fills an empty reason, so that a lost job always has one.
-func loseDefaults(p store.LoseParams) store.LoseParams {
-	if p.Reason == "" {
-		p.Reason = "worker_lost"
-	}
-	return p
 }
 
 func activeAttempts(ctx context.Context, q querier, workerID string, onlyLeased bool, leasedBefore int64) ([]store.AttemptRef, error) {
@@ -167,7 +158,7 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 		}
 		at := nanos(now)
 		for _, o := range due {
-			msg := overdueMessage(now.Sub(fromNanos(o.started)), o.timeoutSeconds, grace)
+			msg := store.OverdueMessage(now.Sub(fromNanos(o.started)), o.timeoutSeconds, grace)
 			if _, err := tx.ExecContext(ctx, `UPDATE job_attempts SET state = 'timed_out',
 				reason = 'server_timeout', message = ?, finished_at = ?
 				WHERE job_id = ? AND number = ? AND state IN ('leased', 'running')`,
@@ -191,12 +182,4 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 		return nil, fmt.Errorf("expire overdue jobs: %w", err)
 	}
 	return jobs, nil
-}
-
-// overdueMessage tells the user why the server, not the worker, ended a job.
-func overdueMessage(elapsed time.Duration, timeoutSeconds int64, grace time.Duration) string {
-	return fmt.Sprintf("ended by the server: still running %d s after it started, "+
-		"past its %d s time limit plus %s s grace (its worker stopped reporting)",
-		int64(elapsed/time.Second), timeoutSeconds,
-		strconv.FormatFloat(grace.Seconds(), 'f', -1, 64))
 }

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// What both implementations do alike, whatever their SQL.
+
+// WithDefaults fills what the caller left unset: a lost attempt always has
+// a reason.
+func (p LoseParams) WithDefaults() LoseParams {
+	if p.Reason == "" {
+		p.Reason = "worker_lost"
+	}
+	return p
+}
+
+// OverdueMessage is the message of a job the server ended past its time
+// limit, so both databases give the same words.
+func OverdueMessage(elapsed time.Duration, timeoutSeconds int64, grace time.Duration) string {
+	return fmt.Sprintf("ended by the server: still running %d s after it started, "+
+		"past its %d s time limit plus %s s grace (its worker stopped reporting)",
+		int64(elapsed/time.Second), timeoutSeconds,
+		strconv.FormatFloat(grace.Seconds(), 'f', -1, 64))
+}
+
+// EncodeRequirements is how requirements are stored: a JSON array, []
+// for none.
+func EncodeRequirements(reqs []string) []byte {
+	if reqs == nil {
+		reqs = []string{}
+	}
+	b, _ := json.Marshal(reqs) // a []string always encodes
+	return b
+}
+
+// DecodeRequirements reads the stored array into j; none comes back as nil.
+func DecodeRequirements(b []byte, j *Job) error {
+	if err := json.Unmarshal(b, &j.Requirements); err != nil {
+		return fmt.Errorf("decode requirements: %w", err)
+	}
+	if len(j.Requirements) == 0 {
+		j.Requirements = nil
+	}
+	return nil
+}
