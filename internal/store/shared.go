@@ -47,3 +47,15 @@ func DecodeRequirements(b []byte, j *Job) error {
 	}
 	return nil
 }
+
+// DefaultLogLimit is the output stored for each attempt of a job that
+// sets no limit: 10 MiB.
+const DefaultLogLimit = 10 << 20
+
+// LogLimitOr is limit, or DefaultLogLimit when it is not positive.
+func LogLimitOr(limit int64) int64 {
+	if limit <= 0 {
+		return DefaultLogLimit
+	}
+	return limit
+}

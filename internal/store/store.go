@@ -75,7 +75,9 @@ type NewJob struct {
 	// Requirements are the job's Python dependencies, normalized PEP 508
 	// strings; empty for none.
 	Requirements []string
-	CreatedAt    time.Time
+	// LogLimit caps the bytes of output stored for each attempt.
+	LogLimit  int64
+	CreatedAt time.Time
 }
 
 // Job is a stored job. Script is filled only by GetJobScript and ClaimJobs.
@@ -94,6 +96,10 @@ type Job struct {
 	MaxAttempts  int
 	Retries      int
 	Requirements []string
+	LogLimit     int64
+	// LogsTruncated: an attempt's output reached LogLimit and the rest was
+	// not stored.
+	LogsTruncated bool
 
 	Attempt         int // number of the current (latest) attempt; 0 if never leased
 	WorkerID        string
@@ -102,6 +108,9 @@ type Job struct {
 	ExitCode *int
 	Reason   string
 	Message  string
+	// Failure is the worker's summary of a failed script (a JSON object),
+	// or "".
+	Failure string
 
 	CreatedAt  time.Time
 	StartedAt  *time.Time
@@ -207,6 +216,7 @@ type FinishParams struct {
 	ExitCode *int
 	Reason   string
 	Message  string
+	Failure  string // JSON summary of a failed script, or ""
 	Now      time.Time
 }
 
@@ -270,6 +280,9 @@ type Store interface {
 	AppendLogs(ctx context.Context, ref AttemptRef, chunks []LogChunk) error
 	// ReadLogs returns chunks with ID > AfterID, oldest first.
 	ReadLogs(ctx context.Context, p ReadLogsParams) ([]LogChunk, error)
+	// MarkLogsTruncated records that the attempt's output reached the
+	// job's log limit. ErrStaleAttempt if it is not the current attempt.
+	MarkLogsTruncated(ctx context.Context, ref AttemptRef) error
 	// LogOffsets says how much of each stream of an attempt is stored: a
 	// restarted worker resumes from there. Streams with nothing stored are
 	// absent.

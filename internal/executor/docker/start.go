@@ -77,18 +77,19 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	}
 
 	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes)
+	// Before the start, so that no byte is written before we listen.
+	stream, err := h.attach(ctx)
+	if err != nil {
+		return fail("attach to", err)
+	}
 	h.stopWatch = h.watchOOM(time.Time{})
 	h.began = time.Now()
 	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		h.stopWatch()
+		stream.Close()
 		return fail("start", err)
 	}
-	// After the start: the engine follows only a running container's log,
-	// and replays it from the first byte.
-	if err := h.follow(ctx, spec.Stdout, spec.Stderr, 0, 0); err != nil {
-		h.stopWatch()
-		return fail("follow output of", err)
-	}
+	h.attached(ctx, stream, spec.Stdout, spec.Stderr)
 	e.log.Debug("container started", "job", spec.JobID, "attempt", spec.Attempt, "container", id)
 	return h, nil
 }

@@ -146,8 +146,8 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 			return err
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET state = $2, exit_code = $3,
-			reason = $4, message = $5, finished_at = $6 WHERE id = $1 RETURNING `+jobColumns,
-			p.JobID, string(p.State), p.ExitCode, p.Reason, p.Message, at), false)
+			reason = $4, message = $5, finished_at = $6, failure = $7 WHERE id = $1 RETURNING `+jobColumns,
+			p.JobID, string(p.State), p.ExitCode, p.Reason, p.Message, at, p.Failure), false)
 		return err
 	})
 	if err != nil {
@@ -183,7 +183,7 @@ func scriptFailure(s store.State) bool {
 // attempt+1. It returns the job as it now is.
 func requeue(ctx context.Context, q querier, jobID string) (store.Job, error) {
 	return scanJob(q.QueryRow(ctx, `UPDATE jobs SET state = 'queued', worker_id = '',
-		cancel_requested = false, exit_code = NULL, reason = '', message = '',
+		cancel_requested = false, exit_code = NULL, reason = '', message = '', failure = '',
 		started_at = NULL, finished_at = NULL WHERE id = $1 RETURNING `+jobColumns, jobID), false)
 }
 

@@ -14,8 +14,8 @@ import (
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
-	requirements, attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
-	started_at, finished_at`
+	requirements, log_limit, logs_truncated, attempt, worker_id, cancel_requested, exit_code,
+	reason, message, failure, created_at, started_at, finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
 const jobColumnsScript = jobColumns + `, script`
@@ -27,8 +27,8 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
-		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.Attempt,
-		&j.WorkerID, &j.CancelRequested, &j.ExitCode, &j.Reason, &j.Message,
+		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
+		&j.WorkerID, &j.CancelRequested, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt}
 	if withScript {
 		dest = append(dest, &j.Script)
@@ -98,13 +98,13 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 	}
 	j, err := scanJob(s.pool.QueryRow(ctx, `INSERT INTO jobs (id, state, file_name,
 		script, script_size, args, runtime, env, memory_bytes, cpus, pids,
-		timeout_seconds, network, max_attempts, retries, requirements, created_at)
-		VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at)
+		VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		RETURNING `+jobColumns,
 		nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 		nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 		nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-		store.EncodeRequirements(nj.Requirements), nowOr(nj.CreatedAt)), false)
+		store.EncodeRequirements(nj.Requirements), store.LogLimitOr(nj.LogLimit), nowOr(nj.CreatedAt)), false)
 	if pgCode(err) == codeUniqueViolation {
 		return store.Job{}, fmt.Errorf("create job %s: a job with this id exists: %w", nj.ID, err)
 	}

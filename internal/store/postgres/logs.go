@@ -106,3 +106,19 @@ func (s *Store) LogOffsets(ctx context.Context, ref store.AttemptRef) (map[strin
 	}
 	return out, nil
 }
+
+// MarkLogsTruncated records that the current attempt's output reached the
+// job's log limit.
+func (s *Store) MarkLogsTruncated(ctx context.Context, ref store.AttemptRef) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := checkCurrent(ctx, tx, ref, "FOR UPDATE"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE jobs SET logs_truncated = true WHERE id = $1 AND NOT logs_truncated`, ref.JobID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark logs of %s/%d truncated: %w", ref.JobID, ref.Attempt, err)
+	}
+	return nil
+}

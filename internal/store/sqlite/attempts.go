@@ -149,8 +149,8 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 			err = requeue(ctx, tx, p.JobID)
 		} else {
 			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, exit_code = ?,
-				reason = ?, message = ?, finished_at = ? WHERE id = ?`,
-				p.State, nullInt(p.ExitCode), p.Reason, p.Message, at, p.JobID)
+				reason = ?, message = ?, failure = ?, finished_at = ? WHERE id = ?`,
+				p.State, nullInt(p.ExitCode), p.Reason, p.Message, p.Failure, at, p.JobID)
 		}
 		if err != nil {
 			return err
@@ -190,7 +190,7 @@ func scriptFailure(s store.State) bool {
 // attempt+1.
 func requeue(ctx context.Context, tx *sql.Tx, jobID string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', worker_id = '',
-		cancel_requested = 0, exit_code = NULL, reason = '', message = '',
+		cancel_requested = 0, exit_code = NULL, reason = '', message = '', failure = '',
 		started_at = NULL, finished_at = NULL WHERE id = ?`, jobID)
 	return err
 }

@@ -13,8 +13,8 @@ import (
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
-	requirements, attempt, worker_id, cancel_requested, exit_code, reason, message, created_at,
-	started_at, finished_at`
+	requirements, log_limit, logs_truncated, attempt, worker_id, cancel_requested, exit_code,
+	reason, message, failure, created_at, started_at, finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
 const jobColumnsScript = jobColumns + `, script`
@@ -29,11 +29,12 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		created                  int64
 		started, finished        sql.NullInt64
 		network, cancelRequested bool
+		truncated                bool
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
-		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.Attempt,
-		&j.WorkerID, &cancelRequested, &exit, &j.Reason, &j.Message, &created,
+		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
+		&j.WorkerID, &cancelRequested, &exit, &j.Reason, &j.Message, &j.Failure, &created,
 		&started, &finished}
 	if withScript {
 		dest = append(dest, &j.Script)
@@ -47,7 +48,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	if err := store.DecodeRequirements([]byte(reqs), &j); err != nil {
 		return store.Job{}, err
 	}
-	j.Network, j.CancelRequested = network, cancelRequested
+	j.Network, j.CancelRequested, j.LogsTruncated = network, cancelRequested, truncated
 	j.ExitCode = fromNullInt(exit)
 	j.CreatedAt = fromNanos(created)
 	j.StartedAt = fromNullNanos(started)
@@ -120,12 +121,12 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
-			network, max_attempts, retries, requirements, created_at)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			network, max_attempts, retries, requirements, log_limit, created_at)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 			nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-			string(store.EncodeRequirements(nj.Requirements)), nanos(nowOr(nj.CreatedAt)))
+			string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)))
 		if err != nil {
 			return err
 		}

@@ -107,3 +107,19 @@ func (s *Store) LogOffsets(ctx context.Context, ref store.AttemptRef) (map[strin
 	}
 	return out, nil
 }
+
+// MarkLogsTruncated records that the current attempt's output reached the
+// job's log limit.
+func (s *Store) MarkLogsTruncated(ctx context.Context, ref store.AttemptRef) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := checkCurrent(ctx, tx, ref); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET logs_truncated = 1 WHERE id = ? AND logs_truncated = 0`, ref.JobID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark logs of %s/%d truncated: %w", ref.JobID, ref.Attempt, err)
+	}
+	return nil
+}

@@ -147,3 +147,51 @@ func testLogOffsets(t *testing.T, s store.Store) {
 		"stderr": {Bytes: 1, LastSeq: 1},
 	}, got)
 }
+
+// testLogLimitAndFailure: a job's log limit defaults and round-trips, its
+// truncation mark needs the current attempt, and a failure summary is
+// stored with the result and cleared when a retry queues the job again.
+func testLogLimitAndFailure(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "lim", "w")
+	require.Equal(t, int64(store.DefaultLogLimit), j.LogLimit)
+	require.False(t, j.LogsTruncated)
+
+	nj := newJob("big")
+	nj.LogLimit = 64 << 20
+	nj.Retries = 1
+	k := claimAt(t, s, nj, "w", 2)
+	require.Equal(t, int64(64<<20), k.LogLimit)
+	require.ErrorIs(t, s.MarkLogsTruncated(ctx, store.AttemptRef{JobID: k.ID, Attempt: 2}), store.ErrStaleAttempt)
+	require.NoError(t, s.MarkLogsTruncated(ctx, ref(k)))
+	require.NoError(t, s.MarkLogsTruncated(ctx, ref(k)), "marking twice is fine")
+	got, err := s.GetJob(ctx, k.ID)
+	require.NoError(t, err)
+	require.True(t, got.LogsTruncated)
+	require.False(t, mustGet(t, s, j.ID).LogsTruncated, "other jobs are untouched")
+
+	const summary = `{"exception":"ZeroDivisionError","file":"a.py","line":3}`
+	p := store.FinishParams{JobID: k.ID, Attempt: 1, State: store.StateFailed, ExitCode: intp(1),
+		Reason: "exit_code", Message: "exited with code 1", Failure: summary, Now: at(3)}
+	requeued, err := s.FinishAttempt(ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, store.StateQueued, requeued.State)
+	require.Empty(t, requeued.Failure, "a requeued job keeps no result")
+	again, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w", Max: 1, Now: at(4)})
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	p.Attempt, p.Now = 2, at(5)
+	done, err := s.FinishAttempt(ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, summary, done.Failure)
+	require.Equal(t, done, mustGet(t, s, k.ID))
+	require.ErrorIs(t, s.MarkLogsTruncated(ctx, store.AttemptRef{JobID: k.ID, Attempt: 2}), store.ErrStaleAttempt,
+		"a finished attempt")
+}
+
+func mustGet(t *testing.T, s store.Store, id string) store.Job {
+	t.Helper()
+	j, err := s.GetJob(t.Context(), id)
+	require.NoError(t, err)
+	return j
+}

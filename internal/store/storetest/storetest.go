@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LogsFencing", func(t *testing.T) { t.Parallel(); testLogsFencing(t, open(t)) })
 	t.Run("LogsDefaultLimit", func(t *testing.T) { t.Parallel(); testLogsDefaultLimit(t, open(t)) })
 	t.Run("LogOffsets", func(t *testing.T) { t.Parallel(); testLogOffsets(t, open(t)) })
+	t.Run("LogLimitAndFailure", func(t *testing.T) { t.Parallel(); testLogLimitAndFailure(t, open(t)) })
 	t.Run("UpsertWorker", func(t *testing.T) { t.Parallel(); testUpsertWorker(t, open(t)) })
 	t.Run("WorkerHeartbeatAndState", func(t *testing.T) { t.Parallel(); testWorkerHeartbeatAndState(t, open(t)) })
 	t.Run("ListWorkers", func(t *testing.T) { t.Parallel(); testListWorkers(t, open(t)) })
@@ -142,7 +143,7 @@ func testCreateAndGet(t *testing.T, s store.Store) {
 	want := store.Job{
 		ID: nj.ID, Seq: created.Seq, State: store.StateQueued, FileName: nj.FileName,
 		Args: nj.Args, Runtime: nj.Runtime, Env: nj.Env, Limits: nj.Limits,
-		Network: true, ScriptSize: int64(len(nj.Script)), MaxAttempts: 3,
+		Network: true, ScriptSize: int64(len(nj.Script)), MaxAttempts: 3, LogLimit: store.DefaultLogLimit,
 		CreatedAt: base,
 	}
 	require.Positive(t, created.Seq)
