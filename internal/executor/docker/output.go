@@ -63,7 +63,7 @@ func (h *handle) attached(ctx context.Context, stream io.ReadCloser, stdout, std
 type hijacked struct{ res client.ContainerAttachResult }
 
 func (c *hijacked) Read(p []byte) (int, error) { return c.res.Reader.Read(p) }
-func (c *hijacked) Close() error              { c.res.Close(); return nil }
+func (c *hijacked) Close() error               { c.res.Close(); return nil }
 
 // sink wraps a destination of the job's output so that its failure is
 // logged once and the rest of the output discarded.
