@@ -276,9 +276,9 @@ func (c *Client) StartAttempt(ctx context.Context, ref AttemptRef) (AttemptStatu
 }
 
 // UploadLogs sends chunks of an attempt's output.
-func (c *Client) UploadLogs(ctx context.Context, ref AttemptRef, chunks []LogChunk) (AttemptStatus, error) {
+func (c *Client) UploadLogs(ctx context.Context, ref AttemptRef, up LogUpload) (AttemptStatus, error) {
 	var s AttemptStatus
-	err := c.do(ctx, http.MethodPost, attemptPath(ref, "logs"), LogUpload{Chunks: chunks}, &s)
+	err := c.do(ctx, http.MethodPost, attemptPath(ref, "logs"), up, &s)
 	return s, err
 }
 

@@ -4,7 +4,10 @@
 // else.
 package client
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // JobState is where a job is in its lifecycle.
 type JobState string
@@ -78,6 +81,9 @@ type SubmitRequest struct {
 	Requirements     string `json:"requirements,omitempty"`
 	RequirementsName string `json:"requirements_name,omitempty"`
 	NoDeps           bool   `json:"no_deps,omitempty"`
+	// LogLimit caps the bytes of output stored for each attempt; output
+	// beyond it is not stored and the job goes on. 0: the server's default.
+	LogLimit int64 `json:"log_limit,omitempty"`
 }
 
 // Job is a submitted script and what became of it.
@@ -97,6 +103,10 @@ type Job struct {
 	// ScriptSize is the script's length in bytes; the script itself is only
 	// handed to the worker that leases the job.
 	ScriptSize int64 `json:"script_size"`
+	// LogLimit is the most output stored for each attempt, in bytes;
+	// LogsTruncated says an attempt reached it and the rest was dropped.
+	LogLimit      int64 `json:"log_limit"`
+	LogsTruncated bool  `json:"logs_truncated,omitempty"`
 
 	Attempt         int    `json:"attempt"`
 	WorkerID        string `json:"worker_id,omitempty"`
@@ -105,12 +115,40 @@ type Job struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Failure summarises a failed script's last Python traceback, when it
+	// printed one.
+	Failure *Failure `json:"failure,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 
 	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Failure is the exception that ended a script and where it was raised:
+// the innermost frame in the script itself, else the innermost frame.
+type Failure struct {
+	Exception string `json:"exception"`          // "ZeroDivisionError"
+	Message   string `json:"message,omitempty"`  // "division by zero"
+	File      string `json:"file,omitempty"`     // "analysis.py"
+	Line      int    `json:"line,omitempty"`     // 12
+	Function  string `json:"function,omitempty"` // "main"
+}
+
+// Summary is one line: "ZeroDivisionError: division by zero at analysis.py line 12".
+func (f Failure) Summary() string {
+	s := f.Exception
+	if f.Message != "" {
+		s += ": " + f.Message
+	}
+	if f.File != "" {
+		s += " at " + f.File
+		if f.Line > 0 {
+			s += " line " + strconv.Itoa(f.Line)
+		}
+	}
+	return s
 }
 
 // Attempt is one lease of a job by a worker. Its number is the fencing token.
@@ -166,6 +204,15 @@ type LogPage struct {
 	// State is the job's state when the page was read. When it is terminal
 	// and Chunks is empty, the log is complete.
 	State JobState `json:"state"`
+}
+
+// LogEnd is the last message of a log stream (SSE event "end", WebSocket
+// message type "end"): the job has ended and every chunk was sent.
+type LogEnd struct {
+	State JobState `json:"state"`
+	// Next is the id of the last chunk sent (or the cursor the stream
+	// started from, if it sent none).
+	Next int64 `json:"next"`
 }
 
 // Runtime is one entry of the runtime table.
@@ -290,6 +337,9 @@ type LeaseResponse struct {
 // LogUpload is the body of POST /v1/jobs/{id}/attempts/{n}/logs.
 type LogUpload struct {
 	Chunks []LogChunk `json:"chunks"`
+	// Truncated says the attempt's output reached the job's log limit: the
+	// worker stores no more of it.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // AttemptStatus is returned to a worker for each report on an attempt; Stop
@@ -304,6 +354,7 @@ type ResultReport struct {
 	ExitCode *int     `json:"exit_code,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
 	Message  string   `json:"message,omitempty"`
+	Failure  *Failure `json:"failure,omitempty"`
 }
 
 // Health is the body of GET /v1/health.

@@ -181,7 +181,7 @@ func testCutOff(t *testing.T, mode proxyMode) {
 	if _, err := g.c.ReportResult(t.Context(), ref, client.ResultReport{State: client.StateSucceeded, ExitCode: &zero}); !isStale(err) {
 		t.Errorf("result for attempt 1 after it was lost: err %v, want 409 %s", err, client.CodeStaleAttempt)
 	}
-	if _, err := g.c.UploadLogs(t.Context(), ref, []client.LogChunk{{Attempt: 1, Stream: client.Stdout, Seq: 1000, Data: []byte("late\n")}}); !isStale(err) {
+	if _, err := g.c.UploadLogs(t.Context(), ref, client.LogUpload{Chunks: []client.LogChunk{{Attempt: 1, Stream: client.Stdout, Seq: 1000, Data: []byte("late\n")}}}); !isStale(err) {
 		t.Errorf("logs for attempt 1 after it was lost: err %v, want 409 %s", err, client.CodeStaleAttempt)
 	}
 

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/rgrid/rgrid/client"
 )
@@ -10,6 +12,10 @@ import (
 // to suggest.
 func hintFor(j client.Job) string {
 	switch j.State {
+	case client.StateFailed:
+		if j.Failure != nil {
+			return failureHint(*j.Failure)
+		}
 	case client.StateOOMKilled:
 		more := "2g"
 		if m := j.Limits.MemoryBytes; m > 0 {
@@ -44,4 +50,40 @@ func formatFlagBytes(n int64) string {
 		return fmt.Sprintf("%dg", n>>30)
 	}
 	return fmt.Sprintf("%dm", n>>20)
+}
+
+var missingModule = regexp.MustCompile(`^No module named '([^']+)'`)
+
+// pipNames are import names whose package on PyPI is called otherwise.
+var pipNames = map[string]string{
+	"cv2": "opencv-python", "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
+	"bs4": "beautifulsoup4", "dateutil": "python-dateutil", "dotenv": "python-dotenv",
+	"jwt": "pyjwt", "attr": "attrs", "Crypto": "pycryptodome", "serial": "pyserial",
+	"magic": "python-magic", "docx": "python-docx", "pptx": "python-pptx", "OpenSSL": "pyopenssl",
+	"google.protobuf": "protobuf", "skimage": "scikit-image", "fitz": "pymupdf",
+}
+
+// failureHint names the fix for a script's exception, when there is a
+// known one.
+func failureHint(f client.Failure) string {
+	if f.Exception != "ModuleNotFoundError" && f.Exception != "ImportError" {
+		return ""
+	}
+	m := missingModule.FindStringSubmatch(f.Message)
+	if m == nil {
+		return ""
+	}
+	mod := m[1]
+	pkg, ok := pipNames[mod]
+	if !ok {
+		top, _, _ := strings.Cut(mod, ".")
+		if pkg, ok = pipNames[top]; !ok {
+			pkg = top
+		}
+	}
+	hint := "add " + pkg + " to a requirements.txt beside the script (or to its inline \"# /// script\" dependencies); rgrid installs it before the run"
+	if pkg != mod && !strings.HasPrefix(mod, pkg+".") {
+		hint += " (the module " + mod + " comes from the package " + pkg + ")"
+	}
+	return hint
 }

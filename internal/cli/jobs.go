@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/bytesize"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -60,6 +61,13 @@ func printStatus(w io.Writer, j client.Job) {
 	}
 	if j.Message != "" {
 		fmt.Fprintf(tw, "Message:\t%s\n", j.Message)
+	}
+	if j.Failure != nil {
+		fmt.Fprintf(tw, "Error:\t%s\n", j.Failure.Summary())
+	}
+	if j.LogsTruncated {
+		fmt.Fprintf(tw, "Output:\ttruncated: only the first %s was kept (the job's log limit; rgrid run --log-limit raises it)\n",
+			bytesize.Format(j.LogLimit))
 	}
 	if h := hintFor(j); h != "" {
 		fmt.Fprintf(tw, "Hint:\t%s\n", h)

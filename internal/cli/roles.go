@@ -27,14 +27,15 @@ import (
 
 func newServerCmd(e *env) *cobra.Command {
 	var (
-		listen, db, token string
-		migrate           bool
-		maxScript         int64
-		heartbeat         time.Duration
-		deadAfter         time.Duration
-		reapInterval      time.Duration
-		timeoutGrace      time.Duration
-		maxAttempts       int
+		listen, db, token     string
+		logLimit, maxLogLimit string
+		migrate               bool
+		maxScript             int64
+		heartbeat             time.Duration
+		deadAfter             time.Duration
+		reapInterval          time.Duration
+		timeoutGrace          time.Duration
+		maxAttempts           int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -65,8 +66,17 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("make --dead-after a few heartbeats long (the default is 3)",
 					"--dead-after %s must be longer than --heartbeat-interval %s", deadAfter, heartbeat)
 			}
+			logDefault, err := parseBytes(logLimit)
+			if err != nil || logDefault <= 0 {
+				return userErr("write a size such as 10m", "--log-limit %q is not a size", logLimit)
+			}
+			logMax, err := parseBytes(maxLogLimit)
+			if err != nil || logMax < logDefault {
+				return userErr("write a size at least --log-limit, such as 1g", "--max-log-limit %q is not a size of at least --log-limit", maxLogLimit)
+			}
 			opts := server.Options{MaxScriptBytes: maxScript, Token: token, HeartbeatInterval: heartbeat,
-				DeadAfter: deadAfter, ReapInterval: reapInterval, TimeoutGrace: timeoutGrace, MaxAttempts: maxAttempts}
+				DeadAfter: deadAfter, ReapInterval: reapInterval, TimeoutGrace: timeoutGrace, MaxAttempts: maxAttempts,
+				LogLimit: logDefault, MaxLogLimit: logMax}
 			srv := server.New(st, rt, log, opts)
 			go srv.Run(ctx)
 			return serve(ctx, listen, srv.Handler(), log, func(addr string) {
@@ -85,6 +95,8 @@ func newServerCmd(e *env) *cobra.Command {
 	f.DurationVar(&reapInterval, "reap-interval", 2*time.Second, "how often to look for dead workers and overdue jobs")
 	f.DurationVar(&timeoutGrace, "timeout-grace", 30*time.Second, "the server ends a job running this long past its time limit")
 	f.IntVar(&maxAttempts, "max-attempts", 3, "attempts a job may lose to dead workers before it ends lost")
+	f.StringVar(&logLimit, "log-limit", "10m", "output stored for each attempt of a job that sets no --log-limit; the job goes on past it")
+	f.StringVar(&maxLogLimit, "max-log-limit", "1g", "the largest --log-limit a job may ask for")
 	return cmd
 }
 
@@ -146,7 +158,7 @@ A second signal stops it at once.`,
 	f.StringVar(&o.executor, "executor", "", "docker, or process (no isolation); default docker, and an error if no engine answers")
 	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
 	f.StringVar(&o.name, "name", "", "display name (default: the host name)")
-	f.Int64Var(&o.maxLogBytes, "max-log-bytes", 10<<20, "cap on each job's output; the rest is cut with a notice")
+	f.Int64Var(&o.maxLogBytes, "max-log-bytes", 10<<20, "cap on the output of a job that carries no log limit of its own; the rest is cut with a notice")
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/bytesize"
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/runtimes"
@@ -31,6 +32,9 @@ type runOptions struct {
 	requirements string
 	noDeps       bool
 	maxSize      int64
+	logLimit     string
+	// cancelOnInterrupt: Ctrl-C cancels the job instead of detaching.
+	cancelOnInterrupt bool
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -68,6 +72,8 @@ memory, 130 if it was canceled, 1 for a platform error (printed as "Error:").`,
 	f.StringVar(&o.requirements, "requirements", "", "requirements file to install (default: requirements.txt beside the script, if any)")
 	f.BoolVar(&o.noDeps, "no-deps", false, "install nothing: ignore requirements.txt and the script's inline metadata")
 	f.Int64Var(&o.maxSize, "max-script-size", 10<<20, "refuse scripts larger than this many bytes before sending")
+	f.StringVar(&o.logLimit, "log-limit", "", "store at most this much of the job's output, e.g. 64m (default: the server's, 10m); the job goes on past it")
+	f.BoolVar(&o.cancelOnInterrupt, "cancel-on-interrupt", false, "Ctrl-C cancels the job (default: Ctrl-C detaches and the job goes on)")
 	o.limits.add(f)
 	addClientFlags(cmd)
 	return cmd
@@ -111,9 +117,16 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 	if err != nil {
 		return client.SubmitRequest{}, err
 	}
+	var logLimit int64
+	if o.logLimit != "" {
+		if logLimit, err = parseBytes(o.logLimit); err != nil || logLimit <= 0 {
+			return client.SubmitRequest{}, userErr("write a size such as 64m or 1g", "--log-limit %q is not a size", o.logLimit)
+		}
+	}
 	req := client.SubmitRequest{
 		Script: script, FileName: filepath.Base(o.script), Args: o.args, Runtime: o.runtime,
 		Env: env, Limits: limits, Network: o.network, Retries: o.retries, NoDeps: o.noDeps,
+		LogLimit: logLimit,
 	}
 	if err := o.addRequirements(&req); err != nil {
 		return client.SubmitRequest{}, err
@@ -184,20 +197,27 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 		fmt.Fprintln(e.stdout, job.ID)
 		return nil
 	}
-	return followToExit(ctx, s.c, job.ID, e.stdout, e.stderr)
+	return followToExit(ctx, s, job.ID, o.cancelOnInterrupt, e.stdout, e.stderr)
 }
 
 // followToExit streams a job's output until it ends and turns its outcome
-// into rgrid's exit code. Interrupting rgrid cancels the job, as Ctrl-C
-// would stop a script run locally.
-func followToExit(ctx context.Context, c *client.Client, id string, stdout, stderr io.Writer) error {
-	tail := &tailWriter{w: stderr, max: 16 << 10}
-	err := follow(ctx, c, id, nil, stdout, tail)
+// into rgrid's exit code. Interrupting rgrid (Ctrl-C) detaches: the job
+// goes on and rgrid says how to follow or cancel it. With cancelOnInterrupt,
+// or when the grid lives inside this process and would end with it, the
+// interrupt cancels the job instead, as Ctrl-C stops a script run locally.
+func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt bool, stdout, stderr io.Writer) error {
+	c := s.c
+	err := follow(ctx, c, id, nil, stdout, stderr)
 	if ctx.Err() != nil {
+		if !cancelOnInterrupt && s.local == nil {
+			fmt.Fprintf(stderr, "\nrgrid: detached; job %s keeps running.\n", id)
+			fmt.Fprintf(stderr, "  follow it again: rgrid logs -f %s\n  cancel it:       rgrid cancel %s\n", id, id)
+			return exitCode(130)
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if _, cerr := c.Cancel(cctx, id); cerr == nil {
-			fmt.Fprintf(stderr, "rgrid: canceled job %s\n", id)
+			fmt.Fprintf(stderr, "\nrgrid: canceled job %s\n", id)
 			// Wait briefly for the canceled state, so the job does not
 			// outlive this command in embedded mode.
 			_ = follow(cctx, c, id, nil, io.Discard, io.Discard)
@@ -211,54 +231,30 @@ func followToExit(ctx context.Context, c *client.Client, id string, stdout, stde
 	if err != nil {
 		return err
 	}
-	if job.State == client.StateFailed {
-		if f, ok := parseTraceback(tail.tail()); ok {
-			if filepath.Base(f.file) == job.FileName {
-				f.file = job.FileName // where the worker staged it is no concern of the user
-			}
-			msg, hint := f.summary()
-			printError(stderr, &Error{Message: job.FileName + " failed: " + msg, Hint: hint})
-		}
+	if job.State == client.StateFailed && job.Failure != nil {
+		printError(stderr, &Error{Message: job.FileName + " failed: " + job.Failure.Summary(), Hint: hintFor(job)})
+	}
+	if job.LogsTruncated {
+		fmt.Fprintf(stderr, "rgrid: only the first %s of the output was kept (the job's log limit); raise it with --log-limit\n",
+			bytesize.Format(job.LogLimit))
 	}
 	return outcome(job, stderr)
 }
 
 // follow copies the job's log to the writers until the job has ended and
-// every chunk has been read. It resumes from the last chunk after errors,
-// so a server restart loses and repeats nothing.
+// every chunk has been read: stdout to stdout, stderr and RGrid's own
+// lines to stderr. A dropped connection is resumed from the last chunk, so
+// a server restart or a network cut loses and repeats nothing.
 func follow(ctx context.Context, c *client.Client, id string, streams []client.Stream, stdout, stderr io.Writer) error {
-	var after int64
-	failures := 0
-	for {
-		page, err := c.Logs(ctx, id, client.LogOptions{After: after, Streams: streams, Wait: 25 * time.Second})
-		if err != nil {
-			var ae *client.Error
-			if ctx.Err() != nil || (errors.As(err, &ae) && ae.Status/100 == 4) || failures >= 30 {
-				return err
-			}
-			failures++
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(min(failures, 5)) * time.Second):
-			}
-			continue
+	_, err := c.Follow(ctx, id, client.FollowOptions{Streams: streams}, func(ch client.LogChunk) error {
+		w := stdout
+		if ch.Stream != client.Stdout {
+			w = stderr
 		}
-		failures = 0
-		for _, ch := range page.Chunks {
-			w := stdout
-			if ch.Stream != client.Stdout {
-				w = stderr
-			}
-			if _, err := w.Write(ch.Data); err != nil {
-				return err
-			}
-		}
-		after = page.Next
-		if len(page.Chunks) == 0 && page.State.Terminal() {
-			return nil
-		}
-	}
+		_, err := w.Write(ch.Data)
+		return err
+	})
+	return err
 }
 
 // outcome maps a finished job to rgrid's exit code, explaining anything

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/json"
+
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -13,9 +15,16 @@ func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
 		ID: j.ID, State: client.JobState(j.State), FileName: j.FileName, Args: j.Args,
 		Runtime: j.Runtime, Env: j.Env, Limits: client.Limits(j.Limits), Network: j.Network, Retries: j.Retries,
 		Requirements: j.Requirements,
-		ScriptSize:   j.ScriptSize, Attempt: j.Attempt, WorkerID: j.WorkerID,
+		ScriptSize:   j.ScriptSize, LogLimit: j.LogLimit, LogsTruncated: j.LogsTruncated,
+		Attempt: j.Attempt, WorkerID: j.WorkerID,
 		CancelRequested: j.CancelRequested, ExitCode: j.ExitCode, Reason: j.Reason,
 		Message: j.Message, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+	}
+	if j.Failure != "" {
+		var f client.Failure
+		if json.Unmarshal([]byte(j.Failure), &f) == nil && f.Exception != "" {
+			out.Failure = &f
+		}
 	}
 	if out.Args == nil {
 		out.Args = []string{}
@@ -43,4 +52,8 @@ func refsToAPI(refs []store.AttemptRef) []client.AttemptRef {
 		out = append(out, client.AttemptRef{JobID: r.JobID, Attempt: r.Attempt})
 	}
 	return out
+}
+
+func chunkToAPI(c store.LogChunk) client.LogChunk {
+	return client.LogChunk{ID: c.ID, Attempt: c.Attempt, Stream: client.Stream(c.Stream), Seq: c.Seq, Time: c.Time, Data: c.Data}
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rgrid/rgrid/internal/bytesize"
 	"net/http"
 	"path"
 	"regexp"
@@ -60,6 +62,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		Network:      req.Network,
 		Retries:      req.Retries,
 		Requirements: reqs.Lines(),
+		LogLimit:     cmp.Or(req.LogLimit, s.opts.LogLimit),
 		MaxAttempts:  s.opts.MaxAttempts,
 		CreatedAt:    now,
 	})
@@ -73,9 +76,9 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) scriptTooLarge(size int64) *apiError {
-	msg := fmt.Sprintf("script is larger than the limit of %s", humanBytes(s.opts.MaxScriptBytes))
+	msg := fmt.Sprintf("script is larger than the limit of %s", bytesize.Format(s.opts.MaxScriptBytes))
 	if size >= 0 {
-		msg = fmt.Sprintf("script is %s, over the limit of %s", humanBytes(size), humanBytes(s.opts.MaxScriptBytes))
+		msg = fmt.Sprintf("script is %s, over the limit of %s", bytesize.Format(size), bytesize.Format(s.opts.MaxScriptBytes))
 	}
 	return errorf(http.StatusRequestEntityTooLarge, client.CodeTooLarge,
 		"send large data as input files rather than inside the script, or raise the server's --max-script-size",
@@ -115,6 +118,15 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 	l := req.Limits
 	if l.MemoryBytes < 0 || l.CPUs < 0 || l.Pids < 0 || l.TimeoutSeconds < 0 {
 		return runtimes.Runtime{}, bad("limits are positive numbers, or omitted for the worker's defaults", "limits must not be negative")
+	}
+	if req.LogLimit < 0 {
+		return runtimes.Runtime{}, bad("pass a positive size such as 64m, or omit it for the server's default", "log_limit must not be negative")
+	}
+	if req.LogLimit > s.opts.MaxLogLimit {
+		return runtimes.Runtime{}, errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
+			"write large output to files instead, or ask for at most "+bytesize.Format(s.opts.MaxLogLimit),
+			"log limit %s is over the server's maximum of %s", bytesize.Format(req.LogLimit), bytesize.Format(s.opts.MaxLogLimit)).
+			with("limit", "log_limit").with("maximum", s.opts.MaxLogLimit)
 	}
 	if req.Retries < 0 || req.Retries > 100 {
 		return runtimes.Runtime{}, bad("use --retries 0 to 100", "retries %d is out of range", req.Retries)
@@ -230,36 +242,50 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
 }
 
-func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// logParams reads the query shared by the log endpoints: stream (a
+// comma-separated list, repeatable), after (the id of the last chunk
+// seen; Last-Event-ID too) and limit.
+func logParams(r *http.Request) (store.ReadLogsParams, error) {
 	q := r.URL.Query()
-	p := store.ReadLogsParams{JobID: id, Limit: 1000}
+	p := store.ReadLogsParams{JobID: r.PathValue("id"), Limit: 1000}
 	for _, v := range q["stream"] {
 		for _, st := range strings.Split(v, ",") {
 			switch client.Stream(st) {
 			case client.Stdout, client.Stderr, client.System:
 				p.Streams = append(p.Streams, st)
 			default:
-				s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
-					"streams are stdout, stderr and system", "unknown stream %q", st))
-				return
+				return p, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+					"streams are stdout, stderr and system", "unknown stream %q", st)
 			}
 		}
 	}
 	var err error
-	if v := q.Get("after"); v != "" {
-		if p.AfterID, err = strconv.ParseInt(v, 10, 64); err != nil || p.AfterID < 0 {
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
-				"pass the \"next\" value of the previous page, or 0", "after %q is not valid", v))
-			return
+	after := q.Get("after")
+	if after == "" {
+		after = r.Header.Get("Last-Event-ID") // an EventSource reconnecting
+	}
+	if after != "" {
+		if p.AfterID, err = strconv.ParseInt(after, 10, 64); err != nil || p.AfterID < 0 {
+			return p, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"pass the id of the last chunk received (the \"next\" value of the previous page), or 0", "after %q is not valid", after)
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if p.Limit, err = strconv.Atoi(v); err != nil || p.Limit < 1 || p.Limit > 10000 {
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
-				"use a number from 1 to 10000", "limit %q is not valid", v))
-			return
+			return p, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				"use a number from 1 to 10000", "limit %q is not valid", v)
 		}
+	}
+	return p, nil
+}
+
+func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	p, err := logParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	var wait time.Duration
 	if v := q.Get("wait"); v != "" {
@@ -291,9 +317,7 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
 		if len(chunks) > 0 || j.State.Terminal() || wait == 0 {
 			page := client.LogPage{Chunks: make([]client.LogChunk, 0, len(chunks)), Next: p.AfterID, State: client.JobState(j.State)}
 			for _, c := range chunks {
-				page.Chunks = append(page.Chunks, client.LogChunk{
-					ID: c.ID, Attempt: c.Attempt, Stream: client.Stream(c.Stream), Seq: c.Seq, Time: c.Time, Data: c.Data,
-				})
+				page.Chunks = append(page.Chunks, chunkToAPI(c))
 				page.Next = c.ID
 			}
 			writeJSON(w, http.StatusOK, page)
@@ -311,20 +335,6 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		poll.Stop()
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // checkWorkerMaxima refuses a job that no registered, live worker would
@@ -351,7 +361,7 @@ func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits) error {
 	}
 	checks := []check{
 		{"memory", "memory", float64(l.MemoryBytes), func(m store.Limits) float64 { return float64(m.MemoryBytes) },
-			func(v float64) string { return humanBytes(int64(v)) }},
+			func(v float64) string { return bytesize.Format(int64(v)) }},
 		{"CPUs", "cpus", l.CPUs, func(m store.Limits) float64 { return m.CPUs },
 			func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }},
 		{"processes", "pids", float64(l.Pids), func(m store.Limits) float64 { return float64(m.Pids) },

@@ -42,6 +42,10 @@ type Options struct {
 	// TimeoutGrace is how long past its time limit a job may run before the
 	// server ends it itself (default 30 s).
 	TimeoutGrace time.Duration
+	// LogLimit is the output stored for each attempt of a job that sets
+	// no limit (default 10 MiB); MaxLogLimit the most a job may ask for
+	// (default 1 GiB).
+	LogLimit, MaxLogLimit int64
 	// Token, if set, must be presented as a bearer token on every call but
 	// the health check.
 	Token string
@@ -63,6 +67,13 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.MaxScriptBytes <= 0 {
 		opts.MaxScriptBytes = 10 << 20
 	}
+	if opts.LogLimit <= 0 {
+		opts.LogLimit = store.DefaultLogLimit
+	}
+	if opts.MaxLogLimit <= 0 {
+		opts.MaxLogLimit = 1 << 30
+	}
+	opts.MaxLogLimit = max(opts.MaxLogLimit, opts.LogLimit)
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = 5 * time.Second
 	}
@@ -105,6 +116,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
 	mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancelJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.readLogs)
+	mux.HandleFunc("GET /v1/jobs/{id}/logs/sse", s.followSSE)
+	mux.HandleFunc("GET /v1/jobs/{id}/logs/ws", s.followWS)
 
 	mux.HandleFunc("GET /v1/workers", s.listWorkers)
 	mux.HandleFunc("POST /v1/workers", s.registerWorker)

@@ -81,7 +81,7 @@ func TestWorkerProtocolAndFencing(t *testing.T) {
 		{Stream: client.Stderr, Seq: 1, Time: time.Now(), Data: []byte("b\n")},
 	}
 	for range 2 { // a retried upload is stored once
-		if _, err := b.c.UploadLogs(t.Context(), ref, chunks); err != nil {
+		if _, err := b.c.UploadLogs(t.Context(), ref, client.LogUpload{Chunks: chunks}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +96,7 @@ func TestWorkerProtocolAndFencing(t *testing.T) {
 
 	// A report for an attempt that is not the job's is refused with 409.
 	stale := client.AttemptRef{JobID: j.ID, Attempt: 2}
-	if _, err := b.c.UploadLogs(t.Context(), stale, chunks); !client.IsCode(err, client.CodeStaleAttempt) {
+	if _, err := b.c.UploadLogs(t.Context(), stale, client.LogUpload{Chunks: chunks}); !client.IsCode(err, client.CodeStaleAttempt) {
 		t.Errorf("stale upload: %v", err)
 	}
 	code := 0
@@ -125,7 +125,7 @@ func TestLogFollowWakesOnUpload(t *testing.T) {
 		p, _ := b.c.Logs(t.Context(), j.ID, client.LogOptions{Wait: 20 * time.Second})
 		got <- p
 	}()
-	if _, err := b.c.UploadLogs(t.Context(), ref, []client.LogChunk{{Stream: client.Stdout, Seq: 1, Data: []byte("hi")}}); err != nil {
+	if _, err := b.c.UploadLogs(t.Context(), ref, client.LogUpload{Chunks: []client.LogChunk{{Stream: client.Stdout, Seq: 1, Data: []byte("hi")}}}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -216,6 +217,12 @@ func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
 		return
 	}
+	if req.Truncated {
+		if err := s.store.MarkLogsTruncated(r.Context(), ref); err != nil {
+			s.writeError(w, r, s.staleOrMissing(r, ref, err))
+			return
+		}
+	}
 	s.sched.JobChanged(ref.JobID)
 	j, err := s.store.GetJob(r.Context(), ref.JobID)
 	if err != nil {
@@ -241,9 +248,18 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 			"report one of the terminal states", "state %q is not a terminal state", req.State))
 		return
 	}
+	var failure string
+	if f := req.Failure; f != nil && f.Exception != "" {
+		b, err := json.Marshal(f)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		failure = string(b)
+	}
 	j, err := s.store.FinishAttempt(r.Context(), store.FinishParams{
 		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
-		Reason: req.Reason, Message: req.Message, Now: s.opts.Now().UTC(),
+		Reason: req.Reason, Message: req.Message, Failure: failure, Now: s.opts.Now().UTC(),
 	})
 	if err != nil {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/pytrace"
 )
 
 type killReason int
@@ -96,11 +97,20 @@ func (w *Worker) limits(l client.Limits) executor.Limits {
 	return out
 }
 
+// logLimit is the most output stored for each attempt of j: the job's own
+// limit (set by the server at submission), else the worker's.
+func (w *Worker) logLimit(j client.Job) int64 {
+	if j.LogLimit > 0 {
+		return j.LogLimit
+	}
+	return w.opts.MaxLogBytes
+}
+
 // runAttempt runs one leased job to the end and reports its result.
 func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	defer w.untrack(a)
 	log := w.log.With("job", a.ref.JobID, "attempt", a.ref.Attempt)
-	ship := newShipper(w.c, a.ref, w.opts.MaxLogBytes, w.opts.LogFlushInterval, func() { a.kill(killStopped) })
+	ship := newShipper(w.c, a.ref, w.logLimit(a.job.Job), func() { a.kill(killStopped) })
 	shipCtx, stopShip := context.WithCancel(ctx)
 	defer stopShip()
 	go ship.run(shipCtx)
@@ -194,7 +204,13 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 			Message: "the worker lost track of the job: " + err.Error()})
 		return
 	}
-	w.report(ctx, a, w.resultReport(a, res))
+	r := w.resultReport(a, res)
+	if r.State == client.StateFailed {
+		if f, ok := pytrace.Parse(ship.stderrTail(), a.job.Job.FileName); ok {
+			r.Failure = &f
+		}
+	}
+	w.report(ctx, a, r)
 }
 
 func (w *Worker) resultReport(a *attempt, res executor.Result) client.ResultReport {

@@ -80,7 +80,7 @@ func (w *Worker) adopt(ctx context.Context, rec executor.Recoverer, f executor.F
 		return err
 	}
 	a := w.track(client.LeasedJob{Job: job, Attempt: f.Attempt})
-	ship := newShipper(w.c, ref, w.opts.MaxLogBytes, w.opts.LogFlushInterval, func() { a.kill(killStopped) })
+	ship := newShipper(w.c, ref, w.logLimit(job), func() { a.kill(killStopped) })
 	ship.resume(offsets.Streams)
 	spec := executor.Spec{
 		JobID: f.JobID, Attempt: f.Attempt, WorkerID: w.opts.ID, FileName: job.FileName,

@@ -31,11 +31,9 @@ type Options struct {
 	// Max is the most a job may ask of this worker (zero fields: no
 	// maximum); the server hands out only jobs that fit.
 	Max executor.Limits
-	// MaxLogBytes caps each attempt's output (default 10 MiB).
+	// MaxLogBytes caps each attempt's output when the job carries no limit
+	// of its own (default 10 MiB).
 	MaxLogBytes int64
-	// LogFlushInterval is how long output may wait before it is sent
-	// (default 100 ms).
-	LogFlushInterval time.Duration
 	// LeaseWait is how long a lease request may be held (default 30 s).
 	LeaseWait time.Duration
 }
@@ -77,9 +75,6 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	}
 	if opts.MaxLogBytes <= 0 {
 		opts.MaxLogBytes = 10 << 20
-	}
-	if opts.LogFlushInterval <= 0 {
-		opts.LogFlushInterval = 100 * time.Millisecond
 	}
 	if opts.LeaseWait <= 0 {
 		opts.LeaseWait = 30 * time.Second

@@ -1,0 +1,181 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// FollowOptions selects what Follow sends.
+type FollowOptions struct {
+	Streams []Stream // empty: all
+	// After is the id of the last chunk already seen: Follow starts after it.
+	After int64
+	// GiveUpAfter ends Follow when no connection to the server has
+	// succeeded for this long (default 2 minutes; a server restart takes
+	// seconds).
+	GiveUpAfter time.Duration
+	// OnReconnect, if set, is called before each reconnection with the
+	// error that ended the previous connection.
+	OnReconnect func(err error)
+}
+
+// Follow streams a job's log from the server's SSE endpoint
+// (GET /v1/jobs/{id}/logs/sse), calling fn with each chunk in order, until
+// the job has ended and its whole log has been passed to fn. A dropped
+// connection is opened again from the last chunk's id, so fn sees every
+// chunk exactly once across drops and server restarts. It returns the end
+// of the log, or the first error from fn, from the server refusing the
+// request (unknown job, bad cursor, wrong token), or from ctx.
+func (c *Client) Follow(ctx context.Context, id string, o FollowOptions, fn func(LogChunk) error) (LogEnd, error) {
+	giveUp := o.GiveUpAfter
+	if giveUp <= 0 {
+		giveUp = 2 * time.Minute
+	}
+	after := o.After
+	lastOK := time.Now()
+	for try := 0; ; try++ {
+		end, progressed, err := c.followOnce(ctx, id, o.Streams, &after, fn)
+		if err == nil {
+			return end, nil
+		}
+		if progressed {
+			try, lastOK = 0, time.Now()
+		}
+		var fe *fnError
+		var ae *Error
+		switch {
+		case ctx.Err() != nil:
+			return LogEnd{}, ctx.Err()
+		case errors.As(err, &fe):
+			return LogEnd{}, fe.err
+		case errors.As(err, &ae) && ae.Status/100 == 4:
+			return LogEnd{}, err
+		case time.Since(lastOK) > giveUp:
+			return LogEnd{}, fmt.Errorf("following the log of job %s: no answer from the server for %s: %w", id, giveUp, err)
+		}
+		if o.OnReconnect != nil {
+			o.OnReconnect(err)
+		}
+		wait := min(time.Duration(1<<min(try, 5))*100*time.Millisecond, 3*time.Second)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return LogEnd{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// fnError carries an error of Follow's callback, which ends Follow.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+
+// errNoEnd: the stream closed before its end event.
+var errNoEnd = errors.New("the log stream closed before the end of the log")
+
+// followOnce reads one SSE connection. progressed reports whether it got
+// anything (then the server was reachable and backoff starts over).
+func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, after *int64, fn func(LogChunk) error) (end LogEnd, progressed bool, err error) {
+	q := url.Values{}
+	for _, s := range streams {
+		q.Add("stream", string(s))
+	}
+	q.Set("after", strconv.FormatInt(*after, 10))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/jobs/"+url.PathEscape(id)+"/logs/sse?"+q.Encode(), nil)
+	if err != nil {
+		return LogEnd{}, false, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return LogEnd{}, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return LogEnd{}, false, decodeError(resp)
+	}
+	progressed = true
+	var (
+		event string
+		data  []byte
+	)
+	r := bufio.NewReaderSize(resp.Body, 256<<10)
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errNoEnd
+			}
+			return LogEnd{}, progressed, err
+		}
+		if len(line) > 0 {
+			field, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(field) {
+			case "event":
+				event = string(value)
+			case "data":
+				data = append(data, value...)
+			}
+			continue
+		}
+		// A blank line dispatches the event.
+		switch event {
+		case "chunk":
+			var ch LogChunk
+			if err := json.Unmarshal(data, &ch); err != nil {
+				return LogEnd{}, progressed, fmt.Errorf("decode log chunk: %w", err)
+			}
+			if ch.ID > *after { // never twice, whatever the server sends
+				if err := fn(ch); err != nil {
+					return LogEnd{}, progressed, &fnError{err}
+				}
+				*after = ch.ID
+			}
+		case "end":
+			if err := json.Unmarshal(data, &end); err != nil {
+				return LogEnd{}, progressed, fmt.Errorf("decode end of log: %w", err)
+			}
+			return end, progressed, nil
+		case "error":
+			e := &Error{Status: http.StatusInternalServerError}
+			if json.Unmarshal(data, e) != nil || e.Message == "" {
+				e.Message = "the server could not read the log"
+			}
+			return LogEnd{}, progressed, e
+		}
+		event, data = "", data[:0]
+	}
+}
+
+// readLine reads one line of any length without its line ending.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		long := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = r.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if err != nil {
+		return nil, err
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r")), nil
+}
