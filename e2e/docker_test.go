@@ -22,6 +22,13 @@ import (
 // executor, the python3.11 runtime pointed at the locally built image.
 func dockerGrid(t *testing.T, slots int, workerArgs ...string) *grid {
 	t.Helper()
+	g, _ := dockerGridWorker(t, slots, workerArgs...)
+	return g
+}
+
+// dockerGridWorker is dockerGrid that also returns the worker's process.
+func dockerGridWorker(t *testing.T, slots int, workerArgs ...string) (*grid, *proc) {
+	t.Helper()
 	img := testimages.Python(t)
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
@@ -41,9 +48,9 @@ command = ["python3"]
 	_, url := startServer(t, env, testdb.PostgresURL(t))
 	// Worker ids are unique per test: a starting worker removes every
 	// container labelled with its id.
-	startWorker(t, env, url, "dw-"+strings.ReplaceAll(t.Name(), "/", "-"), slots,
+	w := startWorker(t, env, url, "dw-"+strings.ReplaceAll(t.Name(), "/", "-"), slots,
 		append([]string{"--executor", "docker"}, workerArgs...)...)
-	return &grid{env: env, url: url, c: newClient(t, url)}
+	return &grid{env: env, url: url, c: newClient(t, url)}, w
 }
 
 func TestDockerLimitsAndOutcomes(t *testing.T) {
@@ -62,7 +69,10 @@ for i in range(8):
 			t.Fatalf("exit %d, want 137; stderr %q", r.code, r.stderr)
 		}
 		s := g.rgrid(t, "status", jobIDByFile(t, g, "hog.py"))
-		for _, want := range []string{"oom_killed", "512 MiB", "--memory"} {
+		if !strings.Contains(r.stderr, "Hint: give it more memory with --memory, e.g. --memory 1g") {
+			t.Errorf("rgrid run's hint does not name --memory with a larger value:\n%s", r.stderr)
+		}
+		for _, want := range []string{"oom_killed", "512 MiB", "--memory 1g"} {
 			if !strings.Contains(s.stdout, want) {
 				t.Errorf("status lacks %q:\n%s", want, s.stdout)
 			}
@@ -75,7 +85,8 @@ for i in range(8):
 		start := time.Now()
 		r := g.rgrid(t, "run", "--timeout", "5s", script)
 		took := time.Since(start)
-		if r.code != 124 || !strings.Contains(r.stderr, "killed after 5 s") || !strings.Contains(r.stderr, "--timeout") {
+		if r.code != 124 || !strings.Contains(r.stderr, "killed after 5 s") ||
+			!strings.Contains(r.stderr, "Hint: give it more time with --timeout, e.g. --timeout 10s") {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
 		if took > 20*time.Second {
@@ -161,7 +172,8 @@ tryw("/tmp/seen"); tryw("seen")
 		t.Parallel()
 		script := writeScript(t, "img.py", "print(1)\n")
 		r := g.rgrid(t, "run", "--runtime", "missing", script)
-		if r.code != 1 || !strings.Contains(r.stderr, "rgrid-test/does-not-exist:1") || !strings.Contains(r.stderr, "Hint:") {
+		if r.code != 1 || !strings.Contains(r.stderr, "rgrid-test/does-not-exist:1") ||
+			!strings.Contains(r.stderr, "Hint: check the runtime's image name (rgrid runtimes)") {
 			t.Errorf("%d %q", r.code, r.stderr)
 		}
 		j, err := g.c.Job(t.Context(), jobIDByFile(t, g, "img.py"))

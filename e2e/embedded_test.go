@@ -151,8 +151,8 @@ func TestRunSummarisesTraceback(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, want := range []string{
-		"Error: nomod.py failed: ModuleNotFoundError: No module named 'rgrid_no_such_module' (nomod.py, line 1)",
-		"Hint: list rgrid_no_such_module in a requirements.txt",
+		"Error: nomod.py failed: ModuleNotFoundError: No module named 'rgrid_no_such_module' at nomod.py line 1",
+		"Hint: add rgrid_no_such_module to a requirements.txt beside the script",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

@@ -13,9 +13,10 @@ type proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	mode  proxyMode
-	conns map[net.Conn]struct{}
+	mu       sync.Mutex
+	mode     proxyMode
+	conns    map[net.Conn]struct{}
+	accepted int // connections accepted so far
 }
 
 type proxyMode int
@@ -54,10 +55,19 @@ func newProxy(t *testing.T, target string) *proxy {
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			p.accepted++
+			p.mu.Unlock()
 			wg.Go(func() { p.forward(c) })
 		}
 	})
 	return p
+}
+
+func (p *proxy) connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
 }
 
 func (p *proxy) url() string { return "http://" + p.ln.Addr().String() }
