@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -166,10 +167,14 @@ func newLogsCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer s.close()
+			out, flushOut := terminalOutput(e.stdout)
+			errw, flushErr := terminalOutput(e.stderr)
+			defer flushErr()
+			defer flushOut()
 			if followFlag {
-				return follow(cmd.Context(), s.c, args[0], streams, e.stdout, e.stderr)
+				return follow(cmd.Context(), s.c, args[0], streams, out, errw)
 			}
-			return printLogs(cmd, s.c, args[0], streams, e)
+			return printLogs(cmd.Context(), s.c, args[0], streams, out, errw)
 		},
 	}
 	cmd.Flags().BoolVar(&stdoutOnly, "stdout-only", false, "print only the job's stdout")
@@ -180,17 +185,17 @@ func newLogsCmd(e *env) *cobra.Command {
 }
 
 // printLogs prints what is stored now, page by page, without waiting.
-func printLogs(cmd *cobra.Command, c *client.Client, id string, streams []client.Stream, e *env) error {
+func printLogs(ctx context.Context, c *client.Client, id string, streams []client.Stream, stdout, stderr io.Writer) error {
 	var after int64
 	for {
-		page, err := c.Logs(cmd.Context(), id, client.LogOptions{After: after, Streams: streams})
+		page, err := c.Logs(ctx, id, client.LogOptions{After: after, Streams: streams})
 		if err != nil {
 			return err
 		}
 		for _, ch := range page.Chunks {
-			w := e.stdout
+			w := stdout
 			if ch.Stream != client.Stdout {
-				w = e.stderr
+				w = stderr
 			}
 			if _, err := w.Write(ch.Data); err != nil {
 				return err

@@ -207,7 +207,11 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 // interrupt cancels the job instead, as Ctrl-C stops a script run locally.
 func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt bool, stdout, stderr io.Writer) error {
 	c := s.c
-	err := follow(ctx, c, id, nil, stdout, stderr)
+	out, flushOut := terminalOutput(stdout)
+	errw, flushErr := terminalOutput(stderr)
+	err := follow(ctx, c, id, nil, out, errw)
+	flushOut()
+	flushErr()
 	if ctx.Err() != nil {
 		if !cancelOnInterrupt && s.local == nil {
 			fmt.Fprintf(stderr, "\nrgrid: detached; job %s keeps running.\n", id)
