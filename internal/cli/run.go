@@ -57,8 +57,8 @@ Exit codes:
   125  platform failure: the server cannot be reached or failed, or the job
        ended error or lost (image pull or dependency install failed, worker
        lost, executor unavailable)
-Anything other than the script's own exit is explained on stderr as
-"Error: …" with a "Hint: …" naming the fix.`,
+A timeout, running out of memory and rgrid's own failures are explained on
+stderr as "Error: …" with a "Hint: …" naming the fix.`,
 		Example: `  rgrid run examples/hello.py
   rgrid run train.py --epochs 3
   rgrid run --timeout 10m --memory 1g train.py
