@@ -25,6 +25,18 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// UnreachableError is returned when no answer came from the server: the
+// connection was refused or broke, the name did not resolve, TLS failed.
+// Whether the request took effect is unknown.
+type UnreachableError struct {
+	URL string // the server's base URL
+	Err error  // what the HTTP transport said
+}
+
+func (e *UnreachableError) Error() string { return "cannot reach the server: " + e.Err.Error() }
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // Stable error codes. Callers branch on these, never on message text.
 const (
 	CodeNotFound         = "not_found"
@@ -116,7 +128,10 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) e
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err // the caller gave up; the server is not to blame
+		}
+		return &UnreachableError{URL: c.base, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -42,13 +42,14 @@ func (c *Client) Follow(ctx context.Context, id string, o FollowOptions, fn func
 	}
 	after := o.After
 	lastOK := time.Now()
+	connected := false // a server that never answered is reported at once
 	for try := 0; ; try++ {
 		end, progressed, err := c.followOnce(ctx, id, o.Streams, &after, fn)
 		if err == nil {
 			return end, nil
 		}
 		if progressed {
-			try, lastOK = 0, time.Now()
+			try, lastOK, connected = 0, time.Now(), true
 		}
 		var fe *fnError
 		var ae *Error
@@ -58,6 +59,8 @@ func (c *Client) Follow(ctx context.Context, id string, o FollowOptions, fn func
 		case errors.As(err, &fe):
 			return LogEnd{}, fe.err
 		case errors.As(err, &ae) && ae.Status/100 == 4:
+			return LogEnd{}, err
+		case !connected && time.Since(lastOK) > 2*time.Second:
 			return LogEnd{}, err
 		case time.Since(lastOK) > giveUp:
 			return LogEnd{}, fmt.Errorf("following the log of job %s: no answer from the server for %s: %w", id, giveUp, err)
@@ -102,7 +105,10 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return LogEnd{}, false, err
+		if ctx.Err() != nil {
+			return LogEnd{}, false, err
+		}
+		return LogEnd{}, false, &UnreachableError{URL: c.base, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

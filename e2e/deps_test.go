@@ -92,7 +92,7 @@ func TestDependenciesInstalledOnceAndCached(t *testing.T) {
 	t.Run("a misspelled package ends error with a hint", func(t *testing.T) {
 		bad := writeScript(t, "typo.py", "# /// script\n# dependencies = [\"rgrid-helo==1.0\"]\n# ///\nprint('never')\n")
 		r := g.rgrid(t, "run", bad)
-		if r.code != 1 || strings.Contains(r.stdout, "never") {
+		if r.code != 125 || strings.Contains(r.stdout, "never") {
 			t.Fatalf("%d %q %q", r.code, r.stdout, r.stderr)
 		}
 		for _, want := range []string{"ended error", "rgrid-helo", "not found", "Hint:"} {
@@ -111,7 +111,7 @@ func TestDependenciesInstalledOnceAndCached(t *testing.T) {
 		write(s, "print(1)\n")
 		write(filepath.Join(d, "requirements.txt"), "rgrid-hello\n-e ./local/pkg\n")
 		r := g.rgrid(t, "run", s)
-		if r.code == 0 || !strings.Contains(r.stderr, `requirements.txt line 2: "-e ./local/pkg"`) {
+		if r.code != 2 || !strings.Contains(r.stderr, `requirements.txt line 2: "-e ./local/pkg"`) {
 			t.Errorf("%d %q", r.code, r.stderr)
 		}
 		if n := g.rgrid(t, "run", "--no-deps", s); n.code != 0 || n.stdout != "1\n" {

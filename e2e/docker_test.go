@@ -163,7 +163,7 @@ tryw("/tmp/seen"); tryw("seen")
 		t.Parallel()
 		script := writeScript(t, "big.py", "print(1)\n")
 		r := g.rgrid(t, "run", "--memory", "64g", script)
-		if r.code == 0 || !strings.Contains(r.stderr, "8 GiB") || !strings.Contains(r.stderr, "--max-memory") {
+		if r.code != 2 || !strings.Contains(r.stderr, "8 GiB") || !strings.Contains(r.stderr, "--max-memory") {
 			t.Errorf("%d %q", r.code, r.stderr)
 		}
 	})
@@ -172,7 +172,7 @@ tryw("/tmp/seen"); tryw("seen")
 		t.Parallel()
 		script := writeScript(t, "img.py", "print(1)\n")
 		r := g.rgrid(t, "run", "--runtime", "missing", script)
-		if r.code != 1 || !strings.Contains(r.stderr, "rgrid-test/does-not-exist:1") ||
+		if r.code != 125 || !strings.Contains(r.stderr, "rgrid-test/does-not-exist:1") ||
 			!strings.Contains(r.stderr, "Hint: check the runtime's image name (rgrid runtimes)") {
 			t.Errorf("%d %q", r.code, r.stderr)
 		}

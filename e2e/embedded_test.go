@@ -60,8 +60,8 @@ func TestRunMissingFileSubmitsNothing(t *testing.T) {
 	t.Parallel()
 	env := isolatedEnv(t)
 	r := rgrid(t, env, "run", "nonexistent.py")
-	if r.code == 0 {
-		t.Fatal("exit code 0 for a missing file")
+	if r.code != 2 {
+		t.Fatalf("exit code %d for a missing file, want 2", r.code)
 	}
 	if !strings.HasPrefix(r.stderr, "Error: file not found: nonexistent.py\nHint: check the path") {
 		t.Errorf("stderr = %q", r.stderr)
@@ -82,8 +82,8 @@ func TestRunUnknownRuntimeListsAvailable(t *testing.T) {
 	t.Parallel()
 	script := writeScript(t, "x.py", "print(1)\n")
 	r := rgrid(t, isolatedEnv(t), "run", "--runtime", "cobol", script)
-	if r.code == 0 {
-		t.Fatal("exit code 0 for an unknown runtime")
+	if r.code != 2 {
+		t.Fatalf("exit code %d for an unknown runtime, want 2", r.code)
 	}
 	for _, want := range []string{`Error: unknown runtime "cobol"`, "python3.11", "node20", "bash"} {
 		if !strings.Contains(r.stderr, want) {
@@ -96,7 +96,7 @@ func TestDetachWithoutDevServerExplains(t *testing.T) {
 	t.Parallel()
 	script := writeScript(t, "x.py", "print(1)\n")
 	r := rgrid(t, isolatedEnv(t), "run", "--detach", script)
-	if r.code == 0 || !strings.Contains(r.stderr, "rgrid dev") {
+	if r.code != 2 || !strings.Contains(r.stderr, "rgrid dev") {
 		t.Fatalf("code %d, stderr %q: want a refusal naming rgrid dev", r.code, r.stderr)
 	}
 }

@@ -76,7 +76,7 @@ exit 3
 	if !strings.Contains(w.stdout, "w1") || !strings.Contains(w.stdout, "active") {
 		t.Errorf("workers:\n%s", w.stdout)
 	}
-	if u := g.rgrid(t, "status", "job_doesnotexist"); u.code == 0 ||
+	if u := g.rgrid(t, "status", "job_doesnotexist"); u.code != 2 ||
 		!strings.Contains(u.stderr, "Error: job job_doesnotexist not found") {
 		t.Errorf("unknown id: %d %q", u.code, u.stderr)
 	}
@@ -102,7 +102,7 @@ func TestPostgresCancelRunningJob(t *testing.T) {
 		t.Errorf("state %s, want canceled", j.State)
 	}
 	t.Logf("canceled in %s", time.Since(start))
-	if c := g.rgrid(t, "cancel", id); c.code == 0 || !strings.Contains(c.stderr, "already ended") {
+	if c := g.rgrid(t, "cancel", id); c.code != 2 || !strings.Contains(c.stderr, "already ended") {
 		t.Errorf("second cancel: %d %q", c.code, c.stderr)
 	}
 }
@@ -181,7 +181,7 @@ func TestPostgresBadInput(t *testing.T) {
 		}
 		// The CLI refuses it locally too, naming the limit.
 		big := writeScript(t, "big.py", strings.Repeat("#", 10<<20+1))
-		if r := g.rgrid(t, "run", big); r.code == 0 || !strings.Contains(r.stderr, "over the script size limit") {
+		if r := g.rgrid(t, "run", big); r.code != 2 || !strings.Contains(r.stderr, "over the script size limit") {
 			t.Errorf("cli: %d %q", r.code, r.stderr)
 		}
 	})
@@ -227,7 +227,7 @@ func TestPostgresMigrateCommands(t *testing.T) {
 	db := testdb.PostgresURL(t)
 
 	r := rgrid(t, env, "server", "--db", db, "--listen", "127.0.0.1:0")
-	if r.code == 0 || !strings.Contains(r.stderr, "rgrid migrate up") {
+	if r.code != 125 || !strings.Contains(r.stderr, "rgrid migrate up") {
 		t.Fatalf("server on an empty database: code %d, stderr %q", r.code, r.stderr)
 	}
 	if r := rgrid(t, env, "migrate", "up", "--db", db); r.code != 0 {
@@ -245,7 +245,7 @@ func TestPostgresMigrateCommands(t *testing.T) {
 		t.Errorf("status after down:\n%s", s.stdout)
 	}
 	r = rgrid(t, env, "server", "--db", db, "--listen", "127.0.0.1:0")
-	if r.code == 0 || !strings.Contains(r.stderr, "rgrid migrate up") || !strings.Contains(r.stderr, "--migrate") {
+	if r.code != 125 || !strings.Contains(r.stderr, "rgrid migrate up") || !strings.Contains(r.stderr, "--migrate") {
 		t.Errorf("server on a database one behind: code %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -43,10 +43,10 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 		case c.name == "" && c.embedded:
 			return process.New(process.Options{Logger: c.log}), fallbackNotice(err.Error(), "start Docker"), nil
 		case c.name == "docker":
-			return nil, "", userErr("start the Docker engine (or set DOCKER_HOST), or run with --executor process for jobs without isolation",
+			return nil, "", platformErr("start the Docker engine (or set DOCKER_HOST), or run with --executor process for jobs without isolation",
 				"the docker executor cannot start: %v", err)
 		default:
-			return nil, "", userErr("start the Docker engine (or set DOCKER_HOST); to run jobs without isolation, pass --executor process",
+			return nil, "", platformErr("start the Docker engine (or set DOCKER_HOST); to run jobs without isolation, pass --executor process",
 				"no Docker engine answers, and a worker does not run jobs without isolation unless told to: %v", err)
 		}
 	}

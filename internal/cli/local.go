@@ -166,7 +166,7 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 func serveLocal(ctx context.Context, st store.Store, rt *runtimes.Table, addr string, opts server.Options, log *slog.Logger) (*localGrid, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, userErr("choose another address with --listen", "listen on %s: %v", addr, err)
+		return nil, platformErr("choose another address with --listen", "listen on %s: %v", addr, err)
 	}
 	srv := server.New(st, rt, log, opts)
 	// Long polls end when the base context does, so close is quick.
@@ -204,17 +204,18 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// dbError turns a schema or connection failure into advice.
+// dbError turns a schema or connection failure into advice; either is a
+// failure of the platform, not of the command line.
 func dbError(err error) error {
 	var behind *database.SchemaBehindError
 	var ahead *database.SchemaAheadError
 	switch {
 	case errors.As(err, &behind):
-		return userErr(behind.Hint(), "%v", err)
+		return platformErr(behind.Hint(), "%v", err)
 	case errors.As(err, &ahead):
-		return userErr(ahead.Hint(), "%v", err)
+		return platformErr(ahead.Hint(), "%v", err)
 	}
-	return userErr("check the --db URL and that the database is running", "open the database: %v", err)
+	return platformErr("check the --db URL and that the database is running", "open the database: %v", err)
 }
 
 // execOptions choose and configure the executor of an embedded or

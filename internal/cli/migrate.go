@@ -30,7 +30,7 @@ dialect, embedded in this binary.`,
 		}
 		m, err := database.NewMigrator(cmd.Context(), db)
 		if err != nil {
-			return nil, userErr("check the --db URL and that the database is running", "%v", err)
+			return nil, platformErr("check the --db URL and that the database is running", "%v", err)
 		}
 		return m, nil
 	}

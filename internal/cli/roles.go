@@ -105,7 +105,7 @@ func newServerCmd(e *env) *cobra.Command {
 func serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger, onListen func(addr string)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return userErr("choose another address with --listen, or stop what uses it", "listen on %s: %v", addr, err)
+		return platformErr("choose another address with --listen, or stop what uses it", "listen on %s: %v", addr, err)
 	}
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()

@@ -7,37 +7,14 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/runtimes"
 )
-
-// Error is a failure meant for the user: a message, a hint naming the fix,
-// and the exit code.
-type Error struct {
-	Message string
-	Hint    string
-	Code    int
-}
-
-func (e *Error) Error() string { return e.Message }
-
-func userErr(hint, format string, args ...any) *Error {
-	return &Error{Message: fmt.Sprintf(format, args...), Hint: hint, Code: 1}
-}
-
-// exitCode lets a command end the process with a given code and no message
-// (rgrid run exits with the script's own code).
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
 // env is what every command shares.
 type env struct {
@@ -45,6 +22,9 @@ type env struct {
 	cfg            *config.File
 	server         string
 	token          string
+	// ran is set once a command starts (its PersistentPreRunE): an error
+	// before that is cobra refusing the command line.
+	ran bool
 }
 
 // Run executes rgrid with args (without the program name) and returns the
@@ -55,40 +35,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
+	if !e.ran {
+		err = usageError(cmd, args, err)
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return exitCanceled // interrupted: nothing to explain
+	}
 	var code exitCode
-	if errors.As(err, &code) {
-		return int(code)
+	if !errors.As(err, &code) {
+		printError(stderr, err)
 	}
-	printError(stderr, err)
-	var ue *Error
-	if errors.As(err, &ue) && ue.Code != 0 {
-		return ue.Code
-	}
-	return 1
-}
-
-func printError(w io.Writer, err error) {
-	var ue *Error
-	var ae *client.Error
-	var hint string
-	switch {
-	case errors.As(err, &ue):
-		hint = ue.Hint
-	case errors.As(err, &ae):
-		hint = ae.Hint
-	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),
-		strings.HasPrefix(err.Error(), "unknown shorthand flag"), strings.Contains(err.Error(), "accepts "),
-		strings.Contains(err.Error(), "requires at least"), strings.HasPrefix(err.Error(), "invalid argument"):
-		hint = "run \"rgrid --help\" or \"rgrid COMMAND --help\" for usage"
-	}
-	fmt.Fprintf(w, "Error: %s\n", err.Error())
-	if hint != "" {
-		fmt.Fprintf(w, "Hint: %s\n", hint)
-	}
+	return exitStatus(err)
 }
 
 func newRoot(e *env) *cobra.Command {
@@ -100,10 +61,19 @@ func newRoot(e *env) *cobra.Command {
 stdout and stderr back live, and exits with the script's exit code.
 
 With no server configured, rgrid runs everything inside its own process on a
-local SQLite database: "rgrid run hello.py" just works.`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
+local SQLite database: "rgrid run hello.py" just works.
+
+Exit codes: 0 on success, 2 for a usage error (a bad flag, file or value, or
+a request the server refused), 125 when the platform failed (no server, a
+server error, a job that ended error or lost); "rgrid run --help" lists the
+codes of a job's outcome.`,
+		SilenceErrors:      true,
+		SilenceUsage:       true,
+		DisableSuggestions: true, // usageError words them, on one line
+		// SuggestionsFor reads this; cobra sets it only for its own wording.
+		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			e.ran = true
 			path, explicit := configPath, configPath != ""
 			if path == "" {
 				if path = os.Getenv("RGRID_CONFIG"); path != "" {
@@ -130,9 +100,7 @@ local SQLite database: "rgrid run hello.py" just works.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "config file (default $XDG_CONFIG_HOME/rgrid/config.toml; env RGRID_CONFIG)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return userErr(fmt.Sprintf("run \"rgrid %s --help\" for usage", c.Name()), "%v", err)
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newRunCmd(e), newStatusCmd(e), newLogsCmd(e), newListCmd(e), newCancelCmd(e),
 		newRuntimesCmd(e), newWorkersCmd(e), newVersionCmd(e),

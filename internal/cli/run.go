@@ -49,8 +49,20 @@ and rgrid exits with the script's exit code.
 The runtime is chosen from the file extension (.py → python3.11, .js → node20,
 .sh → bash) unless --runtime names one of: ` + names + `.
 
-Exit codes: the script's own; 124 if it timed out, 137 if it ran out of
-memory, 130 if it was canceled, 1 for a platform error (printed as "Error:").`,
+Exit codes:
+  0    the script succeeded
+  N    the script failed with exit code N: rgrid exits with the script's own
+  124  the script hit its time limit (--timeout)
+  137  the script ran out of memory (--memory)
+  130  the job was canceled, or rgrid interrupted (Ctrl-C cancels the job)
+  2    usage error: a bad flag or value, a missing or unreadable file, or a
+       request the server refused (unknown runtime, invalid requirements,
+       limits over a worker's maximum)
+  125  platform failure: the server cannot be reached or failed, or the job
+       ended error or lost (image pull or dependency install failed, worker
+       lost, executor unavailable)
+A timeout, running out of memory and rgrid's own failures are explained on
+stderr as "Error: …" with a "Hint: …" naming the fix.`,
 		Example: `  rgrid run examples/hello.py
   rgrid run train.py --epochs 3
   rgrid run --timeout 10m --memory 1g train.py
@@ -88,7 +100,7 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 	fi, err := os.Stat(o.script)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return client.SubmitRequest{}, &Error{Message: "file not found: " + o.script, Code: 1,
+			return client.SubmitRequest{}, &Error{Message: "file not found: " + o.script, Code: exitUsage,
 				Hint: "check the path; it is relative to the current directory (" + cwd() + ")"}
 		}
 		return client.SubmitRequest{}, userErr("check the file's permissions", "cannot read %s: %v", o.script, err)
@@ -153,7 +165,7 @@ func (o *runOptions) addRequirements(req *client.SubmitRequest) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return &Error{Message: "file not found: " + path, Code: 1, Hint: "check the --requirements path"}
+			return &Error{Message: "file not found: " + path, Code: exitUsage, Hint: "check the --requirements path"}
 		}
 		return userErr("check the file's permissions", "cannot read %s: %v", path, err)
 	}
@@ -216,7 +228,7 @@ func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt 
 		if !cancelOnInterrupt && s.local == nil {
 			fmt.Fprintf(stderr, "\nrgrid: detached; job %s keeps running.\n", id)
 			fmt.Fprintf(stderr, "  follow it again: rgrid logs -f %s\n  cancel it:       rgrid cancel %s\n", id, id)
-			return exitCode(130)
+			return exitCode(exitCanceled)
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -226,7 +238,7 @@ func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt 
 			// outlive this command in embedded mode.
 			_ = follow(cctx, c, id, nil, io.Discard, io.Discard)
 		}
-		return exitCode(130)
+		return exitCode(exitCanceled)
 	}
 	if err != nil {
 		return err
@@ -271,19 +283,23 @@ func outcome(j client.Job, stderr io.Writer) error {
 		if j.ExitCode != nil {
 			return exitCode(*j.ExitCode)
 		}
-		return exitCode(1)
+		// Failed without an exit code: the script was stopped by something
+		// other than its own exit, which only the platform can explain.
+		printError(stderr, &Error{Message: fmt.Sprintf("job %s failed without an exit code: %s", j.ID, j.Message), Hint: hintFor(j)})
+		return exitCode(exitPlatform)
 	case client.StateTimedOut:
 		printError(stderr, &Error{Message: "job " + j.ID + " timed out: " + j.Message, Hint: hintFor(j)})
-		return exitCode(124)
+		return exitCode(exitTimedOut)
 	case client.StateOOMKilled:
 		printError(stderr, &Error{Message: "job " + j.ID + " ran out of memory: " + j.Message, Hint: hintFor(j)})
-		return exitCode(137)
+		return exitCode(exitOOM)
 	case client.StateCanceled:
 		fmt.Fprintf(stderr, "rgrid: job %s was canceled\n", j.ID)
-		return exitCode(130)
+		return exitCode(exitCanceled)
 	}
+	// error and lost: the platform failed the job, not the script.
 	printError(stderr, &Error{Message: fmt.Sprintf("job %s ended %s: %s", j.ID, j.State, j.Message), Hint: hintFor(j)})
-	return exitCode(1)
+	return exitCode(exitPlatform)
 }
 
 // defaultLimits are the limits an embedded worker applies to jobs that set

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"io"
-	"os"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +18,7 @@ import (
 
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false
 	}

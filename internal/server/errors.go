@@ -18,11 +18,102 @@ import (
 	"github.com/rgrid/rgrid/internal/store"
 )
 
+// kind is a class of API error: what went wrong, seen from the caller.
+// Every stable code belongs to one kind, and the kind decides the HTTP
+// status (a code may refine it within the same class), so that a client
+// tells "change the request" (4xx) from "the platform failed" (5xx)
+// without knowing every code.
+type kind int
+
+const (
+	// kindValidation: the request is malformed, or a value in it is not
+	// one the server accepts. Sent again unchanged, it fails again.
+	kindValidation kind = iota + 1
+	// kindUnauthorized: the API token is missing or wrong.
+	kindUnauthorized
+	// kindNotFound: the job, worker or endpoint named does not exist.
+	kindNotFound
+	// kindConflict: the request is valid, but the state of what it names
+	// forbids it now (the job has ended; the attempt was superseded).
+	kindConflict
+	// kindLimit: the request asks for more than the grid allows: a body
+	// over the size limit, or limits no worker accepts.
+	kindLimit
+	// kindExecution: the request was valid and the control plane did its
+	// part, but something it hands work to could not carry it out (the
+	// worker's executor, the image registry, pip). A job's own outcome is
+	// data, not an API error: GET /v1/jobs/{id} answers 200 with the state
+	// and reason, "error" included. An endpoint that must itself report
+	// that a job could not be run answers 502 Bad Gateway: not 4xx, since
+	// the caller cannot fix it by changing the request; not 500, which
+	// says the control plane itself is broken.
+	kindExecution
+	// kindPlatform: the control plane failed: a bug (500) or its database
+	// out of reach (503, worth retrying).
+	kindPlatform
+)
+
+// status is the HTTP status of errors of kind k.
+func (k kind) status() int {
+	switch k {
+	case kindValidation:
+		return http.StatusBadRequest
+	case kindUnauthorized:
+		return http.StatusUnauthorized
+	case kindNotFound:
+		return http.StatusNotFound
+	case kindConflict:
+		return http.StatusConflict
+	case kindLimit:
+		return http.StatusUnprocessableEntity
+	case kindExecution:
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+// codeSpec is a stable code's kind and, where it refines the kind's
+// status, its own.
+type codeSpec struct {
+	kind   kind
+	status int
+}
+
+// codes lists every stable error code (the Code* constants of package
+// client). The README's API section documents each with its status.
+var codes = map[string]codeSpec{
+	client.CodeInvalidJSON:      {kind: kindValidation},
+	client.CodeInvalidRequest:   {kind: kindValidation},
+	client.CodeUnknownRuntime:   {kind: kindValidation},
+	client.CodeInvalidReqs:      {kind: kindValidation},
+	client.CodeMethodNotAllowed: {kind: kindValidation, status: http.StatusMethodNotAllowed},
+	client.CodeUnauthorized:     {kind: kindUnauthorized},
+	client.CodeNotFound:         {kind: kindNotFound},
+	client.CodeStaleAttempt:     {kind: kindConflict},
+	client.CodeJobFinished:      {kind: kindConflict},
+	client.CodeLimitExceeded:    {kind: kindLimit},
+	client.CodeTooLarge:         {kind: kindLimit, status: http.StatusRequestEntityTooLarge},
+	client.CodeInternal:         {kind: kindPlatform},
+	client.CodeUnavailable:      {kind: kindPlatform, status: http.StatusServiceUnavailable},
+}
+
+// statusOf is the HTTP status of an error with the given code; a code
+// missing from the table is a bug, answered as one.
+func statusOf(code string) int {
+	spec, ok := codes[code]
+	switch {
+	case !ok:
+		return http.StatusInternalServerError
+	case spec.status != 0:
+		return spec.status
+	}
+	return spec.kind.status()
+}
+
 // apiError is an error meant for the API's user: its message and hint are
 // shown as they are. Anything else that reaches writeError is logged and
 // answered with a generic 500, so no internal detail leaks.
 type apiError struct {
-	status  int
 	code    string
 	message string
 	hint    string
@@ -31,8 +122,10 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
-func errorf(status int, code, hint, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, hint: hint, message: fmt.Sprintf(format, args...)}
+// errorf returns an API error with a stable code, which decides its
+// status (see codes).
+func errorf(code, hint, format string, args ...any) *apiError {
+	return &apiError{code: code, hint: hint, message: fmt.Sprintf(format, args...)}
 }
 
 func (e *apiError) with(key string, v any) *apiError {
@@ -54,9 +147,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, store.ErrNotFound):
-		ae = errorf(http.StatusNotFound, client.CodeNotFound, "", "not found")
+		ae = errorf(client.CodeNotFound, "", "not found")
 	case errors.Is(err, store.ErrStaleAttempt):
-		ae = errorf(http.StatusConflict, client.CodeStaleAttempt,
+		ae = errorf(client.CodeStaleAttempt,
 			"stop this attempt: the job has moved on without it", "%v", err)
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		return // the client went away; nobody to answer
@@ -64,14 +157,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		if isUnavailable(err) || !s.databaseAnswers(r.Context()) {
 			w.Header().Set("Retry-After", "2")
-			ae = errorf(http.StatusServiceUnavailable, client.CodeUnavailable,
+			ae = errorf(client.CodeUnavailable,
 				"retry in a few seconds; if it persists, check the server's database", "the server cannot reach its database")
 		} else {
-			ae = errorf(http.StatusInternalServerError, client.CodeInternal,
+			ae = errorf(client.CodeInternal,
 				"this is a bug or an outage on the server; its log has the details", "internal server error")
 		}
 	}
-	writeJSON(w, ae.status, client.Error{Code: ae.code, Message: ae.message, Hint: ae.hint, Details: ae.details})
+	writeJSON(w, statusOf(ae.code), client.Error{Code: ae.code, Message: ae.message, Hint: ae.hint, Details: ae.details})
 }
 
 // databaseAnswers pings the store, to tell an outage (503: retry later)
@@ -112,7 +205,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		return jsonError(err, limit)
 	}
 	if dec.More() {
-		return errorf(http.StatusBadRequest, client.CodeInvalidJSON, "send exactly one JSON object",
+		return errorf(client.CodeInvalidJSON, "send exactly one JSON object",
 			"request body has data after the JSON object")
 	}
 	return nil
@@ -129,7 +222,7 @@ func jsonError(err error, limit int64) error {
 	)
 	switch {
 	case errors.As(err, &big):
-		return errorf(http.StatusRequestEntityTooLarge, client.CodeTooLarge,
+		return errorf(client.CodeTooLarge,
 			"make the request smaller", "request body is larger than %d bytes", limit).with("limit_bytes", limit)
 	case errors.As(err, &syn):
 		what = fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)
@@ -146,7 +239,7 @@ func jsonError(err error, limit int64) error {
 	default:
 		what = "invalid JSON: " + err.Error()
 	}
-	return errorf(http.StatusBadRequest, client.CodeInvalidJSON, hint, "%s", what)
+	return errorf(client.CodeInvalidJSON, hint, "%s", what)
 }
 
 func jsonKind(goType string) string {

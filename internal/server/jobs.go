@@ -80,7 +80,7 @@ func (s *Server) scriptTooLarge(size int64) *apiError {
 	if size >= 0 {
 		msg = fmt.Sprintf("script is %s, over the limit of %s", bytesize.Format(size), bytesize.Format(s.opts.MaxScriptBytes))
 	}
-	return errorf(http.StatusRequestEntityTooLarge, client.CodeTooLarge,
+	return errorf(client.CodeTooLarge,
 		"send large data as input files rather than inside the script, or raise the server's --max-script-size",
 		"%s", msg).with("limit_bytes", s.opts.MaxScriptBytes)
 }
@@ -89,7 +89,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, error) {
 	bad := func(hint, format string, args ...any) error {
-		return errorf(http.StatusBadRequest, client.CodeInvalidRequest, hint, format, args...)
+		return errorf(client.CodeInvalidRequest, hint, format, args...)
 	}
 	if req.FileName == "" {
 		return runtimes.Runtime{}, bad(`set "file_name" to the script's base name, e.g. "train.py"`, "file_name is required")
@@ -123,7 +123,7 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 		return runtimes.Runtime{}, bad("pass a positive size such as 64m, or omit it for the server's default", "log_limit must not be negative")
 	}
 	if req.LogLimit > s.opts.MaxLogLimit {
-		return runtimes.Runtime{}, errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
+		return runtimes.Runtime{}, errorf(client.CodeLimitExceeded,
 			"write large output to files instead, or ask for at most "+bytesize.Format(s.opts.MaxLogLimit),
 			"log limit %s is over the server's maximum of %s", bytesize.Format(req.LogLimit), bytesize.Format(s.opts.MaxLogLimit)).
 			with("limit", "log_limit").with("maximum", s.opts.MaxLogLimit)
@@ -135,7 +135,7 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 	if err != nil {
 		var ue *runtimes.UnknownError
 		if errors.As(err, &ue) {
-			return runtimes.Runtime{}, errorf(http.StatusBadRequest, client.CodeUnknownRuntime,
+			return runtimes.Runtime{}, errorf(client.CodeUnknownRuntime,
 				"available runtimes: "+strings.Join(ue.Available, ", ")+" (rgrid runtimes lists them)",
 				"unknown runtime %q", ue.Name).with("available", ue.Available)
 		}
@@ -162,7 +162,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) loadJob(r *http.Request, id string) (store.Job, error) {
 	j, err := s.store.GetJob(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return j, errorf(http.StatusNotFound, client.CodeNotFound,
+		return j, errorf(client.CodeNotFound,
 			"check the id with \"rgrid list\"", "job %s not found", id).with("job_id", id)
 	}
 	return j, err
@@ -174,7 +174,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	for _, v := range q["state"] {
 		for _, st := range strings.Split(v, ",") {
 			if !client.JobState(st).Valid() {
-				s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				s.writeError(w, r, errorf(client.CodeInvalidRequest,
 					"states are: "+joinStates(), "unknown state %q", st))
 				return
 			}
@@ -184,7 +184,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			s.writeError(w, r, errorf(client.CodeInvalidRequest,
 				"use a number from 1 to 1000", "limit %q is not valid", v))
 			return
 		}
@@ -193,7 +193,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			s.writeError(w, r, errorf(client.CodeInvalidRequest,
 				"pass the \"next\" value of the previous page", "cursor %q is not valid", v))
 			return
 		}
@@ -229,7 +229,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		_, err = s.loadJob(r, id)
 	case errors.Is(err, store.ErrJobFinished):
-		err = errorf(http.StatusConflict, client.CodeJobFinished, "there is nothing left to cancel",
+		err = errorf(client.CodeJobFinished, "there is nothing left to cancel",
 			"job %s already ended: %s", id, j.State).with("state", j.State)
 	case err == nil && j.WorkerID != "" && !j.State.Terminal():
 		s.sched.StopRequested(j.WorkerID)
@@ -254,7 +254,7 @@ func logParams(r *http.Request) (store.ReadLogsParams, error) {
 			case client.Stdout, client.Stderr, client.System:
 				p.Streams = append(p.Streams, st)
 			default:
-				return p, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+				return p, errorf(client.CodeInvalidRequest,
 					"streams are stdout, stderr and system", "unknown stream %q", st)
 			}
 		}
@@ -266,13 +266,13 @@ func logParams(r *http.Request) (store.ReadLogsParams, error) {
 	}
 	if after != "" {
 		if p.AfterID, err = strconv.ParseInt(after, 10, 64); err != nil || p.AfterID < 0 {
-			return p, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			return p, errorf(client.CodeInvalidRequest,
 				"pass the id of the last chunk received (the \"next\" value of the previous page), or 0", "after %q is not valid", after)
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if p.Limit, err = strconv.Atoi(v); err != nil || p.Limit < 1 || p.Limit > 10000 {
-			return p, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			return p, errorf(client.CodeInvalidRequest,
 				"use a number from 1 to 10000", "limit %q is not valid", v)
 		}
 	}
@@ -291,7 +291,7 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("wait"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
 		if err != nil || secs < 0 {
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			s.writeError(w, r, errorf(client.CodeInvalidRequest,
 				"wait is a number of seconds", "wait %q is not valid", v))
 			return
 		}
@@ -389,13 +389,13 @@ func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits) error {
 			largest = max(largest, m)
 		}
 		if c.want > 0 && !unbounded && c.want > largest {
-			return errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
+			return errorf(client.CodeLimitExceeded,
 				fmt.Sprintf("ask for at most %s with --%s, or start a worker with a higher --max-%s", c.format(largest), c.flag, c.flag),
 				"the job asks for %s of %s, more than any worker accepts (the largest maximum is %s)",
 				c.format(c.want), c.name, c.format(largest)).with("limit", c.flag).with("maximum", largest)
 		}
 	}
-	return errorf(http.StatusUnprocessableEntity, client.CodeLimitExceeded,
+	return errorf(client.CodeLimitExceeded,
 		"ask for less, or start a worker with higher --max-* settings (rgrid workers shows them)",
 		"no single worker accepts all of the job's limits together")
 }
@@ -437,7 +437,7 @@ func requirements(req client.SubmitRequest) (deps.Set, error) {
 		for _, p := range problems {
 			details = append(details, map[string]any{"source": p.Source, "line": p.Line, "text": p.Text, "message": p.Message})
 		}
-		return deps.Set{}, errorf(http.StatusBadRequest, client.CodeInvalidReqs, ie.Hint(), "%s", ie.Error()).with("problems", details)
+		return deps.Set{}, errorf(client.CodeInvalidReqs, ie.Hint(), "%s", ie.Error()).with("problems", details)
 	}
 	return deps.Merge(inline, file), nil
 }

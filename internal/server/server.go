@@ -129,11 +129,32 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/logs", s.uploadLogs)
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/result", s.reportResult)
 
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errorf(http.StatusNotFound, client.CodeNotFound,
-			"the API lives under /v1/ (see the README's API section)", "no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	mux.HandleFunc("/", s.noRoute(mux))
 	return s.authenticate(mux)
+}
+
+// noRoute answers requests no route takes: 405 with Allow when the path
+// exists for other methods (the catch-all matches before ServeMux would
+// send its own plain-text 405), else 404.
+func (s *Server) noRoute(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.WithContext(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, errorf(client.CodeMethodNotAllowed, "use "+strings.Join(allow, " or ")+" (see the README's API section)",
+				"%s is not allowed on %s", r.Method, r.URL.Path).with("allow", allow))
+			return
+		}
+		s.writeError(w, r, errorf(client.CodeNotFound,
+			"the API lives under /v1/ (see the README's API section)", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	}
 }
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
@@ -144,7 +165,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/health" &&
 			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			s.writeError(w, r, errorf(http.StatusUnauthorized, client.CodeUnauthorized,
+			s.writeError(w, r, errorf(client.CodeUnauthorized,
 				"pass the server's token with --token or RGRID_TOKEN", "missing or wrong API token"))
 			return
 		}
@@ -159,7 +180,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Error("health check: database unreachable", "err", err)
 		w.Header().Set("Retry-After", "2")
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, client.CodeUnavailable,
+		s.writeError(w, r, errorf(client.CodeUnavailable,
 			"check that the database is running and reachable from the server", "the server cannot reach its database"))
 		return
 	}

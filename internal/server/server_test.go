@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -319,5 +320,39 @@ func TestSubmitValidatesRequirements(t *testing.T) {
 	j, err = b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Script: script, Requirements: "-e .", NoDeps: true})
 	if err != nil || len(j.Requirements) != 0 {
 		t.Errorf("no deps: %v %v", err, j.Requirements)
+	}
+}
+
+// Every answer the API gives is JSON, a wrong method and an unknown path
+// included (ServeMux alone would answer those in plain text).
+func TestWrongMethodAndUnknownPathAnswerJSON(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{http.MethodDelete, "/v1/jobs/job_x", http.StatusMethodNotAllowed, client.CodeMethodNotAllowed, "GET"},
+		{http.MethodPut, "/v1/jobs", http.StatusMethodNotAllowed, client.CodeMethodNotAllowed, "GET, POST"},
+		{http.MethodGet, "/v1/nope", http.StatusNotFound, client.CodeNotFound, ""},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), tc.method, b.c.BaseURL()+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e client.Error
+		derr := json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || derr != nil || e.Code != tc.code || e.Hint == "" ||
+			resp.Header.Get("Allow") != tc.allow || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %q allow %q, decode %v: %+v; want %d %s allow %q",
+				tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), derr, e,
+				tc.status, tc.code, tc.allow)
+		}
 	}
 }

@@ -37,12 +37,12 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ID == "" || len(req.ID) > 200 {
-		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+		s.writeError(w, r, errorf(client.CodeInvalidRequest,
 			"the worker sends a stable id (--worker-id)", "worker id is required and at most 200 bytes"))
 		return
 	}
 	if req.Slots < 1 {
-		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+		s.writeError(w, r, errorf(client.CodeInvalidRequest,
 			"start the worker with --slots 1 or more", "slots must be at least 1, got %d", req.Slots))
 		return
 	}
@@ -65,7 +65,7 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) workerNotFound(id string) *apiError {
-	return errorf(http.StatusNotFound, client.CodeNotFound, "register again", "worker %s is not registered", id)
+	return errorf(client.CodeNotFound, "register again", "worker %s is not registered", id)
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +112,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Max < 0 || req.Max > 1000 {
-		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest, "ask for 0 to 1000 jobs", "max %d is out of range", req.Max))
+		s.writeError(w, r, errorf(client.CodeInvalidRequest, "ask for 0 to 1000 jobs", "max %d is out of range", req.Max))
 		return
 	}
 	// A lease counts as a heartbeat, and tells an unregistered worker so.
@@ -146,7 +146,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 func attemptRef(r *http.Request) (store.AttemptRef, error) {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 {
-		return store.AttemptRef{}, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+		return store.AttemptRef{}, errorf(client.CodeInvalidRequest,
 			"attempt numbers start at 1", "attempt %q is not valid", r.PathValue("n"))
 	}
 	return store.AttemptRef{JobID: r.PathValue("id"), Attempt: n}, nil
@@ -161,7 +161,7 @@ func (s *Server) staleOrMissing(r *http.Request, ref store.AttemptRef, err error
 		}
 	}
 	if errors.Is(err, store.ErrStaleAttempt) || errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusConflict, client.CodeStaleAttempt,
+		return errorf(client.CodeStaleAttempt,
 			"stop this attempt: the job has moved on without it",
 			"attempt %d of job %s is no longer current", ref.Attempt, ref.JobID).
 			with("job_id", ref.JobID).with("attempt", ref.Attempt)
@@ -200,12 +200,12 @@ func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
 		switch c.Stream {
 		case client.Stdout, client.Stderr, client.System:
 		default:
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			s.writeError(w, r, errorf(client.CodeInvalidRequest,
 				"streams are stdout, stderr and system", "chunk %d has unknown stream %q", i, c.Stream))
 			return
 		}
 		if c.Attempt != 0 && c.Attempt != ref.Attempt {
-			s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+			s.writeError(w, r, errorf(client.CodeInvalidRequest,
 				"send each attempt's chunks to its own URL", "chunk %d is for attempt %d, not %d", i, c.Attempt, ref.Attempt))
 			return
 		}
@@ -244,7 +244,7 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !req.State.Terminal() {
-		s.writeError(w, r, errorf(http.StatusBadRequest, client.CodeInvalidRequest,
+		s.writeError(w, r, errorf(client.CodeInvalidRequest,
 			"report one of the terminal states", "state %q is not a terminal state", req.State))
 		return
 	}
