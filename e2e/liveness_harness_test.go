@@ -180,7 +180,12 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 
 func (g *liveGrid) job(t *testing.T, id string) client.Job {
 	t.Helper()
-	j, err := g.c.Job(t.Context(), id)
+	return getJob(t, g.c, id)
+}
+
+func getJob(t *testing.T, c *client.Client, id string) client.Job {
+	t.Helper()
+	j, err := c.Job(t.Context(), id)
 	if err != nil {
 		t.Fatalf("get %s: %v", id, err)
 	}

@@ -264,9 +264,5 @@ func TestFailureSummariesAndHints(t *testing.T) {
 
 func (g *grid) job(t *testing.T, id string) client.Job {
 	t.Helper()
-	j, err := g.c.Job(t.Context(), id)
-	if err != nil {
-		t.Fatalf("get %s: %v", id, err)
-	}
-	return j
+	return getJob(t, g.c, id)
 }

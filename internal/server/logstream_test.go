@@ -7,11 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +17,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/rgrid/rgrid/client"
-	"github.com/rgrid/rgrid/internal/database"
-	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
 )
 
@@ -37,21 +32,14 @@ type streamBundle struct {
 
 func setupStream(t *testing.T) *streamBundle {
 	t.Helper()
-	st, err := database.Open(t.Context(), filepath.Join(t.TempDir(), "rgrid.db"), database.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rt, _ := runtimes.New(nil)
-	ts := httptest.NewServer(server.New(st, rt, slog.New(slog.DiscardHandler), server.Options{}).Handler())
-	t.Cleanup(ts.Close)
-	c, _ := client.New(ts.URL, "")
-	b := &streamBundle{url: ts.URL, proxy: newCutter(t, strings.TrimPrefix(ts.URL, "http://")), c: c}
+	base := setup(t, server.Options{})
+	c := base.c
+	b := &streamBundle{url: base.url, proxy: newCutter(t, strings.TrimPrefix(base.url, "http://")), c: c}
 	j, err := c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Script: []byte("print(1)")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lj := bundle{c: c}.leaseOne(t, "w1")
+	lj := base.leaseOne(t, "w1")
 	b.ref = client.AttemptRef{JobID: j.ID, Attempt: lj.Attempt}
 	if _, err := c.StartAttempt(t.Context(), b.ref); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,8 @@ import (
 )
 
 type bundle struct {
-	c *client.Client
+	c   *client.Client
+	url string
 }
 
 func setup(t *testing.T, opts server.Options) bundle {
@@ -35,7 +36,7 @@ func setup(t *testing.T, opts server.Options) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle{c: c}
+	return bundle{c: c, url: ts.URL}
 }
 
 func apiCode(err error) (int, string) {
