@@ -159,7 +159,7 @@ func TestFollowSSEWire(t *testing.T) {
 	b := setupStream(t)
 	b.write(t, 0, 20)
 	b.finish(t)
-	get := func(query string, header http.Header) (*http.Response, []sseEvent) {
+	get := func(query string, header http.Header) (http.Header, []sseEvent) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, b.url+"/v1/jobs/"+b.ref.JobID+"/logs/sse"+query, nil)
 		for k, v := range header {
@@ -170,10 +170,10 @@ func TestFollowSSEWire(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		return resp, readEvents(t, resp.Body)
+		return resp.Header, readEvents(t, resp.Body)
 	}
-	resp, events := get("", nil)
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+	h, events := get("", nil)
+	if ct := h.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
 	chunks := events[:len(events)-1]
@@ -247,7 +247,7 @@ func TestFollowWebSocket(t *testing.T) {
 	wsURL := "ws" + strings.TrimPrefix(b.url, "http") + "/v1/jobs/" + b.ref.JobID + "/logs/ws"
 	read := func(after int64, live func()) (string, int64, string) {
 		t.Helper()
-		conn, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?after=%d&stream=stdout", wsURL, after), nil)
+		conn, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?after=%d&stream=stdout", wsURL, after), nil) //nolint:bodyclose // the response body is the connection, closed with it
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,7 @@ func TestFollowWebSocket(t *testing.T) {
 	var cursor int64
 	first, cursor, state := func() (string, int64, string) {
 		// Stop reading half-way: dial, read five chunks, hang up.
-		conn, _, err := websocket.Dial(ctx, wsURL+"?stream=stdout", nil)
+		conn, _, err := websocket.Dial(ctx, wsURL+"?stream=stdout", nil) //nolint:bodyclose // the response body is the connection, closed with it
 		if err != nil {
 			t.Fatal(err)
 		}
