@@ -9,6 +9,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -265,4 +266,60 @@ func TestFailureSummariesAndHints(t *testing.T) {
 func (g *grid) job(t *testing.T, id string) client.Job {
 	t.Helper()
 	return getJob(t, g.c, id)
+}
+
+// TestInterruptDetachesOrCancels: Ctrl-C on rgrid run detaches from a job
+// on a server (which goes on, and rgrid says how to follow or cancel it);
+// with --cancel-on-interrupt it cancels the job.
+func TestInterruptDetachesOrCancels(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, 1, 2)
+	script := writeScript(t, "slow.sh", "echo started\nsleep 30\necho done\n")
+	interrupt := func(t *testing.T, args ...string) (result, string) {
+		t.Helper()
+		cmd := exec.Command(rgridBin, append([]string{"run"}, args...)...)
+		cmd.Env = append(g.env, "RGRID_SERVER="+g.url)
+		var out, errb syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the job's first line", func() bool { return strings.Contains(out.String(), "started") })
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		jobs, lerr := g.c.Jobs(t.Context(), client.ListOptions{Limit: 1})
+		if lerr != nil || len(jobs.Jobs) != 1 {
+			t.Fatalf("list: %v", lerr)
+		}
+		return result{stdout: out.String(), stderr: errb.String(), code: code}, jobs.Jobs[0].ID
+	}
+
+	r, id := interrupt(t, script)
+	if r.code != 130 {
+		t.Errorf("exit %d after Ctrl-C, want 130", r.code)
+	}
+	for _, want := range []string{"detached; job " + id + " keeps running", "rgrid logs -f " + id, "rgrid cancel " + id} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if j := g.job(t, id); j.State != client.StateRunning {
+		t.Errorf("the detached job is %s, want running", j.State)
+	}
+	if c := g.rgrid(t, "cancel", id); c.code != 0 {
+		t.Errorf("cancel: %d %s", c.code, c.stderr)
+	}
+
+	r, id = interrupt(t, "--cancel-on-interrupt", script)
+	if r.code != 130 || !strings.Contains(r.stderr, "canceled job "+id) {
+		t.Errorf("exit %d, stderr %q; want 130 and the job canceled", r.code, r.stderr)
+	}
+	waitFor(t, 30*time.Second, "the job canceled", func() bool { return g.job(t, id).State == client.StateCanceled })
 }
