@@ -167,6 +167,15 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (Job, error) {
 	return j, err
 }
 
+// SubmitBatch queues up to 1,000 jobs in one request, all or none; the
+// jobs come back in the order given. A refused job refuses the batch; the
+// error's Details["index"] names it.
+func (c *Client) SubmitBatch(ctx context.Context, reqs []SubmitRequest) ([]Job, error) {
+	var out BatchSubmitResponse
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/batch", BatchSubmitRequest{Jobs: reqs}, &out)
+	return out.Jobs, err
+}
+
 // Job returns a job with its attempts.
 func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 	var j Job

@@ -86,6 +86,17 @@ type SubmitRequest struct {
 	LogLimit int64 `json:"log_limit,omitempty"`
 }
 
+// BatchSubmitRequest is the body of POST /v1/jobs/batch: up to 1,000 jobs,
+// stored all or none.
+type BatchSubmitRequest struct {
+	Jobs []SubmitRequest `json:"jobs"`
+}
+
+// BatchSubmitResponse lists the queued jobs in the order submitted.
+type BatchSubmitResponse struct {
+	Jobs []Job `json:"jobs"`
+}
+
 // Job is a submitted script and what became of it.
 type Job struct {
 	ID       string            `json:"id"`

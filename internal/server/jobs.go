@@ -34,24 +34,85 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if int64(len(req.Script)) > s.opts.MaxScriptBytes {
-		s.writeError(w, r, s.scriptTooLarge(int64(len(req.Script))))
-		return
-	}
-	rt, err := s.validateSubmit(&req)
-	if err == nil {
-		err = s.checkWorkerMaxima(r.Context(), req.Limits)
-	}
-	var reqs deps.Set
-	if err == nil {
-		reqs, err = requirements(req)
-	}
+	nj, err := s.newJob(r.Context(), req, s.opts.Now().UTC(), nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	j, err := s.store.CreateJob(r.Context(), nj)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("create job: %w", err))
+		return
+	}
+	s.sched.JobQueued()
+	w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	writeJSON(w, http.StatusCreated, jobToAPI(j, nil))
+}
+
+// maxBatch is the most jobs one POST /v1/jobs/batch may submit.
+const maxBatch = 1000
+
+// submitJobs queues a batch of jobs in one transaction: every job is
+// checked first, and one that is refused refuses the batch (the error's
+// details name its index), so a batch is stored whole or not at all.
+func (s *Server) submitJobs(w http.ResponseWriter, r *http.Request) {
+	var req client.BatchSubmitRequest
+	if err := decodeJSON(w, r, 64<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.Jobs) == 0 || len(req.Jobs) > maxBatch {
+		s.writeError(w, r, errorf(client.CodeInvalidRequest, fmt.Sprintf("send 1 to %d jobs per batch; split larger ones", maxBatch),
+			"a batch of %d jobs", len(req.Jobs)))
+		return
+	}
 	now := s.opts.Now().UTC()
-	j, err := s.store.CreateJob(r.Context(), store.NewJob{
+	var workers []store.Worker // read once for the whole batch
+	njs := make([]store.NewJob, len(req.Jobs))
+	for i, jr := range req.Jobs {
+		nj, err := s.newJob(r.Context(), jr, now, &workers)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				ae.message = fmt.Sprintf("job %d of the batch: %s", i, ae.message)
+				err = ae.with("index", i)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		njs[i] = nj
+	}
+	jobs, err := s.store.CreateJobs(r.Context(), njs)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("create jobs: %w", err))
+		return
+	}
+	s.sched.JobQueued()
+	out := client.BatchSubmitResponse{Jobs: make([]client.Job, len(jobs))}
+	for i, j := range jobs {
+		out.Jobs[i] = jobToAPI(j, nil)
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// newJob checks a submission and makes the job to store. workers, when
+// not nil, caches the worker list across the jobs of a batch.
+func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.Time, workers *[]store.Worker) (store.NewJob, error) {
+	if int64(len(req.Script)) > s.opts.MaxScriptBytes {
+		return store.NewJob{}, s.scriptTooLarge(int64(len(req.Script)))
+	}
+	rt, err := s.validateSubmit(&req)
+	if err != nil {
+		return store.NewJob{}, err
+	}
+	if err := s.checkWorkerMaxima(ctx, req.Limits, workers); err != nil {
+		return store.NewJob{}, err
+	}
+	reqs, err := requirements(req)
+	if err != nil {
+		return store.NewJob{}, err
+	}
+	return store.NewJob{
 		ID:           newJobID(now),
 		Script:       req.Script,
 		FileName:     req.FileName,
@@ -65,14 +126,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		LogLimit:     cmp.Or(req.LogLimit, s.opts.LogLimit),
 		MaxAttempts:  s.opts.MaxAttempts,
 		CreatedAt:    now,
-	})
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("create job: %w", err))
-		return
-	}
-	s.sched.JobQueued()
-	w.Header().Set("Location", "/v1/jobs/"+j.ID)
-	writeJSON(w, http.StatusCreated, jobToAPI(j, nil))
+	}, nil
 }
 
 func (s *Server) scriptTooLarge(size int64) *apiError {
@@ -339,10 +393,24 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
 
 // checkWorkerMaxima refuses a job that no registered, live worker would
 // take. With no workers registered yet, the job waits in the queue.
-func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits) error {
-	workers, err := s.store.ListWorkers(ctx)
-	if err != nil {
-		return err
+func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits, cache *[]store.Worker) error {
+	if l == (client.Limits{}) {
+		return nil // the worker's defaults, which fit its maxima
+	}
+	var workers []store.Worker
+	if cache != nil && *cache != nil {
+		workers = *cache
+	} else {
+		var err error
+		if workers, err = s.store.ListWorkers(ctx); err != nil {
+			return err
+		}
+		if workers == nil {
+			workers = []store.Worker{}
+		}
+		if cache != nil {
+			*cache = workers
+		}
 	}
 	var live []store.Worker
 	for _, w := range workers {

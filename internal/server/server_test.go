@@ -357,3 +357,38 @@ func TestWrongMethodAndUnknownPathAnswerJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitBatch: a batch is queued whole and in order; one refused job
+// refuses it all, naming its index, and stores nothing.
+func TestSubmitBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	job := func(name string) client.SubmitRequest {
+		return client.SubmitRequest{FileName: name, Script: []byte("print('" + name + "')")}
+	}
+	jobs, err := b.c.SubmitBatch(t.Context(), []client.SubmitRequest{job("a.py"), job("b.sh"), job("c.js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 3 || jobs[0].FileName != "a.py" || jobs[1].Runtime != "bash" || jobs[2].Runtime != "node20" ||
+		jobs[0].State != client.StateQueued || jobs[0].ID == jobs[1].ID {
+		t.Fatalf("batch = %+v", jobs)
+	}
+	bad := job("d.py")
+	bad.Runtime = "cobol"
+	_, err = b.c.SubmitBatch(t.Context(), []client.SubmitRequest{job("e.py"), bad})
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Code != client.CodeUnknownRuntime || ae.Details["index"] != float64(1) ||
+		!strings.HasPrefix(ae.Message, "job 1 of the batch: ") {
+		t.Errorf("a batch with a bad job: %v %+v", err, ae)
+	}
+	list, err := b.c.Jobs(t.Context(), client.ListOptions{})
+	if err != nil || len(list.Jobs) != 3 {
+		t.Errorf("after the refused batch: %v, %d jobs stored, want 3", err, len(list.Jobs))
+	}
+	for _, n := range []int{0, 1001} {
+		if _, err := b.c.SubmitBatch(t.Context(), make([]client.SubmitRequest, n)); !client.IsCode(err, client.CodeInvalidRequest) {
+			t.Errorf("a batch of %d: %v", n, err)
+		}
+	}
+}

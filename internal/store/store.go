@@ -233,6 +233,9 @@ type ReadLogsParams struct {
 type Store interface {
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)
+	// CreateJobs stores queued jobs in one transaction, in order: all of
+	// them or none.
+	CreateJobs(ctx context.Context, js []NewJob) ([]Job, error)
 	// GetJob returns a job without its script, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (Job, error)
 	// ListJobs returns jobs newest first.

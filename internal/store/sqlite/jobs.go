@@ -109,34 +109,56 @@ func getJob(ctx context.Context, q querier, id string, withScript bool) (store.J
 
 // CreateJob stores a queued job.
 func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error) {
-	args, env, err := encodeJSON(nj.Args, nj.Env)
+	js, err := s.CreateJobs(ctx, []store.NewJob{nj})
 	if err != nil {
-		return store.Job{}, fmt.Errorf("create job %s: %w", nj.ID, err)
+		return store.Job{}, err
 	}
-	script := nj.Script
-	if script == nil {
-		script = []byte{}
+	return js[0], nil
+}
+
+// CreateJobs stores queued jobs in one transaction.
+func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job, error) {
+	if len(njs) == 0 {
+		return nil, nil
 	}
-	var j store.Job
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
+	out := make([]store.Job, 0, len(njs))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = out[:0] // a retried transaction starts over
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
 			network, max_attempts, retries, requirements, log_limit, created_at)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
-			nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
-			nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-			string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)))
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
-		j, err = getJob(ctx, tx, nj.ID, false)
-		return err
+		defer stmt.Close()
+		for _, nj := range njs {
+			args, env, err := encodeJSON(nj.Args, nj.Env)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", nj.ID, err)
+			}
+			script := nj.Script
+			if script == nil {
+				script = []byte{}
+			}
+			if _, err := stmt.ExecContext(ctx, nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
+				nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
+				nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
+				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt))); err != nil {
+				return fmt.Errorf("job %s: %w", nj.ID, err)
+			}
+			j, err := getJob(ctx, tx, nj.ID, false)
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
 	})
 	if err != nil {
-		return store.Job{}, fmt.Errorf("create job %s: %w", nj.ID, err)
+		return nil, fmt.Errorf("create %d jobs: %w", len(njs), err)
 	}
-	return j, nil
+	return out, nil
 }
 
 // GetJob returns a job without its script, or store.ErrNotFound.

@@ -27,6 +27,7 @@ func at(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Meta", func(t *testing.T) { t.Parallel(); testMeta(t, open(t)) })
 	t.Run("CreateAndGet", func(t *testing.T) { t.Parallel(); testCreateAndGet(t, open(t)) })
+	t.Run("CreateJobs", func(t *testing.T) { t.Parallel(); testCreateJobs(t, open(t)) })
 	t.Run("ScriptBytes", func(t *testing.T) { t.Parallel(); testScriptBytes(t, open(t)) })
 	t.Run("ListJobs", func(t *testing.T) { t.Parallel(); testListJobs(t, open(t)) })
 	t.Run("ListJobsDefaultLimit", func(t *testing.T) { t.Parallel(); testListJobsDefaultLimit(t, open(t)) })
@@ -230,4 +231,46 @@ func testListJobsDefaultLimit(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Len(t, got, 50)
 	require.Equal(t, "d-52", got[0].ID)
+}
+
+// testCreateJobs: a batch is stored in order, each job as CreateJob would
+// store it, and a batch with one bad job stores none.
+func testCreateJobs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var batch []store.NewJob
+	for i := range 50 {
+		nj := newJob(fmt.Sprintf("b-%02d", i))
+		nj.Retries, nj.LogLimit, nj.Requirements = i%3, int64(i+1)<<20, []string{"numpy==1.26.4"}
+		if i%2 == 0 {
+			nj.Args, nj.Env, nj.Script = nil, nil, nil
+		}
+		batch = append(batch, nj)
+	}
+	got, err := s.CreateJobs(ctx, batch)
+	require.NoError(t, err)
+	require.Len(t, got, len(batch))
+	for i, j := range got {
+		require.Equal(t, batch[i].ID, j.ID)
+		if i > 0 {
+			require.Greater(t, j.Seq, got[i-1].Seq, "stored in order")
+		}
+		stored, err := s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, stored, j)
+		require.Equal(t, store.StateQueued, j.State)
+		require.Equal(t, int64(len(batch[i].Script)), j.ScriptSize)
+		require.Equal(t, batch[i].Retries, j.Retries)
+		require.Equal(t, batch[i].LogLimit, j.LogLimit)
+		require.Equal(t, batch[i].Args, j.Args)
+		require.Equal(t, batch[i].Requirements, j.Requirements)
+	}
+	none, err := s.CreateJobs(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	bad := []store.NewJob{newJob("c-1"), newJob("b-07")} // b-07 exists
+	_, err = s.CreateJobs(ctx, bad)
+	require.Error(t, err)
+	_, err = s.GetJob(ctx, "c-1")
+	require.ErrorIs(t, err, store.ErrNotFound, "a failed batch stores nothing")
 }
