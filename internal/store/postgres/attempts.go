@@ -84,10 +84,32 @@ func checkCurrent(ctx context.Context, q querier, ref store.AttemptRef, lock str
 	return state, nil
 }
 
+// startSQL is StartAttempt's common case in one statement: the job row is
+// updated (and so locked) only while ref is its current, leased attempt,
+// and the attempt follows from the same statement.
+const startSQL = `
+WITH started AS (
+    UPDATE jobs SET state = 'running', started_at = $3
+    WHERE id = $1 AND attempt = $2 AND state = 'leased'
+    RETURNING ` + jobColumns + `
+), attempt AS (
+    UPDATE job_attempts SET state = 'running', started_at = $3
+    FROM started WHERE job_attempts.job_id = started.id AND job_attempts.number = $2
+)
+SELECT ` + jobColumns + ` FROM started`
+
 // StartAttempt moves the current attempt and its job to running.
 func (s *Store) StartAttempt(ctx context.Context, ref store.AttemptRef, now time.Time) (store.Job, error) {
-	var j store.Job
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	j, err := scanJob(s.pool.QueryRow(ctx, startSQL, ref.JobID, ref.Attempt, nowOr(now)), false)
+	if err == nil {
+		return j, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.Job{}, fmt.Errorf("start attempt %s/%d: %w", ref.JobID, ref.Attempt, err)
+	}
+	// Not a leased current attempt: already running (a retried report),
+	// stale, or unknown. The general path below tells which.
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		state, err := checkCurrent(ctx, tx, ref, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -119,6 +141,18 @@ func (s *Store) StartAttempt(ctx context.Context, ref store.AttemptRef, now time
 func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.Job, error) {
 	if !p.State.Terminal() {
 		return store.Job{}, fmt.Errorf("finish attempt %s/%d: state %q is not terminal", p.JobID, p.Attempt, p.State)
+	}
+	if !scriptFailure(p.State) {
+		// No retry can follow: one statement ends job and attempt.
+		j, err := scanJob(s.pool.QueryRow(ctx, finishSQL, p.JobID, p.Attempt, string(p.State), p.ExitCode,
+			p.Reason, p.Message, nowOr(p.Now), p.Failure), false)
+		if err == nil {
+			return j, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return store.Job{}, fmt.Errorf("finish attempt %s/%d: %w", p.JobID, p.Attempt, err)
+		}
+		// Not current: the general path says stale or not found.
 	}
 	var j store.Job
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -155,6 +189,22 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 	}
 	return j, nil
 }
+
+// finishSQL ends the job and its current attempt in one statement, for a
+// result that sends no job back to the queue. The job row is updated (and
+// so locked) first, only while p's attempt is its current, active one.
+const finishSQL = `
+WITH ended AS (
+    UPDATE jobs SET state = $3, exit_code = $4, reason = $5, message = $6,
+        finished_at = $7, failure = $8
+    WHERE id = $1 AND attempt = $2 AND state IN ('leased', 'running')
+    RETURNING ` + jobColumns + `
+), attempt AS (
+    UPDATE job_attempts SET state = $3, exit_code = $4, reason = $5, message = $6, finished_at = $7
+    FROM ended WHERE job_attempts.job_id = ended.id AND job_attempts.number = $2
+        AND job_attempts.state IN ('leased', 'running')
+)
+SELECT ` + jobColumns + ` FROM ended`
 
 // retryLeft reports whether the result p, just recorded on its attempt,
 // sends the job back to the queue: p is a script failure (failed, timed_out,
