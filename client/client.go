@@ -78,9 +78,20 @@ func New(baseURL, token string) (*Client, error) {
 		base:  strings.TrimRight(baseURL, "/"),
 		token: token,
 		// No overall timeout: long polls set their own deadline via context.
-		http: &http.Client{Transport: http.DefaultTransport},
+		http: &http.Client{Transport: transport},
 	}, nil
 }
+
+// transport keeps connections to the server open for reuse: a worker runs
+// many attempts side by side, each reporting on its own, and the default
+// of two idle connections per host would make most requests open a new
+// one.
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
 
 // BaseURL is the server address the client talks to.
 func (c *Client) BaseURL() string { return c.base }

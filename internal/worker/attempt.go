@@ -151,8 +151,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		defer close(started)
 		w.reportStart(ctx, a)
 	}()
-	w.supervise(ctx, a, h, ship)
-	<-started
+	w.supervise(ctx, a, h, ship, started)
 }
 
 // reportStart tells the server the run has started, retrying while the
@@ -181,13 +180,20 @@ func (w *Worker) reportStart(ctx context.Context, a *attempt) {
 
 // supervise waits for a started (or adopted) run, ships the rest of its
 // output and reports its result.
-func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, ship *shipper) {
+//
+// started, if not nil, is closed once the start report is answered (or
+// given up): the result goes after it, so the server sees the run start
+// before it ends.
+func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, ship *shipper, started <-chan struct{}) {
 	log := w.log.With("job", a.ref.JobID, "attempt", a.ref.Attempt)
 	if a.setHandle(h) {
 		_ = h.Kill(ctx)
 	}
 	res, err := h.Wait(context.WithoutCancel(ctx))
 	a.markEnded()
+	if started != nil {
+		<-started
+	}
 	refused := ship.close()
 	if refused != nil {
 		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)
