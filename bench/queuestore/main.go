@@ -15,7 +15,7 @@
 // (the start and result handlers). The jobs run in goroutines, one per
 // slot, like the agent's. Rounds alternate RGrid first and River first.
 //
-//	go run ./bench/queuestore -n 20000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
+//	go run ./bench/queuestore -n 10000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
 package main
 
 import (
@@ -53,7 +53,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.n, "n", benchkit.Pick(20_000, 2_000), "jobs per run")
+	flag.IntVar(&o.n, "n", benchkit.Pick(10_000, 2_000), "jobs per run")
 	flag.IntVar(&o.runs, "runs", benchkit.Runs(5), "runs of each queue")
 	flag.IntVar(&o.workers, "workers", 4, "simulated RGrid workers")
 	flag.IntVar(&o.slots, "slots", 100, "slots per simulated RGrid worker")

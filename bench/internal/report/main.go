@@ -112,7 +112,7 @@ func render(w io.Writer, figs []*figure) {
 	var notes []string
 	for _, f := range figs {
 		if len(f.samples) == 0 {
-			fmt.Fprintf(w, "| %s | %s | not measured | | | 0 | | %s | |\n", f.name, f.unit, targetText(f.target))
+			fmt.Fprintf(w, "| %s | %s | not measured | | | 0 | | %s | |\n", f.name, orDash(f.unit), targetText(f.target))
 			notes = append(notes, fmt.Sprintf("%s not measured: %s", f.name, strings.Join(f.notMeasured, "; ")))
 			continue
 		}
@@ -195,4 +195,11 @@ func thousands(s string) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

@@ -31,7 +31,7 @@ RESULT name=bad unit=ms value=x
 		"| q.rgrid | jobs/s | 1100 | 1000 | 1200 | 3 | 0.06× q.river | ≥ 1× | **missed** |",
 		"| q.river | jobs/s | 19,000 | 18,000 | 20,000 | 3 |  |  |  |",
 		"| lat | ms | 3.00 | 2.50 | 3.50 | 2 |  | ≤ 5 | met |",
-		"| logs |  | not measured | | | 0 | |  | |",
+		"| logs | — | not measured | | | 0 | |  | |",
 		"| ovh | ms | 380 | 380 | 380 | 1 | no gone | ≤ 1.25× | ? |",
 		"- q.rgrid: RGrid",
 		"- logs not measured: bench/logs is not in this tree",
