@@ -55,31 +55,18 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer k.Close()
-	var serverProfile string
 	if o.profile != "" {
 		if o.profile, err = filepath.Abs(o.profile); err != nil {
 			return err
 		}
-		serverProfile = filepath.Join(o.profile, "server.pprof")
 	}
-	api, db, server, err := k.ServerPG(ctx, "rgrid_bench_api", serverProfile)
+	g, err := k.StartGrid(ctx, benchkit.GridOptions{DBPrefix: "rgrid_bench_api",
+		Workers: o.workers, Slots: o.slots, ProfileDir: o.profile})
 	if err != nil {
 		return err
 	}
-	workers, err := k.InstantWorkers(api, o.workers, o.slots, 0, o.profile)
-	if err != nil {
-		return err
-	}
-	pool, err := pgxpool.New(ctx, db)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	c, err := client.New(api, "")
-	if err != nil {
-		return err
-	}
-	b := &bench{c: c, pool: pool}
+	server, workers := g.Server, g.Workers
+	b := &bench{c: g.Client, pool: g.Pool}
 
 	fmt.Printf("%d jobs per run, %d concurrent submitters; %d instant workers × %d slots; server on PostgreSQL\n",
 		o.n, o.submitters, o.workers, o.slots)

@@ -57,22 +57,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer k.Close()
-	api, db, _, err := k.ServerPG(ctx, "rgrid_bench_latency", "")
+	g, err := k.StartGrid(ctx, benchkit.GridOptions{DBPrefix: "rgrid_bench_latency",
+		Workers: o.workers, Slots: 1, RunTime: 10 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	if _, err := k.InstantWorkers(api, o.workers, 1, 10*time.Millisecond, ""); err != nil {
-		return err
-	}
-	pool, err := pgxpool.New(ctx, db)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	c, err := client.New(api, "")
-	if err != nil {
-		return err
-	}
+	c, pool := g.Client, g.Pool
 	fmt.Printf("%d single jobs per run, one at a time, %s apart; %d idle instant workers; server on PostgreSQL\n", o.n, o.gap, o.workers)
 	if _, _, err := once(ctx, c, pool, 20, o.gap); err != nil { // warm up
 		return fmt.Errorf("warm-up: %w", err)

@@ -91,10 +91,7 @@ func serverRun(ctx context.Context, k *benchkit.Kit, o options) error {
 		return err
 	}
 	defer p.Stop(10 * time.Second)
-	if err := sleep(ctx, settle); err != nil {
-		return err
-	}
-	idle, err := benchkit.ReadMem(p.Process.Pid)
+	idle, err := settled(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -109,10 +106,7 @@ func serverRun(ctx context.Context, k *benchkit.Kit, o options) error {
 		return err
 	}
 	took := time.Since(t)
-	if err := sleep(ctx, settle); err != nil {
-		return err
-	}
-	queued, err := benchkit.ReadMem(p.Process.Pid)
+	queued, err := settled(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -131,10 +125,7 @@ func workerRun(ctx context.Context, k *benchkit.Kit, api, id string) error {
 	}
 	defer benchkit.RemoveContainers(id)
 	defer p.Stop(30 * time.Second)
-	if err := sleep(ctx, settle); err != nil {
-		return err
-	}
-	idle, err := benchkit.ReadMem(p.Process.Pid)
+	idle, err := settled(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -166,10 +157,7 @@ func workerRun(ctx context.Context, k *benchkit.Kit, api, id string) error {
 			return err
 		}
 	}
-	if err := sleep(ctx, settle); err != nil {
-		return err
-	}
-	busy, err := benchkit.ReadMem(p.Process.Pid)
+	busy, err := settled(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -197,6 +185,14 @@ func waitJob(ctx context.Context, c *client.Client, id string, cond func(client.
 			return fmt.Errorf("job %s: %w", id, err)
 		}
 	}
+}
+
+// settled leaves p alone for settle, then reads its memory.
+func settled(ctx context.Context, p *benchkit.Proc) (benchkit.Mem, error) {
+	if err := sleep(ctx, settle); err != nil {
+		return benchkit.Mem{}, err
+	}
+	return benchkit.ReadMem(p.Process.Pid)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

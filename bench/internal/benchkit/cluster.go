@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rgrid/rgrid/client"
 )
 
 // ServerPG creates a database in the PostgreSQL cluster (AdminURL), dropped
@@ -60,4 +64,49 @@ func (k *Kit) InstantWorkers(api string, n, slots int, runTime time.Duration, pr
 		ps = append(ps, p)
 	}
 	return ps, nil
+}
+
+// Grid is an rgrid server on a fresh PostgreSQL database with instant
+// workers, a client for its API and a pool on its database.
+type Grid struct {
+	Client  *client.Client
+	Pool    *pgxpool.Pool
+	Server  *Proc
+	Workers []*Proc
+}
+
+// GridOptions describe a Grid.
+type GridOptions struct {
+	DBPrefix       string        // of the database's name
+	Workers, Slots int           // instant workers, and slots of each
+	RunTime        time.Duration // of each run on them; zero: none
+	// ProfileDir, when set, gets CPU profiles of the server (server.pprof)
+	// and workers, written when they are stopped with Proc.Stop.
+	ProfileDir string
+}
+
+// StartGrid starts a Grid; Close stops it and drops its database.
+func (k *Kit) StartGrid(ctx context.Context, o GridOptions) (*Grid, error) {
+	var serverProfile string
+	if o.ProfileDir != "" {
+		serverProfile = filepath.Join(o.ProfileDir, "server.pprof")
+	}
+	api, db, server, err := k.ServerPG(ctx, o.DBPrefix, serverProfile)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := k.InstantWorkers(api, o.Workers, o.Slots, o.RunTime, o.ProfileDir)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	k.Defer(pool.Close) // before the database is dropped
+	c, err := client.New(api, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Grid{Client: c, Pool: pool, Server: server, Workers: workers}, nil
 }
