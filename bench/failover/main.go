@@ -10,7 +10,8 @@
 // standby worker, kills the first one's process group with SIGKILL and
 // polls the job every 100 ms. The first kill waits until the server has run
 // for one dead-after interval: a server gives every worker that long after
-// its own start before declaring any dead.
+// its own start before declaring any dead. Each kill prints its sample as a
+// RESULT line (bench/README.md).
 package main
 
 import (
@@ -18,11 +19,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,15 +30,15 @@ import (
 
 const deadAfter = 15 * time.Second // the server's default --dead-after
 
+var figFailover = benchkit.Figure{Name: "failover", Unit: "s", Target: "<=20",
+	Desc: "kill -9 of a docker worker to its job running on another (defaults: heartbeat 5 s, dead after 15 s)"}
+
 func main() {
-	n := flag.Int("n", 5, "kills to measure")
+	n := flag.Int("n", benchkit.Runs(5), "kills to measure")
 	image := flag.String("image", "rgrid-test/python:3.11", "Python image (needs python3.11)")
 	db := flag.String("db", "", "server database (default: a SQLite file in a temporary directory)")
 	flag.Parse()
-	if err := run(*n, *image, *db); err != nil {
-		fmt.Fprintln(os.Stderr, "failover:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("failover", 15*time.Minute, func(ctx context.Context) error { return run(ctx, *n, *image, *db) })
 }
 
 type bench struct {
@@ -50,7 +48,7 @@ type bench struct {
 	workers []string
 }
 
-func run(n int, image, db string) error {
+func run(ctx context.Context, n int, image, db string) error {
 	k, err := benchkit.New("rgrid-bench-failover-", image)
 	if err != nil {
 		return err
@@ -81,7 +79,7 @@ func run(n int, image, db string) error {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		j, err := b.c.Submit(ctx, client.SubmitRequest{FileName: "long.py", Script: script})
 		if err != nil {
 			cancel()
@@ -100,7 +98,12 @@ func run(n int, image, db string) error {
 		}
 		if wait := time.Until(serverUp.Add(deadAfter)); wait > 0 {
 			fmt.Printf("waiting %s: the server declares no worker dead in its first %s\n", wait.Round(time.Second), deadAfter)
-			time.Sleep(wait)
+			select {
+			case <-ctx.Done():
+				cancel()
+				return ctx.Err()
+			case <-time.After(wait):
+			}
 		}
 
 		_ = syscall.Kill(-vp.Process.Pid, syscall.SIGKILL)
@@ -115,13 +118,14 @@ func run(n int, image, db string) error {
 		}
 		samples = append(samples, took)
 		fmt.Printf("kill %d: running again on %s after %.1f s\n", i+1, standby, took.Seconds())
+		figFailover.Report(took.Seconds())
 		// Clear the stage: the next job must go to the next victim.
 		_, _ = b.c.Cancel(ctx, j.ID)
 		_ = b.waitFor(ctx, j.ID, func(j client.Job) bool { return j.State.Terminal() })
 		cancel()
 		_ = syscall.Kill(-sp.Process.Pid, syscall.SIGKILL)
-		b.removeContainers(victim) // the killed worker's container ran on
-		b.removeContainers(standby)
+		benchkit.RemoveContainers(victim) // the killed worker's container ran on
+		benchkit.RemoveContainers(standby)
 	}
 	fmt.Printf("kill -9 of a worker → its job running again on another worker (defaults: heartbeat 5 s, dead after 15 s, reaper every 2 s; docker, %s)\n", image)
 	fmt.Printf("median %.1f s over %d kills (min %.1f s, max %.1f s); samples:", benchkit.Median(samples).Seconds(), n,
@@ -134,7 +138,7 @@ func run(n int, image, db string) error {
 }
 
 // worker starts a Docker worker and waits until it has registered.
-func (b *bench) worker(id string) (string, *exec.Cmd, error) {
+func (b *bench) worker(id string) (string, *benchkit.Proc, error) {
 	b.workers = append(b.workers, id)
 	_, c, err := b.Start(benchkit.Registered, "worker", "--server", b.url, "--executor", "docker",
 		"--worker-id", id, "--slots", "1")
@@ -159,19 +163,9 @@ func (b *bench) waitFor(ctx context.Context, id string, cond func(client.Job) bo
 	}
 }
 
-func (b *bench) removeContainers(worker string) {
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=rgrid.worker="+worker).Output()
-	if err != nil {
-		return
-	}
-	if ids := strings.Fields(string(out)); len(ids) > 0 {
-		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-	}
-}
-
 func (b *bench) cleanup() {
 	b.Close()
 	for _, w := range b.workers {
-		b.removeContainers(w)
+		benchkit.RemoveContainers(w)
 	}
 }

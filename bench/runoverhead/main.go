@@ -1,12 +1,14 @@
 // Command runoverhead measures what RGrid adds to running a script in a
 // container: the wall time of "rgrid run hello.py" against a warm server
 // and Docker worker, next to "docker run --rm IMAGE python3 hello.py" on the
-// same machine, median of N runs each, interleaved in one run.
+// same machine, median of N runs each, interleaved in one run. Each run
+// prints its two samples as RESULT lines (bench/README.md).
 //
 //	go run ./bench/runoverhead -n 10 -image rgrid-test/python:3.11
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -19,17 +21,21 @@ import (
 	"github.com/rgrid/rgrid/bench/internal/benchkit"
 )
 
+var (
+	figRGrid = benchkit.Figure{Name: "run.rgrid", Unit: "ms", Anchor: "run.docker", Target: "<=1.25x",
+		Desc: "rgrid run hello.py, warm server (SQLite) + docker worker, wall time"}
+	figDocker = benchkit.Figure{Name: "run.docker", Unit: "ms",
+		Desc: "docker run --rm IMAGE python3 hello.py, wall time"}
+)
+
 func main() {
-	n := flag.Int("n", 10, "runs of each command")
+	n := flag.Int("n", benchkit.Runs(10), "runs of each command")
 	image := flag.String("image", "rgrid-test/python:3.11", "Python image (needs python3.11)")
 	flag.Parse()
-	if err := run(*n, *image); err != nil {
-		fmt.Fprintln(os.Stderr, "runoverhead:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("runoverhead", 10*time.Minute, func(ctx context.Context) error { return run(ctx, *n, *image) })
 }
 
-func run(n int, image string) error {
+func run(ctx context.Context, n int, image string) error {
 	k, err := benchkit.New("rgrid-bench-", image)
 	if err != nil {
 		return err
@@ -51,7 +57,7 @@ func run(n int, image string) error {
 	env := append(k.Env, "RGRID_SERVER="+url)
 
 	rgrid := func() error {
-		c := exec.Command(bin, "run", hello)
+		c := exec.CommandContext(ctx, bin, "run", hello)
 		c.Env = env
 		out, err := c.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Hello") {
@@ -60,7 +66,7 @@ func run(n int, image string) error {
 		return nil
 	}
 	docker := func() error {
-		c := exec.Command("docker", "run", "--rm", "-v", dir+":/b:ro", image, "python3", "/b/hello.py")
+		c := exec.CommandContext(ctx, "docker", "run", "--rm", "-v", dir+":/b:ro", image, "python3", "/b/hello.py")
 		out, err := c.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Hello") {
 			return fmt.Errorf("docker run: %v %s", err, out)
@@ -81,10 +87,12 @@ func run(n int, image string) error {
 			return err
 		}
 		rg = append(rg, d)
+		figRGrid.Report(msf(d))
 		if d, err = timed(docker); err != nil {
 			return err
 		}
 		dk = append(dk, d)
+		figDocker.Report(msf(d))
 	}
 	mr, md := benchkit.Median(rg), benchkit.Median(dk)
 	fmt.Printf("runs: %d each, interleaved; image %s\n", n, image)
@@ -100,4 +108,6 @@ func timed(f func() error) (time.Duration, error) {
 	return time.Since(t), err
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", msf(d)) }

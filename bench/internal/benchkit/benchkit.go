@@ -1,11 +1,16 @@
-// Package benchkit is what the bench programs share: an rgrid binary built
-// from this tree in a temporary directory, a config that points python3.11
-// at a local image, rgrid processes started and stopped, and medians.
+// Package benchkit is what the bench programs share: the output contract
+// (RESULT and NOTMEASURED lines, see result.go and bench/README.md), run
+// counts and quick mode from the environment scripts/bench.sh sets, an
+// rgrid binary built from this tree in a temporary directory with a config
+// that points python3.11 at a local image, rgrid processes started and
+// stopped, databases in the PostgreSQL cluster of scripts/pg.sh, memory and
+// CPU time from /proc, and medians.
 package benchkit
 
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +25,8 @@ import (
 type Kit struct {
 	Dir, Bin string
 	Env      []string // the environment rgrid processes get
-	procs    []*exec.Cmd
+	procs    []*Proc
+	cleanups []func()
 }
 
 // Listening and Registered match the lines rgrid server and rgrid worker
@@ -51,10 +57,21 @@ func New(prefix, image string) (*Kit, error) {
 	return k, nil
 }
 
+// Proc is a process started by a Kit.
+type Proc struct {
+	*exec.Cmd
+	done chan struct{} // closed once the process has exited
+}
+
 // Start runs rgrid with args in its own process group and returns the
 // first submatch of ready in its stderr, once it appears.
-func (k *Kit) Start(ready *regexp.Regexp, args ...string) (string, *exec.Cmd, error) {
-	c := exec.Command(k.Bin, args...)
+func (k *Kit) Start(ready *regexp.Regexp, args ...string) (string, *Proc, error) {
+	return k.StartBin(k.Bin, ready, args...)
+}
+
+// StartBin is Start for another binary (one built with Build, say).
+func (k *Kit) StartBin(bin string, ready *regexp.Regexp, args ...string) (string, *Proc, error) {
+	c := exec.Command(bin, args...)
 	c.Env = k.Env
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := c.StderrPipe()
@@ -64,10 +81,13 @@ func (k *Kit) Start(ready *regexp.Regexp, args ...string) (string, *exec.Cmd, er
 	if err := c.Start(); err != nil {
 		return "", nil, err
 	}
-	k.procs = append(k.procs, c)
+	p := &Proc{Cmd: c, done: make(chan struct{})}
+	k.procs = append(k.procs, p)
 	found := make(chan string, 1)
 	go func() {
+		defer close(p.done)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
 				select {
@@ -76,20 +96,59 @@ func (k *Kit) Start(ready *regexp.Regexp, args ...string) (string, *exec.Cmd, er
 				}
 			}
 		}
+		_, _ = io.Copy(io.Discard, stderr)
 		_ = c.Wait()
 	}()
 	select {
 	case v := <-found:
-		return v, c, nil
+		return v, p, nil
+	case <-p.done:
+		return "", nil, fmt.Errorf("%s %s exited before it was ready", filepath.Base(bin), strings.Join(args, " "))
 	case <-time.After(30 * time.Second):
-		return "", nil, fmt.Errorf("rgrid %s did not start", strings.Join(args, " "))
+		return "", nil, fmt.Errorf("%s %s did not start", filepath.Base(bin), strings.Join(args, " "))
 	}
 }
 
-// Close kills every process started and removes the directory.
+// Stop sends SIGTERM to p's process group and waits up to timeout for p to
+// exit (a drain, a profile written), then kills the group.
+func (p *Proc) Stop(timeout time.Duration) {
+	_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+	}
+	_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+}
+
+// Build builds the main package pkg (e.g. "./bench/internal/instantworker",
+// relative to the repository's root) into the kit's directory and returns
+// the binary's path.
+func (k *Kit) Build(pkg string) (string, error) {
+	bin := filepath.Join(k.Dir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// Defer registers f to run at Close, before the directory is removed and
+// after the processes are killed; the last registered runs first.
+func (k *Kit) Defer(f func()) { k.cleanups = append(k.cleanups, f) }
+
+// Close kills every process started, runs the Defer functions and removes
+// the directory.
 func (k *Kit) Close() {
-	for _, c := range k.procs {
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	for _, p := range k.procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+	}
+	for _, p := range k.procs {
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	for i := len(k.cleanups) - 1; i >= 0; i-- {
+		k.cleanups[i]()
 	}
 	_ = os.RemoveAll(k.Dir)
 }

@@ -1,0 +1,325 @@
+// Command queuestore measures RGrid's queue at the store level: how many
+// no-op jobs per second RGrid's PostgreSQL store (internal/store/postgres)
+// claims and completes, beside River (bench/river, its own module) on the
+// same PostgreSQL cluster, in the same run, by the same method:
+//
+//   - empty the tables (TRUNCATE, VACUUM FULL) and insert N queued jobs
+//     before the clock starts (RGrid: CreateJob as the server calls it on
+//     submit; River: InsertMany in batches of 5,000);
+//   - time from the start of the workers to the last job completed.
+//
+// RGrid's workers are simulated in process with the store calls the server
+// makes for a real worker: per lease request Heartbeat, AttemptsToStop and
+// ClaimJobs for as many jobs as the worker has free slots (the lease
+// handler and scheduler.Lease), and per job StartAttempt then FinishAttempt
+// (the start and result handlers). The jobs run in goroutines, one per
+// slot, like the agent's. Rounds alternate RGrid first and River first.
+//
+//	go run ./bench/queuestore -n 10000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rgrid/rgrid/bench/internal/benchkit"
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/store"
+	"github.com/rgrid/rgrid/internal/store/postgres"
+)
+
+var (
+	figRGrid = benchkit.Figure{Name: "queue.store.rgrid", Unit: "jobs/s", Anchor: "queue.store.river", Target: ">=1x",
+		Desc: "RGrid store (PostgreSQL): claim, start and finish no-op jobs"}
+	figRiver = benchkit.Figure{Name: "queue.store.river", Unit: "jobs/s",
+		Desc: "River v0.51.1 on the same cluster: InsertMany, no-op worker (river bench method)"}
+)
+
+type options struct {
+	n, runs, workers, slots int
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", benchkit.Pick(10_000, 2_000), "jobs per run")
+	flag.IntVar(&o.runs, "runs", benchkit.Runs(5), "runs of each queue")
+	flag.IntVar(&o.workers, "workers", 4, "simulated RGrid workers")
+	flag.IntVar(&o.slots, "slots", 100, "slots per simulated RGrid worker")
+	flag.Parse()
+	benchkit.Main("queuestore", 10*time.Minute, func(ctx context.Context) error { return run(ctx, o) })
+}
+
+func run(ctx context.Context, o options) error {
+	admin, err := benchkit.AdminURL()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "rgrid-bench-queuestore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	rgridURL, dropRGrid, err := benchkit.CreateDB(ctx, admin, "rgrid_bench_store")
+	if err != nil {
+		return err
+	}
+	defer dropRGrid()
+	if err := migrate(ctx, rgridURL); err != nil {
+		return err
+	}
+	st, err := postgres.Open(ctx, rgridURL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+
+	riverURL, dropRiver, err := benchkit.CreateDB(ctx, admin, "rgrid_bench_river")
+	if err != nil {
+		return err
+	}
+	defer dropRiver()
+	riverBin := filepath.Join(dir, "riverbench")
+	build := exec.CommandContext(ctx, "go", "build", "-o", riverBin, ".")
+	build.Dir = "bench/river"
+	if out, err := build.CombinedOutput(); err != nil {
+		figRiver.NotMeasured(fmt.Sprintf("bench/river did not build: %v: %s", err, lastLine(out)))
+		riverBin = ""
+	}
+
+	fmt.Printf("%d no-op jobs per run; RGrid: %d simulated workers × %d slots; River: 2,000 workers\n", o.n, o.workers, o.slots)
+	for i := range o.runs {
+		rgridFirst := i%2 == 0
+		for _, q := range []bool{rgridFirst, !rgridFirst} {
+			if q {
+				took, err := storeRound(ctx, st, o)
+				if err != nil {
+					return fmt.Errorf("run %d of RGrid: %w", i+1, err)
+				}
+				fmt.Printf("run %d: RGrid %d jobs in %.3f s\n", i+1, o.n, took.Seconds())
+				figRGrid.Report(float64(o.n) / took.Seconds())
+				continue
+			}
+			if riverBin == "" {
+				continue
+			}
+			jps, err := riverRound(ctx, riverBin, riverURL, o.n)
+			if err != nil {
+				return fmt.Errorf("run %d of River: %w", i+1, err)
+			}
+			fmt.Printf("run %d: River %d jobs at %.0f jobs/s\n", i+1, o.n, jps)
+			figRiver.Report(jps)
+		}
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, url string) error {
+	st, err := database.Open(ctx, url, database.Options{Migrate: true})
+	if err != nil {
+		return err
+	}
+	return st.Close()
+}
+
+// workerDefaults are rgrid worker's default limits, which every lease
+// request carries and ClaimJobs records on each job.
+var workerDefaults = store.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, TimeoutSeconds: 300}
+
+// storeRound empties the tables, queues o.n jobs and returns the time the
+// simulated workers take to work them all.
+func storeRound(ctx context.Context, st *postgres.Store, o options) (time.Duration, error) {
+	for _, q := range []string{"TRUNCATE jobs, job_attempts, job_log_chunks, workers", "VACUUM FULL jobs", "VACUUM FULL job_attempts"} {
+		if _, err := st.Pool().Exec(ctx, q); err != nil {
+			return 0, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	ids := make([]string, o.workers)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%d", i+1)
+		now := time.Now()
+		if _, err := st.UpsertWorker(ctx, store.Worker{ID: ids[i], Name: ids[i], Hostname: "bench", Executor: "instant",
+			Slots: o.slots, State: "active", RegisteredAt: now, LastHeartbeat: now}); err != nil {
+			return 0, err
+		}
+	}
+	if err := queue(ctx, st, o.n); err != nil {
+		return 0, err
+	}
+
+	var (
+		finished atomic.Int64
+		last     atomic.Int64 // unix nanoseconds of the last FinishAttempt
+		errOnce  sync.Once
+		firstErr error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if err := simulateWorker(ctx, st, id, o.slots, func() {
+				finished.Add(1)
+				last.Store(time.Now().UnixNano())
+			}); err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if got := finished.Load(); got != int64(o.n) {
+		return 0, fmt.Errorf("%d of %d jobs finished", got, o.n)
+	}
+	return time.Unix(0, last.Load()).Sub(start), nil
+}
+
+// queue creates n jobs as the submit handler does, four at a time.
+func queue(ctx context.Context, st *postgres.Store, n int) error {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make([]error, 4)
+	)
+	for g := range errs {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n) && errs[g] == nil; i = next.Add(1) {
+				now := time.Now().UTC()
+				_, errs[g] = st.CreateJob(ctx, store.NewJob{
+					ID: fmt.Sprintf("job_bench_%08d", i), Script: []byte("pass\n"), FileName: "noop.py",
+					Runtime: "python3.11", MaxAttempts: 3, CreatedAt: now,
+				})
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// simulateWorker is one worker's lease loop: it asks for as many jobs as
+// it has free slots and runs each in a goroutine that reports start and
+// result, until a claim comes back empty (all jobs are queued before the
+// start, so nothing is left to claim) and its jobs are done.
+func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots int, finished func()) error {
+	var (
+		mu       sync.Mutex
+		inFlight int
+		freed    = make(chan struct{}, 1)
+		jobErr   error
+		jobs     sync.WaitGroup
+	)
+	defer jobs.Wait()
+	for ctx.Err() == nil {
+		mu.Lock()
+		free, err := slots-inFlight, jobErr
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if free == 0 {
+			select {
+			case <-freed:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		// The lease handler: a lease counts as a heartbeat; then the
+		// scheduler looks for attempts to stop and claims.
+		if err := st.Heartbeat(ctx, id, time.Now().UTC()); err != nil {
+			return err
+		}
+		if _, err := st.AttemptsToStop(ctx, id); err != nil {
+			return err
+		}
+		claimed, err := st.ClaimJobs(ctx, store.ClaimParams{WorkerID: id, Max: free, Defaults: workerDefaults, Now: time.Now().UTC()})
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 0 {
+			jobs.Wait()
+			mu.Lock()
+			err := jobErr
+			mu.Unlock()
+			return err
+		}
+		mu.Lock()
+		inFlight += len(claimed)
+		mu.Unlock()
+		for _, j := range claimed {
+			jobs.Go(func() {
+				err := work(ctx, st, store.AttemptRef{JobID: j.ID, Attempt: j.Attempt})
+				mu.Lock()
+				inFlight--
+				if err != nil && jobErr == nil {
+					jobErr = err
+				}
+				mu.Unlock()
+				if err == nil {
+					finished()
+				}
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+			})
+		}
+	}
+	return ctx.Err()
+}
+
+// work is one no-op job on a worker: started, then succeeded.
+func work(ctx context.Context, st *postgres.Store, ref store.AttemptRef) error {
+	if _, err := st.StartAttempt(ctx, ref, time.Now().UTC()); err != nil {
+		return err
+	}
+	code := 0
+	j, err := st.FinishAttempt(ctx, store.FinishParams{JobID: ref.JobID, Attempt: ref.Attempt,
+		State: store.StateSucceeded, ExitCode: &code, Now: time.Now().UTC()})
+	if err == nil && j.State != store.StateSucceeded {
+		err = fmt.Errorf("job %s ended %s", j.ID, j.State)
+	}
+	return err
+}
+
+var riverLine = regexp.MustCompile(`^river-bench: .*jobs_per_s=([0-9.]+)`)
+
+// riverRound runs one River round in bench/river's binary and returns its
+// jobs per second.
+func riverRound(ctx context.Context, bin, url string, n int) (float64, error) {
+	cmd := exec.CommandContext(ctx, bin, "-db", url, "-n", strconv.Itoa(n), "-runs", "1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, lastLine(out))
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if m := riverLine.FindStringSubmatch(sc.Text()); m != nil {
+			return strconv.ParseFloat(m[1], 64)
+		}
+	}
+	return 0, fmt.Errorf("no result in its output: %q", out)
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
