@@ -1,7 +1,8 @@
 // Command apiqueue measures RGrid's queue through the API, end to end: an
 // rgrid server on PostgreSQL and 4 workers whose executor completes at once
-// (bench/internal/instantworker), N jobs submitted by concurrent submitters
-// through the public client, and jobs per second from the submit of the
+// (bench/internal/instantworker), N jobs submitted in batches of 100
+// (POST /v1/jobs/batch) by concurrent submitters through the public client
+// (-batch 1: one POST /v1/jobs per job), and jobs per second from the submit of the
 // first to the finish of the last (the finished_at the server records).
 //
 //	go run ./bench/apiqueue -n 10000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
@@ -29,12 +30,12 @@ var (
 	figAPI = benchkit.Figure{Name: "queue.api", Unit: "jobs/s", Target: ">=2000",
 		Desc: "through the API: server (PostgreSQL) + 4 instant workers, submit of the first to finish of the last"}
 	figSubmit = benchkit.Figure{Name: "queue.api.submit", Unit: "jobs/s",
-		Desc: "of which submitting alone (concurrent POST /v1/jobs), while the workers run"}
+		Desc: "of which submitting alone (concurrent batches of 100, POST /v1/jobs/batch), while the workers run"}
 )
 
 type options struct {
-	n, runs, workers, slots, submitters int
-	profile                             string
+	n, runs, workers, slots, submitters, batch int
+	profile                                    string
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 4, "workers")
 	flag.IntVar(&o.slots, "slots", 32, "slots per worker")
 	flag.IntVar(&o.submitters, "submitters", 16, "concurrent submissions")
+	flag.IntVar(&o.batch, "batch", 100, "jobs per submission (1: POST /v1/jobs, else POST /v1/jobs/batch)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the server and workers to this directory")
 	flag.Parse()
 	benchkit.Main("apiqueue", 15*time.Minute, func(ctx context.Context) error { return run(ctx, o) })
@@ -66,7 +68,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	server, workers := g.Server, g.Workers
-	b := &bench{c: g.Client, pool: g.Pool}
+	b := &bench{c: g.Client, pool: g.Pool, batch: o.batch}
 
 	fmt.Printf("%d jobs per run, %d concurrent submitters; %d instant workers × %d slots; server on PostgreSQL\n",
 		o.n, o.submitters, o.workers, o.slots)
@@ -94,8 +96,9 @@ func run(ctx context.Context, o options) error {
 }
 
 type bench struct {
-	c    *client.Client
-	pool *pgxpool.Pool
+	c     *client.Client
+	pool  *pgxpool.Pool
+	batch int
 }
 
 // round submits n jobs and waits for all of them to succeed. It returns
@@ -119,9 +122,14 @@ func (b *bench) roundCounted(ctx context.Context, n, submitters int) (took, subm
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	if err := benchkit.Submit(ctx, b.c, n, submitters, func(int) client.SubmitRequest {
+	noop := func(int) client.SubmitRequest {
 		return client.SubmitRequest{FileName: "noop.py", Script: []byte("pass\n")}
-	}); err != nil {
+	}
+	submitAll := func() error { return benchkit.SubmitBatches(ctx, b.c, n, b.batch, submitters, noop) }
+	if b.batch <= 1 {
+		submitAll = func() error { return benchkit.Submit(ctx, b.c, n, submitters, noop) }
+	}
+	if err := submitAll(); err != nil {
 		return 0, 0, 0, err
 	}
 	submit = time.Since(start)

@@ -300,6 +300,7 @@ func (w *Worker) stop(refs []client.AttemptRef) {
 // and starts each in jobs.
 func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 	b := newBackoff()
+	busy := false // the last lease found jobs: the queue is likely not empty
 	for ctx.Err() == nil {
 		w.mu.Lock()
 		free := w.opts.Slots - len(w.running)
@@ -310,6 +311,19 @@ func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 			case <-w.freed:
 			}
 			continue
+		}
+		if busy && free < (w.opts.Slots+1)/2 {
+			// A busy queue and few free slots: let a few more free up
+			// (briefly) and lease them together, rather than one lease
+			// request per finished job.
+			t := time.NewTimer(leaseCooldown)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-w.freed:
+				t.Stop()
+				continue
+			}
 		}
 		lctx, cancel := context.WithTimeout(ctx, w.opts.LeaseWait+callTimeout)
 		resp, err := w.c.Lease(lctx, w.opts.ID, client.LeaseRequest{
@@ -330,6 +344,7 @@ func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 			continue
 		}
 		b.reset()
+		busy = len(resp.Jobs) > 0
 		for _, lj := range resp.Jobs {
 			a := w.track(lj)
 			jobs.Go(func() { w.runAttempt(bg, a) })
@@ -337,6 +352,10 @@ func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 		w.stop(resp.Stop)
 	}
 }
+
+// leaseCooldown is the longest a worker with free slots waits for more
+// to free up before leasing, while the queue is busy.
+const leaseCooldown = 5 * time.Millisecond
 
 func (w *Worker) track(lj client.LeasedJob) *attempt {
 	a := newAttempt(lj)
