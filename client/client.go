@@ -329,6 +329,13 @@ func (c *Client) Release(ctx context.Context, workerID string, req ReleaseReques
 	return c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/release", req, nil)
 }
 
+// Reports sends start and result reports on several attempts at once.
+func (c *Client) Reports(ctx context.Context, workerID string, req ReportsRequest) (ReportsResponse, error) {
+	var out ReportsResponse
+	err := c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/reports", req, &out)
+	return out, err
+}
+
 // AttemptLog says how much of an attempt's output the server has stored.
 func (c *Client) AttemptLog(ctx context.Context, ref AttemptRef) (AttemptLog, error) {
 	var l AttemptLog

@@ -368,6 +368,35 @@ type ResultReport struct {
 	Failure  *Failure `json:"failure,omitempty"`
 }
 
+// ReportsRequest is the body of POST /v1/workers/{id}/reports: a worker's
+// start and result reports on several attempts in one request. Each is
+// handled as the single-attempt endpoints would, and answered apart.
+type ReportsRequest struct {
+	Starts  []AttemptRef    `json:"starts,omitempty"`
+	Results []AttemptResult `json:"results,omitempty"`
+}
+
+// AttemptResult is one attempt's result in a ReportsRequest.
+type AttemptResult struct {
+	AttemptRef
+	ResultReport
+}
+
+// ReportsResponse answers a ReportsRequest, one outcome per report, in
+// order.
+type ReportsResponse struct {
+	Starts  []ReportOutcome `json:"starts"`
+	Results []ReportOutcome `json:"results"`
+}
+
+// ReportOutcome is the answer to one report: Stop as in AttemptStatus, or
+// the error the single-attempt endpoint would have answered (e.g.
+// stale_attempt).
+type ReportOutcome struct {
+	Stop  bool   `json:"stop,omitempty"`
+	Error *Error `json:"error,omitempty"`
+}
+
 // Health is the body of GET /v1/health.
 type Health struct {
 	Status        string `json:"status"`

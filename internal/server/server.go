@@ -125,6 +125,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/workers/{id}/heartbeat", s.heartbeat)
 	mux.HandleFunc("POST /v1/workers/{id}/lease", s.lease)
 	mux.HandleFunc("POST /v1/workers/{id}/release", s.release)
+	mux.HandleFunc("POST /v1/workers/{id}/reports", s.reports)
 	mux.HandleFunc("GET /v1/jobs/{id}/attempts/{n}/log", s.attemptLog)
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/start", s.startAttempt)
 	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/logs", s.uploadLogs)

@@ -248,14 +248,10 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 			"report one of the terminal states", "state %q is not a terminal state", req.State))
 		return
 	}
-	var failure string
-	if f := req.Failure; f != nil && f.Exception != "" {
-		b, err := json.Marshal(f)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		failure = string(b)
+	failure, err := encodeFailure(req.Failure)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	j, err := s.store.FinishAttempt(r.Context(), store.FinishParams{
 		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
@@ -310,4 +306,108 @@ func (s *Server) attemptLog(w http.ResponseWriter, r *http.Request) {
 		out.Streams[client.Stream(st)] = client.LogOffset{Bytes: o.Bytes, LastSeq: o.LastSeq}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// maxReports is the most reports one POST /v1/workers/{id}/reports takes.
+const maxReports = 1000
+
+// reports takes a worker's start and result reports on several attempts
+// at once: one request, one statement for the common cases, and one
+// outcome per report, each what the single-attempt endpoint would have
+// answered.
+func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
+	var req client.ReportsRequest
+	if err := decodeJSON(w, r, 16<<20, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if n := len(req.Starts) + len(req.Results); n > maxReports {
+		s.writeError(w, r, errorf(client.CodeInvalidRequest, fmt.Sprintf("send at most %d reports per request", maxReports),
+			"%d reports in one request", n))
+		return
+	}
+	now := s.opts.Now().UTC()
+	resp := client.ReportsResponse{
+		Starts:  make([]client.ReportOutcome, len(req.Starts)),
+		Results: make([]client.ReportOutcome, len(req.Results)),
+	}
+	if len(req.Starts) > 0 {
+		refs := make([]store.AttemptRef, len(req.Starts))
+		for i, ref := range req.Starts {
+			refs[i] = store.AttemptRef{JobID: ref.JobID, Attempt: ref.Attempt}
+		}
+		jobs, errs, err := s.store.StartAttempts(r.Context(), refs, now)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for i := range refs {
+			if resp.Starts[i].Error = reportError(refs[i], errs[i]); errs[i] == nil {
+				resp.Starts[i].Stop = jobs[i].CancelRequested
+				s.sched.JobChanged(refs[i].JobID)
+			} else if resp.Starts[i].Error == nil {
+				s.writeError(w, r, errs[i])
+				return
+			}
+		}
+	}
+	if len(req.Results) > 0 {
+		ps := make([]store.FinishParams, len(req.Results))
+		for i, res := range req.Results {
+			if !res.State.Terminal() {
+				s.writeError(w, r, errorf(client.CodeInvalidRequest, "report one of the terminal states",
+					"result %d: state %q is not a terminal state", i, res.State).with("index", i))
+				return
+			}
+			failure, err := encodeFailure(res.Failure)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			ps[i] = store.FinishParams{JobID: res.JobID, Attempt: res.Attempt, State: store.State(res.State),
+				ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Failure: failure, Now: now}
+		}
+		jobs, errs, err := s.store.FinishAttempts(r.Context(), ps)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for i, p := range ps {
+			ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
+			if resp.Results[i].Error = reportError(ref, errs[i]); errs[i] == nil {
+				s.sched.JobChanged(ref.JobID)
+				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[i].State, "reason", jobs[i].Reason)
+			} else if resp.Results[i].Error == nil {
+				s.writeError(w, r, errs[i])
+				return
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// reportError is the answer to one refused report, or nil for none and
+// for an error that is not about the attempt (which fails the request).
+func reportError(ref store.AttemptRef, err error) *client.Error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return &client.Error{Status: http.StatusNotFound, Code: client.CodeNotFound,
+			Message: fmt.Sprintf("job %s not found", ref.JobID)}
+	case errors.Is(err, store.ErrStaleAttempt):
+		return &client.Error{Status: http.StatusConflict, Code: client.CodeStaleAttempt,
+			Message: fmt.Sprintf("attempt %d of job %s is no longer current", ref.Attempt, ref.JobID),
+			Hint:    "stop this attempt: the job has moved on without it"}
+	}
+	return nil
+}
+
+// encodeFailure is how a failure summary is stored: JSON, or "".
+func encodeFailure(f *client.Failure) (string, error) {
+	if f == nil || f.Exception == "" {
+		return "", nil
+	}
+	b, err := json.Marshal(f)
+	return string(b), err
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -58,4 +59,34 @@ func LogLimitOr(limit int64) int64 {
 		return DefaultLogLimit
 	}
 	return limit
+}
+
+// EachStart answers StartAttempts one attempt at a time, skipping those
+// done[i] marks as answered already: the general path that a store's
+// faster batch statement falls back to.
+func EachStart(ctx context.Context, s Store, refs []AttemptRef, now time.Time, jobs []Job, errs []error, done []bool) error {
+	for i, ref := range refs {
+		if done != nil && done[i] {
+			continue
+		}
+		jobs[i], errs[i] = s.StartAttempt(ctx, ref, now)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+	}
+	return nil
+}
+
+// EachFinish is EachStart for FinishAttempts.
+func EachFinish(ctx context.Context, s Store, ps []FinishParams, jobs []Job, errs []error, done []bool) error {
+	for i, p := range ps {
+		if done != nil && done[i] {
+			continue
+		}
+		jobs[i], errs[i] = s.FinishAttempt(ctx, p)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+	}
+	return nil
 }

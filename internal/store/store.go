@@ -255,6 +255,13 @@ type Store interface {
 	// StartAttempt moves the current attempt and its job to running.
 	// ErrStaleAttempt if (jobID, attempt) is not current and active.
 	StartAttempt(ctx context.Context, ref AttemptRef, now time.Time) (Job, error)
+	// StartAttempts is StartAttempt for many attempts at once: jobs[i]
+	// and errs[i] are what StartAttempt would return for refs[i]. err is
+	// for a failure of the whole call.
+	StartAttempts(ctx context.Context, refs []AttemptRef, now time.Time) (jobs []Job, errs []error, err error)
+	// FinishAttempts is FinishAttempt for many attempts at once, answered
+	// the same way.
+	FinishAttempts(ctx context.Context, ps []FinishParams) (jobs []Job, errs []error, err error)
 	// FinishAttempt records the result of the current attempt and ends the
 	// job with it; but a script failure (failed, timed_out, oom_killed) with
 	// retries left (such failures so far <= Retries) queues the job again.

@@ -160,7 +160,7 @@ func (w *Worker) reportStart(ctx context.Context, a *attempt) {
 	b := newBackoff()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		st, err := w.c.StartAttempt(cctx, a.ref)
+		st, err := w.reporter.start(cctx, a.ref)
 		cancel()
 		switch {
 		case err == nil:
@@ -246,7 +246,7 @@ func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) 
 	b := newBackoff()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		_, err := w.c.ReportResult(cctx, a.ref, r)
+		err := w.reporter.result(cctx, a.ref, r)
 		cancel()
 		if err == nil {
 			w.log.Info("job finished", "job", a.ref.JobID, "attempt", a.ref.Attempt, "state", r.State)

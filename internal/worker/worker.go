@@ -45,9 +45,10 @@ const callTimeout = 30 * time.Second
 
 // Worker is one worker agent.
 type Worker struct {
-	c    *client.Client
-	opts Options
-	log  *slog.Logger
+	c        *client.Client
+	opts     Options
+	log      *slog.Logger
+	reporter *reporter
 
 	heartbeat time.Duration
 	deadAfter time.Duration // the server's: after this long unheard, our jobs are given away
@@ -88,6 +89,7 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		deadAfter: 15 * time.Second,
 		running:   map[client.AttemptRef]*attempt{},
 		freed:     make(chan struct{}, 1),
+		reporter:  newReporter(c, opts.ID),
 	}, nil
 }
 
@@ -105,6 +107,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	jobs := &sync.WaitGroup{}
 	w.recover(bg, jobs)
 	var wg sync.WaitGroup
+	wg.Go(func() { w.reporter.run(bg) })
 	wg.Go(func() { w.heartbeatLoop(bg) })
 	wg.Go(func() { w.stopLoop(bg) })
 

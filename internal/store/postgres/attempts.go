@@ -264,3 +264,119 @@ func (s *Store) AttemptsToStop(ctx context.Context, workerID string) ([]store.At
 	}
 	return out, nil
 }
+
+// startManySQL is startSQL for many attempts: the job rows are locked in
+// id order (so that two batches never wait on each other crosswise), and
+// every leased current attempt among them starts.
+var startManySQL = `
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::int[]) AS t(id, attempt)
+), locked AS (
+    SELECT jobs.id FROM jobs JOIN input USING (id)
+    WHERE jobs.attempt = input.attempt AND jobs.state = 'leased'
+    ORDER BY jobs.id FOR UPDATE OF jobs
+), started AS (
+    UPDATE jobs SET state = 'running', started_at = $3
+    FROM locked WHERE jobs.id = locked.id AND jobs.state = 'leased'
+    RETURNING ` + jobColumnsOf("jobs") + `
+), attempt AS (
+    UPDATE job_attempts SET state = 'running', started_at = $3
+    FROM started WHERE job_attempts.job_id = started.id AND job_attempts.number = started.attempt
+)
+SELECT ` + jobColumns + ` FROM started`
+
+// StartAttempts starts every leased current attempt of refs in one
+// statement, and takes the others (already running, stale, unknown) one
+// by one.
+func (s *Store) StartAttempts(ctx context.Context, refs []store.AttemptRef, now time.Time) ([]store.Job, []error, error) {
+	jobs, errs, done := make([]store.Job, len(refs)), make([]error, len(refs)), make([]bool, len(refs))
+	ids, attempts := make([]string, len(refs)), make([]int32, len(refs))
+	index := make(map[store.AttemptRef]int, len(refs))
+	for i, r := range refs {
+		ids[i], attempts[i] = r.JobID, int32(r.Attempt)
+		index[r] = i
+	}
+	rows, err := s.pool.Query(ctx, startManySQL, ids, attempts, nowOr(now))
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
+	}
+	started, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
+	}
+	for _, j := range started {
+		if i, ok := index[store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}]; ok {
+			jobs[i], done[i] = j, true
+		}
+	}
+	return jobs, errs, store.EachStart(ctx, s, refs, now, jobs, errs, done)
+}
+
+// FinishAttempts ends in one statement every attempt of ps whose result
+// queues nothing again (per job the same as finishSQL), and takes the
+// others one by one.
+func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]store.Job, []error, error) {
+	jobs, errs, done := make([]store.Job, len(ps)), make([]error, len(ps)), make([]bool, len(ps))
+	var (
+		ids, states, reasons, messages, failures []string
+		attempts                                 []int32
+		exits                                    []*int32
+		ats                                      []time.Time
+	)
+	index := map[store.AttemptRef]int{}
+	for i, p := range ps {
+		if !p.State.Terminal() || scriptFailure(p.State) {
+			continue // not terminal is refused, a retry is possible: one by one
+		}
+		var exit *int32
+		if p.ExitCode != nil {
+			e := int32(*p.ExitCode)
+			exit = &e
+		}
+		ids, attempts, states = append(ids, p.JobID), append(attempts, int32(p.Attempt)), append(states, string(p.State))
+		exits, reasons, messages = append(exits, exit), append(reasons, p.Reason), append(messages, p.Message)
+		failures, ats = append(failures, p.Failure), append(ats, nowOr(p.Now))
+		index[store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}] = i
+	}
+	if len(ids) > 0 {
+		rows, err := s.pool.Query(ctx, finishManySQL, ids, attempts, states, exits, reasons, messages, ats, failures)
+		if err != nil {
+			return nil, nil, fmt.Errorf("finish %d attempts: %w", len(ids), err)
+		}
+		ended, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
+		if err != nil {
+			return nil, nil, fmt.Errorf("finish %d attempts: %w", len(ids), err)
+		}
+		for _, j := range ended {
+			if i, ok := index[store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}]; ok {
+				jobs[i], done[i] = j, true
+			}
+		}
+	}
+	return jobs, errs, store.EachFinish(ctx, s, ps, jobs, errs, done)
+}
+
+// finishManySQL is finishSQL for many attempts, locking in id order.
+var finishManySQL = `
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
+        $7::timestamptz[], $8::text[]) AS t(id, attempt, state, exit_code, reason, message, at, failure)
+), locked AS (
+    SELECT jobs.id FROM jobs JOIN input USING (id)
+    WHERE jobs.attempt = input.attempt AND jobs.state IN ('leased', 'running')
+    ORDER BY jobs.id FOR UPDATE OF jobs
+), ended AS (
+    UPDATE jobs SET state = input.state, exit_code = input.exit_code, reason = input.reason,
+        message = input.message, finished_at = input.at, failure = input.failure
+    FROM locked, input
+    WHERE jobs.id = locked.id AND input.id = locked.id AND jobs.attempt = input.attempt
+        AND jobs.state IN ('leased', 'running')
+    RETURNING ` + jobColumnsOf("jobs") + `
+), attempt AS (
+    UPDATE job_attempts SET state = input.state, exit_code = input.exit_code, reason = input.reason,
+        message = input.message, finished_at = input.at
+    FROM ended, input
+    WHERE job_attempts.job_id = ended.id AND input.id = ended.id AND job_attempts.number = input.attempt
+        AND job_attempts.state IN ('leased', 'running')
+)
+SELECT ` + jobColumns + ` FROM ended`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,16 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, cancel_requested, exit_code,
 	reason, message, failure, created_at, started_at, finished_at`
+
+// jobColumnsOf is jobColumns qualified with a table name, for statements
+// that join jobs with another table having columns of the same names.
+func jobColumnsOf(table string) string {
+	cols := strings.Split(jobColumns, ",")
+	for i, c := range cols {
+		cols[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 // jobColumnsScript is jobColumns followed by the script.
 const jobColumnsScript = jobColumns + `, script`

@@ -339,3 +339,62 @@ func testAttemptsToStop(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Empty(t, stop)
 }
+
+// testBatchReports: StartAttempts and FinishAttempts answer each attempt
+// as StartAttempt and FinishAttempt would, whatever mix a batch holds.
+func testBatchReports(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := claimOne(t, s, "ba", "w")
+	b := claimOne(t, s, "bb", "w")
+	_, err := s.StartAttempt(ctx, ref(b), at(2)) // already running
+	require.NoError(t, err)
+	nj := newJob("bc")
+	nj.Retries = 1
+	c := claimAt(t, s, nj, "w", 1)
+	refs := []store.AttemptRef{ref(a), ref(b), {JobID: a.ID, Attempt: 2}, {JobID: "nope", Attempt: 1}, ref(c)}
+	jobs, errs, err := s.StartAttempts(ctx, refs, at(3))
+	require.NoError(t, err)
+	require.Len(t, jobs, len(refs))
+	require.NoError(t, errs[0])
+	require.Equal(t, store.StateRunning, jobs[0].State)
+	require.Equal(t, timep(at(3)), jobs[0].StartedAt)
+	require.NoError(t, errs[1])
+	require.Equal(t, timep(at(2)), jobs[1].StartedAt, "a second start changes nothing")
+	require.ErrorIs(t, errs[2], store.ErrStaleAttempt)
+	require.ErrorIs(t, errs[3], store.ErrNotFound)
+	require.NoError(t, errs[4])
+	atts, err := s.ListAttempts(ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StateRunning, atts[0].State)
+	require.Equal(t, timep(at(3)), atts[0].StartedAt)
+
+	ps := []store.FinishParams{
+		{JobID: a.ID, Attempt: 1, State: store.StateSucceeded, ExitCode: intp(0), Now: at(5)},
+		{JobID: b.ID, Attempt: 1, State: store.StateCanceled, Reason: "canceled", Message: "canceled on request", Now: at(5)},
+		{JobID: c.ID, Attempt: 1, State: store.StateFailed, ExitCode: intp(2), Reason: "exit_code", Failure: `{"exception":"E"}`, Now: at(5)},
+		{JobID: a.ID, Attempt: 1, State: store.StateFailed, ExitCode: intp(1), Now: at(6)}, // a second result
+		{JobID: "nope", Attempt: 1, State: store.StateSucceeded, Now: at(5)},
+	}
+	jobs, errs, err = s.FinishAttempts(ctx, ps)
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.Equal(t, store.StateSucceeded, jobs[0].State)
+	require.Equal(t, intp(0), jobs[0].ExitCode)
+	require.Equal(t, timep(at(5)), jobs[0].FinishedAt)
+	require.NoError(t, errs[1])
+	require.Equal(t, store.StateCanceled, jobs[1].State)
+	require.Equal(t, "canceled on request", jobs[1].Message)
+	require.Nil(t, jobs[1].ExitCode)
+	require.NoError(t, errs[2])
+	require.Equal(t, store.StateQueued, jobs[2].State, "a failure with a retry left queues the job again")
+	require.ErrorIs(t, errs[3], store.ErrStaleAttempt, "exactly one result")
+	require.ErrorIs(t, errs[4], store.ErrNotFound)
+	for _, id := range []string{a.ID, b.ID} {
+		atts, err := s.ListAttempts(ctx, id)
+		require.NoError(t, err)
+		got := mustGet(t, s, id)
+		require.Equal(t, got.State, atts[0].State, "attempt and job agree")
+		require.Equal(t, got.FinishedAt, atts[0].FinishedAt)
+	}
+	require.Equal(t, mustGet(t, s, a.ID), jobs[0])
+}

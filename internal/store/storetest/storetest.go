@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("FinishAttempt", func(t *testing.T) { t.Parallel(); testFinishAttempt(t, open(t)) })
 	t.Run("FinishFromLeased", func(t *testing.T) { t.Parallel(); testFinishFromLeased(t, open(t)) })
 	t.Run("FinishConcurrent", func(t *testing.T) { t.Parallel(); testFinishConcurrent(t, open(t)) })
+	t.Run("BatchReports", func(t *testing.T) { t.Parallel(); testBatchReports(t, open(t)) })
 	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, open(t)) })
 	t.Run("AttemptsToStop", func(t *testing.T) { t.Parallel(); testAttemptsToStop(t, open(t)) })
 	t.Run("Logs", func(t *testing.T) { t.Parallel(); testLogs(t, open(t)) })
