@@ -11,9 +11,12 @@
 // RGrid's workers are simulated in process with the store calls the server
 // makes for a real worker: per lease request Heartbeat, AttemptsToStop and
 // ClaimJobs for as many jobs as the worker has free slots (the lease
-// handler and scheduler.Lease), and per job StartAttempt then FinishAttempt
-// (the start and result handlers). The jobs run in goroutines, one per
-// slot, like the agent's. Rounds alternate RGrid first and River first.
+// handler and scheduler.Lease), and per job a start and then a result
+// report. The jobs run in goroutines, one per slot, like the agent's, and
+// their reports go through one batcher per worker, like the agent's
+// reporter: whatever piled up while the last call was in flight is handed
+// to StartAttempts and FinishAttempts together (the reports handler).
+// Rounds alternate RGrid first and River first.
 //
 //	go run ./bench/queuestore -n 10000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
 package main
@@ -226,6 +229,9 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 		jobErr   error
 		jobs     sync.WaitGroup
 	)
+	bctx, stopBatcher := context.WithCancel(ctx)
+	defer stopBatcher() // after the jobs, which wait for its answers
+	reports := newBatcher(bctx, st)
 	defer jobs.Wait()
 	for ctx.Err() == nil {
 		mu.Lock()
@@ -265,7 +271,7 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 		mu.Unlock()
 		for _, j := range claimed {
 			jobs.Go(func() {
-				err := work(ctx, st, store.AttemptRef{JobID: j.ID, Attempt: j.Attempt})
+				err := work(ctx, reports, store.AttemptRef{JobID: j.ID, Attempt: j.Attempt})
 				mu.Lock()
 				inFlight--
 				if err != nil && jobErr == nil {
@@ -286,17 +292,110 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 }
 
 // work is one no-op job on a worker: started, then succeeded.
-func work(ctx context.Context, st *postgres.Store, ref store.AttemptRef) error {
-	if _, err := st.StartAttempt(ctx, ref, time.Now().UTC()); err != nil {
+func work(ctx context.Context, b *batcher, ref store.AttemptRef) error {
+	if _, err := b.report(ctx, report{start: &ref}); err != nil {
 		return err
 	}
 	code := 0
-	j, err := st.FinishAttempt(ctx, store.FinishParams{JobID: ref.JobID, Attempt: ref.Attempt,
-		State: store.StateSucceeded, ExitCode: &code, Now: time.Now().UTC()})
+	j, err := b.report(ctx, report{finish: &store.FinishParams{JobID: ref.JobID, Attempt: ref.Attempt,
+		State: store.StateSucceeded, ExitCode: &code}})
 	if err == nil && j.State != store.StateSucceeded {
 		err = fmt.Errorf("job %s ended %s", j.ID, j.State)
 	}
 	return err
+}
+
+// batcher is one worker's reporter and the server's reports handler in
+// one: reports queue up while a store call is in flight and go together.
+type batcher struct {
+	st    *postgres.Store
+	queue chan report
+}
+
+type report struct {
+	start  *store.AttemptRef
+	finish *store.FinishParams
+	answer chan reportAnswer
+}
+
+type reportAnswer struct {
+	job store.Job
+	err error
+}
+
+func newBatcher(ctx context.Context, st *postgres.Store) *batcher {
+	b := &batcher{st: st, queue: make(chan report, 1000)}
+	go b.run(ctx)
+	return b
+}
+
+func (b *batcher) report(ctx context.Context, r report) (store.Job, error) {
+	r.answer = make(chan reportAnswer, 1)
+	select {
+	case b.queue <- r:
+	case <-ctx.Done():
+		return store.Job{}, ctx.Err()
+	}
+	select {
+	case a := <-r.answer:
+		return a.job, a.err
+	case <-ctx.Done():
+		return store.Job{}, ctx.Err()
+	}
+}
+
+func (b *batcher) run(ctx context.Context) {
+	for {
+		var batch []report
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-b.queue:
+			batch = append(batch, r)
+		}
+	more:
+		for len(batch) < 500 {
+			select {
+			case r := <-b.queue:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		var starts []store.AttemptRef
+		var finishes []store.FinishParams
+		var sr, fr []report
+		now := time.Now().UTC()
+		for _, r := range batch {
+			if r.start != nil {
+				starts, sr = append(starts, *r.start), append(sr, r)
+			} else {
+				p := *r.finish
+				p.Now = now
+				finishes, fr = append(finishes, p), append(fr, r)
+			}
+		}
+		if len(starts) > 0 {
+			jobs, errs, err := b.st.StartAttempts(ctx, starts, now)
+			for i, r := range sr {
+				a := reportAnswer{err: err}
+				if err == nil {
+					a = reportAnswer{job: jobs[i], err: errs[i]}
+				}
+				r.answer <- a
+			}
+		}
+		if len(finishes) > 0 {
+			jobs, errs, err := b.st.FinishAttempts(ctx, finishes)
+			for i, r := range fr {
+				a := reportAnswer{err: err}
+				if err == nil {
+					a = reportAnswer{job: jobs[i], err: errs[i]}
+				}
+				r.answer <- a
+			}
+		}
+	}
 }
 
 var riverLine = regexp.MustCompile(`^river-bench: .*jobs_per_s=([0-9.]+)`)
