@@ -9,7 +9,8 @@
 //     time it printed it; a follower on the SSE endpoint (as rgrid logs -f
 //     uses it) notes when each line arrives. Same machine, same clock.
 //
-// Each is run -n times; medians, min and max are printed.
+// Each is run -n times (BENCH_RUNS); each run prints RESULT lines (see
+// bench/README.md), and a summary of medians at the end.
 //
 //	go run ./bench/logs -n 5 [-db postgres://…] [-lines 1000000]
 package main
@@ -48,20 +49,33 @@ for i in range(n):
 `
 
 func main() {
-	n := flag.Int("n", 5, "runs of each measurement")
-	lines := flag.Int("lines", 1_000_000, "lines the throughput job prints")
-	latLines := flag.Int("latency-lines", 1000, "lines the latency job prints, one every -pause")
+	n := flag.Int("n", benchkit.Runs(5), "runs of each measurement")
+	lines := flag.Int("lines", benchkit.Pick(1_000_000, 200_000), "lines the throughput job prints")
+	latLines := flag.Int("latency-lines", benchkit.Pick(1000, 200), "lines the latency job prints, one every -pause")
 	pause := flag.Duration("pause", 5*time.Millisecond, "pause between the latency job's lines")
 	image := flag.String("image", "rgrid-test/python:3.11", "Python image (needs python3)")
 	db := flag.String("db", os.Getenv("RGRID_TEST_POSTGRES_URL"), "the server's database (default: a SQLite file; RGRID_TEST_POSTGRES_URL if set)")
 	flag.Parse()
-	if err := run(*n, *lines, *latLines, *pause, *image, *db); err != nil {
-		fmt.Fprintln(os.Stderr, "logs:", err)
-		os.Exit(1)
+	if benchkit.Quick() { // fewer lines: not the same figures
+		for _, f := range []*benchkit.Figure{&figRate, &figP50, &figP99} {
+			f.Name += ".quick"
+		}
 	}
+	benchkit.Main("logs", 20*time.Minute, func(ctx context.Context) error {
+		return run(ctx, *n, *lines, *latLines, *pause, *image, *db)
+	})
 }
 
-func run(n, lines, latLines int, pause time.Duration, image, db string) error {
+var (
+	figRate = benchkit.Figure{Name: "logs.lines", Unit: "lines/s", Target: ">=500000",
+		Desc: "log lines per second from a job's stdout to the store (Docker worker, 1,000,000 lines)"}
+	figP50 = benchkit.Figure{Name: "logs.follow.p50", Unit: "ms",
+		Desc: "line printed to line shown by an SSE follower: median"}
+	figP99 = benchkit.Figure{Name: "logs.follow.p99", Unit: "ms", Target: "<=100",
+		Desc: "line printed to line shown by an SSE follower: 99th percentile"}
+)
+
+func run(ctx context.Context, n, lines, latLines int, pause time.Duration, image, db string) error {
 	k, err := benchkit.New("rgrid-bench-logs-", image)
 	if err != nil {
 		return err
@@ -82,8 +96,15 @@ func run(n, lines, latLines int, pause time.Duration, image, db string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	if db != "" && strings.HasPrefix(db, "postgres") {
+		// A database of our own in the cluster, dropped afterwards.
+		url, drop, err := benchkit.CreateDB(ctx, db, "rgrid_bench_logs")
+		if err != nil {
+			return err
+		}
+		defer drop()
+		db = url
+	}
 	dialect := "SQLite"
 	if strings.HasPrefix(db, "postgres") {
 		dialect = "PostgreSQL"
@@ -101,6 +122,7 @@ func run(n, lines, latLines int, pause time.Duration, image, db string) error {
 		}
 		rates = append(rates, rate)
 		fmt.Printf("throughput run %d: %.0f lines/s\n", i, rate)
+		figRate.Report(rate)
 	}
 	var p50s, p99s []float64
 	for i := range n {
@@ -110,6 +132,8 @@ func run(n, lines, latLines int, pause time.Duration, image, db string) error {
 		}
 		p50s, p99s = append(p50s, p50), append(p99s, p99)
 		fmt.Printf("latency run %d: p50 %.1f ms, p99 %.1f ms\n", i+1, p50, p99)
+		figP50.Report(p50)
+		figP99.Report(p99)
 	}
 	fmt.Println()
 	fmt.Printf("%-40s %12s %12s %12s %5s\n", "figure", "median", "min", "max", "runs")
@@ -118,7 +142,6 @@ func run(n, lines, latLines int, pause time.Duration, image, db string) error {
 		slices.Sort(s)
 		med := (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 		fmt.Printf("%-40s %12s %12s %12s %5d\n", name, format(med, unit), format(s[0], unit), format(s[len(s)-1], unit), len(s))
-		fmt.Printf("RESULT name=%s unit=%s median=%g min=%g max=%g runs=%d\n", strings.ReplaceAll(name, " ", "_"), unit, med, s[0], s[len(s)-1], len(s))
 	}
 	row("log lines per second to the store", "lines/s", rates)
 	row("follow latency p50", "ms", p50s)
