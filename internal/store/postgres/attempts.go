@@ -267,21 +267,27 @@ func (s *Store) AttemptsToStop(ctx context.Context, workerID string) ([]store.At
 
 // startManySQL is startSQL for many attempts: the job rows are locked in
 // id order (so that two batches never wait on each other crosswise), and
-// every leased current attempt among them starts.
+// every leased current attempt among them starts. The rows are found by
+// their keys alone ("= ANY ($1)", nothing else the planner could prefer an
+// index for), and the state is checked on the locked rows, which nothing
+// else can change before the update.
 var startManySQL = `
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::int[]) AS t(id, attempt)
 ), locked AS (
-    SELECT jobs.id FROM jobs JOIN input USING (id)
-    WHERE jobs.attempt = input.attempt AND jobs.state = 'leased'
-    ORDER BY jobs.id FOR UPDATE OF jobs
+    SELECT jobs.id, jobs.attempt, jobs.state FROM jobs
+    WHERE jobs.id = ANY ($1)
+    ORDER BY jobs.id FOR UPDATE
 ), started AS (
     UPDATE jobs SET state = 'running', started_at = $3
-    FROM locked WHERE jobs.id = locked.id AND jobs.state = 'leased'
+    FROM locked JOIN input ON input.id = locked.id AND input.attempt = locked.attempt
+    WHERE jobs.id = locked.id AND locked.state = 'leased'
     RETURNING ` + jobColumnsOf("jobs") + `
 ), attempt AS (
     UPDATE job_attempts SET state = 'running', started_at = $3
-    FROM started WHERE job_attempts.job_id = started.id AND job_attempts.number = started.attempt
+    FROM started
+    WHERE job_attempts.job_id = ANY ($1)
+        AND job_attempts.job_id = started.id AND job_attempts.number = started.attempt
 )
 SELECT ` + jobColumns + ` FROM started`
 
@@ -296,7 +302,10 @@ func (s *Store) StartAttempts(ctx context.Context, refs []store.AttemptRef, now 
 		ids[i], attempts[i] = r.JobID, int32(r.Attempt)
 		index[r] = i
 	}
-	rows, err := s.pool.Query(ctx, startManySQL, ids, attempts, nowOr(now))
+	// Planned for each batch (QueryExecModeExec), not once for all: a
+	// cached generic plan made while the tables were small keeps scanning
+	// them whole once they are not.
+	rows, err := s.pool.Query(ctx, startManySQL, pgx.QueryExecModeExec, ids, attempts, nowOr(now))
 	if err != nil {
 		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
 	}
@@ -339,7 +348,7 @@ func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]
 		index[store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}] = i
 	}
 	if len(ids) > 0 {
-		rows, err := s.pool.Query(ctx, finishManySQL, ids, attempts, states, exits, reasons, messages, ats, failures)
+		rows, err := s.pool.Query(ctx, finishManySQL, pgx.QueryExecModeExec, ids, attempts, states, exits, reasons, messages, ats, failures)
 		if err != nil {
 			return nil, nil, fmt.Errorf("finish %d attempts: %w", len(ids), err)
 		}
@@ -362,21 +371,21 @@ WITH input AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
         $7::timestamptz[], $8::text[]) AS t(id, attempt, state, exit_code, reason, message, at, failure)
 ), locked AS (
-    SELECT jobs.id FROM jobs JOIN input USING (id)
-    WHERE jobs.attempt = input.attempt AND jobs.state IN ('leased', 'running')
-    ORDER BY jobs.id FOR UPDATE OF jobs
+    SELECT jobs.id, jobs.attempt, jobs.state FROM jobs
+    WHERE jobs.id = ANY ($1)
+    ORDER BY jobs.id FOR UPDATE
 ), ended AS (
     UPDATE jobs SET state = input.state, exit_code = input.exit_code, reason = input.reason,
         message = input.message, finished_at = input.at, failure = input.failure
-    FROM locked, input
-    WHERE jobs.id = locked.id AND input.id = locked.id AND jobs.attempt = input.attempt
-        AND jobs.state IN ('leased', 'running')
+    FROM locked JOIN input ON input.id = locked.id AND input.attempt = locked.attempt
+    WHERE jobs.id = locked.id AND locked.state IN ('leased', 'running')
     RETURNING ` + jobColumnsOf("jobs") + `
 ), attempt AS (
     UPDATE job_attempts SET state = input.state, exit_code = input.exit_code, reason = input.reason,
         message = input.message, finished_at = input.at
-    FROM ended, input
-    WHERE job_attempts.job_id = ended.id AND input.id = ended.id AND job_attempts.number = input.attempt
+    FROM ended JOIN input ON input.id = ended.id AND input.attempt = ended.attempt
+    WHERE job_attempts.job_id = ANY ($1)
+        AND job_attempts.job_id = ended.id AND job_attempts.number = ended.attempt
         AND job_attempts.state IN ('leased', 'running')
 )
 SELECT ` + jobColumns + ` FROM ended`
