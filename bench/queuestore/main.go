@@ -11,7 +11,9 @@
 // RGrid's workers are simulated in process with the store calls the server
 // makes for a real worker: per lease request Heartbeat, AttemptsToStop and
 // ClaimJobs for as many jobs as the worker has free slots (the lease
-// handler and scheduler.Lease), and per job a start and then a result
+// handler and scheduler.Lease; with the agent's cooldown: while the queue
+// is busy, a worker with under half its slots free waits up to 5 ms for
+// more), and per job a start and then a result
 // report. The jobs run in goroutines, one per slot, like the agent's, and
 // their reports go through one batcher per worker, like the agent's
 // reporter: whatever piled up while the last call was in flight is handed
@@ -233,6 +235,7 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 	defer stopBatcher() // after the jobs, which wait for its answers
 	reports := newBatcher(bctx, st)
 	defer jobs.Wait()
+	busy := false // a lease found jobs: the agent's cooldown applies
 	for ctx.Err() == nil {
 		mu.Lock()
 		free, err := slots-inFlight, jobErr
@@ -246,6 +249,20 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 			case <-ctx.Done():
 			}
 			continue
+		}
+		if busy && free < (slots+1)/2 {
+			// The agent's lease cooldown: with a busy queue, let more
+			// slots free up (up to 5 ms) and lease them together.
+			t := time.NewTimer(5 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-freed:
+				t.Stop()
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				continue
+			}
 		}
 		// The lease handler: a lease counts as a heartbeat; then the
 		// scheduler looks for attempts to stop and claims.
@@ -266,6 +283,7 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 			mu.Unlock()
 			return err
 		}
+		busy = true
 		mu.Lock()
 		inFlight += len(claimed)
 		mu.Unlock()

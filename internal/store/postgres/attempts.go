@@ -302,9 +302,9 @@ func (s *Store) StartAttempts(ctx context.Context, refs []store.AttemptRef, now 
 		ids[i], attempts[i] = r.JobID, int32(r.Attempt)
 		index[r] = i
 	}
-	// Planned for each batch (QueryExecModeExec), not once for all: a
-	// cached generic plan made while the tables were small keeps scanning
-	// them whole once they are not.
+	// Planned for each batch (QueryExecModeExec): a generic plan cached
+	// while the tables were small or empty would scan them whole once they
+	// are not (a queue's tables swing between the two).
 	rows, err := s.pool.Query(ctx, startManySQL, pgx.QueryExecModeExec, ids, attempts, nowOr(now))
 	if err != nil {
 		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
