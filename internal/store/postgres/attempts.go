@@ -302,21 +302,8 @@ func (s *Store) StartAttempts(ctx context.Context, refs []store.AttemptRef, now 
 		ids[i], attempts[i] = r.JobID, int32(r.Attempt)
 		index[r] = i
 	}
-	// Planned for each batch (QueryExecModeExec): a generic plan cached
-	// while the tables were small or empty would scan them whole once they
-	// are not (a queue's tables swing between the two).
-	rows, err := s.pool.Query(ctx, startManySQL, pgx.QueryExecModeExec, ids, attempts, nowOr(now))
-	if err != nil {
+	if err := s.batch(ctx, startManySQL, index, jobs, done, ids, attempts, nowOr(now)); err != nil {
 		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
-	}
-	started, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
-	if err != nil {
-		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
-	}
-	for _, j := range started {
-		if i, ok := index[store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}]; ok {
-			jobs[i], done[i] = j, true
-		}
 	}
 	return jobs, errs, store.EachStart(ctx, s, refs, now, jobs, errs, done)
 }
@@ -348,18 +335,8 @@ func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]
 		index[store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}] = i
 	}
 	if len(ids) > 0 {
-		rows, err := s.pool.Query(ctx, finishManySQL, pgx.QueryExecModeExec, ids, attempts, states, exits, reasons, messages, ats, failures)
-		if err != nil {
+		if err := s.batch(ctx, finishManySQL, index, jobs, done, ids, attempts, states, exits, reasons, messages, ats, failures); err != nil {
 			return nil, nil, fmt.Errorf("finish %d attempts: %w", len(ids), err)
-		}
-		ended, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
-		if err != nil {
-			return nil, nil, fmt.Errorf("finish %d attempts: %w", len(ids), err)
-		}
-		for _, j := range ended {
-			if i, ok := index[store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}]; ok {
-				jobs[i], done[i] = j, true
-			}
 		}
 	}
 	return jobs, errs, store.EachFinish(ctx, s, ps, jobs, errs, done)
@@ -389,3 +366,25 @@ WITH input AS (
         AND job_attempts.state IN ('leased', 'running')
 )
 SELECT ` + jobColumns + ` FROM ended`
+
+// batch runs one of the batch statements and records each job it returns
+// as the answer to its attempt's report (index: the report's position).
+// The statement is planned for each call (QueryExecModeExec): a generic
+// plan cached while the tables were small or empty would scan them whole
+// once they are not, and a queue's tables swing between the two.
+func (s *Store) batch(ctx context.Context, sql string, index map[store.AttemptRef]int, jobs []store.Job, done []bool, args ...any) error {
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+	if err != nil {
+		return err
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
+	if err != nil {
+		return err
+	}
+	for _, j := range got {
+		if i, ok := index[store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}]; ok {
+			jobs[i], done[i] = j, true
+		}
+	}
+	return nil
+}
