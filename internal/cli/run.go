@@ -54,7 +54,9 @@ Exit codes:
   N    the script failed with exit code N: rgrid exits with the script's own
   124  the script hit its time limit (--timeout)
   137  the script ran out of memory (--memory)
-  130  the job was canceled, or rgrid interrupted (Ctrl-C cancels the job)
+  130  the job was canceled, or rgrid interrupted (Ctrl-C detaches: the job
+       goes on, "rgrid logs -f JOB" follows it again; --cancel-on-interrupt
+       cancels it instead)
   2    usage error: a bad flag or value, a missing or unreadable file, or a
        request the server refused (unknown runtime, invalid requirements,
        limits over a worker's maximum)
