@@ -328,6 +328,16 @@ func work(ctx context.Context, b *batcher, ref store.AttemptRef) error {
 type batcher struct {
 	st    *postgres.Store
 	queue chan report
+	last  int // the size of the last batch
+}
+
+// lingerFor is how long to wait for more reports after the first: none
+// when the last batch was a single report (a quiet worker), else 2 ms.
+func lingerFor(last int) time.Duration {
+	if last <= 1 {
+		return 0
+	}
+	return 2 * time.Millisecond
 }
 
 type report struct {
@@ -371,15 +381,18 @@ func (b *batcher) run(ctx context.Context) {
 		case r := <-b.queue:
 			batch = append(batch, r)
 		}
+		linger := time.NewTimer(lingerFor(b.last))
 	more:
 		for len(batch) < 500 {
 			select {
 			case r := <-b.queue:
 				batch = append(batch, r)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
+		b.last = len(batch)
 		var starts []store.AttemptRef
 		var finishes []store.FinishParams
 		var sr, fr []report

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 )
@@ -40,8 +41,18 @@ func newReporter(c reportsClient, workerID string) *reporter {
 	return &reporter{c: c, workerID: workerID, queue: make(chan *pendingReport, maxReportBatch)}
 }
 
+// lingerFor is how long the reporter waits for more reports after the
+// first one: nothing after a request that carried one report, else 2 ms.
+func lingerFor(last int) time.Duration {
+	if last <= 1 {
+		return 0
+	}
+	return 2 * time.Millisecond
+}
+
 // run sends reports until ctx ends.
 func (r *reporter) run(ctx context.Context) {
+	last := 0 // reports in the previous request
 	for {
 		var batch []*pendingReport
 		select {
@@ -50,15 +61,21 @@ func (r *reporter) run(ctx context.Context) {
 		case p := <-r.queue:
 			batch = append(batch, p)
 		}
+		// A busy worker (its last request carried several reports) waits a
+		// moment for more, so that requests and statements carry dozens of
+		// reports rather than a few; a quiet one sends at once.
+		linger := time.NewTimer(lingerFor(last))
 	more:
 		for len(batch) < maxReportBatch {
 			select {
 			case p := <-r.queue:
 				batch = append(batch, p)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
+		last = len(batch)
 		r.send(ctx, batch)
 	}
 }
