@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +28,7 @@ func TestLivenessStartWorkerScript(t *testing.T) {
 
 	t.Run("a server that does not answer is named, with the file it came from", func(t *testing.T) {
 		dir := t.TempDir()
-		bad := "http://" + closedAddr(t)
+		bad := "http://" + freeAddr(t)
 		writeEnvFile(t, dir, "RGRID_SERVER="+bad, "RGRID_EXECUTOR=process")
 		r := runScript(t, dir, env, script)
 		for _, want := range []string{"the server at RGRID_SERVER=" + bad, filepath.Join(dir, ".env"), "does not answer", "fix:", "curl " + bad + "/v1/health"} {
@@ -116,18 +115,6 @@ func runScript(t *testing.T, dir string, env []string, script string) result {
 		t.Fatalf("%s: %v", script, err)
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
-}
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // startProc is the harness's start for a command other than rgrid: it

@@ -61,29 +61,16 @@ func LogLimitOr(limit int64) int64 {
 	return limit
 }
 
-// EachStart answers StartAttempts one attempt at a time, skipping those
-// done[i] marks as answered already: the general path that a store's
-// faster batch statement falls back to.
-func EachStart(ctx context.Context, s Store, refs []AttemptRef, now time.Time, jobs []Job, errs []error, done []bool) error {
-	for i, ref := range refs {
-		if done != nil && done[i] {
-			continue
-		}
-		jobs[i], errs[i] = s.StartAttempt(ctx, ref, now)
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-	}
-	return nil
-}
-
-// EachFinish is EachStart for FinishAttempts.
-func EachFinish(ctx context.Context, s Store, ps []FinishParams, jobs []Job, errs []error, done []bool) error {
+// Each answers a batch (StartAttempts, FinishAttempts) one item at a time
+// with one, the single-item method, skipping those done[i] marks as
+// answered already: the general path that a store's faster batch
+// statement falls back to.
+func Each[P any](ctx context.Context, ps []P, one func(context.Context, P) (Job, error), jobs []Job, errs []error, done []bool) error {
 	for i, p := range ps {
 		if done != nil && done[i] {
 			continue
 		}
-		jobs[i], errs[i] = s.FinishAttempt(ctx, p)
+		jobs[i], errs[i] = one(ctx, p)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}

@@ -305,7 +305,10 @@ func (s *Store) StartAttempts(ctx context.Context, refs []store.AttemptRef, now 
 	if err := s.batch(ctx, startManySQL, index, jobs, done, ids, attempts, nowOr(now)); err != nil {
 		return nil, nil, fmt.Errorf("start %d attempts: %w", len(refs), err)
 	}
-	return jobs, errs, store.EachStart(ctx, s, refs, now, jobs, errs, done)
+	start := func(ctx context.Context, ref store.AttemptRef) (store.Job, error) {
+		return s.StartAttempt(ctx, ref, now)
+	}
+	return jobs, errs, store.Each(ctx, refs, start, jobs, errs, done)
 }
 
 // FinishAttempts ends in one statement every attempt of ps whose result
@@ -339,7 +342,7 @@ func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]
 			return nil, nil, fmt.Errorf("finish %d attempts: %w", len(ids), err)
 		}
 	}
-	return jobs, errs, store.EachFinish(ctx, s, ps, jobs, errs, done)
+	return jobs, errs, store.Each(ctx, ps, s.FinishAttempt, jobs, errs, done)
 }
 
 // finishManySQL is finishSQL for many attempts, locking in id order.

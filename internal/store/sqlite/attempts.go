@@ -230,11 +230,14 @@ func (s *Store) AttemptsToStop(ctx context.Context, workerID string) ([]store.At
 // StartAttempts starts each attempt in turn.
 func (s *Store) StartAttempts(ctx context.Context, refs []store.AttemptRef, now time.Time) ([]store.Job, []error, error) {
 	jobs, errs := make([]store.Job, len(refs)), make([]error, len(refs))
-	return jobs, errs, store.EachStart(ctx, s, refs, now, jobs, errs, nil)
+	start := func(ctx context.Context, ref store.AttemptRef) (store.Job, error) {
+		return s.StartAttempt(ctx, ref, now)
+	}
+	return jobs, errs, store.Each(ctx, refs, start, jobs, errs, nil)
 }
 
 // FinishAttempts finishes each attempt in turn.
 func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]store.Job, []error, error) {
 	jobs, errs := make([]store.Job, len(ps)), make([]error, len(ps))
-	return jobs, errs, store.EachFinish(ctx, s, ps, jobs, errs, nil)
+	return jobs, errs, store.Each(ctx, ps, s.FinishAttempt, jobs, errs, nil)
 }
