@@ -366,6 +366,11 @@ type ResultReport struct {
 	Reason   string   `json:"reason,omitempty"`
 	Message  string   `json:"message,omitempty"`
 	Failure  *Failure `json:"failure,omitempty"`
+	// Started says the run did start (false when it could not): the
+	// server records the start now if no start report has reached it,
+	// so a worker may fold a start report still waiting to be sent into
+	// its result.
+	Started bool `json:"started,omitempty"`
 }
 
 // ReportsRequest is the body of POST /v1/workers/{id}/reports: a worker's

@@ -13,11 +13,12 @@
 // ClaimJobs for as many jobs as the worker has free slots (the lease
 // handler and scheduler.Lease; with the agent's cooldown: while the queue
 // is busy, a worker with under half its slots free waits up to 5 ms for
-// more), and per job a start and then a result
-// report. The jobs run in goroutines, one per slot, like the agent's, and
-// their reports go through one batcher per worker, like the agent's
-// reporter: whatever piled up while the last call was in flight is handed
-// to StartAttempts and FinishAttempts together (the reports handler).
+// more), and per job a start and a result report. The jobs run in
+// goroutines, one per slot, like the agent's, and their reports go through
+// one batcher per worker, like the agent's reporter: whatever piled up
+// while the last call was in flight is handed to StartAttempts and
+// FinishAttempts together (the reports handler), and a result folds in its
+// attempt's start report if that had not gone yet.
 // Rounds alternate RGrid first and River first.
 //
 //	go run ./bench/queuestore -n 10000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
@@ -33,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -309,26 +311,33 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 	return ctx.Err()
 }
 
-// work is one no-op job on a worker: started, then succeeded.
+// work is one no-op job on a worker, as the agent runs it: the start
+// report is queued (its answer is not waited for), and the result, which
+// says the run started, follows at once.
 func work(ctx context.Context, b *batcher, ref store.AttemptRef) error {
-	if _, err := b.report(ctx, report{start: &ref}); err != nil {
-		return err
-	}
+	started := b.queue(&report{start: &ref})
 	code := 0
-	j, err := b.report(ctx, report{finish: &store.FinishParams{JobID: ref.JobID, Attempt: ref.Attempt,
-		State: store.StateSucceeded, ExitCode: &code}})
+	j, err := b.wait(ctx, b.queue(&report{finish: &store.FinishParams{JobID: ref.JobID, Attempt: ref.Attempt,
+		State: store.StateSucceeded, ExitCode: &code, Started: true}}))
 	if err == nil && j.State != store.StateSucceeded {
 		err = fmt.Errorf("job %s ended %s", j.ID, j.State)
+	}
+	if _, serr := b.wait(ctx, started); err == nil {
+		err = serr
 	}
 	return err
 }
 
 // batcher is one worker's reporter and the server's reports handler in
-// one: reports queue up while a store call is in flight and go together.
+// one, as internal/worker's reporter: reports queue up while a store call
+// is in flight and go together, in order, and a result folds in its
+// attempt's start report if that is still waiting.
 type batcher struct {
-	st    *postgres.Store
-	queue chan report
-	last  int // the size of the last batch
+	st      *postgres.Store
+	mu      sync.Mutex
+	pending []*report
+	wake    chan struct{}
+	last    int // the size of the last batch
 }
 
 // lingerFor is how long to wait for more reports after the first: none
@@ -343,6 +352,7 @@ func lingerFor(last int) time.Duration {
 type report struct {
 	start  *store.AttemptRef
 	finish *store.FinishParams
+	folded *report // a start report this result carries
 	answer chan reportAnswer
 }
 
@@ -352,18 +362,33 @@ type reportAnswer struct {
 }
 
 func newBatcher(ctx context.Context, st *postgres.Store) *batcher {
-	b := &batcher{st: st, queue: make(chan report, 1000)}
+	b := &batcher{st: st, wake: make(chan struct{}, 1)}
 	go b.run(ctx)
 	return b
 }
 
-func (b *batcher) report(ctx context.Context, r report) (store.Job, error) {
+// queue queues r and returns it, for wait.
+func (b *batcher) queue(r *report) *report {
 	r.answer = make(chan reportAnswer, 1)
-	select {
-	case b.queue <- r:
-	case <-ctx.Done():
-		return store.Job{}, ctx.Err()
+	b.mu.Lock()
+	if r.finish != nil && r.finish.Started {
+		ref := store.AttemptRef{JobID: r.finish.JobID, Attempt: r.finish.Attempt}
+		if i := slices.IndexFunc(b.pending, func(q *report) bool { return q.start != nil && *q.start == ref }); i >= 0 {
+			r.folded = b.pending[i]
+			b.pending = slices.Delete(b.pending, i, i+1)
+		}
 	}
+	b.pending = append(b.pending, r)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return r
+}
+
+// wait waits for r's answer.
+func (b *batcher) wait(ctx context.Context, r *report) (store.Job, error) {
 	select {
 	case a := <-r.answer:
 		return a.job, a.err
@@ -372,58 +397,72 @@ func (b *batcher) report(ctx context.Context, r report) (store.Job, error) {
 	}
 }
 
+func (b *batcher) take() []*report {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(500, len(b.pending))
+	batch := slices.Clone(b.pending[:n])
+	b.pending = slices.Delete(b.pending, 0, n)
+	return batch
+}
+
 func (b *batcher) run(ctx context.Context) {
 	for {
-		var batch []report
 		select {
 		case <-ctx.Done():
 			return
-		case r := <-b.queue:
-			batch = append(batch, r)
+		case <-b.wake:
 		}
-		linger := time.NewTimer(lingerFor(b.last))
-	more:
-		for len(batch) < 500 {
-			select {
-			case r := <-b.queue:
-				batch = append(batch, r)
-			case <-linger.C:
-				break more
+		for {
+			if d := lingerFor(b.last); d > 0 {
+				time.Sleep(d)
 			}
-		}
-		linger.Stop()
-		b.last = len(batch)
-		var starts []store.AttemptRef
-		var finishes []store.FinishParams
-		var sr, fr []report
-		now := time.Now().UTC()
-		for _, r := range batch {
-			if r.start != nil {
-				starts, sr = append(starts, *r.start), append(sr, r)
-			} else {
-				p := *r.finish
-				p.Now = now
-				finishes, fr = append(finishes, p), append(fr, r)
+			batch := b.take()
+			if len(batch) == 0 {
+				break
 			}
+			b.last = len(batch)
+			b.send(ctx, batch)
 		}
-		if len(starts) > 0 {
-			jobs, errs, err := b.st.StartAttempts(ctx, starts, now)
-			for i, r := range sr {
-				a := reportAnswer{err: err}
-				if err == nil {
-					a = reportAnswer{job: jobs[i], err: errs[i]}
-				}
-				r.answer <- a
+	}
+}
+
+func (b *batcher) send(ctx context.Context, batch []*report) {
+	var (
+		starts   []store.AttemptRef
+		finishes []store.FinishParams
+		sr, fr   []*report
+	)
+	now := time.Now().UTC()
+	for _, r := range batch {
+		if r.start != nil {
+			starts, sr = append(starts, *r.start), append(sr, r)
+		} else {
+			p := *r.finish
+			p.Now = now
+			finishes, fr = append(finishes, p), append(fr, r)
+		}
+	}
+	if len(starts) > 0 {
+		jobs, errs, err := b.st.StartAttempts(ctx, starts, now)
+		for i, r := range sr {
+			a := reportAnswer{err: err}
+			if err == nil {
+				a = reportAnswer{job: jobs[i], err: errs[i]}
 			}
+			r.answer <- a
 		}
-		if len(finishes) > 0 {
-			jobs, errs, err := b.st.FinishAttempts(ctx, finishes)
-			for i, r := range fr {
-				a := reportAnswer{err: err}
-				if err == nil {
-					a = reportAnswer{job: jobs[i], err: errs[i]}
-				}
-				r.answer <- a
+	}
+	if len(finishes) > 0 {
+		jobs, errs, err := b.st.FinishAttempts(ctx, finishes)
+		for i, r := range fr {
+			a := reportAnswer{err: err}
+			if err == nil {
+				a = reportAnswer{job: jobs[i], err: errs[i]}
+			}
+			r.answer <- a
+			if r.folded != nil {
+				r.folded.answer <- a
 			}
 		}
 	}

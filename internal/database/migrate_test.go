@@ -204,3 +204,93 @@ func TestOpenChecksSchema(t *testing.T) {
 		require.True(t, errors.As(err, new(*SchemaAheadError)), "Up refuses too: %v", err)
 	})
 }
+
+// TestMigration7MovesActiveAttempts: PostgreSQL's 00007 moves each active
+// attempt from job_attempts into its job's row (the lease time) and keeps
+// ended attempts; the attempts read the same before and after, the moved
+// ones still take their results, and Down puts the rows back.
+func TestMigration7MovesActiveAttempts(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.PostgresURL(t)
+	ctx := t.Context()
+	m := newMigrator(t, dbURL)
+	_, err := m.UpTo(ctx, 6)
+	require.NoError(t, err)
+	// Three jobs as version 6 left them: one running on its second attempt
+	// (the first was lost), one leased, one succeeded.
+	for _, q := range []string{
+		`INSERT INTO jobs (id, state, file_name, script, script_size, runtime, created_at, attempt, worker_id, started_at, max_attempts)
+		 VALUES ('run', 'running', 'a.py', '\x00'::bytea, 1, 'python3.11', '2024-05-06T07:00:00Z', 2, 'w1', '2024-05-06T07:03:00Z', 2),
+		        ('lease', 'leased', 'a.py', '\x00'::bytea, 1, 'python3.11', '2024-05-06T07:00:00Z', 1, 'w1', NULL, 2),
+		        ('done', 'succeeded', 'a.py', '\x00'::bytea, 1, 'python3.11', '2024-05-06T07:00:00Z', 1, 'w2', '2024-05-06T07:01:00Z', 1)`,
+		`INSERT INTO job_attempts (job_id, number, worker_id, state, reason, leased_at, started_at, finished_at)
+		 VALUES ('run', 1, 'w0', 'lost', 'worker_lost', '2024-05-06T07:00:01Z', '2024-05-06T07:00:02Z', '2024-05-06T07:01:00Z'),
+		        ('run', 2, 'w1', 'running', '', '2024-05-06T07:02:00Z', '2024-05-06T07:03:00Z', NULL),
+		        ('lease', 1, 'w1', 'leased', '', '2024-05-06T07:04:00Z', NULL, NULL),
+		        ('done', 1, 'w2', 'succeeded', '', '2024-05-06T07:00:30Z', '2024-05-06T07:01:00Z', '2024-05-06T07:02:00Z')`,
+	} {
+		_, err := m.DB().ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	s, err := Open(ctx, dbURL, Options{Migrate: true})
+	require.NoError(t, err)
+	defer s.Close()
+	at := func(hm string) time.Time {
+		v, err := time.Parse(time.RFC3339, "2024-05-06T07:"+hm+"Z")
+		require.NoError(t, err)
+		return v
+	}
+	ptr := func(t time.Time) *time.Time { return &t }
+	atts, err := s.ListAttempts(ctx, "run")
+	require.NoError(t, err)
+	require.Equal(t, []store.Attempt{
+		{JobID: "run", Number: 1, WorkerID: "w0", State: store.StateLost, Reason: "worker_lost",
+			LeasedAt: at("00:01"), StartedAt: ptr(at("00:02")), FinishedAt: ptr(at("01:00"))},
+		{JobID: "run", Number: 2, WorkerID: "w1", State: store.StateRunning,
+			LeasedAt: at("02:00"), StartedAt: ptr(at("03:00"))},
+	}, atts)
+	stop, err := s.AttemptsToStop(ctx, "w1")
+	require.NoError(t, err)
+	require.Empty(t, stop)
+	workers, err := s.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.Empty(t, workers)
+
+	// The leased one is lost by a lease-time bound only the migrated time meets.
+	lost, err := s.LoseAttempts(ctx, store.LoseParams{WorkerID: "w1", OnlyLeased: true,
+		LeasedBefore: at("04:30"), Reason: "worker_lost", Message: "gone", Now: at("05:00")})
+	require.NoError(t, err)
+	require.Len(t, lost, 1)
+	require.Equal(t, "lease", lost[0].ID)
+	require.Equal(t, store.StateQueued, lost[0].State, "one lost attempt of two allowed: queued again")
+
+	code := 0
+	j, err := s.FinishAttempt(ctx, store.FinishParams{JobID: "run", Attempt: 2, State: store.StateSucceeded,
+		ExitCode: &code, Now: at("06:00")})
+	require.NoError(t, err)
+	require.Equal(t, store.StateSucceeded, j.State)
+	atts, err = s.ListAttempts(ctx, "run")
+	require.NoError(t, err)
+	require.Len(t, atts, 2)
+	require.Equal(t, store.Attempt{JobID: "run", Number: 2, WorkerID: "w1", State: store.StateSucceeded,
+		ExitCode: &code, LeasedAt: at("02:00"), StartedAt: ptr(at("03:00")), FinishedAt: ptr(at("06:00"))}, atts[1])
+	atts, err = s.ListAttempts(ctx, "done")
+	require.NoError(t, err)
+	require.Len(t, atts, 1)
+	require.Equal(t, store.StateSucceeded, atts[0].State)
+
+	// Down: a job made active again after the migration has its attempt
+	// row back, with its lease time.
+	_, err = s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w3", Max: 1, Now: at("07:00")})
+	require.NoError(t, err)
+	_, err = m.Down(ctx)
+	require.NoError(t, err)
+	var (
+		state  string
+		leased time.Time
+	)
+	require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT state, leased_at FROM job_attempts
+		WHERE job_id = 'lease' AND number = 2`).Scan(&state, &leased))
+	require.Equal(t, "leased", state)
+	require.True(t, at("07:00").Equal(leased), "%v", leased)
+}

@@ -255,7 +255,7 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := s.store.FinishAttempt(r.Context(), store.FinishParams{
 		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
-		Reason: req.Reason, Message: req.Message, Failure: failure, Now: s.opts.Now().UTC(),
+		Reason: req.Reason, Message: req.Message, Failure: failure, Started: req.Started, Now: s.opts.Now().UTC(),
 	})
 	if err != nil {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
@@ -365,7 +365,8 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			ps[i] = store.FinishParams{JobID: res.JobID, Attempt: res.Attempt, State: store.State(res.State),
-				ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Failure: failure, Now: now}
+				ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Failure: failure,
+				Started: res.Started, Now: now}
 		}
 		jobs, errs, err := s.store.FinishAttempts(r.Context(), ps)
 		if err != nil {

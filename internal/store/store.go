@@ -217,7 +217,10 @@ type FinishParams struct {
 	Reason   string
 	Message  string
 	Failure  string // JSON summary of a failed script, or ""
-	Now      time.Time
+	// Started: the run started. An attempt still leased (its start report
+	// was folded into this result, or lost) is recorded as started at Now.
+	Started bool
+	Now     time.Time
 }
 
 // ReadLogsParams selects a job's chunks after a cursor, oldest first.

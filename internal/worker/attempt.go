@@ -146,23 +146,35 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: reason, Message: msg})
 		return
 	}
-	started := make(chan struct{})
-	go func() {
-		defer close(started)
-		w.reportStart(ctx, a)
-	}()
-	w.supervise(ctx, a, h, ship, started)
+	// Queued before the run can end, so the result finds it waiting (and
+	// folds it in) or follows it.
+	first := w.reporter.queueStart(a.ref)
+	go w.reportStart(ctx, a, first)
+	w.supervise(ctx, a, h, ship)
 }
 
-// reportStart tells the server the run has started, retrying while the
-// server cannot be reached; the run goes on meanwhile.
-func (w *Worker) reportStart(ctx context.Context, a *attempt) {
+// reportStart tells the server the run has started (first: the report,
+// already queued), retrying while the server cannot be reached; the run
+// goes on meanwhile.
+func (w *Worker) reportStart(ctx context.Context, a *attempt, first *pendingReport) {
 	b := newBackoff()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		st, err := w.reporter.start(cctx, a.ref)
+		var (
+			st  client.AttemptStatus
+			err error
+		)
+		if first != nil {
+			var out client.ReportOutcome
+			out, err = first.wait(cctx)
+			st, first = client.AttemptStatus{Stop: out.Stop}, nil
+		} else {
+			st, err = w.reporter.start(cctx, a.ref)
+		}
 		cancel()
 		switch {
+		case a.ended():
+			return // the result went or goes with the start (ResultReport.Started)
 		case err == nil:
 			if st.Stop {
 				a.kill(killStopped)
@@ -179,21 +191,17 @@ func (w *Worker) reportStart(ctx context.Context, a *attempt) {
 }
 
 // supervise waits for a started (or adopted) run, ships the rest of its
-// output and reports its result.
-//
-// started, if not nil, is closed once the start report is answered (or
-// given up): the result goes after it, so the server sees the run start
-// before it ends.
-func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, ship *shipper, started <-chan struct{}) {
+// output and reports its result. The result says the run started: the
+// start report, queued before it in the reporter, goes first or folds into
+// it, and if the start report was lost on the way the server still records
+// the start.
+func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, ship *shipper) {
 	log := w.log.With("job", a.ref.JobID, "attempt", a.ref.Attempt)
 	if a.setHandle(h) {
 		_ = h.Kill(ctx)
 	}
 	res, err := h.Wait(context.WithoutCancel(ctx))
 	a.markEnded()
-	if started != nil {
-		<-started
-	}
 	refused := ship.close()
 	if refused != nil {
 		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)
@@ -207,10 +215,11 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 	}
 	if err != nil {
 		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: "executor_failed",
-			Message: "the worker lost track of the job: " + err.Error()})
+			Message: "the worker lost track of the job: " + err.Error(), Started: true})
 		return
 	}
 	r := w.resultReport(a, res)
+	r.Started = true
 	if r.State == client.StateFailed {
 		if f, ok := pytrace.Parse(ship.stderrTail(), a.job.Job.FileName); ok {
 			r.Failure = &f

@@ -99,7 +99,7 @@ func (w *Worker) adopt(ctx context.Context, rec executor.Recoverer, f executor.F
 		shipCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		go ship.run(shipCtx)
-		w.supervise(ctx, a, h, ship, nil)
+		w.supervise(ctx, a, h, ship)
 	})
 	return nil
 }

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/rgrid/rgrid/client"
@@ -13,10 +15,20 @@ import (
 // report goes at once, alone; a busy worker's go by the dozen, in one
 // request and (on PostgreSQL) one statement. Each caller gets its own
 // answer, as from the single-attempt endpoints, and retries as before.
+//
+// Reports go in the order they were queued, one request at a time, so the
+// server sees a run start before it ends. A result that finds its
+// attempt's start report still waiting folds it in: the result says the
+// run started (ResultReport.Started), the server records both at once, and
+// the start's caller gets the result's answer. A run that ends within a
+// busy worker's linger thus costs one report, not two.
 type reporter struct {
 	c        reportsClient
 	workerID string
-	queue    chan *pendingReport
+
+	mu      sync.Mutex
+	pending []*pendingReport
+	wake    chan struct{} // signalled when pending grows
 }
 
 type reportsClient interface {
@@ -26,6 +38,7 @@ type reportsClient interface {
 type pendingReport struct {
 	start  *client.AttemptRef
 	result *client.AttemptResult
+	folded *pendingReport    // a start report this result carries
 	answer chan reportAnswer // buffered: the sender never waits for the caller
 }
 
@@ -38,7 +51,7 @@ type reportAnswer struct {
 const maxReportBatch = 500
 
 func newReporter(c reportsClient, workerID string) *reporter {
-	return &reporter{c: c, workerID: workerID, queue: make(chan *pendingReport, maxReportBatch)}
+	return &reporter{c: c, workerID: workerID, wake: make(chan struct{}, 1)}
 }
 
 // lingerFor is how long the reporter waits for more reports after the
@@ -54,29 +67,67 @@ func lingerFor(last int) time.Duration {
 func (r *reporter) run(ctx context.Context) {
 	last := 0 // reports in the previous request
 	for {
-		var batch []*pendingReport
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-r.queue:
-			batch = append(batch, p)
+		if r.waiting() == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.wake:
+			}
 		}
 		// A busy worker (its last request carried several reports) waits a
 		// moment for more, so that requests and statements carry dozens of
 		// reports rather than a few; a quiet one sends at once.
-		linger := time.NewTimer(lingerFor(last))
-	more:
-		for len(batch) < maxReportBatch {
+		if d := lingerFor(last); d > 0 {
+			t := time.NewTimer(d)
 			select {
-			case p := <-r.queue:
-				batch = append(batch, p)
-			case <-linger.C:
-				break more
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
 			}
 		}
-		linger.Stop()
+		batch := r.take(maxReportBatch)
+		if len(batch) == 0 {
+			continue
+		}
 		last = len(batch)
 		r.send(ctx, batch)
+	}
+}
+
+func (r *reporter) waiting() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}
+
+// take removes and returns up to n reports, oldest first.
+func (r *reporter) take(n int) []*pendingReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n = min(n, len(r.pending))
+	batch := slices.Clone(r.pending[:n])
+	r.pending = slices.Delete(r.pending, 0, n)
+	return batch
+}
+
+// queue adds p, folding into a result the start report of its attempt if
+// that is still waiting.
+func (r *reporter) queue(p *pendingReport) {
+	r.mu.Lock()
+	if p.result != nil && p.result.Started {
+		if i := slices.IndexFunc(r.pending, func(q *pendingReport) bool {
+			return q.start != nil && *q.start == p.result.AttemptRef
+		}); i >= 0 {
+			p.folded = r.pending[i]
+			r.pending = slices.Delete(r.pending, i, i+1)
+		}
+	}
+	r.pending = append(r.pending, p)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -112,23 +163,34 @@ func (r *reporter) send(ctx context.Context, batch []*pendingReport) {
 			a.err = a.out.Error
 		}
 		p.answer <- a
+		if p.folded != nil {
+			p.folded.answer <- a
+		}
 	}
 }
 
 // do queues one report and waits for its answer.
 func (r *reporter) do(ctx context.Context, p *pendingReport) (client.ReportOutcome, error) {
 	p.answer = make(chan reportAnswer, 1)
-	select {
-	case r.queue <- p:
-	case <-ctx.Done():
-		return client.ReportOutcome{}, ctx.Err()
-	}
+	r.queue(p)
+	return p.wait(ctx)
+}
+
+// wait waits for p's answer.
+func (p *pendingReport) wait(ctx context.Context) (client.ReportOutcome, error) {
 	select {
 	case a := <-p.answer:
 		return a.out, a.err
 	case <-ctx.Done():
 		return client.ReportOutcome{}, ctx.Err()
 	}
+}
+
+// queueStart queues a start report and returns it, for its answer.
+func (r *reporter) queueStart(ref client.AttemptRef) *pendingReport {
+	p := &pendingReport{start: &ref, answer: make(chan reportAnswer, 1)}
+	r.queue(p)
+	return p
 }
 
 // start reports that an attempt's run has started.

@@ -204,9 +204,16 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 
 // ListAttempts returns a job's attempts, oldest first.
 func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt, error) {
+	// Ended attempts are rows of job_attempts; the active one, if any, is
+	// in the job's row.
 	rows, err := s.pool.Query(ctx, `SELECT job_id, number, worker_id, state,
 		exit_code, reason, message, leased_at, started_at, finished_at
-		FROM job_attempts WHERE job_id = $1 ORDER BY number`, jobID)
+		FROM job_attempts WHERE job_id = $1
+		UNION ALL
+		SELECT id, attempt, worker_id, state, NULL, '', '', coalesce(leased_at, started_at, created_at),
+			started_at, NULL
+		FROM jobs WHERE id = $1 AND state IN ('leased', 'running')
+		ORDER BY number`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
 	}

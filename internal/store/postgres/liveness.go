@@ -33,11 +33,15 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 	}
 	var jobs []store.Job
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT job_id, number FROM job_attempts
+		// The worker's active attempts are its jobs' current ones: lock
+		// those rows, in id order as everything that locks several jobs
+		// does, so that two of them never deadlock. A row changed
+		// meanwhile is re-checked against the conditions once locked.
+		rows, err := tx.Query(ctx, `SELECT id, attempt FROM jobs
 			WHERE worker_id = $1 AND state IN ('leased', 'running')
 			  AND (NOT $2 OR state = 'leased')
 			  AND ($3::timestamptz IS NULL OR leased_at < $3)
-			ORDER BY job_id, number`, p.WorkerID, p.OnlyLeased, leasedBefore)
+			ORDER BY id FOR UPDATE`, p.WorkerID, p.OnlyLeased, leasedBefore)
 		if err != nil {
 			return err
 		}
@@ -49,26 +53,14 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 		if err != nil {
 			return err
 		}
-		var (
-			refs []store.AttemptRef
-			ids  []string
-		)
+		var refs []store.AttemptRef
 		for _, r := range found {
-			if keep[r] {
-				continue
-			}
-			refs = append(refs, r)
-			if len(ids) == 0 || ids[len(ids)-1] != r.JobID {
-				ids = append(ids, r.JobID) // found is ordered by job_id
+			if !keep[r] {
+				refs = append(refs, r)
 			}
 		}
 		if len(refs) == 0 {
 			return nil
-		}
-		// One lock order (by id) for everything that locks several jobs,
-		// so that two of them never deadlock.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = ANY ($1) ORDER BY id FOR UPDATE`, ids); err != nil {
-			return err
 		}
 		at := nowOr(p.Now)
 		for _, r := range refs {
@@ -94,11 +86,8 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 // attempt, returning the job and whether it changed. The caller holds the
 // job row locked.
 func loseAttempt(ctx context.Context, tx pgx.Tx, r store.AttemptRef, p store.LoseParams, at time.Time) (store.Job, bool, error) {
-	tag, err := tx.Exec(ctx, `UPDATE job_attempts SET state = 'lost', reason = $3,
-		message = $4, finished_at = $5
-		WHERE job_id = $1 AND number = $2 AND state IN ('leased', 'running')
-		  AND (NOT $6 OR state = 'leased')`,
-		r.JobID, r.Attempt, p.Reason, p.Message, at, p.OnlyLeased)
+	tag, err := tx.Exec(ctx, endAttemptSQL+` AND (NOT $8 OR state = 'leased')`,
+		r.JobID, string(store.StateLost), nil, p.Reason, p.Message, at, r.Attempt, p.OnlyLeased)
 	if err != nil || tag.RowsAffected() == 0 {
 		return store.Job{}, false, err
 	}
@@ -166,10 +155,8 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 		}
 		for _, o := range due {
 			msg := store.OverdueMessage(now.Sub(o.started), o.timeoutSeconds, grace)
-			if _, err := tx.Exec(ctx, `UPDATE job_attempts SET state = 'timed_out',
-				reason = 'server_timeout', message = $3, finished_at = $4
-				WHERE job_id = $1 AND number = $2 AND state IN ('leased', 'running')`,
-				o.id, o.attempt, msg, now); err != nil {
+			if _, err := tx.Exec(ctx, endAttemptSQL, o.id, string(store.StateTimedOut), nil,
+				"server_timeout", msg, now, o.attempt); err != nil {
 				return err
 			}
 			j, err := scanJob(tx.QueryRow(ctx, `UPDATE jobs SET state = 'timed_out',

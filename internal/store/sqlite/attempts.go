@@ -129,10 +129,16 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 			return err
 		}
 		at := nanos(nowOr(p.Now))
+		if p.Started {
+			// The start report was folded into this result (or lost).
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL`, at, p.JobID); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE job_attempts SET state = ?, exit_code = ?,
-			reason = ?, message = ?, finished_at = ?
+			reason = ?, message = ?, finished_at = ?, started_at = CASE WHEN ? THEN coalesce(started_at, ?) ELSE started_at END
 			WHERE job_id = ? AND number = ? AND state IN ('leased', 'running')`,
-			p.State, nullInt(p.ExitCode), p.Reason, p.Message, at, p.JobID, p.Attempt)
+			p.State, nullInt(p.ExitCode), p.Reason, p.Message, at, p.Started, at, p.JobID, p.Attempt)
 		if err != nil {
 			return err
 		}

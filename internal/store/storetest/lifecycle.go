@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -257,6 +258,53 @@ func testFinishFromLeased(t *testing.T, s store.Store) {
 	require.Equal(t, store.StateError, got.State)
 	require.Nil(t, got.StartedAt)
 	require.Nil(t, got.ExitCode)
+}
+
+// testFinishStarted: a result that says the run started records the
+// start of an attempt still leased (its start report was folded into the
+// result), keeps an earlier one, and is the same alone, in a batch, and
+// on the retry path.
+func testFinishStarted(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	check := func(j store.Job, want *time.Time) {
+		t.Helper()
+		require.Equal(t, want, j.StartedAt)
+		atts, err := s.ListAttempts(ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, want, atts[0].StartedAt, "the attempt agrees")
+	}
+	one := claimAt(t, s, newJob("one"), "w", 1)
+	got, err := s.FinishAttempt(ctx, store.FinishParams{JobID: one.ID, Attempt: 1,
+		State: store.StateSucceeded, ExitCode: intp(0), Started: true, Now: at(3)})
+	require.NoError(t, err)
+	check(got, timep(at(3)))
+
+	early := claimAt(t, s, newJob("early"), "w", 1)
+	_, err = s.StartAttempt(ctx, store.AttemptRef{JobID: early.ID, Attempt: 1}, at(2))
+	require.NoError(t, err)
+	folded := claimAt(t, s, newJob("folded"), "w", 1)
+	never := claimAt(t, s, newJob("never"), "w", 1)
+	retried := newJob("retried")
+	retried.Retries = 1
+	retry := claimAt(t, s, retried, "w", 1)
+	jobs, errs, err := s.FinishAttempts(ctx, []store.FinishParams{
+		{JobID: early.ID, Attempt: 1, State: store.StateSucceeded, ExitCode: intp(0), Started: true, Now: at(4)},
+		{JobID: folded.ID, Attempt: 1, State: store.StateSucceeded, ExitCode: intp(0), Started: true, Now: at(4)},
+		{JobID: never.ID, Attempt: 1, State: store.StateError, Reason: "start_failed", Now: at(4)},
+		{JobID: retry.ID, Attempt: 1, State: store.StateFailed, ExitCode: intp(1), Started: true, Now: at(4)},
+	})
+	require.NoError(t, err)
+	for _, e := range errs {
+		require.NoError(t, e)
+	}
+	check(jobs[0], timep(at(2)))
+	check(jobs[1], timep(at(4)))
+	check(jobs[2], nil)
+	require.Equal(t, store.StateQueued, jobs[3].State)
+	require.Nil(t, jobs[3].StartedAt, "a job queued again has not started")
+	atts, err := s.ListAttempts(ctx, retry.ID)
+	require.NoError(t, err)
+	require.Equal(t, timep(at(4)), atts[0].StartedAt, "the failed attempt did start")
 }
 
 // testFinishConcurrent races many reports for one attempt: exactly one wins.

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("StartAttempt", func(t *testing.T) { t.Parallel(); testStartAttempt(t, open(t)) })
 	t.Run("FinishAttempt", func(t *testing.T) { t.Parallel(); testFinishAttempt(t, open(t)) })
 	t.Run("FinishFromLeased", func(t *testing.T) { t.Parallel(); testFinishFromLeased(t, open(t)) })
+	t.Run("FinishStarted", func(t *testing.T) { t.Parallel(); testFinishStarted(t, open(t)) })
 	t.Run("FinishConcurrent", func(t *testing.T) { t.Parallel(); testFinishConcurrent(t, open(t)) })
 	t.Run("BatchReports", func(t *testing.T) { t.Parallel(); testBatchReports(t, open(t)) })
 	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, open(t)) })
