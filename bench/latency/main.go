@@ -4,14 +4,15 @@
 // jobs submitted one at a time, each once the previous one has finished.
 //
 // Submit-to-start of a job is from the moment this program sends its
-// POST /v1/jobs to the attempt's started time as the server records it (the
+// POST /v1/jobs to the job's started time as the server records it (the
 // worker reports the start once the executor has started the run; the
 // instant executor starts at once, so no container start is counted).
-// Both clocks are this machine's. The test executor's runs last 10 ms: the
-// worker sends its start report while the run goes on, and a run that ends
-// at once can have its result recorded first, leaving no start time. Should
-// that still happen, the job's finish time stands in for its start (an
-// upper bound) and the run says how often. Each run reports p50 and p99.
+// Both clocks are this machine's. The test executor's runs last 10 ms, so
+// the start report goes alone, before the result: a result that folded a
+// waiting start report in would record the start when the run had already
+// ended (ResultReport.Started). Should a job have no start time, its finish
+// time stands in (an upper bound) and the run says how often. Each run
+// reports p50 and p99.
 //
 //	go run ./bench/latency -n 1000 -runs 5   # needs RGRID_TEST_POSTGRES_URL
 package main
@@ -107,8 +108,8 @@ func once(ctx context.Context, c *client.Client, pool *pgxpool.Pool, n int, gap 
 		case <-time.After(gap):
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT job_id, started_at, finished_at FROM job_attempts
-		WHERE job_id = ANY($1) AND number = 1`, ids)
+	rows, err := pool.Query(ctx, `SELECT id, started_at, finished_at FROM jobs
+		WHERE id = ANY($1) AND attempt = 1`, ids)
 	if err != nil {
 		return nil, 0, err
 	}

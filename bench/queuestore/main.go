@@ -8,8 +8,9 @@
 //     submit; River: InsertMany in batches of 5,000);
 //   - time from the start of the workers to the last job completed.
 //
-// RGrid's workers are simulated in process with the store calls the server
-// makes for a real worker: per lease request Heartbeat, AttemptsToStop and
+// RGrid's workers (4 × 500 slots: as many jobs at once as River's 2,000
+// workers) are simulated in process with the store calls the server makes
+// for a real worker: per lease request Heartbeat, AttemptsToStop and
 // ClaimJobs for as many jobs as the worker has free slots (the lease
 // handler and scheduler.Lease; with the agent's cooldown: while the queue
 // is busy, a worker with under half its slots free waits up to 5 ms for
@@ -56,14 +57,20 @@ var (
 
 type options struct {
 	n, runs, workers, slots int
+	cpuprofile              string
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.n, "n", benchkit.Pick(10_000, 2_000), "jobs per run")
 	flag.IntVar(&o.runs, "runs", benchkit.Runs(5), "runs of each queue")
+	// 4 × 500: as many jobs at once as River's benchmark client runs
+	// (2,000 workers), so that both queues are bound by the same thing.
+	// With fewer slots the figure measures the round trips a job waits
+	// for, not the store's throughput.
 	flag.IntVar(&o.workers, "workers", 4, "simulated RGrid workers")
-	flag.IntVar(&o.slots, "slots", 100, "slots per simulated RGrid worker")
+	flag.IntVar(&o.slots, "slots", 500, "slots per simulated RGrid worker")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process during RGrid's rounds here")
 	flag.Parse()
 	benchkit.Main("queuestore", 10*time.Minute, func(ctx context.Context) error { return run(ctx, o) })
 }
@@ -106,6 +113,11 @@ func run(ctx context.Context, o options) error {
 		riverBin = ""
 	}
 
+	stopProfile, err := benchkit.StartCPUProfile(o.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	fmt.Printf("%d no-op jobs per run; RGrid: %d simulated workers × %d slots; River: 2,000 workers\n", o.n, o.workers, o.slots)
 	for i := range o.runs {
 		rgridFirst := i%2 == 0

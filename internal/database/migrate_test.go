@@ -208,7 +208,8 @@ func TestOpenChecksSchema(t *testing.T) {
 // TestMigration7MovesActiveAttempts: PostgreSQL's 00007 moves each active
 // attempt from job_attempts into its job's row (the lease time) and keeps
 // ended attempts; the attempts read the same before and after, the moved
-// ones still take their results, and Down puts the rows back.
+// ones still take their results, and Down puts back a row for every
+// latest attempt the job's row held.
 func TestMigration7MovesActiveAttempts(t *testing.T) {
 	t.Parallel()
 	dbURL := testdb.PostgresURL(t)
@@ -293,4 +294,9 @@ func TestMigration7MovesActiveAttempts(t *testing.T) {
 		WHERE job_id = 'lease' AND number = 2`).Scan(&state, &leased))
 	require.Equal(t, "leased", state)
 	require.True(t, at("07:00").Equal(leased), "%v", leased)
+	// And one that ended the job after it, recorded on the job alone.
+	require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT state, leased_at FROM job_attempts
+		WHERE job_id = 'run' AND number = 2`).Scan(&state, &leased))
+	require.Equal(t, "succeeded", state)
+	require.True(t, at("02:00").Equal(leased), "%v", leased)
 }

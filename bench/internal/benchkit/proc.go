@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -123,3 +124,23 @@ func PostgresCPU() (time.Duration, error) {
 
 // SelfCPU is the CPU time this process has used.
 func SelfCPU() (time.Duration, error) { return CPUTime(os.Getpid()) }
+
+// StartCPUProfile writes this process's CPU profile to path until the
+// returned stop is called; with path "" it does nothing.
+func StartCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}

@@ -15,11 +15,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/rgrid/rgrid/bench/internal/benchkit"
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/worker"
@@ -41,17 +41,11 @@ func main() {
 func run(server, id string, slots int, runTime time.Duration, profile string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.StartCPUProfile(profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	c, err := client.New(server, "")
 	if err != nil {
 		return err

@@ -221,23 +221,15 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 	return j, nil
 }
 
-// finishSQL ends the job and its current attempt in one statement, for a
-// result that sends no job back to the queue. The job row is updated (and
-// so locked) only while p's attempt is its current, active one, and the
-// attempt is recorded from the row as it was.
+// finishSQL ends the job with its current attempt's result, for a result
+// that sends no job back to the queue: the job row, updated only while p's
+// attempt is its current, active one, is the attempt's record (no other
+// attempt can follow it; see ListAttempts).
 var finishSQL = `
-WITH ended AS (
-    UPDATE jobs SET state = $3, exit_code = $4, reason = $5, message = $6,
-        finished_at = $7, failure = $8, started_at = ` + startedAt("$9", "$7") + `
-    WHERE id = $1 AND attempt = $2 AND state IN ('leased', 'running')
-    RETURNING ` + jobColumns + `, leased_at
-), attempt AS (
-    INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code, reason, message,
-        leased_at, started_at, finished_at)
-    SELECT id, attempt, worker_id, state, exit_code, reason, message,
-        coalesce(leased_at, started_at, finished_at), started_at, finished_at FROM ended
-)
-SELECT ` + jobColumns + ` FROM ended`
+UPDATE jobs SET state = $3, exit_code = $4, reason = $5, message = $6,
+    finished_at = $7, failure = $8, started_at = ` + startedAt("$9", "$7") + `
+WHERE id = $1 AND attempt = $2 AND state IN ('leased', 'running')
+RETURNING ` + jobColumns
 
 // retryLeft reports whether the result p, just recorded on its attempt,
 // sends the job back to the queue: p is a script failure (failed, timed_out,
@@ -373,22 +365,14 @@ func byID(n int, id func(int) string) []int {
 // finishManySQL is finishSQL for many attempts, driven by input sorted
 // by id as startManySQL is.
 var finishManySQL = `
-WITH ended AS (
-    UPDATE jobs SET state = input.state, exit_code = input.exit_code, reason = input.reason,
-        message = input.message, finished_at = input.at, failure = input.failure,
-        started_at = ` + startedAt("input.started", "input.at") + `
-    FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
-        $7::timestamptz[], $8::text[], $9::boolean[])
-        AS input(id, attempt, state, exit_code, reason, message, at, failure, started)
-    WHERE jobs.id = input.id AND jobs.attempt = input.attempt AND jobs.state IN ('leased', 'running')
-    RETURNING ` + jobColumnsOf("jobs") + `, jobs.leased_at
-), attempt AS (
-    INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code, reason, message,
-        leased_at, started_at, finished_at)
-    SELECT id, attempt, worker_id, state, exit_code, reason, message,
-        coalesce(leased_at, started_at, finished_at), started_at, finished_at FROM ended
-)
-SELECT ` + jobColumns + ` FROM ended`
+UPDATE jobs SET state = input.state, exit_code = input.exit_code, reason = input.reason,
+    message = input.message, finished_at = input.at, failure = input.failure,
+    started_at = ` + startedAt("input.started", "input.at") + `
+FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
+    $7::timestamptz[], $8::text[], $9::boolean[])
+    AS input(id, attempt, state, exit_code, reason, message, at, failure, started)
+WHERE jobs.id = input.id AND jobs.attempt = input.attempt AND jobs.state IN ('leased', 'running')
+RETURNING ` + jobColumnsOf("jobs")
 
 // batch runs one of the batch statements and records each job it returns
 // as the answer to its attempt's report (index: the report's position).

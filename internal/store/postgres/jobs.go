@@ -204,15 +204,19 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 
 // ListAttempts returns a job's attempts, oldest first.
 func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt, error) {
-	// Ended attempts are rows of job_attempts; the active one, if any, is
-	// in the job's row.
+	// Every attempt but a job's latest is a row of job_attempts. The
+	// latest is one too if it ended in a way that was recorded apart from
+	// the job (lost, expired, queued again, or from before migration
+	// 00007); else the job's row holds it: active, or ended with the
+	// result that ended the job.
 	rows, err := s.pool.Query(ctx, `SELECT job_id, number, worker_id, state,
 		exit_code, reason, message, leased_at, started_at, finished_at
 		FROM job_attempts WHERE job_id = $1
 		UNION ALL
-		SELECT id, attempt, worker_id, state, NULL, '', '', coalesce(leased_at, started_at, created_at),
-			started_at, NULL
-		FROM jobs WHERE id = $1 AND state IN ('leased', 'running')
+		SELECT id, attempt, worker_id, state, exit_code, reason, message,
+			coalesce(leased_at, started_at, created_at), started_at, finished_at
+		FROM jobs WHERE id = $1 AND attempt > 0 AND state <> 'queued'
+		  AND NOT EXISTS (SELECT 1 FROM job_attempts a WHERE a.job_id = jobs.id AND a.number = jobs.attempt)
 		ORDER BY number`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
