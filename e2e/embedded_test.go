@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 )
@@ -157,5 +162,49 @@ func TestRunSummarisesTraceback(t *testing.T) {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
+	}
+}
+
+// TestEmbeddedHangupCancels: closing the terminal (SIGHUP) of an embedded
+// rgrid run cancels its job and stops its process, as Ctrl-C does, instead
+// of killing rgrid alone and leaving the job's process with nobody to stop
+// it.
+func TestEmbeddedHangupCancels(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	script := writeScript(t, "hang.sh", "echo $$ > "+pidFile+"\necho started\nexec sleep 60\n")
+	cmd := exec.Command(rgridBin, "run", script)
+	cmd.Env = env
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the job's first line", func() bool { return strings.Contains(out.String(), "started") })
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("after SIGHUP: %v, want exit 130; stderr:\n%s", err, errb.String())
+	}
+	waitFor(t, 10*time.Second, "the job's process gone", func() bool { return syscall.Kill(pid, 0) != nil })
+	l := rgrid(t, env, "list", "--json")
+	var list client.JobList
+	if err := json.Unmarshal([]byte(l.stdout), &list); err != nil || len(list.Jobs) != 1 {
+		t.Fatalf("list: %v %q", err, l.stdout)
+	}
+	if j := list.Jobs[0]; j.State != client.StateCanceled {
+		t.Errorf("job %s is %s, want canceled", j.ID, j.State)
 	}
 }

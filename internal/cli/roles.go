@@ -143,7 +143,7 @@ func newWorkerCmd(e *env) *cobra.Command {
 		Long: `Run a worker agent. It registers with the server, heartbeats, runs up to
 --slots jobs at once, streams their output and reports results.
 
-SIGTERM (or Ctrl-C) drains: no new jobs, running ones finish, then it exits.
+SIGTERM (or Ctrl-C, or SIGHUP) drains: no new jobs, running ones finish, then it exits.
 A second signal stops it at once.`,
 		Example: `  rgrid worker --server http://control:8080 --slots 4`,
 		Args:    cobra.NoArgs,
@@ -215,7 +215,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	second := make(chan os.Signal, 1)
 	go func() {
 		<-ctx.Done()
-		signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(second, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		if _, ok := <-second; ok {
 			log.Warn("second signal: stopping running jobs now")
 			w.Abort()
