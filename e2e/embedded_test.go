@@ -208,3 +208,52 @@ func TestEmbeddedHangupCancels(t *testing.T) {
 		t.Errorf("job %s is %s, want canceled", j.ID, j.State)
 	}
 }
+
+// TestEmbeddedKilledJobIsNotRerun: an embedded rgrid run killed with -9
+// leaves its job to the next embedded command's reaper, which ends it lost
+// (its command is gone) instead of queueing it again, where that command's
+// worker would run it before, or instead of, the user's own job.
+func TestEmbeddedKilledJobIsNotRerun(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	marks := t.TempDir()
+	slow := writeScript(t, "slow.sh", "echo $$ > "+filepath.Join(marks, "pid")+"\necho run >> "+
+		filepath.Join(marks, "runs")+"\necho started\nexec sleep 300\n")
+	cmd := exec.Command(rgridBin, "run", slow)
+	cmd.Env = env
+	var out syncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the job's first line", func() bool { return strings.Contains(out.String(), "started") })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// The next embedded command outlives its reaper's grace (one dead-after,
+	// 15 s) and the dead worker's dead-after: the killed command's job ends
+	// meanwhile.
+	r := rgrid(t, env, "run", writeScript(t, "wait.sh", "sleep 40\necho waited\n"))
+	if r.code != 0 || r.stdout != "waited\n" {
+		t.Fatalf("second run: code %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	l := rgrid(t, env, "list", "--json")
+	var list client.JobList
+	if err := json.Unmarshal([]byte(l.stdout), &list); err != nil || len(list.Jobs) != 2 {
+		t.Fatalf("list: %v %q", err, l.stdout)
+	}
+	if j := list.Jobs[1]; j.FileName != "slow.sh" || j.State != client.StateLost {
+		t.Errorf("the killed command's job is %s %s, want slow.sh lost", j.FileName, j.State)
+	}
+	if b, _ := os.ReadFile(filepath.Join(marks, "runs")); string(b) != "run\n" {
+		t.Errorf("the killed command's script ran %d times, want once", strings.Count(string(b), "run"))
+	}
+	// Its process was left behind by the kill (the process executor has no
+	// way back to it); end it so it does not outlive the test.
+	if b, err := os.ReadFile(filepath.Join(marks, "pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}

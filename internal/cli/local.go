@@ -128,7 +128,11 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 		st.Close()
 		return nil, err
 	}
-	l, err := serveLocal(ctx, st, rt, "127.0.0.1:0", server.Options{}, slog.New(slog.DiscardHandler))
+	// An embedded grid lives and dies with its command, so a job whose
+	// embedded worker was lost (its rgrid run was killed) ends lost rather
+	// than queueing again, where the next embedded rgrid run would lease
+	// and run it before its own job.
+	l, err := serveLocal(ctx, st, rt, "127.0.0.1:0", server.Options{MaxAttempts: 1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		st.Close()
 		return nil, err
