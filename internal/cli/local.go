@@ -19,6 +19,7 @@ import (
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/docker"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
 	"github.com/rgrid/rgrid/internal/store"
@@ -147,6 +148,7 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 		if notice != "" {
 			fmt.Fprintln(e.stderr, notice)
 		}
+		sweepGoneEmbedded(ctx, st, dockerOf(ex), time.Now())
 		w, err := worker.New(l.client, worker.Options{
 			ID: id, Name: "embedded", Slots: 1, Executor: ex,
 			Defaults: exec.defaults, Log: slog.New(slog.DiscardHandler),
@@ -164,6 +166,57 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 		}()
 	}
 	return l, nil
+}
+
+// embeddedGoneAfter is how long an embedded worker of the data directory
+// may be silent before sweepGoneEmbedded takes it for gone: the local
+// server's dead-after (the scheduler's default). A live one heartbeats
+// every few seconds.
+const embeddedGoneAfter = 15 * time.Second
+
+// sweepGoneEmbedded settles what the data directory's gone embedded
+// workers left: their rgrid run was killed (kill -9) before it could stop
+// its job. Their jobs end lost now, with a message saying so, rather than
+// when a reaper gets to them; their containers (d: this run's Docker
+// executor, nil without Docker) are removed, as nothing else would stop
+// them: a job's time limit runs in its worker. The sweep is a courtesy:
+// failures are ignored.
+func sweepGoneEmbedded(ctx context.Context, st store.Store, d *docker.Executor, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	workers, err := st.ListWorkers(ctx)
+	if err != nil {
+		return
+	}
+	gone := map[string]bool{}
+	for _, w := range workers {
+		if w.Name != "embedded" || now.Sub(w.LastHeartbeat) <= embeddedGoneAfter {
+			continue
+		}
+		gone[w.ID] = true
+		if w.SlotsInUse == 0 {
+			continue
+		}
+		_ = st.SetWorkerState(ctx, w.ID, "dead")
+		_, _ = st.LoseAttempts(ctx, store.LoseParams{WorkerID: w.ID, Reason: "worker_lost",
+			Message: fmt.Sprintf("the rgrid run that ran it (worker %s) was killed before the job ended; last heard from at %s",
+				w.ID, w.LastHeartbeat.Local().Format(time.TimeOnly)),
+			Now: now})
+	}
+	if d != nil && len(gone) > 0 {
+		_, _ = d.RemoveGone(ctx, func(id string) bool { return gone[id] })
+	}
+}
+
+// dockerOf returns the Docker executor inside ex, or nil.
+func dockerOf(ex executor.Executor) *docker.Executor {
+	switch x := ex.(type) {
+	case *docker.Executor:
+		return x
+	case *imageFallback:
+		return x.docker
+	}
+	return nil
 }
 
 // serveLocal serves the API for st on addr and returns once it listens.

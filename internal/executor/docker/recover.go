@@ -108,26 +108,53 @@ func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, at
 	if err != nil {
 		return 0, err
 	}
-	var errs []error
-	for _, c := range list {
-		job := c.Labels[LabelJob]
+	removed, err = e.removeMatching(ctx, list, func(c container.Summary) bool {
 		attempt, perr := strconv.Atoi(c.Labels[LabelAttempt])
 		// A container without a readable attempt belongs to no attempt.
-		if perr == nil && keep(job, attempt) {
+		return perr != nil || !keep(c.Labels[LabelJob], attempt)
+	})
+	// Build containers (env_build.go) that a crash left behind.
+	if berr := e.removeStaleBuilds(ctx); berr != nil {
+		err = errors.Join(err, berr)
+	}
+	return removed, err
+}
+
+// RemoveGone removes the containers (and run directories) of other workers
+// for which gone returns true: workers known to have died without cleaning
+// up, such as an embedded worker whose rgrid run was killed. Nothing else
+// would ever stop those containers, as their time limit died with their
+// worker. This worker's own containers are left to RemoveOrphans.
+func (e *Executor) RemoveGone(ctx context.Context, gone func(workerID string) bool) (removed int, err error) {
+	f := make(client.Filters).Add("label", LabelManaged+"=true")
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	return e.removeMatching(ctx, list.Items, func(c container.Summary) bool {
+		w := c.Labels[LabelWorker]
+		return w != "" && w != e.opts.WorkerID && gone(w)
+	})
+}
+
+// removeMatching force-removes the containers of list that match, with their run
+// directories, and returns how many it removed.
+func (e *Executor) removeMatching(ctx context.Context, list []container.Summary, match func(container.Summary) bool) (removed int, err error) {
+	var errs []error
+	for _, c := range list {
+		if !match(c) {
 			continue
 		}
+		job := c.Labels[LabelJob]
 		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %.12s of job %s: %w", c.ID, job, err))
 			continue
 		}
 		e.removeRunDir(c.Labels[labelDir])
-		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt])
+		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt],
+			"worker", c.Labels[LabelWorker])
 		removed++
-	}
-	// Build containers (env_build.go) that a crash left behind.
-	if err := e.removeStaleBuilds(ctx); err != nil {
-		errs = append(errs, err)
 	}
 	return removed, errors.Join(errs...)
 }

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/testimages"
+)
+
+// TestEmbeddedKilledContainerIsSwept: the container of an embedded rgrid
+// run killed with -9 runs on (its time limit died with its worker); the
+// next embedded rgrid run of the same data directory, once the killed
+// one's worker has been silent for the dead-after, removes it and ends its
+// job lost, saying why.
+func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n",
+		testimages.Python(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := isolatedEnv(t, "RGRID_CONFIG="+cfg)
+	slow := writeScript(t, "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(300)\n")
+	cmd := exec.Command(rgridBin, "run", slow)
+	cmd.Env = env
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the job's first line", func() bool { return strings.Contains(out.String(), "started") })
+	if strings.Contains(errb.String(), "without isolation") {
+		t.Fatalf("the embedded run did not use Docker:\n%s", errb.String())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	killed := time.Now()
+
+	l := rgrid(t, env, "list", "--json")
+	var list client.JobList
+	if err := json.Unmarshal([]byte(l.stdout), &list); err != nil || len(list.Jobs) != 1 {
+		t.Fatalf("list: %v %q", err, l.stdout)
+	}
+	label := docker.LabelJob + "=" + list.Jobs[0].ID
+	t.Cleanup(func() { removeContainers(t, label) })
+	if cs := containers(t, label); len(cs) != 1 || cs[0].State != "running" {
+		t.Fatalf("the killed run's container: %+v, want one running", cs)
+	}
+
+	// A run within the dead-after leaves it alone: its worker may be alive.
+	hello := writeScript(t, "hello.py", "print('hello')\n")
+	if r := rgrid(t, env, "run", hello); r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	if cs := containers(t, label); len(cs) != 1 {
+		t.Fatalf("swept within the dead-after: %+v", cs)
+	}
+	time.Sleep(time.Until(killed.Add(16 * time.Second)))
+	if r := rgrid(t, env, "run", hello); r.code != 0 || r.stdout != "hello\n" {
+		t.Fatalf("run: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if cs := containers(t, label); len(cs) != 0 {
+		t.Errorf("the killed run's container is still there: %+v", cs)
+	}
+	s := rgrid(t, env, "status", list.Jobs[0].ID)
+	for _, want := range []string{"lost", "the rgrid run that ran it", "was killed before the job ended"} {
+		if !strings.Contains(s.stdout, want) {
+			t.Errorf("status of the killed run's job lacks %q:\n%s", want, s.stdout)
+		}
+	}
+}
