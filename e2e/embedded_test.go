@@ -257,3 +257,25 @@ func TestEmbeddedKilledJobIsNotRerun(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedWorkersDoNotPileUp: each embedded rgrid run registers a
+// worker of its own; it leaves no registration behind when it ends, so the
+// data directory's list of workers does not grow with every run.
+func TestEmbeddedWorkersDoNotPileUp(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	script := writeScript(t, "x.sh", "echo x\n")
+	for range 3 {
+		if r := rgrid(t, env, "run", script); r.code != 0 {
+			t.Fatalf("run: %d %s", r.code, r.stderr)
+		}
+	}
+	r := rgrid(t, env, "workers", "--json")
+	var ws []client.Worker
+	if err := json.Unmarshal([]byte(r.stdout), &ws); err != nil {
+		t.Fatalf("workers --json: %v %q", err, r.stdout)
+	}
+	if len(ws) != 0 {
+		t.Errorf("workers after three embedded runs: %+v, want none", ws)
+	}
+}

@@ -109,6 +109,7 @@ type localGrid struct {
 	store      store.Store
 	httpServer *http.Server
 	cancelBase context.CancelFunc
+	workerID   string // the embedded worker's, if any
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
 	once       sync.Once
@@ -158,7 +159,7 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 			return nil, err
 		}
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		l.stopWorker = cancel
+		l.workerID, l.stopWorker = id, cancel
 		l.workerDone = make(chan struct{})
 		go func() {
 			defer close(l.workerDone)
@@ -179,8 +180,9 @@ const embeddedGoneAfter = 15 * time.Second
 // its job. Their jobs end lost now, with a message saying so, rather than
 // when a reaper gets to them; their containers (d: this run's Docker
 // executor, nil without Docker) are removed, as nothing else would stop
-// them: a job's time limit runs in its worker. The sweep is a courtesy:
-// failures are ignored.
+// them: a job's time limit runs in its worker; and their registrations go
+// (a stalled one that comes back registers again). The sweep is a
+// courtesy: failures are ignored.
 func sweepGoneEmbedded(ctx context.Context, st store.Store, d *docker.Executor, now time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -194,14 +196,13 @@ func sweepGoneEmbedded(ctx context.Context, st store.Store, d *docker.Executor, 
 			continue
 		}
 		gone[w.ID] = true
-		if w.SlotsInUse == 0 {
-			continue
+		if w.SlotsInUse > 0 {
+			_, _ = st.LoseAttempts(ctx, store.LoseParams{WorkerID: w.ID, Reason: "worker_lost",
+				Message: fmt.Sprintf("the rgrid run that ran it (worker %s) was killed before the job ended; last heard from at %s",
+					w.ID, w.LastHeartbeat.Local().Format(time.TimeOnly)),
+				Now: now})
 		}
-		_ = st.SetWorkerState(ctx, w.ID, "dead")
-		_, _ = st.LoseAttempts(ctx, store.LoseParams{WorkerID: w.ID, Reason: "worker_lost",
-			Message: fmt.Sprintf("the rgrid run that ran it (worker %s) was killed before the job ended; last heard from at %s",
-				w.ID, w.LastHeartbeat.Local().Format(time.TimeOnly)),
-			Now: now})
+		_ = st.DeleteWorker(ctx, w.ID)
 	}
 	if d != nil && len(gone) > 0 {
 		_, _ = d.RemoveGone(ctx, func(id string) bool { return gone[id] })
@@ -243,13 +244,17 @@ func serveLocal(ctx context.Context, st store.Store, rt *runtimes.Table, addr st
 
 func (l *localGrid) close() {
 	l.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		if l.stopWorker != nil {
 			l.stopWorker()
 			<-l.workerDone
+			// An embedded worker is never seen again: keep the data
+			// directory's list of workers to the live ones. (Still
+			// holding a job, it stays for the next run to settle.)
+			_ = l.store.DeleteWorker(ctx, l.workerID)
 		}
 		l.cancelBase()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		_ = l.httpServer.Shutdown(ctx)
 		_ = l.store.Close()
 	})

@@ -18,6 +18,8 @@ var (
 	ErrStaleAttempt = errors.New("attempt is not the job's current attempt")
 	// ErrJobFinished: the job is already in a terminal state.
 	ErrJobFinished = errors.New("job already finished")
+	// ErrWorkerBusy: the worker still holds leased or running attempts.
+	ErrWorkerBusy = errors.New("worker holds active attempts")
 )
 
 // State is a job's or an attempt's state.
@@ -308,6 +310,10 @@ type Store interface {
 	Heartbeat(ctx context.Context, workerID string, now time.Time) error
 	// SetWorkerState sets a worker's state ("active", "draining", "dead").
 	SetWorkerState(ctx context.Context, workerID, state string) error
+	// DeleteWorker removes a worker's registration (its jobs keep its id):
+	// ErrNotFound if unknown, ErrWorkerBusy while it holds leased or
+	// running attempts, which would then never be taken back.
+	DeleteWorker(ctx context.Context, workerID string) error
 	// MarkDeadWorkers sets state dead on every worker not already dead
 	// whose last heartbeat is before cutoff, and returns them.
 	MarkDeadWorkers(ctx context.Context, cutoff time.Time) ([]Worker, error)

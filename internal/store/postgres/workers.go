@@ -97,6 +97,27 @@ func (s *Store) SetWorkerState(ctx context.Context, workerID, state string) erro
 		`UPDATE workers SET state = $2 WHERE id = $1`, workerID, state)
 }
 
+// DeleteWorker removes a worker that holds no active attempts.
+func (s *Store) DeleteWorker(ctx context.Context, workerID string) error {
+	var exists, busy bool
+	err := s.pool.QueryRow(ctx, `WITH deleted AS (
+			DELETE FROM workers WHERE id = $1
+			  AND NOT EXISTS (SELECT 1 FROM jobs WHERE worker_id = $1 AND state IN ('leased', 'running'))
+			RETURNING id
+		)
+		SELECT EXISTS (SELECT 1 FROM workers WHERE id = $1),
+			NOT EXISTS (SELECT 1 FROM deleted)`, workerID).Scan(&exists, &busy)
+	switch {
+	case err != nil:
+		return fmt.Errorf("delete worker %s: %w", workerID, err)
+	case !exists:
+		return fmt.Errorf("delete worker %s: %w", workerID, store.ErrNotFound)
+	case busy:
+		return fmt.Errorf("delete worker %s: %w", workerID, store.ErrWorkerBusy)
+	}
+	return nil
+}
+
 func (s *Store) updateWorker(ctx context.Context, what, query string, args ...any) error {
 	tag, err := s.pool.Exec(ctx, query, args...)
 	if err != nil {

@@ -117,6 +117,30 @@ func (s *Store) SetWorkerState(ctx context.Context, workerID, state string) erro
 		`UPDATE workers SET state = ? WHERE id = ?`, state, workerID)
 }
 
+// DeleteWorker removes a worker that holds no active attempts.
+func (s *Store) DeleteWorker(ctx context.Context, workerID string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var exists, busy bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM workers WHERE id = ?),
+			EXISTS (SELECT 1 FROM jobs WHERE worker_id = ? AND state IN ('leased', 'running'))`,
+			workerID, workerID).Scan(&exists, &busy); err != nil {
+			return err
+		}
+		switch {
+		case !exists:
+			return store.ErrNotFound
+		case busy:
+			return store.ErrWorkerBusy
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM workers WHERE id = ?`, workerID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete worker %s: %w", workerID, err)
+	}
+	return nil
+}
+
 func (s *Store) updateWorker(ctx context.Context, what, query string, args ...any) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, query, args...)

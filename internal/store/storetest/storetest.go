@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LogLimitAndFailure", func(t *testing.T) { t.Parallel(); testLogLimitAndFailure(t, open(t)) })
 	t.Run("UpsertWorker", func(t *testing.T) { t.Parallel(); testUpsertWorker(t, open(t)) })
 	t.Run("WorkerHeartbeatAndState", func(t *testing.T) { t.Parallel(); testWorkerHeartbeatAndState(t, open(t)) })
+	t.Run("DeleteWorker", func(t *testing.T) { t.Parallel(); testDeleteWorker(t, open(t)) })
 	t.Run("ListWorkers", func(t *testing.T) { t.Parallel(); testListWorkers(t, open(t)) })
 	t.Run("MarkDeadWorkers", func(t *testing.T) { t.Parallel(); testMarkDeadWorkers(t, open(t)) })
 	t.Run("ClaimFits", func(t *testing.T) { t.Parallel(); testClaimFits(t, open(t)) })

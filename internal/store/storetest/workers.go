@@ -56,6 +56,29 @@ func testWorkerHeartbeatAndState(t *testing.T, s store.Store) {
 	require.Error(t, s.SetWorkerState(ctx, "w", "sleepy"))
 }
 
+func testDeleteWorker(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"idle", "busy"} {
+		_, err := s.UpsertWorker(ctx, worker(id, 1))
+		require.NoError(t, err)
+	}
+	j := claimOne(t, s, "j", "busy")
+	require.ErrorIs(t, s.DeleteWorker(ctx, "busy"), store.ErrWorkerBusy, "its attempt would never be taken back")
+	require.NoError(t, s.DeleteWorker(ctx, "idle"))
+	require.ErrorIs(t, s.DeleteWorker(ctx, "idle"), store.ErrNotFound)
+	list, err := s.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "busy", list[0].ID)
+
+	_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: 1, State: store.StateSucceeded,
+		ExitCode: intp(0), Started: true, Now: at(3)})
+	require.NoError(t, err)
+	require.NoError(t, s.DeleteWorker(ctx, "busy"))
+	got := mustGet(t, s, j.ID)
+	require.Equal(t, "busy", got.WorkerID, "the job keeps its worker's id")
+}
+
 func testListWorkers(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	list, err := s.ListWorkers(ctx)
