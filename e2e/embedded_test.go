@@ -231,6 +231,17 @@ func TestEmbeddedKilledJobIsNotRerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	// The script's process dies with the command that ran it.
+	b, err := os.ReadFile(filepath.Join(marks, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	waitFor(t, 10*time.Second, "the killed command's job process gone", func() bool { return syscall.Kill(pid, 0) != nil })
 	// The next embedded command outlives its reaper's grace (one dead-after,
 	// 15 s) and the dead worker's dead-after: the killed command's job ends
 	// meanwhile.
@@ -248,13 +259,6 @@ func TestEmbeddedKilledJobIsNotRerun(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(marks, "runs")); string(b) != "run\n" {
 		t.Errorf("the killed command's script ran %d times, want once", strings.Count(string(b), "run"))
-	}
-	// Its process was left behind by the kill (the process executor has no
-	// way back to it); end it so it does not outlive the test.
-	if b, err := os.ReadFile(filepath.Join(marks, "pid")); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
 	}
 }
 

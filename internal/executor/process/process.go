@@ -140,8 +140,13 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		Env:  buildEnv(dir, spec.Env),
 		Dir:  dir,
 		// A group of its own lets the time limit and Kill reach every
-		// process the script spawns, not only the interpreter.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		// process the script spawns, not only the interpreter. Pdeathsig:
+		// if the worker dies (kill -9), the interpreter is killed with it
+		// rather than running on unsupervised, past its time limit, while
+		// the server gives the job to another worker. (The signal follows
+		// the thread that started the child; rgrid never ends threads, as
+		// it never leaves one locked.)
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
 
 	h, err := start(cmd, spec, e.log, e.killGrace, func() { e.removeDir(dir) })
