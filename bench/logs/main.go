@@ -84,6 +84,15 @@ func run(ctx context.Context, n, lines, latLines int, pause time.Duration, image
 	if db == "" {
 		db = filepath.Join(k.Dir, "rgrid.db")
 	}
+	if strings.HasPrefix(db, "postgres") {
+		// A database of our own in the cluster, dropped afterwards.
+		url, drop, err := benchkit.CreateDB(ctx, db, "rgrid_bench_logs")
+		if err != nil {
+			return err
+		}
+		defer drop()
+		db = url
+	}
 	addr, _, err := k.Start(benchkit.Listening, "server", "--listen", "127.0.0.1:0", "--db", db, "--migrate")
 	if err != nil {
 		return err
@@ -95,15 +104,6 @@ func run(ctx context.Context, n, lines, latLines int, pause time.Duration, image
 	c, err := client.New(url, "")
 	if err != nil {
 		return err
-	}
-	if db != "" && strings.HasPrefix(db, "postgres") {
-		// A database of our own in the cluster, dropped afterwards.
-		url, drop, err := benchkit.CreateDB(ctx, db, "rgrid_bench_logs")
-		if err != nil {
-			return err
-		}
-		defer drop()
-		db = url
 	}
 	dialect := "SQLite"
 	if strings.HasPrefix(db, "postgres") {
