@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +79,50 @@ func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 			t.Errorf("status of the killed run's job lacks %q:\n%s", want, s.stdout)
 		}
 	}
+}
+
+// TestDevRestartAdoptsItsContainer: rgrid dev killed with -9 and started
+// again is the same worker (it keeps its id in the data directory), so it
+// adopts the container its detached job still runs in: one attempt, every
+// line once, no container left behind, instead of the job running again
+// beside the old container.
+func TestDevRestartAdoptsItsContainer(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n",
+		testimages.Python(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := isolatedEnv(t, "RGRID_CONFIG="+cfg)
+	devRe := regexp.MustCompile(`rgrid dev: serving (\S+)`)
+	dev, url := start(t, env, devRe, "dev", "--listen", "127.0.0.1:0")
+	script := writeScript(t, "count.py", countPy)
+	r := rgrid(t, env, "run", "--detach", script, "16", "0.5")
+	if r.code != 0 {
+		t.Fatalf("detach: %d %s", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	t.Cleanup(func() { removeContainers(t, docker.LabelJob+"="+id) })
+	c := newClient(t, url)
+	waitFor(t, 60*time.Second, "the job's first lines", func() bool {
+		return strings.Contains(stdoutOf(t, c, id, 0), "line 2\n")
+	})
+	kill9(t, dev)
+	if cs := containers(t, docker.LabelJob+"="+id); len(cs) != 1 || cs[0].State != "running" {
+		t.Fatalf("after the kill: %+v, want the job's container running", cs)
+	}
+
+	_, url = start(t, env, devRe, "dev", "--listen", "127.0.0.1:0")
+	c = newClient(t, url)
+	waitFor(t, 90*time.Second, "the job to end", func() bool { return getJob(t, c, id).State.Terminal() })
+	j := getJob(t, c, id)
+	if j.State != client.StateSucceeded || j.Attempt != 1 {
+		t.Fatalf("job %s attempt %d: %s %s; attempts:%s", j.State, j.Attempt, j.Reason, j.Message, attemptsSummary(j.Attempts))
+	}
+	if got := stdoutOf(t, c, id, 0); got != countOutput(16) {
+		t.Errorf("stdout across the restart:\n%s", diffLines(got, countOutput(16)))
+	}
+	waitFor(t, 30*time.Second, "the adopted container removed", func() bool {
+		return len(containers(t, docker.LabelJob+"="+id)) == 0
+	})
 }

@@ -232,17 +232,23 @@ func persistentWorkerID() (string, error) {
 	if err != nil {
 		return "", userErr("pass --worker-id", "%v", err)
 	}
-	path := filepath.Join(dir, "worker-id")
+	host, _ := os.Hostname()
+	return keptID(dir, "worker-id", host)
+}
+
+// keptID returns the id kept in dir/file, or makes one (prefix-random),
+// keeps it there and returns it.
+func keptID(dir, file, prefix string) (string, error) {
+	path := filepath.Join(dir, file)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), nil
 	}
-	host, _ := os.Hostname()
-	id := fmt.Sprintf("%s-%s", host, randomSuffix())
+	id := fmt.Sprintf("%s-%s", prefix, randomSuffix())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", userErr("pass --worker-id or set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
+		return "", userErr("set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
 	}
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", userErr("pass --worker-id or set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
+		return "", userErr("set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
 	}
 	return id, nil
 }
@@ -284,7 +290,15 @@ use it when no --server is given.`,
 				return err
 			}
 			defer l.close()
-			id := "dev-" + randomSuffix()
+			// One rgrid dev runs per data directory at a time, so its
+			// worker keeps one id there: restarted after a crash or a
+			// kill -9, it adopts the containers its jobs still run in
+			// rather than leaving them to run on while the jobs go
+			// elsewhere.
+			id, err := keptID(dataDir, "dev-worker-id", "dev")
+			if err != nil {
+				return err
+			}
 			ex, notice, err := chooseExecutor(ctx, executorChoice{embedded: true, workerID: id})
 			if err != nil {
 				return err
