@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/executor/docker"
-	"github.com/rgrid/rgrid/internal/testimages"
 )
 
 // TestEmbeddedKilledContainerIsSwept: the container of an embedded rgrid
@@ -23,12 +19,7 @@ import (
 // job lost, saying why.
 func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n",
-		testimages.Python(t))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := isolatedEnv(t, "RGRID_CONFIG="+cfg)
+	env := isolatedEnv(t, "RGRID_CONFIG="+pythonConfig(t))
 	slow := writeScript(t, "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(300)\n")
 	cmd := exec.Command(rgridBin, "run", slow)
 	cmd.Env = env
@@ -88,12 +79,7 @@ func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 // beside the old container.
 func TestDevRestartAdoptsItsContainer(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[runtimes]]\nname = \"python3.11\"\nimage = %q\n",
-		testimages.Python(t))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := isolatedEnv(t, "RGRID_CONFIG="+cfg)
+	env := isolatedEnv(t, "RGRID_CONFIG="+pythonConfig(t))
 	devRe := regexp.MustCompile(`rgrid dev: serving (\S+)`)
 	dev, url := start(t, env, devRe, "dev", "--listen", "127.0.0.1:0")
 	script := writeScript(t, "count.py", countPy)

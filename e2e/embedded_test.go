@@ -182,18 +182,11 @@ func TestEmbeddedHangupCancels(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the job's first line", func() bool { return strings.Contains(out.String(), "started") })
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPID(t, pidFile)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("after SIGHUP: %v, want exit 130; stderr:\n%s", err, errb.String())
@@ -232,14 +225,7 @@ func TestEmbeddedKilledJobIsNotRerun(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	// The script's process dies with the command that ran it.
-	b, err := os.ReadFile(filepath.Join(marks, "pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPID(t, filepath.Join(marks, "pid"))
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	waitFor(t, 10*time.Second, "the killed command's job process gone", func() bool { return syscall.Kill(pid, 0) != nil })
 	// The next embedded command outlives its reaper's grace (one dead-after,
@@ -282,4 +268,18 @@ func TestEmbeddedWorkersDoNotPileUp(t *testing.T) {
 	if len(ws) != 0 {
 		t.Errorf("workers after three embedded runs: %+v, want none", ws)
 	}
+}
+
+// readPID reads the process id a test script wrote to path.
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }

@@ -78,12 +78,7 @@ func newLiveGrid(t *testing.T, o liveOptions) *liveGrid {
 	t.Helper()
 	var extra []string
 	if o.docker {
-		img := testimages.Python(t)
-		cfg := filepath.Join(t.TempDir(), "config.toml")
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, "[[runtimes]]\nname = \"python3.11\"\nimage = %q\n", img), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		extra = append(extra, "RGRID_CONFIG="+cfg)
+		extra = append(extra, "RGRID_CONFIG="+pythonConfig(t))
 	}
 	env := isolatedEnv(t, extra...)
 	if o.db == "" {
@@ -93,6 +88,17 @@ func newLiveGrid(t *testing.T, o liveOptions) *liveGrid {
 		"--reap-interval", liveReap.String()}, o.server...)
 	srv, url := startServer(t, env, o.db, args...)
 	return &liveGrid{grid: &grid{env: env, url: url, c: newClient(t, url)}, server: srv, db: o.db, args: args, docker: o.docker}
+}
+
+// pythonConfig writes a config file that runs python3.11 on the local test
+// image and returns its path.
+func pythonConfig(t *testing.T) string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "[[runtimes]]\nname = \"python3.11\"\nimage = %q\n", testimages.Python(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // workerID makes a worker id unique to the test: a starting Docker worker

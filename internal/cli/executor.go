@@ -90,20 +90,32 @@ func (f *imageFallback) Start(ctx context.Context, spec executor.Spec) (executor
 	return f.process.Start(ctx, spec)
 }
 
-// imageFallback recovers what Docker runs: a restarted "rgrid dev" (whose
-// worker keeps its id in the data directory) adopts the containers its
-// earlier process left. Runs on the host die with the process that started
-// them, so there is nothing of theirs to recover.
-var _ executor.Recoverer = (*imageFallback)(nil)
+// recoveringFallback is imageFallback for a worker that keeps its id (that
+// of "rgrid dev"): restarted, it adopts the containers its earlier process
+// left. Runs on the host die with the process that started them, so there
+// is nothing of theirs to recover. An embedded rgrid run's worker, new
+// each time, has nothing to recover and skips the lookups.
+type recoveringFallback struct{ *imageFallback }
 
-func (f *imageFallback) Find(ctx context.Context) ([]executor.Found, error) {
+var _ executor.Recoverer = recoveringFallback{}
+
+// recovering returns ex able to recover its Docker runs, if it is
+// embedded mode's fallback executor.
+func recovering(ex executor.Executor) executor.Executor {
+	if f, ok := ex.(*imageFallback); ok {
+		return recoveringFallback{f}
+	}
+	return ex
+}
+
+func (f recoveringFallback) Find(ctx context.Context) ([]executor.Found, error) {
 	return f.docker.Find(ctx)
 }
 
-func (f *imageFallback) Adopt(ctx context.Context, found executor.Found, spec executor.Spec, stdoutOffset, stderrOffset int64) (executor.Handle, error) {
+func (f recoveringFallback) Adopt(ctx context.Context, found executor.Found, spec executor.Spec, stdoutOffset, stderrOffset int64) (executor.Handle, error) {
 	return f.docker.Adopt(ctx, found, spec, stdoutOffset, stderrOffset)
 }
 
-func (f *imageFallback) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (int, error) {
+func (f recoveringFallback) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (int, error) {
 	return f.docker.RemoveOrphans(ctx, keep)
 }

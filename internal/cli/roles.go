@@ -303,6 +303,7 @@ use it when no --server is given.`,
 			if err != nil {
 				return err
 			}
+			ex = recovering(ex)
 			if notice != "" {
 				fmt.Fprintln(e.stderr, notice)
 			}

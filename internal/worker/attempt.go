@@ -153,30 +153,20 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	w.supervise(ctx, a, h, ship)
 }
 
-// reportStart tells the server the run has started (first: the report,
-// already queued), retrying while the server cannot be reached; the run
-// goes on meanwhile.
-func (w *Worker) reportStart(ctx context.Context, a *attempt, first *pendingReport) {
+// reportStart tells the server the run has started (p: the report,
+// already queued), queueing it again while the server cannot be reached;
+// the run goes on meanwhile.
+func (w *Worker) reportStart(ctx context.Context, a *attempt, p *pendingReport) {
 	b := newBackoff()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		var (
-			st  client.AttemptStatus
-			err error
-		)
-		if first != nil {
-			var out client.ReportOutcome
-			out, err = first.wait(cctx)
-			st, first = client.AttemptStatus{Stop: out.Stop}, nil
-		} else {
-			st, err = w.reporter.start(cctx, a.ref)
-		}
+		out, err := p.wait(cctx)
 		cancel()
 		switch {
 		case a.ended():
 			return // the result went or goes with the start (ResultReport.Started)
 		case err == nil:
-			if st.Stop {
+			if out.Stop {
 				a.kill(killStopped)
 			}
 			return
@@ -187,6 +177,7 @@ func (w *Worker) reportStart(ctx context.Context, a *attempt, first *pendingRepo
 		if a.ended() || !b.wait(ctx) {
 			return
 		}
+		p = w.reporter.queueStart(a.ref)
 	}
 }
 

@@ -193,9 +193,9 @@ func (r *reporter) queueStart(ref client.AttemptRef) *pendingReport {
 	return p
 }
 
-// start reports that an attempt's run has started.
+// start reports that an attempt's run has started and waits for the answer.
 func (r *reporter) start(ctx context.Context, ref client.AttemptRef) (client.AttemptStatus, error) {
-	out, err := r.do(ctx, &pendingReport{start: &ref})
+	out, err := r.queueStart(ref).wait(ctx)
 	return client.AttemptStatus{Stop: out.Stop}, err
 }
 
