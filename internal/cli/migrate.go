@@ -104,15 +104,15 @@ dialect, embedded in this binary.`,
 	var dir string
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Write the next numbered migration file for each dialect (for rgrid developers)",
+		Short: "Write the next numbered migration, one file per dialect under one number (for rgrid developers)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, dialect := range []string{"sqlite", "postgres"} {
-				path, err := database.Create(filepath.Join(dir, dialect, "migrations"), args[0], dialect)
-				if err != nil {
-					return userErr("run it from the root of the rgrid source tree, or pass --dir", "%v", err)
-				}
-				fmt.Fprintf(e.stdout, "created %s\n", path)
+			paths, err := database.Create(dir, args[0])
+			if err != nil {
+				return userErr("run it from the root of the rgrid source tree, or pass --dir", "%v", err)
+			}
+			for _, p := range paths {
+				fmt.Fprintf(e.stdout, "created %s\n", p)
 			}
 			return nil
 		},

@@ -13,7 +13,8 @@ import (
 // migrationFile matches goose's numbered file names, e.g. 00002_job_network.sql.
 var migrationFile = regexp.MustCompile(`^(\d+)_.*\.sql$`)
 
-const migrationTemplate = `-- %s (%s)
+const migrationTemplate = `-- %s (%s). Every migration exists in both dialects under one number:
+-- where this dialect needs nothing, leave the file a no-op.
 
 -- +goose Up
 -- +goose StatementBegin
@@ -26,44 +27,65 @@ SELECT 'down SQL query';
 -- +goose StatementEnd
 `
 
-// Create writes an empty goose SQL migration named after name, numbered one
-// past the newest in dir, and returns its path. dialect is DialectPostgres
-// or DialectSQLite; it is recorded in the file's first line.
-func Create(dir, name, dialect string) (string, error) {
-	if dialect != DialectPostgres && dialect != DialectSQLite {
-		return "", fmt.Errorf("create migration: unknown dialect %q (want %s or %s)", dialect, DialectPostgres, DialectSQLite)
-	}
+// Dialects are the dialects every migration exists in, each in
+// root/<dialect>/migrations.
+var Dialects = []string{DialectSQLite, DialectPostgres}
+
+// Create writes one empty goose SQL migration named after name for each
+// dialect, in root/<dialect>/migrations, under one number: one past the
+// newest of either, so that a schema version means the same on both. It
+// returns the paths written. Nothing is written if either file would
+// clash.
+func Create(root, name string) ([]string, error) {
 	slug := slugify(name)
 	if slug == "" {
-		return "", errors.New("create migration: name must contain a letter or digit")
+		return nil, errors.New("create migration: name must contain a letter or digit")
 	}
+	var last int64
+	for _, d := range Dialects {
+		v, err := newestMigration(filepath.Join(root, d, "migrations"))
+		if err != nil {
+			return nil, fmt.Errorf("create migration: %w", err)
+		}
+		last = max(last, v)
+	}
+	file := fmt.Sprintf("%05d_%s.sql", last+1, slug)
+	var paths []string
+	for _, d := range Dialects {
+		p := filepath.Join(root, d, "migrations", file)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, err = fmt.Fprintf(f, migrationTemplate, slug, d)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			for _, done := range paths {
+				_ = os.Remove(done)
+			}
+			return nil, fmt.Errorf("create migration %s: %w", p, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+// newestMigration returns the highest migration number in dir, 0 if none.
+func newestMigration(dir string) (int64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", fmt.Errorf("create migration: %w", err)
+		return 0, err
 	}
 	var last int64
 	for _, e := range entries {
 		m := migrationFile.FindStringSubmatch(e.Name())
-		if m == nil {
+		if m == nil || e.IsDir() {
 			continue
 		}
 		if v, err := strconv.ParseInt(m[1], 10, 64); err == nil && v > last {
 			last = v
 		}
 	}
-	p := filepath.Join(dir, fmt.Sprintf("%05d_%s.sql", last+1, slug))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("create migration: %w", err)
-	}
-	if _, err := fmt.Fprintf(f, migrationTemplate, slug, dialect); err != nil {
-		f.Close()
-		return "", fmt.Errorf("create migration %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("create migration %s: %w", p, err)
-	}
-	return p, nil
+	return last, nil
 }
 
 // slugify lowercases name and turns runs of other characters into one '_'.

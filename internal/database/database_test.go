@@ -64,28 +64,43 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestCreate: a new migration gets one number in both dialects, one past
+// the newest of either, even when one dialect's files lag behind.
 func TestCreate(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "00001_init.sql"), nil, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "00007_jump.sql"), nil, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "README.md"), nil, 0o644))
+	root := t.TempDir()
+	for _, d := range database.Dialects {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, d, "migrations"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, d, "migrations", "00001_init.sql"), nil, 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "postgres", "migrations", "00007_jump.sql"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "sqlite", "migrations", "README.md"), nil, 0o644))
 
-	p, err := database.Create(dir, "Add Users table!", database.DialectPostgres)
+	paths, err := database.Create(root, "Add Users table!")
 	require.NoError(t, err)
-	require.Equal(t, filepath.Join(dir, "00008_add_users_table.sql"), p)
-	body, err := os.ReadFile(p)
+	require.Equal(t, []string{
+		filepath.Join(root, "sqlite", "migrations", "00008_add_users_table.sql"),
+		filepath.Join(root, "postgres", "migrations", "00008_add_users_table.sql"),
+	}, paths)
+	for _, p := range paths {
+		body, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.True(t, strings.Contains(string(body), "-- +goose Up") && strings.Contains(string(body), "-- +goose Down"), string(body))
+	}
+	paths, err = database.Create(root, "next")
 	require.NoError(t, err)
-	require.True(t, strings.Contains(string(body), "-- +goose Up") && strings.Contains(string(body), "-- +goose Down"), string(body))
+	require.Equal(t, filepath.Join(root, "postgres", "migrations", "00009_next.sql"), paths[1])
 
-	p, err = database.Create(dir, "next", database.DialectSQLite)
-	require.NoError(t, err)
-	require.Equal(t, filepath.Join(dir, "00009_next.sql"), p)
-
-	_, err = database.Create(dir, "!!!", database.DialectSQLite)
+	// A clash in one dialect (here a directory in the way) writes neither
+	// file.
+	require.NoError(t, os.Mkdir(filepath.Join(root, "postgres", "migrations", "00010_clash.sql"), 0o755))
+	_, err = database.Create(root, "clash")
 	require.Error(t, err)
-	_, err = database.Create(dir, "x", "mysql")
+	_, err = os.Stat(filepath.Join(root, "sqlite", "migrations", "00010_clash.sql"))
+	require.ErrorIs(t, err, os.ErrNotExist, "the sqlite file stayed behind")
+
+	_, err = database.Create(root, "!!!")
 	require.Error(t, err)
-	_, err = database.Create(filepath.Join(dir, "missing"), "x", database.DialectSQLite)
+	_, err = database.Create(filepath.Join(root, "missing"), "x")
 	require.Error(t, err)
 }

@@ -205,30 +205,48 @@ func TestOpenChecksSchema(t *testing.T) {
 	})
 }
 
-// TestMigration7MovesActiveAttempts: PostgreSQL's 00007 moves each active
-// attempt from job_attempts into its job's row (the lease time) and keeps
-// ended attempts; the attempts read the same before and after, the moved
-// ones still take their results, and Down puts back a row for every
-// latest attempt the job's row held.
+// TestMigration7MovesActiveAttempts: 00007 (both dialects) moves each
+// active attempt from job_attempts into its job's row (the lease time) and
+// keeps ended attempts; the attempts read the same before and after, the
+// moved ones still take their results, and Down puts back a row for every
+// latest attempt the job's row held. 00008 counts the attempts already
+// lost or failed, so the rules of MaxAttempts and Retries go on from them.
 func TestMigration7MovesActiveAttempts(t *testing.T) {
 	t.Parallel()
-	dbURL := testdb.PostgresURL(t)
+	eachDialect(t, testMigration7)
+}
+
+func testMigration7(t *testing.T, dbURL string) {
 	ctx := t.Context()
 	m := newMigrator(t, dbURL)
 	_, err := m.UpTo(ctx, 6)
 	require.NoError(t, err)
-	// Three jobs as version 6 left them: one running on its second attempt
-	// (the first was lost), one leased, one succeeded.
+	// Literals of each dialect: a one-byte script, and a time on
+	// 2024-05-06 at 07:mm:ss.
+	blob, ts := `'\x00'::bytea`, func(ms string) string { return "'2024-05-06T07:" + ms + "Z'" }
+	if m.Dialect() == DialectSQLite {
+		blob = `X'00'`
+		ts = func(ms string) string {
+			v, err := time.Parse(time.RFC3339, "2024-05-06T07:"+ms+"Z")
+			require.NoError(t, err)
+			return fmt.Sprint(v.UnixNano())
+		}
+	}
+	// Jobs as version 6 left them: one running on its second attempt (the
+	// first was lost), one leased, one succeeded, one queued again after
+	// its script failed once (two retries).
 	for _, q := range []string{
-		`INSERT INTO jobs (id, state, file_name, script, script_size, runtime, created_at, attempt, worker_id, started_at, max_attempts)
-		 VALUES ('run', 'running', 'a.py', '\x00'::bytea, 1, 'python3.11', '2024-05-06T07:00:00Z', 2, 'w1', '2024-05-06T07:03:00Z', 2),
-		        ('lease', 'leased', 'a.py', '\x00'::bytea, 1, 'python3.11', '2024-05-06T07:00:00Z', 1, 'w1', NULL, 2),
-		        ('done', 'succeeded', 'a.py', '\x00'::bytea, 1, 'python3.11', '2024-05-06T07:00:00Z', 1, 'w2', '2024-05-06T07:01:00Z', 1)`,
+		`INSERT INTO jobs (id, state, file_name, script, script_size, runtime, created_at, attempt, worker_id, started_at, max_attempts, retries)
+		 VALUES ('run', 'running', 'a.py', ` + blob + `, 1, 'python3.11', ` + ts("00:00") + `, 2, 'w1', ` + ts("03:00") + `, 2, 0),
+		        ('lease', 'leased', 'a.py', ` + blob + `, 1, 'python3.11', ` + ts("00:00") + `, 1, 'w1', NULL, 2, 0),
+		        ('done', 'succeeded', 'a.py', ` + blob + `, 1, 'python3.11', ` + ts("00:00") + `, 1, 'w2', ` + ts("01:00") + `, 1, 0),
+		        ('retry', 'queued', 'a.py', ` + blob + `, 1, 'python3.11', ` + ts("00:00") + `, 1, '', NULL, 1, 2)`,
 		`INSERT INTO job_attempts (job_id, number, worker_id, state, reason, leased_at, started_at, finished_at)
-		 VALUES ('run', 1, 'w0', 'lost', 'worker_lost', '2024-05-06T07:00:01Z', '2024-05-06T07:00:02Z', '2024-05-06T07:01:00Z'),
-		        ('run', 2, 'w1', 'running', '', '2024-05-06T07:02:00Z', '2024-05-06T07:03:00Z', NULL),
-		        ('lease', 1, 'w1', 'leased', '', '2024-05-06T07:04:00Z', NULL, NULL),
-		        ('done', 1, 'w2', 'succeeded', '', '2024-05-06T07:00:30Z', '2024-05-06T07:01:00Z', '2024-05-06T07:02:00Z')`,
+		 VALUES ('run', 1, 'w0', 'lost', 'worker_lost', ` + ts("00:01") + `, ` + ts("00:02") + `, ` + ts("01:00") + `),
+		        ('run', 2, 'w1', 'running', '', ` + ts("02:00") + `, ` + ts("03:00") + `, NULL),
+		        ('lease', 1, 'w1', 'leased', '', ` + ts("04:00") + `, NULL, NULL),
+		        ('done', 1, 'w2', 'succeeded', '', ` + ts("00:30") + `, ` + ts("01:00") + `, ` + ts("02:00") + `),
+		        ('retry', 1, 'w2', 'failed', 'exit_code', ` + ts("00:30") + `, ` + ts("01:00") + `, ` + ts("02:00") + `)`,
 	} {
 		_, err := m.DB().ExecContext(ctx, q)
 		require.NoError(t, err)
@@ -236,8 +254,8 @@ func TestMigration7MovesActiveAttempts(t *testing.T) {
 	s, err := Open(ctx, dbURL, Options{Migrate: true})
 	require.NoError(t, err)
 	defer s.Close()
-	at := func(hm string) time.Time {
-		v, err := time.Parse(time.RFC3339, "2024-05-06T07:"+hm+"Z")
+	at := func(ms string) time.Time {
+		v, err := time.Parse(time.RFC3339, "2024-05-06T07:"+ms+"Z")
 		require.NoError(t, err)
 		return v
 	}
@@ -256,6 +274,11 @@ func TestMigration7MovesActiveAttempts(t *testing.T) {
 	workers, err := s.ListWorkers(ctx)
 	require.NoError(t, err)
 	require.Empty(t, workers)
+	for id, want := range map[string][2]int{"run": {0, 1}, "lease": {0, 0}, "done": {0, 0}, "retry": {1, 0}} {
+		j, err := s.GetJob(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, [2]int{j.ScriptFailures, j.LostAttempts}, "job %s: script failures and lost attempts counted", id)
+	}
 
 	// The leased one is lost by a lease-time bound only the migrated time meets.
 	lost, err := s.LoseAttempts(ctx, store.LoseParams{WorkerID: "w1", OnlyLeased: true,
@@ -280,23 +303,61 @@ func TestMigration7MovesActiveAttempts(t *testing.T) {
 	require.Len(t, atts, 1)
 	require.Equal(t, store.StateSucceeded, atts[0].State)
 
-	// Down: a job made active again after the migration has its attempt
-	// row back, with its lease time.
-	_, err = s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w3", Max: 1, Now: at("07:00")})
-	require.NoError(t, err)
-	_, err = m.Down(ctx)
-	require.NoError(t, err)
+	// The queued-again job: its second failure still has a retry left (two
+	// of two), its third ends it.
+	for n, want := range []store.State{store.StateQueued, store.StateFailed} {
+		claimed, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w4", Max: 5, Now: at("06:10")})
+		require.NoError(t, err)
+		var job store.Job
+		for _, c := range claimed {
+			if c.ID == "retry" {
+				job = c
+			}
+		}
+		require.Equal(t, 2+n, job.Attempt, "retry claimed")
+		exit := 1
+		j, err := s.FinishAttempt(ctx, store.FinishParams{JobID: "retry", Attempt: job.Attempt,
+			State: store.StateFailed, ExitCode: &exit, Started: true, Now: at("06:20")})
+		require.NoError(t, err)
+		require.Equal(t, want, j.State, "after failure %d", 2+n)
+	}
+
+	// Down: a job made active again after the migration (the lost one,
+	// claimed again above) has its attempt row back, with its lease time.
+	for _, v := range []int64{8, 7} {
+		applied, err := m.Down(ctx)
+		require.NoError(t, err)
+		require.Equal(t, v, applied.Version)
+	}
 	var (
 		state  string
-		leased time.Time
+		leased = &storedTime{}
 	)
 	require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT state, leased_at FROM job_attempts
-		WHERE job_id = 'lease' AND number = 2`).Scan(&state, &leased))
+		WHERE job_id = 'lease' AND number = 2`).Scan(&state, leased))
 	require.Equal(t, "leased", state)
-	require.True(t, at("07:00").Equal(leased), "%v", leased)
+	require.True(t, at("06:10").Equal(leased.time()), "%v", leased.time())
 	// And one that ended the job after it, recorded on the job alone.
 	require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT state, leased_at FROM job_attempts
-		WHERE job_id = 'run' AND number = 2`).Scan(&state, &leased))
+		WHERE job_id = 'run' AND number = 2`).Scan(&state, leased))
 	require.Equal(t, "succeeded", state)
-	require.True(t, at("02:00").Equal(leased), "%v", leased)
+	require.True(t, at("02:00").Equal(leased.time()), "%v", leased.time())
 }
+
+// storedTime scans a time column of either dialect: a timestamptz, or
+// SQLite's unix nanoseconds.
+type storedTime struct{ t time.Time }
+
+func (s *storedTime) Scan(v any) error {
+	switch x := v.(type) {
+	case int64:
+		s.t = time.Unix(0, x).UTC()
+	case time.Time:
+		s.t = x
+	default:
+		return fmt.Errorf("scan a time from %T", v)
+	}
+	return nil
+}
+
+func (s *storedTime) time() time.Time { return s.t }

@@ -103,9 +103,16 @@ type Job struct {
 	// not stored.
 	LogsTruncated bool
 
-	Attempt         int // number of the current (latest) attempt; 0 if never leased
-	WorkerID        string
+	Attempt  int // number of the current (latest) attempt; 0 if never leased
+	WorkerID string
+	// LeasedAt is when the current attempt was leased (nil while queued).
+	LeasedAt        *time.Time
 	CancelRequested bool
+	// ScriptFailures and LostAttempts count the job's attempts that ended
+	// as the script's failure (failed, timed_out, oom_killed) and as lost:
+	// what Retries and MaxAttempts are checked against.
+	ScriptFailures int
+	LostAttempts   int
 
 	ExitCode *int
 	Reason   string
@@ -234,7 +241,9 @@ type ReadLogsParams struct {
 }
 
 // Store persists jobs, attempts, logs and workers. Every method is safe for
-// concurrent use, and every state change is a single transaction.
+// concurrent use, and every state change is a single transaction. What a
+// state change means is decided by the Decide functions of this package
+// (transition.go); an implementation reads and writes rows.
 type Store interface {
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)
@@ -267,18 +276,18 @@ type Store interface {
 	// FinishAttempts is FinishAttempt for many attempts at once, answered
 	// the same way.
 	FinishAttempts(ctx context.Context, ps []FinishParams) (jobs []Job, errs []error, err error)
-	// FinishAttempt records the result of the current attempt and ends the
-	// job with it; but a script failure (failed, timed_out, oom_killed) with
-	// retries left (such failures so far <= Retries) queues the job again.
-	// ErrStaleAttempt if (jobID, attempt) is not current and active; a
-	// repeated identical report is also ErrStaleAttempt, so exactly one
-	// result is ever recorded per attempt.
+	// FinishAttempt records the result of the current attempt as
+	// DecideFinish decides: it ends the job, but a script failure with
+	// retries left, or an attempt the worker reports lost with attempts
+	// left, queues the job again. ErrStaleAttempt if (jobID, attempt) is
+	// not current and active; a repeated identical report is also
+	// ErrStaleAttempt, so exactly one result is ever recorded per attempt.
 	FinishAttempt(ctx context.Context, p FinishParams) (Job, error)
 	// LoseAttempts ends a worker's active attempts (leased or running) as
-	// lost, as selected by p. Each affected job is then canceled if a cancel
-	// was requested, else queued again while fewer than MaxAttempts of its
-	// attempts were lost (worker and cancel flag cleared), else ended lost
-	// with p.Message. Returns the affected jobs as they are now.
+	// lost, as selected by p, and settles each job as DecideLose decides:
+	// canceled if a cancel was requested, queued again while fewer than
+	// MaxAttempts of its attempts were lost, else ended lost with
+	// p.Message. Returns the affected jobs as they are now.
 	LoseAttempts(ctx context.Context, p LoseParams) ([]Job, error)
 	// ExpireOverdue ends running jobs whose start lies more than their
 	// timeout plus grace before now (jobs without a timeout never expire):

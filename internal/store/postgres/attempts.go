@@ -96,31 +96,32 @@ func pinnedPlan[T any](ctx context.Context, pool *pgxpool.Pool, scan pgx.RowToFu
 // running, else store.ErrStaleAttempt (or store.ErrNotFound).
 func checkCurrent(ctx context.Context, q querier, ref store.AttemptRef, lock string) (store.State, error) {
 	var (
-		state   store.State
-		attempt int
+		j   store.Job
+		err = q.QueryRow(ctx, `SELECT state, attempt FROM jobs WHERE id = $1 `+lock, ref.JobID).Scan(&j.State, &j.Attempt)
 	)
-	err := q.QueryRow(ctx, `SELECT state, attempt FROM jobs WHERE id = $1 `+lock, ref.JobID).Scan(&state, &attempt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", store.ErrNotFound
 	}
 	if err != nil {
 		return "", err
 	}
-	if attempt != ref.Attempt || (state != store.StateLeased && state != store.StateRunning) {
+	if !j.Holds(ref.Attempt) {
 		return "", store.ErrStaleAttempt
 	}
-	return state, nil
+	return j.State, nil
 }
 
-// startSQL is StartAttempt's common case: the job row is updated only
-// while ref is its current, leased attempt.
+// startSQL is StartAttempt's common case, as store.DecideStart has it for
+// a leased attempt: the job row is updated only while ref is its current,
+// leased attempt.
 const startSQL = `UPDATE jobs SET state = 'running', started_at = $3
     WHERE id = $1 AND attempt = $2 AND state = 'leased'
     RETURNING ` + jobColumns
 
 // StartAttempt moves the current attempt and its job to running.
 func (s *Store) StartAttempt(ctx context.Context, ref store.AttemptRef, now time.Time) (store.Job, error) {
-	j, err := scanJob(s.pool.QueryRow(ctx, startSQL, ref.JobID, ref.Attempt, nowOr(now)), false)
+	now = nowOr(now)
+	j, err := scanJob(s.pool.QueryRow(ctx, startSQL, ref.JobID, ref.Attempt, now), false)
 	if err == nil {
 		return j, nil
 	}
@@ -128,33 +129,15 @@ func (s *Store) StartAttempt(ctx context.Context, ref store.AttemptRef, now time
 		return store.Job{}, fmt.Errorf("start attempt %s/%d: %w", ref.JobID, ref.Attempt, err)
 	}
 	// Not a leased current attempt: already running (a retried report),
-	// stale, or unknown. checkCurrent tells which.
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		state, err := checkCurrent(ctx, tx, ref, "FOR UPDATE")
-		if err != nil {
-			return err
-		}
-		if state == store.StateLeased { // started since the statement above looked
-			j, err = scanJob(tx.QueryRow(ctx, startSQL, ref.JobID, ref.Attempt, nowOr(now)), false)
-			return err
-		}
-		j, err = getJob(ctx, tx, ref.JobID, "")
-		return err
+	// stale, or unknown.
+	j, err = s.decideLocked(ctx, ref.JobID, func(cur store.Job) (store.Change, error) {
+		return store.DecideStart(cur, ref.Attempt, now)
 	})
 	if err != nil {
 		return store.Job{}, fmt.Errorf("start attempt %s/%d: %w", ref.JobID, ref.Attempt, err)
 	}
 	return j, nil
 }
-
-// endAttemptSQL records the current attempt of job $1, as the job row has
-// it, with result $2 (state), $3 (exit code), $4 (reason), $5 (message)
-// at $6; only if the attempt is $7 and still active. The caller holds the
-// row locked.
-const endAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code,
-        reason, message, leased_at, started_at, finished_at)
-    SELECT id, attempt, worker_id, $2, $3, $4, $5, coalesce(leased_at, started_at, $6), started_at, $6
-    FROM jobs WHERE id = $1 AND attempt = $7 AND state IN ('leased', 'running')`
 
 // startedAt is what a result sets a job's started_at to, given the
 // result's Started ($started) and time ($at), in finishSQL and
@@ -163,18 +146,15 @@ func startedAt(started, at string) string {
 	return `CASE WHEN ` + started + ` THEN coalesce(started_at, ` + at + `) ELSE started_at END`
 }
 
-// FinishAttempt records the result of the current attempt and ends the job,
-// or queues it again when a script failure leaves it retries (see
-// retryLeft). A requeued job keeps no result of its own: exit code, reason,
-// message and times are cleared, and the attempt holds the failure.
+// FinishAttempt records the result of the current attempt as
+// store.DecideFinish decides: it ends the job, or queues it again when a
+// script failure leaves it retries.
 func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.Job, error) {
-	if !p.State.Terminal() {
-		return store.Job{}, fmt.Errorf("finish attempt %s/%d: state %q is not terminal", p.JobID, p.Attempt, p.State)
-	}
-	if !scriptFailure(p.State) {
-		// No retry can follow: one statement ends job and attempt.
+	p.Now = nowOr(p.Now)
+	if store.EndsJob(p.State) {
+		// One statement ends job and attempt.
 		j, err := scanJob(s.pool.QueryRow(ctx, finishSQL, p.JobID, p.Attempt, string(p.State), p.ExitCode,
-			p.Reason, p.Message, nowOr(p.Now), p.Failure, p.Started), false)
+			p.Reason, p.Message, p.Now, p.Failure, p.Started), false)
 		if err == nil {
 			return j, nil
 		}
@@ -183,37 +163,8 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 		}
 		// Not current: the general path says stale or not found.
 	}
-	var j store.Job
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
-		if _, err := checkCurrent(ctx, tx, ref, "FOR UPDATE"); err != nil {
-			return err
-		}
-		at := nowOr(p.Now)
-		if p.Started {
-			if _, err := tx.Exec(ctx, `UPDATE jobs SET started_at = $2 WHERE id = $1 AND started_at IS NULL`, p.JobID, at); err != nil {
-				return err
-			}
-		}
-		tag, err := tx.Exec(ctx, endAttemptSQL, p.JobID, string(p.State), p.ExitCode, p.Reason, p.Message, at, p.Attempt)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrStaleAttempt
-		}
-		retry, err := retryLeft(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		if retry {
-			j, err = requeue(ctx, tx, p.JobID)
-			return err
-		}
-		j, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET state = $2, exit_code = $3,
-			reason = $4, message = $5, finished_at = $6, failure = $7 WHERE id = $1 RETURNING `+jobColumns,
-			p.JobID, string(p.State), p.ExitCode, p.Reason, p.Message, at, p.Failure), false)
-		return err
+	j, err := s.decideLocked(ctx, p.JobID, func(cur store.Job) (store.Change, error) {
+		return store.DecideFinish(cur, p)
 	})
 	if err != nil {
 		return store.Job{}, fmt.Errorf("finish attempt %s/%d: %w", p.JobID, p.Attempt, err)
@@ -221,46 +172,14 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 	return j, nil
 }
 
-// finishSQL ends the job with its current attempt's result, for a result
-// that sends no job back to the queue: the job row, updated only while p's
-// attempt is its current, active one, is the attempt's record (no other
-// attempt can follow it; see ListAttempts).
+// finishSQL is store.DecideFinish for a result that ends the job
+// (store.EndsJob): the job row, updated only while p's attempt is its
+// current, active one, is the attempt's record.
 var finishSQL = `
 UPDATE jobs SET state = $3, exit_code = $4, reason = $5, message = $6,
     finished_at = $7, failure = $8, started_at = ` + startedAt("$9", "$7") + `
 WHERE id = $1 AND attempt = $2 AND state IN ('leased', 'running')
 RETURNING ` + jobColumns
-
-// retryLeft reports whether the result p, just recorded on its attempt,
-// sends the job back to the queue: p is a script failure (failed, timed_out,
-// oom_killed), the job's script failures so far, this one included, number
-// at most its Retries, and no cancel was requested (a job the user asked to
-// stop is not run again; it ends with the failure). The caller holds the
-// job row locked.
-func retryLeft(ctx context.Context, q querier, p store.FinishParams) (bool, error) {
-	if !scriptFailure(p.State) {
-		return false, nil
-	}
-	var retry bool
-	err := q.QueryRow(ctx, `SELECT NOT cancel_requested AND retries >=
-		(SELECT count(*) FROM job_attempts a WHERE a.job_id = jobs.id
-		 AND a.state IN ('failed', 'timed_out', 'oom_killed'))
-		FROM jobs WHERE id = $1`, p.JobID).Scan(&retry)
-	return retry, err
-}
-
-func scriptFailure(s store.State) bool {
-	return s == store.StateFailed || s == store.StateTimedOut || s == store.StateOOMKilled
-}
-
-// requeue puts a job whose current attempt just ended back in the queue, as
-// if never leased except for its attempt number: the next claim makes
-// attempt+1. It returns the job as it now is.
-func requeue(ctx context.Context, q querier, jobID string) (store.Job, error) {
-	return scanJob(q.QueryRow(ctx, `UPDATE jobs SET state = 'queued', worker_id = '', leased_at = NULL,
-		cancel_requested = false, exit_code = NULL, reason = '', message = '', failure = '',
-		started_at = NULL, finished_at = NULL WHERE id = $1 RETURNING `+jobColumns, jobID), false)
-}
 
 // AttemptsToStop returns the worker's active attempts whose job was asked
 // to cancel. An active attempt is always its job's current one (the job
@@ -330,7 +249,7 @@ func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]
 	index := map[store.AttemptRef]int{}
 	for _, i := range byID(len(ps), func(i int) string { return ps[i].JobID }) {
 		p := ps[i]
-		if !p.State.Terminal() || scriptFailure(p.State) {
+		if !store.EndsJob(p.State) {
 			continue // not terminal is refused, a retry is possible: one by one
 		}
 		var exit *int32

@@ -15,8 +15,9 @@ import (
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
-	requirements, log_limit, logs_truncated, attempt, worker_id, cancel_requested, exit_code,
-	reason, message, failure, created_at, started_at, finished_at`
+	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
+	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
+	finished_at`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -39,7 +40,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
-		&j.WorkerID, &j.CancelRequested, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
+		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt}
 	if withScript {
 		dest = append(dest, &j.Script)
@@ -63,7 +64,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 		j.Env = nil
 	}
 	j.CreatedAt = utc(j.CreatedAt)
-	j.StartedAt, j.FinishedAt = utcPtr(j.StartedAt), utcPtr(j.FinishedAt)
+	j.LeasedAt, j.StartedAt, j.FinishedAt = utcPtr(j.LeasedAt), utcPtr(j.StartedAt), utcPtr(j.FinishedAt)
 	if withScript && j.Script == nil {
 		j.Script = []byte{}
 	}
@@ -202,32 +203,39 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 	return jobs, nil
 }
 
-// ListAttempts returns a job's attempts, oldest first.
+// ListAttempts returns a job's attempts, oldest first: the rows of
+// job_attempts and the latest attempt when the job row is its record (see
+// store.Attempts).
 func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt, error) {
-	// Every attempt but a job's latest is a row of job_attempts. The
-	// latest is one too if it ended in a way that was recorded apart from
-	// the job (lost, expired, queued again, or from before migration
-	// 00007); else the job's row holds it: active, or ended with the
-	// result that ended the job.
-	rows, err := s.pool.Query(ctx, `SELECT job_id, number, worker_id, state,
-		exit_code, reason, message, leased_at, started_at, finished_at
-		FROM job_attempts WHERE job_id = $1
-		UNION ALL
-		SELECT id, attempt, worker_id, state, exit_code, reason, message,
-			coalesce(leased_at, started_at, created_at), started_at, finished_at
-		FROM jobs WHERE id = $1 AND attempt > 0 AND state <> 'queued'
-		  AND NOT EXISTS (SELECT 1 FROM job_attempts a WHERE a.job_id = jobs.id AND a.number = jobs.attempt)
-		ORDER BY number`, jobID)
-	if err != nil {
-		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Attempt, error) {
-		var a store.Attempt
-		err := r.Scan(&a.JobID, &a.Number, &a.WorkerID, &a.State, &a.ExitCode,
-			&a.Reason, &a.Message, &a.LeasedAt, &a.StartedAt, &a.FinishedAt)
-		a.LeasedAt = utc(a.LeasedAt)
-		a.StartedAt, a.FinishedAt = utcPtr(a.StartedAt), utcPtr(a.FinishedAt)
-		return a, err
+	var out []store.Attempt
+	// One snapshot for both reads: an attempt recorded apart between them
+	// would otherwise be missed.
+	snapshot := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT job_id, number, worker_id, state,
+			exit_code, reason, message, leased_at, started_at, finished_at
+			FROM job_attempts WHERE job_id = $1 ORDER BY number`, jobID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Attempt, error) {
+			var a store.Attempt
+			err := r.Scan(&a.JobID, &a.Number, &a.WorkerID, &a.State, &a.ExitCode,
+				&a.Reason, &a.Message, &a.LeasedAt, &a.StartedAt, &a.FinishedAt)
+			a.LeasedAt = utc(a.LeasedAt)
+			a.StartedAt, a.FinishedAt = utcPtr(a.StartedAt), utcPtr(a.FinishedAt)
+			return a, err
+		})
+		if err != nil {
+			return err
+		}
+		j, err := getJob(ctx, tx, jobID, "")
+		if errors.Is(err, store.ErrNotFound) {
+			out = nil // an unknown job has no attempts
+			return nil
+		}
+		out = store.Attempts(j, out)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
@@ -235,35 +243,18 @@ func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt
 	return out, nil
 }
 
-// RequestCancel cancels a queued job at once and flags an active one.
+// RequestCancel cancels a queued job at once and flags an active one, as
+// store.DecideCancel decides.
 func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (store.Job, error) {
-	var (
-		j        store.Job
-		finished bool
-	)
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		cur, err := getJob(ctx, tx, id, "FOR UPDATE")
-		if err != nil {
-			return err
-		}
-		switch {
-		case cur.State == store.StateQueued:
-			j, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET state = 'canceled',
-				reason = 'canceled', message = 'canceled before it started',
-				finished_at = $2 WHERE id = $1 RETURNING `+jobColumns, id, nowOr(now)), false)
-		case cur.State.Terminal():
-			j, finished = cur, true
-		default:
-			j, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs SET cancel_requested = true
-				WHERE id = $1 RETURNING `+jobColumns, id), false)
-		}
-		return err
+	now = nowOr(now)
+	j, err := s.decideLocked(ctx, id, func(cur store.Job) (store.Change, error) {
+		return store.DecideCancel(cur, now)
 	})
+	if errors.Is(err, store.ErrJobFinished) {
+		return j, fmt.Errorf("cancel job %s: %w", id, err)
+	}
 	if err != nil {
 		return store.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
-	}
-	if finished {
-		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
 	}
 	return j, nil
 }

@@ -13,8 +13,9 @@ import (
 
 const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
-	requirements, log_limit, logs_truncated, attempt, worker_id, cancel_requested, exit_code,
-	reason, message, failure, created_at, started_at, finished_at`
+	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
+	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
+	finished_at`
 
 // jobColumnsScript is jobColumns followed by the script.
 const jobColumnsScript = jobColumns + `, script`
@@ -23,18 +24,18 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	var (
-		j                        store.Job
-		args, env, reqs          string
-		exit                     sql.NullInt64
-		created                  int64
-		started, finished        sql.NullInt64
-		network, cancelRequested bool
-		truncated                bool
+		j                         store.Job
+		args, env, reqs           string
+		exit                      sql.NullInt64
+		created                   int64
+		leased, started, finished sql.NullInt64
+		network, cancelRequested  bool
+		truncated                 bool
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
 		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
-		&j.WorkerID, &cancelRequested, &exit, &j.Reason, &j.Message, &j.Failure, &created,
+		&j.WorkerID, &leased, &cancelRequested, &j.ScriptFailures, &j.LostAttempts, &exit, &j.Reason, &j.Message, &j.Failure, &created,
 		&started, &finished}
 	if withScript {
 		dest = append(dest, &j.Script)
@@ -51,6 +52,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	j.Network, j.CancelRequested, j.LogsTruncated = network, cancelRequested, truncated
 	j.ExitCode = fromNullInt(exit)
 	j.CreatedAt = fromNanos(created)
+	j.LeasedAt = fromNullNanos(leased)
 	j.StartedAt = fromNullNanos(started)
 	j.FinishedAt = fromNullNanos(finished)
 	if withScript && j.Script == nil {
@@ -202,13 +204,47 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 	return jobs, nil
 }
 
-// ListAttempts returns a job's attempts, oldest first.
+// queryJobs runs a query of jobColumns and returns its rows.
+func queryJobs(ctx context.Context, q querier, query string, args ...any) ([]store.Job, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var jobs []store.Job
+	for rows.Next() {
+		j, err := scanJob(rows, false)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// ListAttempts returns a job's attempts, oldest first: the rows of
+// job_attempts and the latest attempt when the job row is its record (see
+// store.Attempts).
 func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT job_id, number, worker_id, state,
+	out, err := s.listAttempts(ctx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+	}
+	return out, nil
+}
+
+func (s *Store) listAttempts(ctx context.Context, jobID string) ([]store.Attempt, error) {
+	// One read transaction: one snapshot for both reads.
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	rows, err := tx.QueryContext(ctx, `SELECT job_id, number, worker_id, state,
 		exit_code, reason, message, leased_at, started_at, finished_at
 		FROM job_attempts WHERE job_id = ? ORDER BY number`, jobID)
 	if err != nil {
-		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Attempt
@@ -221,7 +257,7 @@ func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt
 		)
 		if err := rows.Scan(&a.JobID, &a.Number, &a.WorkerID, &a.State, &exit,
 			&a.Reason, &a.Message, &leased, &started, &finished); err != nil {
-			return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+			return nil, err
 		}
 		a.ExitCode = fromNullInt(exit)
 		a.LeasedAt = fromNanos(leased)
@@ -230,44 +266,30 @@ func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list attempts of %s: %w", jobID, err)
+		return nil, err
 	}
-	return out, nil
+	j, err := getJob(ctx, tx, jobID, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return store.Attempts(j, out), nil
 }
 
-// RequestCancel cancels a queued job at once and flags an active one.
+// RequestCancel cancels a queued job at once and flags an active one, as
+// store.DecideCancel decides.
 func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (store.Job, error) {
-	var (
-		j        store.Job
-		finished bool
-	)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		cur, err := getJob(ctx, tx, id, false)
-		if err != nil {
-			return err
-		}
-		switch {
-		case cur.State == store.StateQueued:
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'canceled',
-				reason = 'canceled', message = 'canceled before it started',
-				finished_at = ? WHERE id = ?`, nanos(nowOr(now)), id)
-		case cur.State.Terminal():
-			j, finished = cur, true
-			return nil
-		default:
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id)
-		}
-		if err != nil {
-			return err
-		}
-		j, err = getJob(ctx, tx, id, false)
-		return err
+	now = nowOr(now)
+	j, err := s.decideWrite(ctx, id, func(cur store.Job) (store.Change, error) {
+		return store.DecideCancel(cur, now)
 	})
+	if errors.Is(err, store.ErrJobFinished) {
+		return j, fmt.Errorf("cancel job %s: %w", id, err)
+	}
 	if err != nil {
 		return store.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
-	}
-	if finished {
-		return j, fmt.Errorf("cancel job %s: %w", id, store.ErrJobFinished)
 	}
 	return j, nil
 }

@@ -159,6 +159,13 @@ func fromNullNanos(n sql.NullInt64) *time.Time {
 	return &t
 }
 
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(*t), Valid: true}
+}
+
 func nullInt(p *int) sql.NullInt64 {
 	if p == nil {
 		return sql.NullInt64{}

@@ -166,8 +166,8 @@ func (s *Store) updateWorker(ctx context.Context, what, query string, args ...an
 // number of attempts each holds leased or running.
 func (s *Store) ListWorkers(ctx context.Context) ([]store.Worker, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+workerColumns+`,
-		(SELECT count(*) FROM job_attempts a
-		 WHERE a.worker_id = workers.id AND a.state IN ('leased', 'running'))
+		(SELECT count(*) FROM jobs j
+		 WHERE j.worker_id = workers.id AND j.state IN ('leased', 'running'))
 		FROM workers ORDER BY last_heartbeat DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)

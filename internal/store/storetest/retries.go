@@ -124,7 +124,7 @@ func testRetries(t *testing.T, s store.Store) {
 func testRetriesOnlyScriptFailures(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	// Results that are not the script's failure end the job at once.
-	for _, st := range []store.State{store.StateSucceeded, store.StateError, store.StateCanceled, store.StateLost} {
+	for _, st := range []store.State{store.StateSucceeded, store.StateError, store.StateCanceled} {
 		nj := newJob("end-" + string(st))
 		nj.Retries = 3
 		j := claimAt(t, s, nj, "w", 1)
@@ -132,12 +132,38 @@ func testRetriesOnlyScriptFailures(t *testing.T, s store.Store) {
 		require.NoError(t, err)
 		require.Equal(t, st, got.State)
 	}
+	// A worker that reports its attempt lost (it was stopped first) loses
+	// it as a dead worker would: queued again while attempts remain
+	// (MaxAttempts, not Retries), ended lost after.
+	nj := newJob("end-lost")
+	nj.Retries, nj.MaxAttempts = 3, 2
+	j := claimAt(t, s, nj, "w", 1)
+	for attempt, want := range []store.State{store.StateQueued, store.StateLost} {
+		if attempt > 0 {
+			claimed, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w", Max: 1, Now: at(3)})
+			require.NoError(t, err)
+			require.Len(t, claimed, 1)
+		}
+		got, err := s.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: attempt + 1, State: store.StateLost,
+			Reason: "worker_stopped", Message: "worker w was stopped", Now: at(4)})
+		require.NoError(t, err)
+		require.Equal(t, want, got.State)
+		require.Equal(t, attempt+1, got.LostAttempts)
+		require.Zero(t, got.ScriptFailures)
+	}
+	attempts, err := s.ListAttempts(ctx, j.ID)
+	require.NoError(t, err)
+	require.Len(t, attempts, 2)
+	for _, a := range attempts {
+		require.Equal(t, store.StateLost, a.State)
+		require.Equal(t, "worker_stopped", a.Reason)
+	}
 
 	// A job the user asked to cancel is not run again.
-	nj := newJob("cancel")
+	nj = newJob("cancel")
 	nj.Retries = 3
-	j := claimAt(t, s, nj, "w", 1)
-	_, err := s.RequestCancel(ctx, j.ID, at(2))
+	j = claimAt(t, s, nj, "w", 1)
+	_, err = s.RequestCancel(ctx, j.ID, at(2))
 	require.NoError(t, err)
 	got, err := s.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: 1,
 		State: store.StateFailed, ExitCode: intp(1), Now: at(3)})
@@ -166,7 +192,7 @@ func testRetriesOnlyScriptFailures(t *testing.T, s store.Store) {
 	got, err = s.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: 3, State: store.StateFailed, ExitCode: intp(1), Now: at(6)})
 	require.NoError(t, err)
 	require.Equal(t, store.StateFailed, got.State, "the second failure, with one retry")
-	attempts, err := s.ListAttempts(ctx, j.ID)
+	attempts, err = s.ListAttempts(ctx, j.ID)
 	require.NoError(t, err)
 	var states []store.State
 	for _, a := range attempts {

@@ -1,0 +1,80 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// applySQL writes a store.Change: the columns of store.ApplyColumns, only
+// while the row is still in the state and attempt the change was decided
+// on.
+const applySQL = `UPDATE jobs SET (` + store.ApplyColumns + `) =
+    ($4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+WHERE id = $1 AND attempt = $2 AND state = $3
+RETURNING ` + jobColumns
+
+// insertAttemptSQL records an attempt apart from its job.
+const insertAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code,
+        reason, message, leased_at, started_at, finished_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+// apply writes c, decided on a row the caller holds locked in q (a
+// transaction), and returns the job as it now is: the ended attempt and
+// the job row in one round trip.
+func apply(ctx context.Context, q pgx.Tx, c store.Change) (store.Job, error) {
+	if c.Unchanged {
+		return c.Job, nil
+	}
+	j := c.Job
+	b := &pgx.Batch{}
+	if a := c.Ended; a != nil {
+		b.Queue(insertAttemptSQL, a.JobID, a.Number, a.WorkerID, string(a.State), a.ExitCode,
+			a.Reason, a.Message, a.LeasedAt, a.StartedAt, a.FinishedAt)
+	}
+	b.Queue(applySQL, j.ID, c.Attempt, string(c.From),
+		string(j.State), j.WorkerID, j.LeasedAt, j.CancelRequested, j.ExitCode, j.Reason, j.Message,
+		j.Failure, j.StartedAt, j.FinishedAt, j.ScriptFailures, j.LostAttempts)
+	br := q.SendBatch(ctx, b)
+	out, err := func() (store.Job, error) {
+		if c.Ended != nil {
+			if _, err := br.Exec(); err != nil {
+				return store.Job{}, fmt.Errorf("record attempt %d: %w", c.Ended.Number, err)
+			}
+		}
+		return scanJob(br.QueryRow(), false)
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Job{}, fmt.Errorf("job %s: %w", j.ID, store.ErrChangedConcurrently)
+	}
+	return out, err
+}
+
+// decideLocked locks job id's row, lets decide choose the change, and
+// applies it: the one shape of every state change that is not a fast
+// statement. decide's error (stale attempt, finished job) comes back
+// wrapped as it is.
+func (s *Store) decideLocked(ctx context.Context, id string, decide func(store.Job) (store.Change, error)) (store.Job, error) {
+	var j store.Job
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		cur, err := getJob(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		c, err := decide(cur)
+		if err != nil {
+			j = cur
+			return err
+		}
+		j, err = apply(ctx, tx, c)
+		return err
+	})
+	return j, err
+}

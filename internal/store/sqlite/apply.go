@@ -1,0 +1,70 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// applySQL writes a store.Change: the columns of store.ApplyColumns, only
+// while the row is still in the state and attempt the change was decided
+// on.
+const applySQL = `UPDATE jobs SET (` + store.ApplyColumns + `) =
+    (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+WHERE id = ?1 AND attempt = ?2 AND state = ?3
+RETURNING ` + jobColumns
+
+// insertAttemptSQL records an attempt apart from its job.
+const insertAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code,
+        reason, message, leased_at, started_at, finished_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// apply writes c, decided on a row read in tx (the write transaction, so
+// no other writer can have changed it since), and returns the job as it
+// now is.
+func apply(ctx context.Context, tx *sql.Tx, c store.Change) (store.Job, error) {
+	if c.Unchanged {
+		return c.Job, nil
+	}
+	if a := c.Ended; a != nil {
+		if _, err := tx.ExecContext(ctx, insertAttemptSQL, a.JobID, a.Number, a.WorkerID, string(a.State),
+			nullInt(a.ExitCode), a.Reason, a.Message, nanos(a.LeasedAt),
+			nullNanos(a.StartedAt), nullNanos(a.FinishedAt)); err != nil {
+			return store.Job{}, fmt.Errorf("record attempt %d: %w", a.Number, err)
+		}
+	}
+	j := c.Job
+	out, err := scanJob(tx.QueryRowContext(ctx, applySQL, j.ID, c.Attempt, string(c.From),
+		string(j.State), j.WorkerID, nullNanos(j.LeasedAt), j.CancelRequested, nullInt(j.ExitCode),
+		j.Reason, j.Message, j.Failure, nullNanos(j.StartedAt), nullNanos(j.FinishedAt),
+		j.ScriptFailures, j.LostAttempts), false)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Job{}, fmt.Errorf("job %s: %w", j.ID, store.ErrChangedConcurrently)
+	}
+	return out, err
+}
+
+// decideWrite reads job id's row in a write transaction, lets decide
+// choose the change, and applies it: the one shape of every state change.
+// decide's error (stale attempt, finished job) comes back as it is, with
+// the job as it was.
+func (s *Store) decideWrite(ctx context.Context, id string, decide func(store.Job) (store.Change, error)) (store.Job, error) {
+	var j store.Job
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		cur, err := getJob(ctx, tx, id, false)
+		if err != nil {
+			return err
+		}
+		c, err := decide(cur)
+		if err != nil {
+			j = cur
+			return err
+		}
+		j, err = apply(ctx, tx, c)
+		return err
+	})
+	return j, err
+}
