@@ -107,6 +107,7 @@ func devServerURL(ctx context.Context, dataDir string) string {
 type localGrid struct {
 	client     *client.Client
 	store      store.Store
+	server     *server.Server
 	httpServer *http.Server
 	cancelBase context.CancelFunc
 	workerID   string // the embedded worker's, if any
@@ -232,14 +233,18 @@ func serveLocal(ctx context.Context, st store.Store, rt *runtimes.Table, addr st
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = hs.Serve(ln) }()
-	go srv.Run(base)
+	if err := srv.Start(base); err != nil {
+		cancelBase()
+		_ = hs.Close()
+		return nil, err
+	}
 	c, err := client.New("http://"+ln.Addr().String(), opts.Token)
 	if err != nil {
 		cancelBase()
 		_ = hs.Close()
 		return nil, err
 	}
-	return &localGrid{client: c, store: st, httpServer: hs, cancelBase: cancelBase}, nil
+	return &localGrid{client: c, store: st, server: srv, httpServer: hs, cancelBase: cancelBase}, nil
 }
 
 func (l *localGrid) close() {
@@ -256,6 +261,7 @@ func (l *localGrid) close() {
 		}
 		l.cancelBase()
 		_ = l.httpServer.Shutdown(ctx)
+		l.server.Stop()
 		_ = l.store.Close()
 	})
 }

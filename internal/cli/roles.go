@@ -78,7 +78,10 @@ func newServerCmd(e *env) *cobra.Command {
 				DeadAfter: deadAfter, ReapInterval: reapInterval, TimeoutGrace: timeoutGrace, MaxAttempts: maxAttempts,
 				LogLimit: logDefault, MaxLogLimit: logMax}
 			srv := server.New(st, rt, log, opts)
-			go srv.Run(ctx)
+			if err := srv.Start(ctx); err != nil {
+				return err
+			}
+			defer srv.Stop() // before the store closes
 			return serve(ctx, listen, srv.Handler(), log, func(addr string) {
 				log.Info("rgrid server listening", "addr", addr, "db", database.Redact(db), "dialect", st.Dialect())
 			})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/store"
 )
 
@@ -28,6 +29,7 @@ type ReaperOptions struct {
 // so a restarted server does not take jobs from workers that simply could
 // not reach it while it was down.
 type Reaper struct {
+	startstop.Base
 	s     *Scheduler
 	opts  ReaperOptions
 	start time.Time
@@ -47,13 +49,25 @@ func (s *Scheduler) NewReaper(opts ReaperOptions) *Reaper {
 	return &Reaper{s: s, opts: opts}
 }
 
-// Start records when the server started; no worker is declared dead
-// before one DeadAfter has passed since. Run calls it.
-func (r *Reaper) Start(at time.Time) { r.start = at }
+// Begin records when the server started; no worker is declared dead
+// before one DeadAfter has passed since. Start calls it.
+func (r *Reaper) Begin(at time.Time) { r.start = at }
 
-// Run reaps every Interval until ctx ends.
-func (r *Reaper) Run(ctx context.Context) {
-	r.Start(r.s.now())
+// Start reaps every Interval until ctx ends or Stop.
+func (r *Reaper) Start(ctx context.Context) error {
+	ctx, ok, done := r.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	r.Begin(r.s.now())
+	go func() {
+		defer done()
+		r.run(ctx)
+	}()
+	return nil
+}
+
+func (r *Reaper) run(ctx context.Context) {
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	for {

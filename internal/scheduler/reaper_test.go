@@ -65,7 +65,7 @@ func TestReaperRequeuesDeadWorkersJobsAfterItsGrace(t *testing.T) {
 	r := b.sched.NewReaper(scheduler.ReaperOptions{DeadAfter: 15 * time.Second})
 	b.leased(t, "j1", "w1", 3)
 	started := b.clock.Now()
-	r.Start(started)
+	r.Begin(started)
 
 	// Silent for 20 s, but the server itself started only 10 s ago: no
 	// worker is declared dead yet.
@@ -95,7 +95,7 @@ func TestReaperEndsJobLostWhenNoAttemptsRemain(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
 	r := b.sched.NewReaper(scheduler.ReaperOptions{DeadAfter: 15 * time.Second})
-	r.Start(b.clock.Now())
+	r.Begin(b.clock.Now())
 	b.leased(t, "j1", "w1", 1)
 	b.clock.Add(16 * time.Second)
 	if err := r.Reap(ctx); err != nil {
@@ -112,7 +112,7 @@ func TestReaperSparesLiveWorkers(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
 	r := b.sched.NewReaper(scheduler.ReaperOptions{DeadAfter: 15 * time.Second})
-	r.Start(b.clock.Now())
+	r.Begin(b.clock.Now())
 	b.leased(t, "j1", "w1", 3)
 	for range 5 {
 		b.clock.Add(10 * time.Second)

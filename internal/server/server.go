@@ -58,6 +58,7 @@ type Server struct {
 	store    store.Store
 	runtimes *runtimes.Table
 	sched    *scheduler.Scheduler
+	reaper   *scheduler.Reaper
 	log      *slog.Logger
 	opts     Options
 }
@@ -89,21 +90,27 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now)
 	return &Server{
 		store:    st,
 		runtimes: rt,
-		sched:    scheduler.New(st, scheduler.NewNotifier(), log, opts.Now),
-		log:      log,
-		opts:     opts,
+		sched:    sched,
+		reaper: sched.NewReaper(scheduler.ReaperOptions{
+			DeadAfter: opts.DeadAfter, Interval: opts.ReapInterval, TimeoutGrace: opts.TimeoutGrace,
+		}),
+		log:  log,
+		opts: opts,
 	}
 }
 
-// Run does the server's background work (the reaper) until ctx ends.
-func (s *Server) Run(ctx context.Context) {
-	s.sched.NewReaper(scheduler.ReaperOptions{
-		DeadAfter: s.opts.DeadAfter, Interval: s.opts.ReapInterval, TimeoutGrace: s.opts.TimeoutGrace,
-	}).Run(ctx)
-}
+// Start starts the server's background work (the reaper) until ctx ends
+// or Stop. Serving the Handler needs no Start; a server without it serves
+// but never reaps.
+func (s *Server) Start(ctx context.Context) error { return s.reaper.Start(ctx) }
+
+// Stop stops the background work and waits for it, so that the store can
+// be closed after.
+func (s *Server) Stop() { s.reaper.Stop() }
 
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {

@@ -44,10 +44,22 @@ func (f *fakeReports) requests() []client.ReportsRequest {
 	return append([]client.ReportsRequest(nil), f.reqs...)
 }
 
-// waitQueued waits until n reports wait in r.
-func waitQueued(t *testing.T, r *reporter, n int) {
+// waitQueued waits until n reports wait in r, results of them. (A result
+// that folds a start in leaves the count as it was: the number of results
+// tells that it was queued.)
+func waitQueued(t *testing.T, r *reporter, n, results int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return r.waiting() == n }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		got := 0
+		for _, p := range r.pending {
+			if p.result != nil {
+				got++
+			}
+		}
+		return len(r.pending) == n && got == results
+	}, 5*time.Second, time.Millisecond)
 }
 
 func TestReporterFoldsWaitingStartIntoResult(t *testing.T) {
@@ -65,21 +77,21 @@ func TestReporterFoldsWaitingStartIntoResult(t *testing.T) {
 	// and a stale attempt's start and result (the start gets the
 	// result's refusal).
 	report(func() error { _, err := r.start(ctx, a); return err })
-	waitQueued(t, r, 1)
+	waitQueued(t, r, 1, 0)
 	report(func() error { _, err := r.start(ctx, b); return err })
-	waitQueued(t, r, 2)
+	waitQueued(t, r, 2, 0)
 	report(func() error {
 		return r.result(ctx, a, client.ResultReport{State: client.StateSucceeded, Started: true})
 	})
-	waitQueued(t, r, 2)
+	waitQueued(t, r, 2, 1)
 	report(func() error { return r.result(ctx, b, client.ResultReport{State: client.StateError}) })
-	waitQueued(t, r, 3)
+	waitQueued(t, r, 3, 2)
 	report(func() error { _, err := r.start(ctx, stale); return err })
-	waitQueued(t, r, 4)
+	waitQueued(t, r, 4, 2)
 	report(func() error {
 		return r.result(ctx, stale, client.ResultReport{State: client.StateFailed, Started: true})
 	})
-	waitQueued(t, r, 4)
+	waitQueued(t, r, 4, 3)
 
 	go r.run(ctx)
 	var stales int
