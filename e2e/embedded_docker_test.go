@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +79,7 @@ func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 func TestDevRestartAdoptsItsContainer(t *testing.T) {
 	t.Parallel()
 	env := isolatedEnv(t, "RGRID_CONFIG="+pythonConfig(t))
-	devRe := regexp.MustCompile(`rgrid dev: serving (\S+)`)
-	dev, url := start(t, env, devRe, "dev", "--listen", "127.0.0.1:0")
+	dev, url := startDev(t, env)
 	script := writeScript(t, "count.py", countPy)
 	r := rgrid(t, env, "run", "--detach", script, "16", "0.5")
 	if r.code != 0 {
@@ -98,7 +96,7 @@ func TestDevRestartAdoptsItsContainer(t *testing.T) {
 		t.Fatalf("after the kill: %+v, want the job's container running", cs)
 	}
 
-	_, url = start(t, env, devRe, "dev", "--listen", "127.0.0.1:0")
+	_, url = startDev(t, env)
 	c = newClient(t, url)
 	waitFor(t, 90*time.Second, "the job to end", func() bool { return getJob(t, c, id).State.Terminal() })
 	j := getJob(t, c, id)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,7 +110,7 @@ func TestDetachWithoutDevServerExplains(t *testing.T) {
 func TestDevServerAcrossCommands(t *testing.T) {
 	t.Parallel()
 	env := isolatedEnv(t)
-	start(t, env, regexp.MustCompile(`rgrid dev: serving (\S+)`), "dev", "--listen", "127.0.0.1:0")
+	startDev(t, env)
 	script := writeScript(t, "two.py", `import sys
 print("out line")
 print("err line", file=sys.stderr)

@@ -6,12 +6,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -96,10 +97,10 @@ func (p *proc) output() string {
 	return p.log.String()
 }
 
-// start launches rgrid in the background; the test's cleanup stops it. If
-// waitFor is set, start returns the first submatch of that pattern in its
-// stderr (e.g. the address it listens on).
-func start(t *testing.T, env []string, waitFor *regexp.Regexp, args ...string) (*proc, string) {
+// start launches rgrid in the background; the test's cleanup stops it.
+// Its stderr is kept (output) for the test's failure message; readiness
+// is awaited on a condition (waitReady), never on what it prints.
+func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(rgridBin, args...)
 	cmd.Env = env
@@ -113,23 +114,13 @@ func start(t *testing.T, env []string, waitFor *regexp.Regexp, args ...string) (
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			line := sc.Text()
 			p.mu.Lock()
-			p.log.WriteString(line + "\n")
+			p.log.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
-			if waitFor != nil {
-				if m := waitFor.FindStringSubmatch(line); m != nil {
-					select {
-					case found <- m[1]:
-					default:
-					}
-				}
-			}
 		}
 		_ = cmd.Wait()
 		close(p.done)
@@ -138,41 +129,131 @@ func start(t *testing.T, env []string, waitFor *regexp.Regexp, args ...string) (
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 		if t.Failed() {
-			t.Logf("output of rgrid %s:\n%s", strings.Join(args, " "), p.output())
+			t.Logf("output of %s:\n%s", strings.Join(cmd.Args, " "), p.output())
 		}
 	})
-	if waitFor == nil {
-		return p, ""
-	}
-	select {
-	case v := <-found:
-		return p, v
-	case <-p.done:
-		t.Fatalf("rgrid %v exited early:\n%s", args, p.output())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("rgrid %v did not print %v:\n%s", args, waitFor, p.output())
-	}
-	return p, ""
+	return p
 }
 
-var listenRe = regexp.MustCompile(`rgrid server listening"? addr=(\S+)`)
+// errExited: the process ended before it got ready.
+var errExited = errors.New("exited before it was ready")
 
-// startServer runs "rgrid server" on db and returns its URL.
+// awaitReady polls ready until it holds, for up to 30 s; errExited if the
+// process ends first.
+func (p *proc) awaitReady(ready func() bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for !ready() {
+		select {
+		case <-p.done:
+			return errExited
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("not ready after 30 s")
+		}
+	}
+	return nil
+}
+
+// waitReady is awaitReady that fails the test.
+func (p *proc) waitReady(t *testing.T, what string, ready func() bool) {
+	t.Helper()
+	if err := p.awaitReady(ready); err != nil {
+		t.Fatalf("%s: %s %v:\n%s", strings.Join(p.cmd.Args, " "), what, err, p.output())
+	}
+}
+
+// healthy reports whether a server answers its health check at url.
+func healthy(url string) bool {
+	c, err := client.New(url, "")
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = c.Health(ctx)
+	return err == nil
+}
+
+// startListening starts an rgrid that serves on the address given by its
+// "--listen ADDR" (args has the placeholder listenHere), and returns once
+// it answers its health check there, with its URL. The address is a free
+// loopback port; one taken by someone else between the probe and the
+// bind makes rgrid exit, and another is tried.
+func startListening(t *testing.T, env []string, ready func(url string) bool, args ...string) (*proc, string) {
+	t.Helper()
+	for try := 0; ; try++ {
+		addr := freeAddr(t)
+		withAddr := slices.Clone(args)
+		for i, a := range withAddr {
+			if a == listenHere {
+				withAddr[i] = addr
+			}
+		}
+		p := start(t, env, withAddr...)
+		url := "http://" + addr
+		err := p.awaitReady(func() bool { return healthy(url) && (ready == nil || ready(url)) })
+		if err == nil {
+			return p, url
+		}
+		if !errors.Is(err, errExited) || !strings.Contains(p.output(), "address already in use") || try == 2 {
+			t.Fatalf("%s: %v:\n%s", strings.Join(p.cmd.Args, " "), err, p.output())
+		}
+	}
+}
+
+// listenHere stands for the free address startListening picks.
+const listenHere = "LISTEN_HERE"
+
+// startServer runs "rgrid server" on db and returns its URL once it
+// answers. extra may carry a --listen of its own (a fixed address).
 func startServer(t *testing.T, env []string, db string, extra ...string) (*proc, string) {
 	t.Helper()
-	args := append([]string{"server", "--listen", "127.0.0.1:0", "--db", db, "--migrate"}, extra...)
-	p, addr := start(t, env, listenRe, args...)
-	return p, "http://" + addr
+	args := append([]string{"server", "--db", db, "--migrate"}, extra...)
+	if i := slices.Index(extra, "--listen"); i >= 0 && i+1 < len(extra) {
+		p := start(t, env, args...)
+		url := "http://" + extra[i+1]
+		p.waitReady(t, "answering at "+url, func() bool { return healthy(url) })
+		return p, url
+	}
+	return startListening(t, env, nil, append(args, "--listen", listenHere)...)
 }
 
-var registeredRe = regexp.MustCompile(`msg=registered .*worker=(\S+)`)
+// startDev runs "rgrid dev" and returns its URL once it answers and its
+// worker has registered.
+func startDev(t *testing.T, env []string) (*proc, string) {
+	t.Helper()
+	return startListening(t, env, func(url string) bool { return workerActive(url, "") }, "dev", "--listen", listenHere)
+}
 
-// startWorker runs "rgrid worker" against url and waits until it has
-// registered.
+// workerActive reports whether the server at url lists worker id as
+// active; "" asks for any worker.
+func workerActive(url, id string) bool {
+	c, err := client.New(url, "")
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ws, err := c.Workers(ctx)
+	if err != nil {
+		return false
+	}
+	for _, w := range ws {
+		if (id == "" || w.ID == id) && w.State == "active" {
+			return true
+		}
+	}
+	return false
+}
+
+// startWorker runs "rgrid worker" against url and waits until the server
+// lists it as active.
 func startWorker(t *testing.T, env []string, url, id string, slots int, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"worker", "--server", url, "--worker-id", id, "--slots", fmt.Sprint(slots)}, extra...)
-	p, _ := start(t, env, registeredRe, args...)
+	p := start(t, env, args...)
+	p.waitReady(t, "registered as "+id, func() bool { return workerActive(url, id) })
 	return p
 }
 

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	moby "github.com/moby/moby/client"
 
@@ -257,6 +259,40 @@ func containers(t *testing.T, labels ...string) []container.Summary {
 		t.Fatalf("list containers %v: %v", labels, err)
 	}
 	return res.Items
+}
+
+// containerFinishedAt is when the engine says container id stopped.
+func containerFinishedAt(t *testing.T, id string) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := dockerAPI(t).ContainerInspect(ctx, id, moby.ContainerInspectOptions{})
+	if err != nil || res.Container.State == nil {
+		return time.Time{} // removed meanwhile
+	}
+	at, err := time.Parse(time.RFC3339Nano, res.Container.State.FinishedAt)
+	if err != nil {
+		t.Fatalf("container %s finished at %q: %v", id, res.Container.State.FinishedAt, err)
+	}
+	return at
+}
+
+// containerStdoutLines counts the lines container id has printed to
+// stdout, as the engine's log has them.
+func containerStdoutLines(t *testing.T, id string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	logs, err := dockerAPI(t).ContainerLogs(ctx, id, moby.ContainerLogsOptions{ShowStdout: true})
+	if err != nil {
+		t.Fatalf("logs of container %s: %v", id, err)
+	}
+	defer logs.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, io.Discard, logs); err != nil {
+		t.Fatalf("logs of container %s: %v", id, err)
+	}
+	return strings.Count(out.String(), "\n")
 }
 
 // removeContainers removes what a killed worker left behind.

@@ -65,7 +65,7 @@ func TestLivenessStartWorkerScript(t *testing.T) {
 		cmd := exec.Command("bash", script)
 		cmd.Dir, cmd.Env = dir, env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		p := startProc(t, cmd, registeredRe)
+		p := startProc(t, cmd, func() bool { return workerActive(g.url, id) })
 		ws, err := g.c.Workers(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -118,9 +118,8 @@ func runScript(t *testing.T, dir string, env []string, script string) result {
 }
 
 // startProc is the harness's start for a command other than rgrid: it
-// waits until stderr matches ready, and kills the process group when the
-// test ends.
-func startProc(t *testing.T, cmd *exec.Cmd, ready interface{ MatchString(string) bool }) *proc {
+// waits until ready holds, and kills the process group when the test ends.
+func startProc(t *testing.T, cmd *exec.Cmd, ready func() bool) *proc {
 	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -130,19 +129,12 @@ func startProc(t *testing.T, cmd *exec.Cmd, ready interface{ MatchString(string)
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
-	found := make(chan struct{}, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			p.mu.Lock()
 			p.log.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
-			if ready.MatchString(sc.Text()) {
-				select {
-				case found <- struct{}{}:
-				default:
-				}
-			}
 		}
 		_ = cmd.Wait()
 		close(p.done)
@@ -154,13 +146,7 @@ func startProc(t *testing.T, cmd *exec.Cmd, ready interface{ MatchString(string)
 			t.Logf("output of %s:\n%s", strings.Join(cmd.Args, " "), p.output())
 		}
 	})
-	select {
-	case <-found:
-	case <-p.done:
-		t.Fatalf("%s exited early:\n%s", strings.Join(cmd.Args, " "), p.output())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not get ready:\n%s", strings.Join(cmd.Args, " "), p.output())
-	}
+	p.waitReady(t, "getting ready", ready)
 	return p
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +94,12 @@ func TestLivenessRestartedAgentAdoptsContainer(t *testing.T) {
 	}
 
 	kill9(t, pa)
-	// The script goes on printing while nothing reads its output.
-	time.Sleep(1500 * time.Millisecond)
+	// The script goes on printing while nothing reads its output: the
+	// restarted agent must catch up from the engine's log.
+	stored := strings.Count(stdoutOf(t, g.c, id, 0), "\n")
+	waitFor(t, 20*time.Second, "the script to print two lines nobody read", func() bool {
+		return containerStdoutLines(t, before[0].ID) >= stored+2
+	})
 	pa2 := g.worker(t, a, g.url, 1)
 	if now := containers(t, "rgrid.job="+id); len(now) != 1 || now[0].ID != before[0].ID {
 		t.Errorf("after the restart: containers %v, want only %s", containerIDs(now), before[0].ID[:12])
@@ -152,12 +155,14 @@ func testCutOff(t *testing.T, mode proxyMode) {
 	// Still cut off, the worker gives the job up once the server has not
 	// acknowledged it for the dead-after interval (it checks at each
 	// heartbeat), so that the job does not go on running twice.
+	var killedAt time.Time // when attempt 1's container stopped, as the engine says
 	waitFor(t, time.Until(cut.Add(liveDeadAfter+liveHeartbeat+2*time.Second)),
 		"the cut-off worker to kill attempt 1 while it cannot reach the server", func() bool {
 			for _, c := range containers(t, "rgrid.job="+id, "rgrid.attempt=1") {
 				if c.State == "running" {
 					return false
 				}
+				killedAt = containerFinishedAt(t, c.ID)
 			}
 			return true
 		})
@@ -210,13 +215,11 @@ func testCutOff(t *testing.T, mode proxyMode) {
 		return strings.Contains(out, "has not acknowledged this worker") || strings.Contains(out, "no longer accepts this attempt")
 	})
 	t.Logf("worker %s after the cut:\n%s", a, grepLines(pa.output(), id))
-	// How the worker's own give-up lines up with the rerun: a kill after
-	// attempt 2 started means both ran at once for that long.
-	if m := killedAtRe.FindStringSubmatch(pa.output()); m != nil && s.Attempts[1].StartedAt != nil {
-		if killedAt, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
-			t.Logf("worker %s killed attempt 1 %s after attempt 2 started on %s", a, killedAt.Sub(*s.Attempts[1].StartedAt).Round(time.Millisecond), b)
-		}
+	// How the worker's own give-up (the waitFor above bounds it) lines up
+	// with the rerun: a kill after attempt 2 started means both ran at
+	// once for that long.
+	if started := s.Attempts[1].StartedAt; started != nil && !killedAt.IsZero() {
+		t.Logf("worker %s killed attempt 1 %s after the cut, %s after attempt 2 started on %s",
+			a, killedAt.Sub(cut).Round(time.Millisecond), killedAt.Sub(*started).Round(time.Millisecond), b)
 	}
 }
-
-var killedAtRe = regexp.MustCompile(`time=(\S+) level=WARN msg="killing: the server has given this job`)
