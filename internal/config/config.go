@@ -145,7 +145,8 @@ func (e *UnknownKeyError) Error() string {
 	return fmt.Sprintf("config file %s: unknown keys %s", e.Path, strings.Join(q, ", "))
 }
 
-// Hint names the fix: the key meant, for each key that is close to one.
+// Hint names the fix: the key meant, for each key that is close to one,
+// else what the keys are.
 func (e *UnknownKeyError) Hint() string {
 	var parts []string
 	for i, h := range e.Hints {
@@ -157,7 +158,9 @@ func (e *UnknownKeyError) Hint() string {
 			parts = append(parts, fmt.Sprintf("%q: %s", e.Keys[i], h))
 		}
 	}
-	parts = append(parts, `the keys are the flags' names without "--" ("rgrid COMMAND --help" lists them), and [[runtimes]]`)
+	if len(parts) == 0 {
+		return `the keys are the flags' names without "--" ("rgrid COMMAND --help" lists them), and [[runtimes]] tables`
+	}
 	return strings.Join(parts, "; ")
 }
 
