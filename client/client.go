@@ -21,6 +21,11 @@ type Error struct {
 	Message string         `json:"message"`
 	Hint    string         `json:"hint,omitempty"`
 	Details map[string]any `json:"details,omitempty"`
+
+	// RetryAfter is how long the server asked to wait before trying
+	// again (its Retry-After header, on a 503 or 429); zero if it did not
+	// say.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -65,6 +70,9 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// sleep waits d before a retry; false if ctx ended first. Tests
+	// replace it to see the waits without taking them.
+	sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080).
@@ -78,8 +86,20 @@ func New(baseURL, token string) (*Client, error) {
 		base:  strings.TrimRight(baseURL, "/"),
 		token: token,
 		// No overall timeout: long polls set their own deadline via context.
-		http: &http.Client{Transport: transport},
+		http:  &http.Client{Transport: transport},
+		sleep: sleep,
 	}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // transport keeps connections to the server open for reuse: a worker runs
@@ -97,23 +117,38 @@ var transport = func() *http.Transport {
 func (c *Client) BaseURL() string { return c.base }
 
 // getRetries is how often a GET answered 503 (the server's database is
-// restarting, say) is tried again, waiting as the server's Retry-After
-// asks, at most a few seconds each time.
+// restarting, say) or 429 is tried again, waiting as the server's
+// Retry-After asks (0.5 s, 1 s, 1.5 s, … when it does not say). Only GETs
+// are retried: they change nothing, so trying one twice is safe.
 const getRetries = 5
+
+// maxRetryAfter is the longest Retry-After the client waits out itself.
+// A server asking for more is down for longer than a caller should hang
+// without knowing: the error comes back at once, its RetryAfter saying
+// how long.
+const maxRetryAfter = 10 * time.Second
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	for try := 0; ; try++ {
 		err := c.doOnce(ctx, method, path, in, out)
 		var e *Error
-		if method != http.MethodGet || try >= getRetries || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+		if method != http.MethodGet || try >= getRetries || !errors.As(err, &e) ||
+			e.Status != http.StatusServiceUnavailable && e.Status != http.StatusTooManyRequests {
 			return err
 		}
-		t := time.NewTimer(time.Duration(try+1) * 500 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		wait := e.RetryAfter
+		if wait == 0 {
+			wait = time.Duration(try+1) * 500 * time.Millisecond
+		}
+		if wait > maxRetryAfter {
 			return err
-		case <-t.C:
+		}
+		// Waiting past the caller's deadline only to fail then: fail now.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return err
+		}
+		if !c.sleep(ctx, wait) {
+			return err
 		}
 	}
 }
@@ -160,7 +195,7 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) e
 
 func decodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	e := &Error{Status: resp.StatusCode}
+	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	if err := json.Unmarshal(b, e); err != nil || e.Code == "" {
 		e.Code = CodeInternal
 		e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
@@ -169,6 +204,25 @@ func decodeError(resp *http.Response) error {
 		}
 	}
 	return e
+}
+
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP-date
+// (RFC 9110, section 10.2.3). Anything else, or a date already past, is
+// zero. Very long waits are kept long but bounded, so they cannot
+// overflow.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	const most = 24 * time.Hour
+	if secs, err := strconv.ParseUint(h, 10, 64); err == nil {
+		return time.Duration(min(secs, uint64(most/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return min(t.Sub(now), most)
+	}
+	return 0
 }
 
 // Submit queues a job.

@@ -5,32 +5,56 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/executor/docker"
 )
 
-// depsFlags are a worker's settings for installing jobs' Python
-// requirements: where pip finds packages and how big the cache may grow.
+// depsFlags are the settings for installing jobs' Python requirements:
+// where pip finds packages and how big the cache may grow. They belong to
+// whatever worker installs them: rgrid worker's, rgrid dev's and the one
+// an embedded rgrid run starts, so all three commands take them.
 type depsFlags struct {
-	indexURL, extraIndexURL, trustedHost, network, cacheSize string
-	buildTimeout                                             time.Duration
+	indexURL, extraIndexURL, trustedHost, network string
+	cacheSize                                     int64
+	buildTimeout                                  time.Duration
 }
+
+// depsFlagNames are the flags depsFlags adds.
+var depsFlagNames = []string{"pip-index-url", "pip-extra-index-url", "pip-trusted-host", "deps-network", "deps-cache-size", "deps-build-timeout"}
 
 func (d *depsFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&d.indexURL, "pip-index-url", "", "package index for jobs' requirements (a mirror or private index; default pip's)")
 	f.StringVar(&d.extraIndexURL, "pip-extra-index-url", "", "an extra package index")
 	f.StringVar(&d.trustedHost, "pip-trusted-host", "", "host of an http (not https) index to trust")
 	f.StringVar(&d.network, "deps-network", docker.DefaultDepsNetwork, "Docker network of the containers that install requirements")
-	f.StringVar(&d.cacheSize, "deps-cache-size", "10g", "cached environments beyond this size are evicted, least recently used first")
+	sizeVar(f, &d.cacheSize, "deps-cache-size", 10<<30, "cached environments beyond this size are evicted, least recently used first")
 	f.DurationVar(&d.buildTimeout, "deps-build-timeout", docker.DefaultBuildTimeout, "longest an install may take")
 }
 
 func (d *depsFlags) options() (docker.Options, error) {
-	size, err := parseBytes(d.cacheSize)
-	if err != nil {
-		return docker.Options{}, userErr("write sizes like 10g or 500m", "--deps-cache-size %q: %v", d.cacheSize, err)
+	if d.buildTimeout <= 0 {
+		return docker.Options{}, userErr("give installs time, e.g. --deps-build-timeout 10m", "--deps-build-timeout %s: must be positive", d.buildTimeout)
 	}
 	return docker.Options{
 		PipIndexURL: d.indexURL, PipExtraIndexURL: d.extraIndexURL, PipTrustedHost: d.trustedHost,
-		DepsNetwork: d.network, EnvCacheBytes: size, BuildTimeout: d.buildTimeout,
+		DepsNetwork: d.network, EnvCacheBytes: d.cacheSize, BuildTimeout: d.buildTimeout,
 	}, nil
+}
+
+// typed returns the first of the dependency flags given on the command
+// line, "" if none. Those set by the environment or the config file are
+// not counted: they are meant for whatever worker runs on this machine.
+func (d *depsFlags) typed(f *pflag.FlagSet) string {
+	for _, name := range depsFlagNames {
+		if fl := f.Lookup(name); fl != nil && fl.Changed && config.Source(fl) == "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// notHere refuses dependency flags typed for a run that another process's
+// worker installs for: name (the first such flag) would change nothing.
+func notHere(name, where, fix string) error {
+	return userErr(fix, "--%s has no effect here: this run goes to %s, whose workers install requirements with their own settings", name, where)
 }

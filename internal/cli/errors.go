@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/config"
 )
 
 // rgrid's exit codes, besides 0 and a failed script's own. 124, 125 and
@@ -156,12 +158,69 @@ func colorFor(w io.Writer, getenv func(string) string) bool {
 // flagError words pflag's refusals for people: an invalid value names the
 // flag and what it takes, not the parser's error chain.
 func flagError(c *cobra.Command, err error) error {
-	msg := err.Error()
+	msg, hint := err.Error(), fmt.Sprintf("run \"%s --help\" for usage", c.CommandPath())
 	var ive *pflag.InvalidValueError
 	if errors.As(err, &ive) {
-		msg = fmt.Sprintf("--%s %q: not %s", ive.GetFlag().Name, ive.GetValue(), flagTypeName(ive.GetFlag().Value.Type()))
+		problem, how := valueProblem(ive.GetFlag(), errors.Unwrap(ive))
+		msg = fmt.Sprintf("--%s %q: %s", ive.GetFlag().Name, ive.GetValue(), problem)
+		if how != "" {
+			hint = how
+		}
 	}
-	return userErr(fmt.Sprintf("run \"%s --help\" for usage", c.CommandPath()), "%s", msg)
+	return userErr(hint, "%s", msg)
+}
+
+// valueProblem says what is wrong with a value fl refused (cause is its
+// Set's error) and, when there is more to say than the flag's type, how
+// to write one.
+func valueProblem(fl *pflag.Flag, cause error) (problem, how string) {
+	if fl.Value.Type() == "size" && cause != nil {
+		return cause.Error(), sizeHint // bytesize's own words: not a size, too large, …
+	}
+	return "not " + flagTypeName(fl.Value.Type()), ""
+}
+
+// configError words what config.Load and config.Apply refused: the file,
+// key or variable, what is wrong, and what to write instead.
+func configError(err error) error {
+	var uk *config.UnknownKeyError
+	var ve *config.ValueError
+	switch {
+	case errors.As(err, &uk):
+		return userErr(uk.Hint(), "%v", uk)
+	case errors.As(err, &ve):
+		problem, how := valueProblem(ve.Flag, ve.Err)
+		hint := ve.Fix()
+		if how != "" {
+			hint += ": " + how
+		}
+		return userErr(hint, "%s: %s", ve.Where(), problem)
+	}
+	return userErr("fix the file or point --config / RGRID_CONFIG at another one", "%v", err)
+}
+
+// settingNames are the names a config file may use: every command's
+// flags, whichever command reads the file.
+func settingNames(root *cobra.Command) []string {
+	seen := map[string]bool{"help": true, "config": true}
+	var names []string
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			fs.VisitAll(func(fl *pflag.Flag) {
+				if !seen[fl.Name] {
+					seen[fl.Name] = true
+					names = append(names, fl.Name)
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	slices.Sort(names)
+	return names
 }
 
 func flagTypeName(t string) string {
@@ -193,8 +252,14 @@ func usageError(c *cobra.Command, args []string, err error) error {
 	// argument that is not one of its flags.
 	hint := `"rgrid --help" lists the commands`
 	if c.ParseFlags(args) == nil && c.Flags().NArg() > 0 {
-		if s := c.SuggestionsFor(c.Flags().Arg(0)); len(s) > 0 {
-			hint = fmt.Sprintf(`did you mean "rgrid %s"? %s`, s[0], hint)
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		if near := config.Nearest(c.Flags().Arg(0), names); near != "" {
+			hint = fmt.Sprintf(`did you mean "rgrid %s"? %s`, near, hint)
 		}
 	}
 	return userErr(hint, "%v", err)

@@ -174,8 +174,15 @@ func TestColorFor(t *testing.T) {
 // runCLI runs rgrid in this process with an empty config file.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runCLIWithConfig(t, "", args...)
+}
+
+// runCLIWithConfig runs rgrid in this process with a config file holding
+// text; the file's path replaces CONFIG in args.
+func runCLIWithConfig(t *testing.T, text string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(cfg, nil, 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
@@ -199,6 +206,25 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--nope", script}, "unknown flag: --nope", `"rgrid run --help"`, ""},
 		{[]string{"run", "--cpus", "lots", script}, `--cpus "lots": not a number`, `"rgrid run --help"`, "strconv"},
 		{[]string{"run", "--memory", "lots", script}, `--memory "lots": not a size`, "512m", ""},
+		// No size reads as negative, or as 0 (the default), or past int64.
+		{[]string{"run", "--memory", "nan", script}, `--memory "nan": not a size`, sizeHint, ""},
+		{[]string{"run", "--memory", "inf", script}, `--memory "inf": not a size`, sizeHint, ""},
+		{[]string{"run", "--memory", "9999999t", script}, `--memory "9999999t": too large`, sizeHint, ""},
+		{[]string{"run", "--memory", "0.0001", script}, `--memory "0.0001": not a whole number of bytes`, sizeHint, ""},
+		{[]string{"run", "--memory=-1g", script}, `--memory "-1g": must be more than 0`, sizeHint, ""},
+		{[]string{"run", "--log-limit", "0", script}, `--log-limit "0": must be more than 0`, sizeHint, ""},
+		{[]string{"run", "--max-script-size", "0", script}, `--max-script-size "0": must be more than 0`, sizeHint, ""},
+		{[]string{"worker", "--max-memory", "inf"}, `--max-memory "inf": not a size`, sizeHint, ""},
+		{[]string{"worker", "--deps-cache-size", "1.1k"}, `--deps-cache-size "1.1k": not a whole number of bytes`, sizeHint, ""},
+		{[]string{"worker", "--max-log-bytes", "-5"}, `--max-log-bytes "-5": must be more than 0`, sizeHint, ""},
+		{[]string{"server", "--log-limit", "nan"}, `--log-limit "nan": not a size`, sizeHint, ""},
+		{[]string{"server", "--max-log-limit", "1e9"}, `--max-log-limit "1e9": not a size`, sizeHint, ""},
+		// Numbers and durations pflag lets through.
+		{[]string{"run", "--cpus", "nan", script}, `--cpus NaN: not a positive number of cores`, "--cpus 0.5", ""},
+		{[]string{"worker", "--server", "http://127.0.0.1:1", "--max-cpus", "inf"}, `--max-cpus +Inf: not a positive number of cores`, "--max-cpus 0.5", ""},
+		{[]string{"run", "--timeout", "nan", script}, `--timeout "nan": not a duration`, "90s", ""},
+		{[]string{"run", "--timeout", "1e-12", script}, `--timeout "1e-12": must be positive`, "90s", ""},
+		{[]string{"run", "--timeout", "1e300", script}, `--timeout "1e300": not a duration`, "90s", ""},
 		{[]string{"run"}, "requires at least 1 arg", "usage: rgrid run SCRIPT", ""},
 		{[]string{"status", "a", "b"}, "accepts 1 arg", "usage: rgrid status JOB", ""},
 		{[]string{"rnu", "x.py"}, `unknown command "rnu" for "rgrid"`, `did you mean "rgrid run"?`, "Did you mean"},

@@ -2,53 +2,52 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/bytesize"
 	"github.com/rgrid/rgrid/internal/executor"
 )
 
 // limitFlags are --memory, --cpus, --pids and --timeout, shared by run
-// (per job) and worker (the worker's defaults).
+// (per job) and worker (the worker's defaults). 0 and "" are "not set".
 type limitFlags struct {
-	memory  string
+	memory  int64
 	cpus    float64
 	pids    int64
 	timeout string
+	prefix  string // of the flags' names: "max-" for maxFlags
 }
 
 func (l *limitFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&l.memory, "memory", "", `memory limit, e.g. 512m, 1g (default: the worker's, 512m)`)
+	sizeVar(f, &l.memory, "memory", 0, `memory limit, e.g. 512m, 1g (default: the worker's, 512m)`)
 	f.Float64Var(&l.cpus, "cpus", 0, "CPU limit in cores, e.g. 0.5, 2 (default: the worker's, 1)")
 	f.Int64Var(&l.pids, "pids", 0, "process limit (default: the worker's, 256)")
 	f.StringVar(&l.timeout, "timeout", "", "time limit, e.g. 90s, 10m, 2h (default: the worker's, 5m)")
 }
 
+// limits checks what pflag lets through: a float flag takes NaN and Inf,
+// an int flag a negative number.
 func (l *limitFlags) limits() (client.Limits, error) {
 	var out client.Limits
-	if l.memory != "" {
-		n, err := parseBytes(l.memory)
-		if err != nil {
-			return out, userErr("write sizes like 512m or 2g", "--memory %q: %v", l.memory, err)
-		}
-		out.MemoryBytes = n
-	}
-	if l.cpus < 0 {
-		return out, userErr("use a positive number of cores, e.g. --cpus 0.5", "--cpus must be positive")
+	out.MemoryBytes = l.memory
+	if math.IsNaN(l.cpus) || math.IsInf(l.cpus, 0) || l.cpus < 0 {
+		return out, userErr(fmt.Sprintf("use a positive number of cores, e.g. --%scpus 0.5", l.prefix),
+			"--%scpus %g: not a positive number of cores", l.prefix, l.cpus)
 	}
 	out.CPUs = l.cpus
 	if l.pids < 0 {
-		return out, userErr("use a positive number, e.g. --pids 100", "--pids must be positive")
+		return out, userErr(fmt.Sprintf("use a positive number, e.g. --%spids 100", l.prefix), "--%spids %d: not a positive number", l.prefix, l.pids)
 	}
 	out.Pids = l.pids
 	if l.timeout != "" {
 		d, err := parseDuration(l.timeout)
 		if err != nil {
-			return out, userErr("write durations like 90s, 10m or 2h", "--timeout %q: %v", l.timeout, err)
+			return out, userErr("write durations like 90s, 10m or 2h", "--%stimeout %q: %v", l.prefix, l.timeout, err)
 		}
 		out.TimeoutSeconds = int64((d + time.Second - 1) / time.Second)
 	}
@@ -76,38 +75,48 @@ func (l *limitFlags) executorLimits(base executor.Limits) (executor.Limits, erro
 	return base, nil
 }
 
-// parseBytes reads 512m, 1g, 1.5g, 1GiB, 1024k or plain bytes.
-func parseBytes(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "ib"), "b")
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(t, "k"):
-		mult, t = 1<<10, strings.TrimSuffix(t, "k")
-	case strings.HasSuffix(t, "m"):
-		mult, t = 1<<20, strings.TrimSuffix(t, "m")
-	case strings.HasSuffix(t, "g"):
-		mult, t = 1<<30, strings.TrimSuffix(t, "g")
-	case strings.HasSuffix(t, "t"):
-		mult, t = 1<<40, strings.TrimSuffix(t, "t")
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 {
-		return 0, fmt.Errorf("not a size")
-	}
-	return int64(f * float64(mult)), nil
+// sizeHint says how to write a size, for every size flag.
+const sizeHint = "write a whole number of bytes with an optional unit, such as 512m or 2g"
+
+// sizeValue is a flag holding a size in bytes, read by bytesize.Parse:
+// every size flag, environment variable and config key is read the one
+// way, and none can be set to 0 or less, which is left for "not set".
+type sizeValue int64
+
+func sizeVar(f *pflag.FlagSet, p *int64, name string, value int64, usage string) {
+	*p = value
+	f.Var((*sizeValue)(p), name, usage)
 }
 
-// parseDuration reads Go durations (90s, 10m, 1h30m) or plain seconds.
-func parseDuration(s string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		if n <= 0 {
-			return 0, fmt.Errorf("must be positive")
-		}
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
+func (s *sizeValue) Set(v string) error {
+	n, err := bytesize.Parse(v)
 	if err != nil {
+		return err
+	}
+	*s = sizeValue(n)
+	return nil
+}
+
+func (s *sizeValue) String() string {
+	if *s == 0 {
+		return ""
+	}
+	return bytesize.Compact(int64(*s))
+}
+
+func (s *sizeValue) Type() string { return "size" }
+
+// parseDuration reads Go durations (90s, 10m, 1h30m) or plain seconds.
+// Plain seconds are a float, so NaN, Inf and what overflows a Duration are
+// refused here, and so is what rounds to nothing (1e-12).
+func parseDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(n) || math.IsInf(n, 0) || n*float64(time.Second) >= math.MaxInt64 {
+			return 0, fmt.Errorf("not a duration")
+		}
+		d = time.Duration(n * float64(time.Second))
+	} else if d, err = time.ParseDuration(s); err != nil {
 		return 0, fmt.Errorf("not a duration")
 	}
 	if d <= 0 {
@@ -121,7 +130,8 @@ func parseDuration(s string) (time.Duration, error) {
 type maxFlags struct{ limitFlags }
 
 func (m *maxFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&m.memory, "max-memory", "8g", "the most memory a job may ask for")
+	m.prefix = "max-"
+	sizeVar(f, &m.memory, "max-memory", 8<<30, "the most memory a job may ask for")
 	f.Float64Var(&m.cpus, "max-cpus", 4, "the most CPUs a job may ask for")
 	f.Int64Var(&m.pids, "max-pids", 4096, "the most processes a job may ask for")
 	f.StringVar(&m.timeout, "max-timeout", "24h", "the longest time limit a job may ask for")

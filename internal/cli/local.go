@@ -142,7 +142,7 @@ func (e *env) startLocal(ctx context.Context, dataDir string, withWorker bool, e
 	}
 	if withWorker {
 		id := "embedded-" + randomSuffix()
-		ex, notice, err := chooseExecutor(ctx, executorChoice{name: exec.name, embedded: true, workerID: id})
+		ex, notice, err := chooseExecutor(ctx, exec.choice(id))
 		if err != nil {
 			l.close()
 			return nil, err
@@ -291,4 +291,10 @@ func dbError(err error) error {
 type execOptions struct {
 	name     string // "", "process" or "docker"
 	defaults executor.Limits
+	docker   docker.Options // the dependency settings (depsFlags)
+}
+
+// choice is what an embedded worker with id runs jobs with.
+func (x execOptions) choice(workerID string) executorChoice {
+	return executorChoice{name: x.name, embedded: true, workerID: workerID, docker: x.docker}
 }

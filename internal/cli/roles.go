@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/bytesize"
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
 	"github.com/rgrid/rgrid/internal/executor"
@@ -28,7 +29,7 @@ import (
 func newServerCmd(e *env) *cobra.Command {
 	var (
 		listen, db, token     string
-		logLimit, maxLogLimit string
+		logLimit, maxLogLimit int64
 		migrate               bool
 		maxScript             int64
 		heartbeat             time.Duration
@@ -66,17 +67,13 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("make --dead-after a few heartbeats long (the default is 3)",
 					"--dead-after %s must be longer than --heartbeat-interval %s", deadAfter, heartbeat)
 			}
-			logDefault, err := parseBytes(logLimit)
-			if err != nil || logDefault <= 0 {
-				return userErr("write a size such as 10m", "--log-limit %q is not a size", logLimit)
-			}
-			logMax, err := parseBytes(maxLogLimit)
-			if err != nil || logMax < logDefault {
-				return userErr("write a size at least --log-limit, such as 1g", "--max-log-limit %q is not a size of at least --log-limit", maxLogLimit)
+			if maxLogLimit < logLimit {
+				return userErr("raise --max-log-limit or lower --log-limit", "--max-log-limit %s is under --log-limit %s",
+					bytesize.Format(maxLogLimit), bytesize.Format(logLimit))
 			}
 			opts := server.Options{MaxScriptBytes: maxScript, Token: token, HeartbeatInterval: heartbeat,
 				DeadAfter: deadAfter, ReapInterval: reapInterval, TimeoutGrace: timeoutGrace, MaxAttempts: maxAttempts,
-				LogLimit: logDefault, MaxLogLimit: logMax}
+				LogLimit: logLimit, MaxLogLimit: maxLogLimit}
 			srv := server.New(st, rt, log, opts)
 			if err := srv.Start(ctx); err != nil {
 				return err
@@ -92,14 +89,14 @@ func newServerCmd(e *env) *cobra.Command {
 	f.StringVar(&db, "db", "", "database: postgres://… or a SQLite file path (env RGRID_DB)")
 	f.BoolVar(&migrate, "migrate", false, "apply pending database migrations before serving")
 	f.StringVar(&token, "token", "", "require this bearer token on every API call (env RGRID_TOKEN)")
-	f.Int64Var(&maxScript, "max-script-size", 10<<20, "largest script accepted, in bytes")
+	sizeVar(f, &maxScript, "max-script-size", 10<<20, "largest script accepted")
 	f.DurationVar(&heartbeat, "heartbeat-interval", 5*time.Second, "how often workers heartbeat")
 	f.DurationVar(&deadAfter, "dead-after", 15*time.Second, "a worker silent this long is dead; its jobs go to other workers")
 	f.DurationVar(&reapInterval, "reap-interval", 2*time.Second, "how often to look for dead workers and overdue jobs")
 	f.DurationVar(&timeoutGrace, "timeout-grace", 30*time.Second, "the server ends a job running this long past its time limit")
 	f.IntVar(&maxAttempts, "max-attempts", 3, "attempts a job may lose to dead workers before it ends lost")
-	f.StringVar(&logLimit, "log-limit", "10m", "output stored for each attempt of a job that sets no --log-limit; the job goes on past it")
-	f.StringVar(&maxLogLimit, "max-log-limit", "1g", "the largest --log-limit a job may ask for")
+	sizeVar(f, &logLimit, "log-limit", 10<<20, "output stored for each attempt of a job that sets no --log-limit; the job goes on past it")
+	sizeVar(f, &maxLogLimit, "max-log-limit", 1<<30, "the largest --log-limit a job may ask for")
 	return cmd
 }
 
@@ -161,7 +158,7 @@ A second signal stops it at once.`,
 	f.StringVar(&o.executor, "executor", "", "docker, or process (no isolation); default docker, and an error if no engine answers")
 	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
 	f.StringVar(&o.name, "name", "", "display name (default: the host name)")
-	f.Int64Var(&o.maxLogBytes, "max-log-bytes", 10<<20, "cap on the output of a job that carries no log limit of its own; the rest is cut with a notice")
+	sizeVar(f, &o.maxLogBytes, "max-log-bytes", 10<<20, "cap on the output of a job that carries no log limit of its own; the rest is cut with a notice")
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
@@ -259,6 +256,7 @@ func keptID(dir, file, prefix string) (string, error) {
 func newDevCmd(e *env) *cobra.Command {
 	var listen string
 	var slots int
+	var deps depsFlags
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Keep a local server and worker running for --detach, status and logs",
@@ -302,7 +300,11 @@ use it when no --server is given.`,
 			if err != nil {
 				return err
 			}
-			ex, notice, err := chooseExecutor(ctx, executorChoice{embedded: true, workerID: id})
+			dockerOpts, err := deps.options()
+			if err != nil {
+				return err
+			}
+			ex, notice, err := chooseExecutor(ctx, execOptions{docker: dockerOpts}.choice(id))
 			if err != nil {
 				return err
 			}
@@ -331,5 +333,6 @@ use it when no --server is given.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8765", "address to serve on (keep it on loopback)")
 	cmd.Flags().IntVar(&slots, "slots", 2, "how many jobs to run at once")
+	deps.add(cmd.Flags())
 	return cmd
 }

@@ -70,8 +70,6 @@ codes of a job's outcome.`,
 		SilenceErrors:      true,
 		SilenceUsage:       true,
 		DisableSuggestions: true, // usageError words them, on one line
-		// SuggestionsFor reads this; cobra sets it only for its own wording.
-		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			e.ran = true
 			path, explicit := configPath, configPath != ""
@@ -82,13 +80,13 @@ codes of a job's outcome.`,
 					path = config.DefaultPath()
 				}
 			}
-			f, err := config.Load(path, explicit)
+			f, err := config.Load(path, explicit, settingNames(cmd.Root()))
 			if err != nil {
-				return userErr("fix the file or point --config / RGRID_CONFIG at another one", "%v", err)
+				return configError(err)
 			}
 			e.cfg = f
 			if err := config.Apply(cmd.Flags(), f, os.Getenv); err != nil {
-				return userErr("fix the value named above", "%v", err)
+				return configError(err)
 			}
 			if fl := cmd.Flags().Lookup("server"); fl != nil {
 				e.server = fl.Value.String()

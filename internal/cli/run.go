@@ -32,7 +32,12 @@ type runOptions struct {
 	requirements string
 	noDeps       bool
 	maxSize      int64
-	logLimit     string
+	logLimit     int64
+	// deps install requirements in embedded mode; depsTyped is the first
+	// of them given on the command line, refused for a run that goes to
+	// another process's workers.
+	deps      depsFlags
+	depsTyped string
 	// cancelOnInterrupt: Ctrl-C cancels the job instead of detaching.
 	cancelOnInterrupt bool
 }
@@ -72,6 +77,7 @@ stderr as "Error: …" with a "Hint: …" naming the fix.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.script, o.args = args[0], args[1:]
+			o.depsTyped = o.deps.typed(cmd.Flags())
 			return o.run(cmd.Context(), e)
 		},
 	}
@@ -85,10 +91,11 @@ stderr as "Error: …" with a "Hint: …" naming the fix.`,
 	f.IntVar(&o.retries, "retries", 0, "run the script again up to N times if it fails (non-zero exit, timeout, out of memory)")
 	f.StringVar(&o.requirements, "requirements", "", "requirements file to install (default: requirements.txt beside the script, if any)")
 	f.BoolVar(&o.noDeps, "no-deps", false, "install nothing: ignore requirements.txt and the script's inline metadata")
-	f.Int64Var(&o.maxSize, "max-script-size", 10<<20, "refuse scripts larger than this many bytes before sending")
-	f.StringVar(&o.logLimit, "log-limit", "", "store at most this much of the job's output, e.g. 64m (default: the server's, 10m); the job goes on past it")
+	sizeVar(f, &o.maxSize, "max-script-size", 10<<20, "refuse scripts larger than this before sending")
+	sizeVar(f, &o.logLimit, "log-limit", 0, "store at most this much of the job's output, e.g. 64m (default: the server's, 10m); the job goes on past it")
 	f.BoolVar(&o.cancelOnInterrupt, "cancel-on-interrupt", false, "Ctrl-C cancels the job (default: Ctrl-C detaches and the job goes on)")
 	o.limits.add(f)
+	o.deps.add(f)
 	addClientFlags(cmd)
 	return cmd
 }
@@ -111,7 +118,7 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 		return client.SubmitRequest{}, userErr("name the script file itself, e.g. "+filepath.Join(o.script, "main.py"),
 			"%s is a directory, not a script", o.script)
 	}
-	if o.maxSize > 0 && fi.Size() > o.maxSize {
+	if fi.Size() > o.maxSize {
 		return client.SubmitRequest{}, userErr("send large data as input files rather than inside the script",
 			"%s is %d bytes, over the script size limit of %d bytes", o.script, fi.Size(), o.maxSize)
 	}
@@ -131,16 +138,10 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 	if err != nil {
 		return client.SubmitRequest{}, err
 	}
-	var logLimit int64
-	if o.logLimit != "" {
-		if logLimit, err = parseBytes(o.logLimit); err != nil || logLimit <= 0 {
-			return client.SubmitRequest{}, userErr("write a size such as 64m or 1g", "--log-limit %q is not a size", o.logLimit)
-		}
-	}
 	req := client.SubmitRequest{
 		Script: script, FileName: filepath.Base(o.script), Args: o.args, Runtime: o.runtime,
 		Env: env, Limits: limits, Network: o.network, Retries: o.retries, NoDeps: o.noDeps,
-		LogLimit: logLimit,
+		LogLimit: o.logLimit,
 	}
 	if err := o.addRequirements(&req); err != nil {
 		return client.SubmitRequest{}, err
@@ -191,12 +192,18 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	exec := execOptions{defaults: defaultLimits()}
+	exec, err := o.execOptions()
+	if err != nil {
+		return err
+	}
 	if o.detach && e.server == "" {
 		if dataDir, err := config.DataDir(); err == nil && devServerURL(ctx, dataDir) == "" {
 			return userErr("start \"rgrid dev\" in another terminal (it keeps a local server running), or pass --server",
 				"--detach needs a server that keeps running after rgrid exits")
 		}
+	}
+	if err := o.checkDepsApply(ctx, e); err != nil {
+		return err
 	}
 	s, err := e.connect(ctx, !o.detach, exec)
 	if err != nil {
@@ -212,6 +219,38 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 		return nil
 	}
 	return followToExit(ctx, s, job.ID, o.cancelOnInterrupt, e.stdout, e.stderr)
+}
+
+// execOptions configure the worker of an embedded run.
+func (o *runOptions) execOptions() (execOptions, error) {
+	opts, err := o.deps.options()
+	if err != nil {
+		return execOptions{}, err
+	}
+	return execOptions{defaults: defaultLimits(), docker: opts}, nil
+}
+
+// checkDepsApply refuses a dependency flag typed for a run that goes to
+// a server or to "rgrid dev": their workers install with their own
+// settings, and the flag would silently change nothing. (Set by the
+// environment or the config file, the flags are meant for this machine's
+// worker and are left alone.)
+func (o *runOptions) checkDepsApply(ctx context.Context, e *env) error {
+	if o.depsTyped == "" {
+		return nil
+	}
+	env := config.EnvName(o.depsTyped)
+	if e.server != "" {
+		return notHere(o.depsTyped, "the server at "+e.server,
+			fmt.Sprintf("set it on the workers (rgrid worker --%s, or %s where they run), or drop it", o.depsTyped, env))
+	}
+	if dataDir, err := config.DataDir(); err == nil {
+		if url := devServerURL(ctx, dataDir); url != "" {
+			return notHere(o.depsTyped, `"rgrid dev" at `+url,
+				fmt.Sprintf("restart rgrid dev with --%s (or %s), or drop it", o.depsTyped, env))
+		}
+	}
+	return nil
 }
 
 // followToExit streams a job's output until it ends and turns its outcome

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,7 +28,7 @@ image = "local/python:test"
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Load(path, true)
+	f, err := Load(path, true, []string{"slots", "server", "timeout", "worker-id"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +51,13 @@ image = "local/python:test"
 	if len(f.Runtimes) != 1 || f.Runtimes[0].Image != "local/python:test" {
 		t.Errorf("runtimes = %+v", f.Runtimes)
 	}
+	for name, want := range map[string]string{
+		"server": "", "timeout": "environment variable RGRID_TIMEOUT", "slots": "config file " + path, "other": "",
+	} {
+		if got := Source(fs.Lookup(name)); got != want {
+			t.Errorf("Source(%s) = %q, want %q", name, got, want)
+		}
+	}
 }
 
 func TestBadValuesNameTheirSource(t *testing.T) {
@@ -61,23 +71,104 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		}
 		return ""
 	})
-	if err == nil || !strings.Contains(err.Error(), `RGRID_SLOTS="many"`) {
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Where() != `environment variable RGRID_SLOTS="many"` ||
+		ve.Flag.Name != "slots" || ve.Fix() != "fix or unset RGRID_SLOTS" || strings.Contains(err.Error(), "invalid argument") {
 		t.Fatalf("err = %v", err)
+	}
+
+	path := writeFile(t, "slots = \"many\"\n")
+	f, err := Load(path, true, []string{"slots"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Apply(fs, f, func(string) string { return "" })
+	if !errors.As(err, &ve) || ve.Where() != "config file "+path+`: slots = "many"` || ve.Fix() != "fix slots in "+path {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A key no setting has is refused, naming the file, the key with its
+// table, and the key meant; a valid file loads.
+func TestUnknownKeys(t *testing.T) {
+	t.Parallel()
+	known := []string{"memory", "server", "slots", "timeout"}
+	for _, tc := range []struct {
+		name, text string
+		keys       []string
+		hint       string
+	}{
+		{"a misspelled key", "slotz = 4\n", []string{"slotz"}, `did you mean "slots"?`},
+		{"a nested one", "slots = 4\n[[runtimes]]\nname = \"python3.11\"\nimag = \"x\"\n", []string{"runtimes.imag"}, `did you mean "runtimes.image"?`},
+		{"several, in file order", "timout = \"5m\"\nmemroy = \"1g\"\n", []string{"timout", "memroy"}, `"timout": did you mean "timeout"?; "memroy": did you mean "memory"?`},
+		{"an unknown table", "[worker]\nslots = 4\n", []string{"worker"}, `the keys are the flags' names`},
+		{"nothing close", "colour = true\n", []string{"colour"}, `the keys are the flags' names`},
+		{"a setting of the environment only", "data-dir = \"/d\"\n", []string{"data-dir"}, "RGRID_DATA_DIR"},
+	} {
+		path := writeFile(t, tc.text)
+		_, err := Load(path, true, known)
+		var uk *UnknownKeyError
+		if !errors.As(err, &uk) || uk.Path != path || !slices.Equal(uk.Keys, tc.keys) ||
+			!strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), strconv.Quote(tc.keys[0])) ||
+			!strings.Contains(uk.Hint(), tc.hint) {
+			t.Errorf("%s: err = %v, keys %v, hint %q; want keys %v, hint with %q", tc.name, err, keysOf(uk), hintOf(uk), tc.keys, tc.hint)
+		}
+	}
+	f, err := Load(writeFile(t, "slots = 4\nmemory = \"1g\"\n[[runtimes]]\nname = \"n\"\nimage = \"i\"\ncommand = [\"c\"]\nextensions = [\".n\"]\nalias_of = \"\"\n"), true, known)
+	if err != nil || f.Values["slots"] != int64(4) || len(f.Runtimes) != 1 {
+		t.Errorf("valid file: %+v, %v", f, err)
+	}
+}
+
+func keysOf(e *UnknownKeyError) []string {
+	if e == nil {
+		return nil
+	}
+	return e.Keys
+}
+
+func hintOf(e *UnknownKeyError) string {
+	if e == nil {
+		return ""
+	}
+	return e.Hint()
+}
+
+func TestNearest(t *testing.T) {
+	t.Parallel()
+	names := []string{"run", "runtimes", "status", "worker", "workers", "pip-index-url", "slots"}
+	for word, want := range map[string]string{
+		"slotz": "slots", "rnu": "run", "RUN": "run", "wor": "worker", "workerz": "worker",
+		"pip-index": "pip-index-url", "runtime": "runtimes", "statsu": "status",
+		"nosuch": "", "": "", "x": "",
+	} {
+		if got := Nearest(word, names); got != want {
+			t.Errorf("Nearest(%q) = %q, want %q", word, got, want)
+		}
 	}
 }
 
 func TestMissingFiles(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "nope.toml")
-	if _, err := Load(missing, false); err != nil {
+	if _, err := Load(missing, false, nil); err != nil {
 		t.Errorf("missing default file: %v", err)
 	}
-	if _, err := Load(missing, true); err == nil {
+	if _, err := Load(missing, true, nil); err == nil {
 		t.Error("missing named file accepted")
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	_ = os.WriteFile(bad, []byte("slots = = 3"), 0o600)
-	if _, err := Load(bad, true); err == nil || !strings.Contains(err.Error(), bad) {
+	if _, err := Load(bad, true, nil); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("malformed file: %v", err)
 	}
 }
