@@ -57,7 +57,13 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeLimitExceeded    = "limit_exceeded"
 	CodeInvalidReqs      = "invalid_requirements"
+	CodeWorkerIDInUse    = "worker_id_in_use"
 )
+
+// WorkerInstanceHeader carries a worker process's instance on its calls:
+// a nonce it makes at start, by which the server tells it from another
+// process that uses the same worker id (see WithWorkerInstance).
+const WorkerInstanceHeader = "Rgrid-Worker-Instance"
 
 // IsCode reports whether err is an API error with the given code.
 func IsCode(err error, code string) bool {
@@ -67,9 +73,10 @@ func IsCode(err error, code string) bool {
 
 // Client talks to an RGrid server.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	base     string
+	token    string
+	instance string // a worker process's nonce, sent as WorkerInstanceHeader
+	http     *http.Client
 	// sleep waits d before a retry; false if ctx ended first. Tests
 	// replace it to see the waits without taking them.
 	sleep func(ctx context.Context, d time.Duration) bool
@@ -112,6 +119,18 @@ var transport = func() *http.Transport {
 	t.MaxIdleConnsPerHost = 64
 	return t
 }()
+
+// WithWorkerInstance returns a client that sends instance (at most 64
+// letters, digits, '-' and '_') with every call. A worker agent makes one
+// per process: the server then refuses a second process that registers the
+// same worker id while the first lives, and stops answering the first once
+// another has taken the id over. A server that predates instances ignores
+// the header.
+func (c *Client) WithWorkerInstance(instance string) *Client {
+	cc := *c
+	cc.instance = instance
+	return &cc
+}
 
 // BaseURL is the server address the client talks to.
 func (c *Client) BaseURL() string { return c.base }
@@ -171,6 +190,9 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) e
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.instance != "" {
+		req.Header.Set(WorkerInstanceHeader, c.instance)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

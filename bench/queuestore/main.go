@@ -170,7 +170,7 @@ func storeRound(ctx context.Context, st *postgres.Store, o options) (time.Durati
 		ids[i] = fmt.Sprintf("bench-%d", i+1)
 		now := time.Now()
 		if _, err := st.UpsertWorker(ctx, store.Worker{ID: ids[i], Name: ids[i], Hostname: "bench", Executor: "instant",
-			Slots: o.slots, State: "active", RegisteredAt: now, LastHeartbeat: now}); err != nil {
+			Slots: o.slots, State: "active", RegisteredAt: now, LastHeartbeat: now, Instance: ids[i]}, now.Add(-15*time.Second)); err != nil {
 			return 0, err
 		}
 	}
@@ -280,7 +280,7 @@ func simulateWorker(ctx context.Context, st *postgres.Store, id string, slots in
 		}
 		// The lease handler: a lease counts as a heartbeat; then the
 		// scheduler looks for attempts to stop and claims.
-		if err := st.Heartbeat(ctx, id, time.Now().UTC()); err != nil {
+		if err := st.Heartbeat(ctx, id, id, time.Now().UTC()); err != nil {
 			return err
 		}
 		if _, err := st.AttemptsToStop(ctx, id); err != nil {

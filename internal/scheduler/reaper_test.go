@@ -46,7 +46,7 @@ func setup(t *testing.T) bundle {
 func (b bundle) leased(t *testing.T, id, worker string, maxAttempts int) {
 	t.Helper()
 	ctx := t.Context()
-	if _, err := b.st.UpsertWorker(ctx, store.Worker{ID: worker, Slots: 1, LastHeartbeat: b.clock.Now()}); err != nil {
+	if _, err := b.st.UpsertWorker(ctx, store.Worker{ID: worker, Slots: 1, LastHeartbeat: b.clock.Now()}, b.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.st.CreateJob(ctx, store.NewJob{ID: id, FileName: "x.py", Runtime: "python3.11", MaxAttempts: maxAttempts, CreatedAt: b.clock.Now()}); err != nil {
@@ -116,7 +116,7 @@ func TestReaperSparesLiveWorkers(t *testing.T) {
 	b.leased(t, "j1", "w1", 3)
 	for range 5 {
 		b.clock.Add(10 * time.Second)
-		if err := b.st.Heartbeat(ctx, "w1", b.clock.Now()); err != nil {
+		if err := b.st.Heartbeat(ctx, "w1", "", b.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Reap(ctx); err != nil {

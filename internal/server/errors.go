@@ -34,7 +34,8 @@ const (
 	// kindNotFound: the job, worker or endpoint named does not exist.
 	kindNotFound
 	// kindConflict: the request is valid, but the state of what it names
-	// forbids it now (the job has ended; the attempt was superseded).
+	// forbids it now (the job has ended; the attempt was superseded; the
+	// worker id belongs to another worker process).
 	kindConflict
 	// kindLimit: the request asks for more than the grid allows: a body
 	// over the size limit, or limits no worker accepts.
@@ -91,6 +92,7 @@ var codes = map[string]codeSpec{
 	client.CodeNotFound:         {kind: kindNotFound},
 	client.CodeStaleAttempt:     {kind: kindConflict},
 	client.CodeJobFinished:      {kind: kindConflict},
+	client.CodeWorkerIDInUse:    {kind: kindConflict},
 	client.CodeLimitExceeded:    {kind: kindLimit},
 	client.CodeTooLarge:         {kind: kindLimit, status: http.StatusRequestEntityTooLarge},
 	client.CodeInternal:         {kind: kindPlatform},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rgrid/rgrid/client"
@@ -16,6 +17,17 @@ import (
 // Worker protocol. Every report on an attempt names (job, attempt); one for
 // an attempt that is no longer the job's current, active one is refused with
 // 409 stale_attempt, and the worker kills what it runs for it.
+//
+// A worker id belongs to one worker process at a time: each process sends
+// its instance (a nonce, client.WorkerInstanceHeader), and while the
+// instance holding an id is alive another one's registration is refused
+// with 409 worker_id_in_use. Heartbeats, leases and releases from an
+// instance that no longer holds the id get the same answer, so a process
+// whose id was taken over neither leases nor hands back the new holder's
+// jobs. Reports on attempts are fenced by the attempt alone: a result for
+// an attempt that is still current is the true one, whoever sends it. A
+// worker that sends no instance (one from before instances) is not checked,
+// and cannot take an id from an instance that is alive.
 
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.store.ListWorkers(r.Context())
@@ -46,14 +58,19 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 			"start the worker with --slots 1 or more", "slots must be at least 1, got %d", req.Slots))
 		return
 	}
+	instance, err := workerInstance(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	now := s.opts.Now().UTC()
 	wk, err := s.store.UpsertWorker(r.Context(), store.Worker{
 		ID: req.ID, Name: req.Name, Hostname: req.Hostname, Version: req.Version,
 		Executor: req.Executor, Slots: req.Slots, State: "active", RegisteredAt: now, LastHeartbeat: now,
-		Max: store.Limits(req.Max),
-	})
+		Max: store.Limits(req.Max), Instance: instance,
+	}, now.Add(-s.opts.DeadAfter))
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("register worker %s: %w", req.ID, err))
+		s.writeError(w, r, s.workerInUse(r, fmt.Errorf("register worker %s: %w", req.ID, err)))
 		return
 	}
 	s.log.Info("worker registered", "worker", wk.ID, "host", wk.Hostname, "slots", wk.Slots, "executor", wk.Executor)
@@ -68,6 +85,58 @@ func (s *Server) workerNotFound(id string) *apiError {
 	return errorf(client.CodeNotFound, "register again", "worker %s is not registered", id)
 }
 
+// maxInstance is the longest instance nonce taken.
+const maxInstance = 64
+
+// workerInstance is the instance a worker process sent, "" if none (a
+// worker from before instances).
+func workerInstance(r *http.Request) (string, error) {
+	v := r.Header.Get(client.WorkerInstanceHeader)
+	if len(v) > maxInstance || strings.ContainsFunc(v, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_')
+	}) {
+		return "", errorf(client.CodeInvalidRequest, "send a nonce of letters, digits, '-' and '_' (the worker agent makes one)",
+			"header %s must be at most %d letters, digits, '-' or '_'", client.WorkerInstanceHeader, maxInstance)
+	}
+	return v, nil
+}
+
+// workerInUse turns a store refusal of a worker's instance into the API's
+// answer, and leaves any other error as it is.
+func (s *Server) workerInUse(r *http.Request, err error) error {
+	var iu *store.WorkerInUseError
+	if !errors.As(err, &iu) {
+		return err
+	}
+	h := iu.Holder
+	host := h.Hostname
+	if host == "" {
+		host = "an unnamed host"
+	}
+	ago := max(s.opts.Now().Sub(h.LastHeartbeat), 0).Round(time.Second)
+	s.log.Warn("refused a worker process: its id belongs to another", "worker", h.ID,
+		"path", r.URL.Path, "holder_host", h.Hostname, "holder_last_heartbeat", h.LastHeartbeat)
+	return errorf(client.CodeWorkerIDInUse,
+		"give each worker its own --worker-id; cloned machines must not share a data directory's worker-id file",
+		"worker id %s belongs to another worker process, on %s, last heard from %s ago (at %s)",
+		h.ID, host, ago, h.LastHeartbeat.UTC().Format(time.TimeOnly+" MST")).
+		with("worker_id", h.ID).with("hostname", h.Hostname).with("last_heartbeat", h.LastHeartbeat.UTC())
+}
+
+// heardFrom records a heartbeat of worker id from the request's instance,
+// or says why not: not registered, or held by another instance.
+func (s *Server) heardFrom(r *http.Request, id string, now time.Time) error {
+	instance, err := workerInstance(r)
+	if err != nil {
+		return err
+	}
+	err = s.store.Heartbeat(r.Context(), id, instance, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.workerNotFound(id)
+	}
+	return s.workerInUse(r, err)
+}
+
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var req client.HeartbeatRequest
@@ -76,10 +145,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now().UTC()
-	err := s.store.Heartbeat(r.Context(), id, now)
-	if errors.Is(err, store.ErrNotFound) {
-		err = s.workerNotFound(id)
-	}
+	err := s.heardFrom(r, id, now)
 	if err == nil && req.Draining {
 		err = s.store.SetWorkerState(r.Context(), id, "draining")
 	}
@@ -115,11 +181,9 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(client.CodeInvalidRequest, "ask for 0 to 1000 jobs", "max %d is out of range", req.Max))
 		return
 	}
-	// A lease counts as a heartbeat, and tells an unregistered worker so.
-	if err := s.store.Heartbeat(r.Context(), id, s.opts.Now().UTC()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = s.workerNotFound(id)
-		}
+	// A lease counts as a heartbeat, and tells an unregistered worker (or
+	// one whose id another process holds now) so.
+	if err := s.heardFrom(r, id, s.opts.Now().UTC()); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -271,6 +335,16 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	var req client.ReleaseRequest
 	if err := decodeJSON(w, r, 1<<20, &req); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	// A process whose id another one holds now must not hand back that
+	// one's jobs. An unknown worker has nothing to release.
+	instance, err := workerInstance(r)
+	if err == nil {
+		err = s.store.Heartbeat(r.Context(), id, instance, s.opts.Now().UTC())
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, s.workerInUse(r, err))
 		return
 	}
 	msg := req.Message

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,7 +21,25 @@ var (
 	ErrJobFinished = errors.New("job already finished")
 	// ErrWorkerBusy: the worker still holds leased or running attempts.
 	ErrWorkerBusy = errors.New("worker holds active attempts")
+	// ErrWorkerInUse: the worker id is registered to another instance (a
+	// different worker process); a *WorkerInUseError says which.
+	ErrWorkerInUse = errors.New("worker id is held by another instance")
 )
+
+// WorkerInUseError is ErrWorkerInUse with the registration that holds the
+// id, so the refusal can say where the other worker runs and when it was
+// last heard from.
+type WorkerInUseError struct {
+	Holder Worker
+}
+
+func (e *WorkerInUseError) Error() string {
+	return fmt.Sprintf("worker id %s is held by another instance on host %q, last heard from at %s",
+		e.Holder.ID, e.Holder.Hostname, e.Holder.LastHeartbeat.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrWorkerInUse) hold.
+func (e *WorkerInUseError) Is(target error) bool { return target == ErrWorkerInUse }
 
 // State is a job's or an attempt's state.
 type State string
@@ -178,6 +197,11 @@ type Worker struct {
 	// maximum. ClaimJobs hands the worker only jobs that fit.
 	Max        Limits
 	SlotsInUse int // filled by ListWorkers: attempts leased or running
+	// Instance is the nonce of the worker process holding the id: a
+	// worker makes one at start, so that two processes that share an id
+	// (two on one data directory, machines cloned from one image) are told
+	// apart. "" is a worker from before instances: nothing to compare.
+	Instance string
 }
 
 // ListJobsParams selects a page of jobs, newest first.
@@ -313,10 +337,18 @@ type Store interface {
 	LogOffsets(ctx context.Context, ref AttemptRef) (map[string]LogOffset, error)
 
 	// UpsertWorker registers a worker or refreshes its registration; it
-	// counts as a heartbeat.
-	UpsertWorker(ctx context.Context, w Worker) (Worker, error)
-	// Heartbeat records that the worker is alive, or ErrNotFound.
-	Heartbeat(ctx context.Context, workerID string, now time.Time) error
+	// counts as a heartbeat. An id belongs to the instance that registered
+	// it while that one lives (not dead, heard from at or after
+	// aliveAfter): another instance's registration, a legacy one without
+	// an instance included, is refused with a *WorkerInUseError. A row
+	// without an instance is taken over, as before instances existed.
+	UpsertWorker(ctx context.Context, w Worker, aliveAfter time.Time) (Worker, error)
+	// Heartbeat records that the worker is alive, or ErrNotFound; a
+	// *WorkerInUseError if another instance has registered the id since,
+	// alive or not (the caller may register again). instance "" (a worker
+	// from before instances) is not checked; a row without an instance is
+	// claimed by the first instance heard from.
+	Heartbeat(ctx context.Context, workerID, instance string, now time.Time) error
 	// SetWorkerState sets a worker's state ("active", "draining", "dead").
 	SetWorkerState(ctx context.Context, workerID, state string) error
 	// DeleteWorker removes a worker's registration (its jobs keep its id):

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,13 +13,13 @@ import (
 
 const workerColumns = `id, name, hostname, version, executor, slots, state,
 	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
-	max_timeout_seconds`
+	max_timeout_seconds, coalesce(instance, '') AS instance`
 
 func scanWorker(row pgx.Row, extra ...any) (store.Worker, error) {
 	var w store.Worker
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
 		&w.Slots, &w.State, &w.RegisteredAt, &w.LastHeartbeat, &w.Max.MemoryBytes,
-		&w.Max.CPUs, &w.Max.Pids, &w.Max.TimeoutSeconds}, extra...)
+		&w.Max.CPUs, &w.Max.Pids, &w.Max.TimeoutSeconds, &w.Instance}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -29,8 +30,9 @@ func scanWorker(row pgx.Row, extra ...any) (store.Worker, error) {
 // UpsertWorker registers a worker or refreshes its registration, keeping
 // the first registered_at. It counts as a heartbeat and makes it active,
 // whether it was draining or marked dead: a worker registering again is a
-// fresh start.
-func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
+// fresh start. The id stays with its instance while that one is alive
+// (see store.Store).
+func (s *Store) UpsertWorker(ctx context.Context, w store.Worker, aliveAfter time.Time) (store.Worker, error) {
 	hb := nowOr(w.LastHeartbeat)
 	registered := w.RegisteredAt
 	if registered.IsZero() {
@@ -38,18 +40,25 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 	}
 	out, err := scanWorker(s.pool.QueryRow(ctx, `INSERT INTO workers
 		(id, name, hostname, version, executor, slots, state, registered_at,
-			last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12)
+			last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds,
+			instance)
+		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12, nullif($13, ''))
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 			hostname = excluded.hostname, version = excluded.version,
 			executor = excluded.executor, slots = excluded.slots,
 			state = 'active', last_heartbeat = excluded.last_heartbeat,
 			max_memory_bytes = excluded.max_memory_bytes,
 			max_cpus = excluded.max_cpus, max_pids = excluded.max_pids,
-			max_timeout_seconds = excluded.max_timeout_seconds
+			max_timeout_seconds = excluded.max_timeout_seconds,
+			instance = excluded.instance
+		WHERE workers.instance IS NULL OR workers.instance = excluded.instance
+			OR workers.state = 'dead' OR workers.last_heartbeat < $14
 		RETURNING `+workerColumns,
 		w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots, registered, hb,
-		w.Max.MemoryBytes, w.Max.CPUs, w.Max.Pids, w.Max.TimeoutSeconds))
+		w.Max.MemoryBytes, w.Max.CPUs, w.Max.Pids, w.Max.TimeoutSeconds, w.Instance, aliveAfter))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = s.inUse(ctx, w.ID)
+	}
 	if err != nil {
 		return store.Worker{}, fmt.Errorf("upsert worker %s: %w", w.ID, err)
 	}
@@ -58,12 +67,35 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 
 // Heartbeat records that the worker is alive, or store.ErrNotFound. A worker
 // marked dead that is heard from again is active again; a draining one stays
-// draining.
-func (s *Store) Heartbeat(ctx context.Context, workerID string, now time.Time) error {
-	return s.updateWorker(ctx, "heartbeat of worker "+workerID,
-		`UPDATE workers SET last_heartbeat = $2,
-			state = CASE state WHEN 'dead' THEN 'active' ELSE state END
-		WHERE id = $1`, workerID, nowOr(now))
+// draining. An instance other than the registered one is refused (see
+// store.Store).
+func (s *Store) Heartbeat(ctx context.Context, workerID, instance string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE workers SET last_heartbeat = $2,
+			state = CASE state WHEN 'dead' THEN 'active' ELSE state END,
+			instance = coalesce(instance, nullif($3, ''))
+		WHERE id = $1 AND ($3 = '' OR instance IS NULL OR instance = $3)`, workerID, nowOr(now), instance)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = s.inUse(ctx, workerID)
+	}
+	if err != nil {
+		return fmt.Errorf("heartbeat of worker %s: %w", workerID, err)
+	}
+	return nil
+}
+
+// inUse is the error for a write to workerID that its holder refused: a
+// *store.WorkerInUseError naming the holder, or store.ErrNotFound if there
+// is none. It reads after the refused write, so a holder deleted in
+// between reads as not found.
+func (s *Store) inUse(ctx context.Context, workerID string) error {
+	holder, err := scanWorker(s.pool.QueryRow(ctx, `SELECT `+workerColumns+` FROM workers WHERE id = $1`, workerID))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return err
+	}
+	return &store.WorkerInUseError{Holder: holder}
 }
 
 // MarkDeadWorkers sets state dead on every worker not already dead whose

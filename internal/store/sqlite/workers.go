@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 const workerColumns = `id, name, hostname, version, executor, slots, state,
 	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
-	max_timeout_seconds`
+	max_timeout_seconds, coalesce(instance, '') AS instance`
 
 func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	var (
@@ -22,7 +23,7 @@ func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	)
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
 		&w.Slots, &w.State, &registered, &hb, &w.Max.MemoryBytes, &w.Max.CPUs,
-		&w.Max.Pids, &w.Max.TimeoutSeconds}, extra...)
+		&w.Max.Pids, &w.Max.TimeoutSeconds, &w.Instance}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -33,8 +34,9 @@ func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 // UpsertWorker registers a worker or refreshes its registration, keeping
 // the first registered_at. It counts as a heartbeat and makes it active,
 // whether it was draining or marked dead: a worker registering again is a
-// fresh start.
-func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
+// fresh start. The id stays with its instance while that one is alive
+// (see store.Store); the refusal reads the holder in the same transaction.
+func (s *Store) UpsertWorker(ctx context.Context, w store.Worker, aliveAfter time.Time) (store.Worker, error) {
 	hb := nowOr(w.LastHeartbeat)
 	registered := w.RegisteredAt
 	if registered.IsZero() {
@@ -45,19 +47,26 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 		var err error
 		out, err = scanWorker(tx.QueryRowContext(ctx, `INSERT INTO workers
 			(id, name, hostname, version, executor, slots, state, registered_at,
-				last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds)
-			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
+				last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds,
+				instance)
+			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, nullif(?, ''))
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 				hostname = excluded.hostname, version = excluded.version,
 				executor = excluded.executor, slots = excluded.slots,
 				state = 'active', last_heartbeat = excluded.last_heartbeat,
 				max_memory_bytes = excluded.max_memory_bytes,
 				max_cpus = excluded.max_cpus, max_pids = excluded.max_pids,
-				max_timeout_seconds = excluded.max_timeout_seconds
+				max_timeout_seconds = excluded.max_timeout_seconds,
+				instance = excluded.instance
+			WHERE workers.instance IS NULL OR workers.instance = excluded.instance
+				OR workers.state = 'dead' OR workers.last_heartbeat < ?
 			RETURNING `+workerColumns,
 			w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots,
 			nanos(registered), nanos(hb), w.Max.MemoryBytes, w.Max.CPUs,
-			w.Max.Pids, w.Max.TimeoutSeconds))
+			w.Max.Pids, w.Max.TimeoutSeconds, w.Instance, nanos(aliveAfter)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return inUse(ctx, tx, w.ID)
+		}
 		return err
 	})
 	if err != nil {
@@ -68,12 +77,41 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker) (store.Worker,
 
 // Heartbeat records that the worker is alive, or store.ErrNotFound. A worker
 // marked dead that is heard from again is active again; a draining one stays
-// draining.
-func (s *Store) Heartbeat(ctx context.Context, workerID string, now time.Time) error {
-	return s.updateWorker(ctx, "heartbeat of worker "+workerID,
-		`UPDATE workers SET last_heartbeat = ?,
-			state = CASE state WHEN 'dead' THEN 'active' ELSE state END
-		WHERE id = ?`, nanos(nowOr(now)), workerID)
+// draining. An instance other than the registered one is refused (see
+// store.Store).
+func (s *Store) Heartbeat(ctx context.Context, workerID, instance string, now time.Time) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat = ?,
+				state = CASE state WHEN 'dead' THEN 'active' ELSE state END,
+				instance = coalesce(instance, nullif(?, ''))
+			WHERE id = ? AND (? = '' OR instance IS NULL OR instance = ?)`,
+			nanos(nowOr(now)), instance, workerID, instance, instance)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		return inUse(ctx, tx, workerID)
+	})
+	if err != nil {
+		return fmt.Errorf("heartbeat of worker %s: %w", workerID, err)
+	}
+	return nil
+}
+
+// inUse is the error for a write to workerID that its holder refused: a
+// *store.WorkerInUseError naming the holder, or store.ErrNotFound if there
+// is none.
+func inUse(ctx context.Context, tx *sql.Tx, workerID string) error {
+	holder, err := scanWorker(tx.QueryRowContext(ctx, `SELECT `+workerColumns+` FROM workers WHERE id = ?`, workerID))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return err
+	}
+	return &store.WorkerInUseError{Holder: holder}
 }
 
 // MarkDeadWorkers sets state dead on every worker not already dead whose

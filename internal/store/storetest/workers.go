@@ -16,7 +16,7 @@ func worker(id string, sec int) store.Worker {
 
 func testUpsertWorker(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	got, err := s.UpsertWorker(ctx, worker("w1", 1))
+	got, err := s.UpsertWorker(ctx, worker("w1", 1), at(0))
 	require.NoError(t, err)
 	want := worker("w1", 1)
 	want.State, want.RegisteredAt = "active", at(1)
@@ -27,7 +27,7 @@ func testUpsertWorker(t *testing.T, s store.Store) {
 	again.Name, again.Version, again.Executor, again.Slots = "renamed", "v2", "process", 1
 	again.RegisteredAt = at(7)        // ignored: the first registration stands
 	again.Max = store.Limits{CPUs: 2} // the other maxima are lifted
-	got, err = s.UpsertWorker(ctx, again)
+	got, err = s.UpsertWorker(ctx, again, at(0))
 	require.NoError(t, err)
 	want = again
 	want.State, want.RegisteredAt = "active", at(1)
@@ -40,9 +40,9 @@ func testUpsertWorker(t *testing.T, s store.Store) {
 
 func testWorkerHeartbeatAndState(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	_, err := s.UpsertWorker(ctx, worker("w", 1))
+	_, err := s.UpsertWorker(ctx, worker("w", 1), at(0))
 	require.NoError(t, err)
-	require.NoError(t, s.Heartbeat(ctx, "w", at(5)))
+	require.NoError(t, s.Heartbeat(ctx, "w", "", at(5)))
 	require.NoError(t, s.SetWorkerState(ctx, "w", "dead"))
 	list, err := s.ListWorkers(ctx)
 	require.NoError(t, err)
@@ -51,7 +51,7 @@ func testWorkerHeartbeatAndState(t *testing.T, s store.Store) {
 	require.Equal(t, at(1), list[0].RegisteredAt)
 	require.Equal(t, "dead", list[0].State)
 
-	require.ErrorIs(t, s.Heartbeat(ctx, "nope", at(5)), store.ErrNotFound)
+	require.ErrorIs(t, s.Heartbeat(ctx, "nope", "", at(5)), store.ErrNotFound)
 	require.ErrorIs(t, s.SetWorkerState(ctx, "nope", "dead"), store.ErrNotFound)
 	require.Error(t, s.SetWorkerState(ctx, "w", "sleepy"))
 }
@@ -59,7 +59,7 @@ func testWorkerHeartbeatAndState(t *testing.T, s store.Store) {
 func testDeleteWorker(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	for _, id := range []string{"idle", "busy"} {
-		_, err := s.UpsertWorker(ctx, worker(id, 1))
+		_, err := s.UpsertWorker(ctx, worker(id, 1), at(0))
 		require.NoError(t, err)
 	}
 	j := claimOne(t, s, "j", "busy")
@@ -86,7 +86,7 @@ func testListWorkers(t *testing.T, s store.Store) {
 	require.Empty(t, list)
 
 	for _, w := range []store.Worker{worker("old", 1), worker("new", 3), worker("mid", 2)} {
-		_, err := s.UpsertWorker(ctx, w)
+		_, err := s.UpsertWorker(ctx, w, at(0))
 		require.NoError(t, err)
 	}
 	// mid holds three attempts: one leased, one running, one finished.
@@ -114,12 +114,12 @@ func testListWorkers(t *testing.T, s store.Store) {
 func testMarkDeadWorkers(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	for _, w := range []store.Worker{worker("a", 1), worker("b", 5), worker("c", 1), worker("d", 2), worker("e", 1)} {
-		_, err := s.UpsertWorker(ctx, w)
+		_, err := s.UpsertWorker(ctx, w, at(0))
 		require.NoError(t, err)
 	}
 	require.NoError(t, s.SetWorkerState(ctx, "c", "dead"))
 	require.NoError(t, s.SetWorkerState(ctx, "d", "draining"))
-	require.NoError(t, s.Heartbeat(ctx, "e", at(3)))
+	require.NoError(t, s.Heartbeat(ctx, "e", "", at(3)))
 
 	dead, err := s.MarkDeadWorkers(ctx, at(3))
 	require.NoError(t, err)
@@ -135,9 +135,9 @@ func testMarkDeadWorkers(t *testing.T, s store.Store) {
 	// Heard from again: a heartbeat or a new registration revives a dead
 	// worker; a draining one keeps draining.
 	require.NoError(t, s.SetWorkerState(ctx, "b", "draining"))
-	require.NoError(t, s.Heartbeat(ctx, "a", at(10)))
-	require.NoError(t, s.Heartbeat(ctx, "b", at(10)))
-	_, err = s.UpsertWorker(ctx, worker("c", 10))
+	require.NoError(t, s.Heartbeat(ctx, "a", "", at(10)))
+	require.NoError(t, s.Heartbeat(ctx, "b", "", at(10)))
+	_, err = s.UpsertWorker(ctx, worker("c", 10), at(0))
 	require.NoError(t, err)
 	list, err := s.ListWorkers(ctx)
 	require.NoError(t, err)
