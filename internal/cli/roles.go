@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -185,10 +186,28 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	if err := checkDefaultsFit(defaults, maxima); err != nil {
 		return err
 	}
-	if o.id == "" {
+	explicitID := o.id != ""
+	if !explicitID {
 		if o.id, err = persistentWorkerID(); err != nil {
 			return err
 		}
+	}
+	// Before the executor starts: a second process on this id must not
+	// touch the first one's containers.
+	lock, err := lockWorkerID(o.id)
+	var instance string
+	switch {
+	case err == nil:
+		defer lock.Close()
+		instance = lock.Instance
+	case errors.As(err, new(*Error)):
+		return err
+	case explicitID:
+		// An id given on the command line needs no data directory; the
+		// server still refuses a second live process on it.
+		log.Warn("no data directory to lock the worker id in; two processes on this machine with this id are refused only by the server", "err", err)
+	default:
+		return userErr("set RGRID_DATA_DIR to a writable directory, or pass --worker-id", "lock the worker id: %v", err)
 	}
 	dockerOpts, err := o.deps.options()
 	if err != nil {
@@ -206,7 +225,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	}
 	w, err := worker.New(c, worker.Options{
 		ID: o.id, Name: o.name, Slots: o.slots, Executor: ex, Log: log,
-		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes,
+		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes, Instance: instance,
 	})
 	if err != nil {
 		return userErr("check the worker's flags", "%v", err)
@@ -236,21 +255,70 @@ func persistentWorkerID() (string, error) {
 	return keptID(dir, "worker-id", host)
 }
 
+// lockWorkerID takes id's lock in the data directory: one process per
+// worker id there (see worker.IDLock).
+func lockWorkerID(id string) (*worker.IDLock, error) {
+	dir, err := config.DataDir()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := worker.LockID(dir, id)
+	var held *worker.IDHeldError
+	if errors.As(err, &held) {
+		pid := "pid unknown"
+		if held.PID > 0 {
+			pid = fmt.Sprintf("pid %d", held.PID)
+		}
+		return nil, userErr(fmt.Sprintf("give this one its own identity: --worker-id NAME or RGRID_DATA_DIR=DIR (this data directory is %s)", dir),
+			"worker %s is already running in this data directory (%s)", id, pid)
+	}
+	return lock, err
+}
+
 // keptID returns the id kept in dir/file, or makes one (prefix-random),
 // keeps it there and returns it.
 func keptID(dir, file, prefix string) (string, error) {
 	path := filepath.Join(dir, file)
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
+	if id := readKeptID(path); id != "" {
+		return id, nil
 	}
-	id := fmt.Sprintf("%s-%s", prefix, randomSuffix())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", userErr("set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
 	}
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+	// Written aside and linked into place, which fails if the file is
+	// there: of two first starts at once, both keep the id of the first.
+	id := fmt.Sprintf("%s-%s", prefix, randomSuffix())
+	tmp, err := os.CreateTemp(dir, file+".new-*")
+	if err == nil {
+		_, err = tmp.WriteString(id + "\n")
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		defer os.Remove(tmp.Name())
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+		if errors.Is(err, fs.ErrExist) {
+			if kept := readKeptID(path); kept != "" {
+				return kept, nil
+			}
+		}
+		if err != nil { // an empty file left over, or no hard links here
+			err = os.Rename(tmp.Name(), path)
+		}
+	}
+	if err != nil {
 		return "", userErr("set RGRID_DATA_DIR to a writable directory", "keep the worker id: %v", err)
 	}
 	return id, nil
+}
+
+func readKeptID(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func newDevCmd(e *env) *cobra.Command {
@@ -300,6 +368,14 @@ use it when no --server is given.`,
 			if err != nil {
 				return err
 			}
+			// Its own lock too, so that no rgrid worker given this id
+			// runs beside it; and a restarted rgrid dev carries on with
+			// its instance, which its server still knows.
+			lock, err := lockWorkerID(id)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
 			dockerOpts, err := deps.options()
 			if err != nil {
 				return err
@@ -313,7 +389,7 @@ use it when no --server is given.`,
 				fmt.Fprintln(e.stderr, notice)
 			}
 			w, err := worker.New(l.client, worker.Options{ID: id, Name: "dev", Slots: slots,
-				Executor: ex, Defaults: defaultLimits()})
+				Executor: ex, Defaults: defaultLimits(), Instance: lock.Instance})
 			if err != nil {
 				return err
 			}

@@ -19,6 +19,7 @@ const (
 	killStopped            // the server asked: canceled or superseded
 	killAborted            // the worker itself is stopping at once
 	killLost               // the server has certainly given the lease away
+	killIDTaken            // another worker process holds this worker's id
 )
 
 // attempt is one leased job on this worker.
@@ -198,10 +199,16 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)
 		return
 	}
-	if a.killReason() == killLost {
+	switch a.killReason() {
+	case killLost:
 		// Not reported: the server took the attempt back (or will, at the
 		// next heartbeat, which no longer lists it).
 		log.Warn("killed: the server has not acknowledged this worker for longer than its dead-after interval")
+		return
+	case killIDTaken:
+		// Not reported: the attempt is the id's new holder's to keep or
+		// (at its heartbeat, which does not list it) to take back.
+		log.Warn("killed: another worker process holds this worker's id")
 		return
 	}
 	if err != nil {

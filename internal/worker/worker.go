@@ -36,6 +36,9 @@ type Options struct {
 	MaxLogBytes int64
 	// LeaseWait is how long a lease request may be held (default 30 s).
 	LeaseWait time.Duration
+	// Instance is the nonce by which the server tells this worker process
+	// from another using the same ID (default: a new one; see IDLock).
+	Instance string
 }
 
 // callTimeout bounds each call to the server (beyond a long poll's own
@@ -58,6 +61,9 @@ type Worker struct {
 	freed    chan struct{} // signalled when a slot frees
 	draining bool
 	lastAck  time.Time // the last heartbeat the server acknowledged
+
+	idLost    chan struct{} // closed once another worker process holds this worker's id
+	idLostErr error         // why; set before idLost is closed
 }
 
 // New returns a worker that talks to the server through c.
@@ -83,19 +89,26 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	if opts.Name == "" {
 		opts.Name = opts.ID
 	}
+	if opts.Instance == "" {
+		opts.Instance = NewInstance()
+	}
+	c = c.WithWorkerInstance(opts.Instance)
 	return &Worker{
 		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
 		heartbeat: 5 * time.Second,
 		deadAfter: 15 * time.Second,
 		running:   map[client.AttemptRef]*attempt{},
 		freed:     make(chan struct{}, 1),
+		idLost:    make(chan struct{}),
 		reporter:  newReporter(c, opts.ID),
 	}, nil
 }
 
 // Run registers and works until ctx ends, then drains: it takes no new
 // jobs, keeps heartbeating, and returns when the running jobs have finished
-// and reported. Abort cuts the drain short.
+// and reported. Abort cuts the drain short. If another worker process
+// holds this worker's id (see idTaken), Run kills the jobs and returns the
+// server's refusal.
 func (w *Worker) Run(ctx context.Context) error {
 	// Everything that must outlive ctx during the drain runs under bg.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -111,7 +124,24 @@ func (w *Worker) Run(ctx context.Context) error {
 	wg.Go(func() { w.heartbeatLoop(bg) })
 	wg.Go(func() { w.stopLoop(bg) })
 
-	w.leaseLoop(ctx, bg, jobs)
+	leaseCtx, stopLeasing := context.WithCancel(ctx)
+	defer stopLeasing()
+	go func() {
+		select {
+		case <-w.idLost:
+			stopLeasing() // also ends a lease request being held
+		case <-leaseCtx.Done():
+		}
+	}()
+	w.leaseLoop(leaseCtx, bg, jobs)
+	if w.lostID() {
+		jobs.Wait()
+		stopBG()
+		wg.Wait()
+		// No release: the attempts held under this id now are the other
+		// process's (the server would refuse it anyway).
+		return fmt.Errorf("stopped: %w", w.idLostErr)
+	}
 	if ctx.Err() != nil {
 		w.mu.Lock()
 		w.draining = true
@@ -154,26 +184,10 @@ func (w *Worker) Abort() {
 }
 
 func (w *Worker) register(ctx context.Context) error {
-	host, _ := os.Hostname()
 	b := newBackoff()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, callTimeout)
-		resp, err := w.c.Register(rctx, client.RegisterRequest{
-			ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
-			Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
-		})
-		cancel()
+		err := w.registerOnce(ctx)
 		if err == nil {
-			w.mu.Lock()
-			if resp.HeartbeatIntervalSeconds > 0 {
-				w.heartbeat = time.Duration(resp.HeartbeatIntervalSeconds) * time.Second
-			}
-			if resp.DeadAfterSeconds > 0 {
-				w.deadAfter = time.Duration(resp.DeadAfterSeconds) * time.Second
-			}
-			w.lastAck = time.Now()
-			w.mu.Unlock()
-			w.log.Info("registered", "server", w.c.BaseURL(), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
 			return nil
 		}
 		var apiErr *client.Error
@@ -184,6 +198,75 @@ func (w *Worker) register(ctx context.Context) error {
 		if !b.wait(ctx) {
 			return ctx.Err()
 		}
+	}
+}
+
+func (w *Worker) registerOnce(ctx context.Context) error {
+	host, _ := os.Hostname()
+	rctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := w.c.Register(rctx, client.RegisterRequest{
+		ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
+		Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if resp.HeartbeatIntervalSeconds > 0 {
+		w.heartbeat = time.Duration(resp.HeartbeatIntervalSeconds) * time.Second
+	}
+	if resp.DeadAfterSeconds > 0 {
+		w.deadAfter = time.Duration(resp.DeadAfterSeconds) * time.Second
+	}
+	w.lastAck = time.Now()
+	w.mu.Unlock()
+	w.log.Info("registered", "server", w.c.BaseURL(), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
+	return nil
+}
+
+// idTaken handles the server's word (err) that another worker process has
+// registered this worker's id since this one did. That happens when this
+// process was cut off past the dead-after interval, its jobs were given
+// away, and another took the id (a second process started with the same
+// id, a cloned machine). It registers again, which the server allows only
+// if that other process is dead too; else this worker stops rather than
+// fight over the id: it kills its jobs without reporting them (the server
+// gave them away), leases nothing more, and Run returns the refusal.
+func (w *Worker) idTaken(ctx context.Context, err error) {
+	if w.lostID() {
+		return
+	}
+	rerr := w.registerOnce(ctx)
+	switch {
+	case rerr == nil:
+		w.log.Warn("another worker process had registered this worker's id and is gone; registered again")
+		return
+	case !client.IsCode(rerr, client.CodeWorkerIDInUse):
+		w.log.Warn("another worker process registered this worker's id; cannot register again yet", "err", rerr)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lostID() {
+		return
+	}
+	w.idLostErr = rerr
+	close(w.idLost)
+	w.log.Error("stopping: another worker process holds this worker's id; its jobs here are killed",
+		"err", rerr, "running", len(w.running))
+	for _, a := range w.running {
+		a.kill(killIDTaken)
+	}
+}
+
+// lostID reports whether another worker process holds this worker's id.
+func (w *Worker) lostID() bool {
+	select {
+	case <-w.idLost:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -256,6 +339,8 @@ func (w *Worker) sendHeartbeat(ctx context.Context) {
 	case client.IsCode(err, client.CodeNotFound):
 		w.log.Warn("server forgot this worker; registering again")
 		_ = w.register(ctx)
+	case client.IsCode(err, client.CodeWorkerIDInUse):
+		w.idTaken(ctx, err)
 	case err != nil:
 		w.mu.Lock()
 		silent := time.Since(w.lastAck)
@@ -277,6 +362,9 @@ func (w *Worker) stopLoop(ctx context.Context) {
 		lctx, cancel := context.WithTimeout(ctx, w.opts.LeaseWait+callTimeout)
 		resp, err := w.c.Lease(lctx, w.opts.ID, client.LeaseRequest{Max: 0, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
 		cancel()
+		if client.IsCode(err, client.CodeWorkerIDInUse) {
+			w.idTaken(ctx, err)
+		}
 		if err != nil {
 			if !b.wait(ctx) {
 				return
@@ -342,6 +430,12 @@ func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 				_ = w.register(ctx)
 				continue
 			}
+			if client.IsCode(err, client.CodeWorkerIDInUse) {
+				if w.idTaken(ctx, err); w.lostID() {
+					break
+				}
+				continue
+			}
 			w.log.Warn("lease failed; retrying", "err", err)
 			b.wait(ctx)
 			continue
@@ -365,6 +459,9 @@ func (w *Worker) track(lj client.LeasedJob) *attempt {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.running[a.ref] = a
+	if w.lostID() {
+		a.kill(killIDTaken) // leased under an id this process no longer holds
+	}
 	return a
 }
 
