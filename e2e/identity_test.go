@@ -233,3 +233,38 @@ func TestWorkerIDTakenOverWhileCutOffStops(t *testing.T) {
 		}
 	}
 }
+
+// If the process that took the id over is gone too by the time the cut-off
+// worker is back, the id is free: the worker registers again and works on.
+func TestWorkerIDCutOffWorkerTakesBackAFreedID(t *testing.T) {
+	t.Parallel()
+	g := newLiveGrid(t, liveOptions{})
+	id := workerID(t, "w")
+	px := newProxy(t, strings.TrimPrefix(g.url, "http://"))
+	old := g.worker(t, id, px.url(), 1)
+	px.set(proxyBlackHole)
+	dead := func() bool {
+		ws, err := g.c.Workers(t.Context())
+		return err == nil && len(ws) == 1 && ws[0].State == "dead"
+	}
+	waitFor(t, liveDeadAfter+10*time.Second, "the cut-off worker to be declared dead", dead)
+	successor := startWorker(t, withDataDir(g.env, t.TempDir()), g.url, id, 1, "--executor", "process", "--name", "successor")
+	kill9(t, successor)
+	waitFor(t, liveDeadAfter+10*time.Second, "the successor to be declared dead", dead)
+	px.set(proxyUp)
+	j := waitTerminal(t, g.c, []string{g.submit(t, "count.sh", countSh, "2", "0")}, time.Minute)
+	for _, job := range j {
+		if job.State != client.StateSucceeded || job.WorkerID != id {
+			t.Errorf("job after the successor died: %s on %s", job.State, job.WorkerID)
+		}
+	}
+	select {
+	case <-old.done:
+		t.Fatalf("the cut-off worker exited:\n%s", old.output())
+	default:
+	}
+	ws, err := g.c.Workers(t.Context())
+	if err != nil || len(ws) != 1 || ws[0].Name == "successor" || ws[0].State != "active" {
+		t.Fatalf("workers %+v (%v), want the cut-off worker back, active", ws, err)
+	}
+}

@@ -93,7 +93,7 @@ const maxInstance = 64
 func workerInstance(r *http.Request) (string, error) {
 	v := r.Header.Get(client.WorkerInstanceHeader)
 	if len(v) > maxInstance || strings.ContainsFunc(v, func(c rune) bool {
-		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_')
+		return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_'
 	}) {
 		return "", errorf(client.CodeInvalidRequest, "send a nonce of letters, digits, '-' and '_' (the worker agent makes one)",
 			"header %s must be at most %d letters, digits, '-' or '_'", client.WorkerInstanceHeader, maxInstance)

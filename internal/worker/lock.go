@@ -92,7 +92,8 @@ func LockID(dir, id string) (*IDLock, error) {
 	}
 	b, _ := json.Marshal(rec)
 	b = append(b, '\n')
-	if _, err := f.WriteAt(b, 0); err == nil {
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
 		err = f.Truncate(int64(len(b)))
 	}
 	if err != nil {
@@ -103,7 +104,9 @@ func LockID(dir, id string) (*IDLock, error) {
 }
 
 // Close releases the lock. The record stays, for the next process.
-func (l *IDLock) Close() error { return l.f.Close() }
+func (l *IDLock) Close() {
+	_ = l.f.Close() // nothing was written since the record; the lock goes with the descriptor
+}
 
 func decodeRecord(b []byte) lockRecord {
 	var r lockRecord
@@ -128,9 +131,11 @@ func NewInstance() string {
 	return strings.ToLower(rand.Text())
 }
 
+// validInstance reports whether s is an instance NewInstance could have
+// made (a record's may have been edited by hand).
 func validInstance(s string) bool {
 	return len(s) >= 16 && len(s) <= 64 && !strings.ContainsFunc(s, func(c rune) bool {
-		return !('a' <= c && c <= 'z' || '0' <= c && c <= '9')
+		return (c < 'a' || c > 'z') && (c < '0' || c > '9')
 	})
 }
 

@@ -134,15 +134,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 	w.leaseLoop(leaseCtx, bg, jobs)
-	if w.lostID() {
-		jobs.Wait()
-		stopBG()
-		wg.Wait()
-		// No release: the attempts held under this id now are the other
-		// process's (the server would refuse it anyway).
-		return fmt.Errorf("stopped: %w", w.idLostErr)
-	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !w.lostID() {
 		w.mu.Lock()
 		w.draining = true
 		w.mu.Unlock()
@@ -152,6 +144,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	jobs.Wait()
 	stopBG()
 	wg.Wait()
+	if w.lostID() {
+		// No release: the attempts held under this id now are the other
+		// process's (and the server refuses it).
+		return fmt.Errorf("stopped: %w", w.idLostErr)
+	}
 	// A lease answered while the last lease request was being cancelled
 	// never reached this worker; hand any such attempt back now rather
 	// than when this worker is declared dead.
