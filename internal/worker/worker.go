@@ -222,39 +222,41 @@ func (w *Worker) registerOnce(ctx context.Context) error {
 	return nil
 }
 
-// idTaken handles the server's word (err) that another worker process has
+// idTaken handles the server's word that another worker process has
 // registered this worker's id since this one did. That happens when this
 // process was cut off past the dead-after interval, its jobs were given
 // away, and another took the id (a second process started with the same
 // id, a cloned machine). It registers again, which the server allows only
 // if that other process is dead too; else this worker stops rather than
 // fight over the id: it kills its jobs without reporting them (the server
-// gave them away), leases nothing more, and Run returns the refusal.
-func (w *Worker) idTaken(ctx context.Context, err error) {
+// gave them away), leases nothing more, and Run returns the refusal. It
+// reports whether this worker registered again.
+func (w *Worker) idTaken(ctx context.Context) (registered bool) {
 	if w.lostID() {
-		return
+		return false
 	}
-	rerr := w.registerOnce(ctx)
+	err := w.registerOnce(ctx)
 	switch {
-	case rerr == nil:
+	case err == nil:
 		w.log.Warn("another worker process had registered this worker's id and is gone; registered again")
-		return
-	case !client.IsCode(rerr, client.CodeWorkerIDInUse):
-		w.log.Warn("another worker process registered this worker's id; cannot register again yet", "err", rerr)
-		return
+		return true
+	case !client.IsCode(err, client.CodeWorkerIDInUse):
+		w.log.Warn("another worker process registered this worker's id; cannot register again yet", "err", err)
+		return false
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.lostID() {
-		return
+		return false
 	}
-	w.idLostErr = rerr
+	w.idLostErr = err
 	close(w.idLost)
 	w.log.Error("stopping: another worker process holds this worker's id; its jobs here are killed",
-		"err", rerr, "running", len(w.running))
+		"err", err, "running", len(w.running))
 	for _, a := range w.running {
 		a.kill(killIDTaken)
 	}
+	return false
 }
 
 // lostID reports whether another worker process holds this worker's id.
@@ -337,7 +339,7 @@ func (w *Worker) sendHeartbeat(ctx context.Context) {
 		w.log.Warn("server forgot this worker; registering again")
 		_ = w.register(ctx)
 	case client.IsCode(err, client.CodeWorkerIDInUse):
-		w.idTaken(ctx, err)
+		w.idTaken(ctx)
 	case err != nil:
 		w.mu.Lock()
 		silent := time.Since(w.lastAck)
@@ -360,7 +362,7 @@ func (w *Worker) stopLoop(ctx context.Context) {
 		resp, err := w.c.Lease(lctx, w.opts.ID, client.LeaseRequest{Max: 0, WaitSeconds: int(w.opts.LeaseWait / time.Second)})
 		cancel()
 		if client.IsCode(err, client.CodeWorkerIDInUse) {
-			w.idTaken(ctx, err)
+			w.idTaken(ctx)
 		}
 		if err != nil {
 			if !b.wait(ctx) {
@@ -428,10 +430,12 @@ func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) {
 				continue
 			}
 			if client.IsCode(err, client.CodeWorkerIDInUse) {
-				if w.idTaken(ctx, err); w.lostID() {
+				if w.idTaken(ctx) {
+					continue
+				}
+				if w.lostID() {
 					break
 				}
-				continue
 			}
 			w.log.Warn("lease failed; retrying", "err", err)
 			b.wait(ctx)
