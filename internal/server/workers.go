@@ -110,8 +110,13 @@ func (s *Server) workerInUse(r *http.Request, err error) error {
 	}
 	h := iu.Holder
 	host := h.Hostname
-	if host == "" {
+	switch {
+	case host == "":
 		host = "an unnamed host"
+	case len(host) > 253 || strings.ContainsFunc(host, func(c rune) bool {
+		return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '.' && c != '_'
+	}):
+		host = strconv.Quote(host) // what a worker says its host is, not shown raw to another
 	}
 	ago := max(s.opts.Now().Sub(h.LastHeartbeat), 0).Round(time.Second)
 	s.log.Warn("refused a worker process: its id belongs to another", "worker", h.ID,

@@ -123,3 +123,19 @@ func getJob(t *testing.T, c *client.Client, id string) client.Job {
 	}
 	return j
 }
+
+// The holder's host name is what a worker said; it reaches another
+// worker's terminal quoted unless it looks like a host name.
+func TestWorkerInUseQuotesAStrangeHostName(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	req := client.RegisterRequest{ID: "w", Hostname: "evil\x1b[2J\nhost", Slots: 1}
+	if _, err := b.c.WithWorkerInstance("one").Register(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.c.WithWorkerInstance("two").Register(t.Context(), req)
+	e, ok := err.(*client.Error)
+	if !ok || e.Code != client.CodeWorkerIDInUse || !strings.Contains(e.Message, `on "evil\x1b[2J\nhost",`) {
+		t.Fatalf("%v, want the host name quoted", err)
+	}
+}
