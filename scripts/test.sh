@@ -26,5 +26,16 @@ echo "== go vet, golangci-lint"
 go vet ./...
 test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
+echo "== cross builds"
+# rgrid is a client on macOS and Windows too: every release target must
+# build, and go vet (tests included) must pass there for what it is made of.
+for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do
+  GOOS=${target%/*} GOARCH=${target#*/} CGO_ENABLED=0 go build -o /dev/null ./cmd/rgrid ||
+    { echo "rgrid does not build for $target"; exit 1; }
+done
+for os in darwin windows; do
+  # shellcheck disable=SC2046 # one argument per package
+  GOOS=$os go vet $(GOOS=$os go list -deps ./cmd/rgrid | grep '^github.com/rgrid/rgrid/')
+done
 echo "== go test"
 go test -race -count=1 -timeout 30m "$@" ./...

@@ -30,7 +30,11 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	}
 	switch c.name {
 	case "process":
-		return process.New(process.Options{Logger: c.log}), "", nil
+		ex, err := process.New(process.Options{Logger: c.log})
+		if err != nil {
+			return nil, "", platformErr("install Docker (Docker Desktop on macOS and Windows) and use --executor docker", "%v", err)
+		}
+		return ex, "", nil
 	case "", "docker":
 	default:
 		return nil, "", userErr("use --executor docker or --executor process", "unknown executor %q", c.name)
@@ -39,9 +43,17 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	opts.Logger, opts.WorkerID = c.log, c.workerID
 	ex, err := docker.New(ctx, opts)
 	if err != nil {
+		if process.Available() != nil {
+			return nil, "", platformErr("start Docker (Docker Desktop on macOS and Windows), or set DOCKER_HOST to the engine's socket",
+				"no Docker engine answers, and jobs run without Docker on Linux only: %v", err)
+		}
 		switch {
 		case c.name == "" && c.embedded:
-			return process.New(process.Options{Logger: c.log}), fallbackNotice(err.Error(), "start Docker"), nil
+			host, perr := process.New(process.Options{Logger: c.log})
+			if perr != nil {
+				return nil, "", perr
+			}
+			return host, fallbackNotice(err.Error(), "start Docker"), nil
 		case c.name == "docker":
 			return nil, "", platformErr("start the Docker engine (or set DOCKER_HOST), or run with --executor process for jobs without isolation",
 				"the docker executor cannot start: %v", err)
@@ -53,7 +65,13 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	if !c.embedded || c.name == "docker" {
 		return ex, "", nil
 	}
-	return &imageFallback{docker: ex, process: process.New(process.Options{Logger: c.log})}, "", nil
+	f := &imageFallback{docker: ex}
+	if process.Available() == nil {
+		if f.process, err = process.New(process.Options{Logger: c.log}); err != nil {
+			return nil, "", err
+		}
+	}
+	return f, "", nil
 }
 
 func fallbackNotice(why, fix string) string {
@@ -65,10 +83,15 @@ func fallbackNotice(why, fix string) string {
 // with a notice in the job's log saying why.
 type imageFallback struct {
 	docker  *docker.Executor
-	process executor.Executor
+	process executor.Executor // nil off Linux: a job whose image cannot be had fails with the reason
 }
 
-func (f *imageFallback) Name() string { return "docker|process" }
+func (f *imageFallback) Name() string {
+	if f.process == nil {
+		return "docker"
+	}
+	return "docker|process"
+}
 
 func (f *imageFallback) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {
 	present, err := f.docker.ImagePresent(ctx, spec.Image)
@@ -77,6 +100,9 @@ func (f *imageFallback) Start(ctx context.Context, spec executor.Spec) (executor
 	}
 	if err == nil {
 		return f.docker.Start(ctx, spec)
+	}
+	if f.process == nil {
+		return nil, err
 	}
 	reason := err.Error()
 	var pe *docker.PullError

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -101,13 +102,31 @@ func newWorkersCmd(e *env) *cobra.Command {
 }
 
 func newVersionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print rgrid's version",
+		Short: "Print rgrid's version, commit, build date, Go version and platform",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(e.stdout, "rgrid %s\n", version.String())
+			v := version.Get()
+			if asJSON {
+				return printJSON(e.stdout, v)
+			}
+			// The first line stays "rgrid VERSION", for scripts that read it.
+			fmt.Fprintf(e.stdout, "rgrid %s\n", v.Version)
+			commit := cmp.Or(v.Commit, "unknown")
+			if v.Modified {
+				commit += " (modified)"
+			}
+			fmt.Fprintf(e.stdout, "commit:    %s\n", commit)
+			fmt.Fprintf(e.stdout, "built:     %s\n", cmp.Or(v.BuildDate, "unknown"))
+			if v.CommitDate != "" {
+				fmt.Fprintf(e.stdout, "committed: %s\n", v.CommitDate)
+			}
+			fmt.Fprintf(e.stdout, "go:        %s %s/%s\n", v.GoVersion, v.OS, v.Arch)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
 }

@@ -4,7 +4,7 @@ import (
 	"io"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // A job's output is stored and served as the exact bytes the script wrote.
@@ -16,14 +16,11 @@ import (
 // escapes ("␛]0;title^G"), so a job cannot leave the user's terminal
 // broken. Output that goes to a file or a pipe is not touched.
 
-// isTerminal reports whether w is a terminal.
+// isTerminal reports whether w is a terminal that handles escape
+// sequences (a console on Windows, where they are turned on here).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(int(f.Fd())) && escapesOn(f.Fd())
 }
 
 // terminalOutput wraps w in a termSafe when it is a terminal. The returned

@@ -110,7 +110,7 @@ func tomlQuote(s string) string {
 		switch {
 		case r == '"' || r == '\\':
 			b.WriteString(`\` + string(r))
-		case isControl(r):
+		case r < ' ' || r == 0x7f:
 			fmt.Fprintf(&b, `\u%04X`, r)
 		default:
 			b.WriteRune(r)

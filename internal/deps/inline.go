@@ -14,10 +14,11 @@ var metadataBlockRE = regexp.MustCompile(`(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(
 // found is false when there is no block. Blocks are found exactly as the
 // PEP's regular expression finds them (in a docstring too); a second
 // script block, and a "# /// script" line that opens no block, are errors.
-// The block's TOML may hold dependencies (an array of strings, each checked
-// like a requirements.txt line), requires-python (a version specifier,
-// returned normalized) and [tool] tables, which are skipped. Problems come
-// as an *InvalidError whose line numbers are the script's.
+// The block's TOML (read by github.com/BurntSushi/toml) may hold
+// dependencies (an array of strings, each checked like a requirements.txt
+// line), requires-python (a version specifier, returned normalized) and
+// [tool] tables, which are skipped. Problems come as an *InvalidError whose
+// line numbers are the script's.
 func ParseInlineMetadata(scriptName string, script []byte) (deps Set, requiresPython string, found bool, err error) {
 	source := "inline metadata in " + scriptName
 	// Python reads the script with universal newlines before matching.
@@ -47,27 +48,32 @@ func ParseInlineMetadata(scriptName string, script []byte) (deps Set, requiresPy
 		return Set{}, "", false, nil
 	}
 
-	// Line i of the TOML is line first+i of the script.
+	// Line i of the TOML is line first+i-1 of the script.
 	first := lineOf(block[0]) + 1
-	var toml strings.Builder
+	var content strings.Builder
 	for _, l := range strings.SplitAfter(text[block[4]:block[5]], "\n") {
 		if strings.HasPrefix(l, "# ") {
-			toml.WriteString(l[2:])
+			content.WriteString(l[2:])
 		} else if l != "" {
-			toml.WriteString(l[1:])
+			content.WriteString(l[1:])
 		}
 	}
-	meta, terr := parseScriptTOML(toml.String())
-	if terr != nil {
-		return fail(first+terr.line, "the script metadata is not valid: "+terr.msg)
+	meta, tomlProblems := readScriptTOML(content.String())
+	var problems []Problem
+	for _, tp := range tomlProblems {
+		line := first + tp.line - 1
+		problems = append(problems, Problem{Source: source, Line: line, Text: lines[line-1],
+			Message: "the script metadata is not valid: " + tp.msg})
+	}
+	if len(problems) > 0 {
+		return Set{}, "", true, &InvalidError{Problems: problems}
 	}
 
-	var problems []Problem
 	var reqs []requirement
 	for _, d := range meta.dependencies {
 		r, msg := checkLine(d.value)
 		if msg != "" {
-			problems = append(problems, Problem{Source: source, Line: first + d.line, Text: d.value, Message: msg})
+			problems = append(problems, Problem{Source: source, Line: first + d.line - 1, Text: d.value, Message: msg})
 			continue
 		}
 		reqs = append(reqs, r)
@@ -75,7 +81,7 @@ func ParseInlineMetadata(scriptName string, script []byte) (deps Set, requiresPy
 	if rp := meta.requiresPython; rp != nil {
 		norm, err := parseSpecifierSet(rp.value)
 		if err != nil {
-			problems = append(problems, Problem{Source: source, Line: first + rp.line, Text: rp.value,
+			problems = append(problems, Problem{Source: source, Line: first + rp.line - 1, Text: rp.value,
 				Message: fmt.Sprintf(`requires-python is not a version specifier (PEP 440): %v; e.g. ">=3.11"`, err)})
 		}
 		requiresPython = norm

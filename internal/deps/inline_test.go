@@ -85,7 +85,7 @@ func TestParseInlineMetadataFollowsTheRegex(t *testing.T) {
 	if err == nil || !found {
 		t.Fatalf("want a TOML error on line 4, got found=%v err=%v (%q)", found, err, deps.Lines())
 	}
-	if !strings.Contains(err.Error(), `train.py line 4: "# ///"`) || !strings.Contains(err.Error(), "expected a key") {
+	if !strings.Contains(err.Error(), `train.py line 4: "# ///"`) || !strings.Contains(err.Error(), "the script metadata is not valid") {
 		t.Errorf("error = %v", err)
 	}
 }
@@ -121,14 +121,19 @@ func TestParseInlineMetadataRefuses(t *testing.T) {
 			2, "3.11", "requires-python is not a version specifier"},
 		{"unknown field", "# /// script\n# dependancies = []\n# ///\n", 2, "# dependancies = []", `unknown field "dependancies"`},
 		{"other table", "# /// script\n# [project]\n# ///\n", 2, "# [project]", "only [tool] tables"},
-		{"unclosed array", "# /// script\n# dependencies = [\n#  'a',\n# ///\n", 4, "# ///", `expected a value`},
-		{"missing comma", "# /// script\n# dependencies = [\n#  'a'\n#  'b'\n# ]\n# ///\n", 4, "#  'b'", `expected "," or "]"`},
-		{"unclosed string", "# /// script\n# dependencies = ['a]\n# ///\n", 2, "# dependencies = ['a]", "not closed on its line"},
-		{"bad escape", "# /// script\n# dependencies = [\"a\\q\"]\n# ///\n", 2, `# dependencies = ["a\q"]`, `invalid escape`},
-		{"bare word value", "# /// script\n# [tool.x]\n# y = numpy\n# ///\n", 3, "# y = numpy", "strings need quotes"},
-		{"missing equals", "# /// script\n# dependencies ['a']\n# ///\n", 2, "# dependencies ['a']", `expected "="`},
-		{"junk after value", "# /// script\n# requires-python = '>=3' x\n# ///\n", 2, "# requires-python = '>=3' x", "expected the end of the line"},
-		{"unclosed header", "# /// script\n# [tool\n# ///\n", 2, "# [tool", "to close the table header"},
+		{"unclosed array", "# /// script\n# dependencies = [\n#  'a',\n# ///\n", 3, "#  'a',", "unexpected EOF"},
+		{"missing comma", "# /// script\n# dependencies = [\n#  'a'\n#  'b'\n# ]\n# ///\n", 4, "#  'b'", "expected a comma"},
+		{"unclosed string", "# /// script\n# dependencies = ['a]\n# ///\n", 2, "# dependencies = ['a]", "strings cannot contain newlines"},
+		{"bad escape", "# /// script\n# dependencies = [\"a\\q\"]\n# ///\n", 2, `# dependencies = ["a\q"]`, `invalid escape in string '\q'`},
+		{"bare word value", "# /// script\n# [tool.x]\n# y = numpy\n# ///\n", 3, "# y = numpy", `expected value but found "numpy"`},
+		{"missing equals", "# /// script\n# dependencies ['a']\n# ///\n", 2, "# dependencies ['a']", "expected '.' or '='"},
+		{"junk after value", "# /// script\n# requires-python = '>=3' x\n# ///\n", 2, "# requires-python = '>=3' x", "but got 'x' instead"},
+		{"dotted unknown table", "# /// script\n# dependencies = []\n# project.name = 'x'\n# ///\n", 3, "# project.name = 'x'", "[project] is not a script metadata table"},
+		{"sub-table of an unknown table", "# /// script\n#\n# [project.urls]\n# x = 'y'\n# ///\n", 3, "# [project.urls]", "[project] is not a script metadata table"},
+		{"dependencies set twice", "# /// script\n# dependencies = []\n# dependencies = []\n# ///\n", 3, "# dependencies = []", "already been defined"},
+		{"not UTF-8", "# /// script\n# dependencies = ['\xff']\n# ///\n", 2, "# dependencies = ['\xff']", "invalid UTF-8"},
+		{"escaped requirement on its key's line", "# /// script\n# dependencies = [\n#   \"\\u002De ./pkg\",\n# ]\n# ///\n", 2, "-e ./pkg", msgEditable},
+		{"unclosed header", "# /// script\n# [tool\n# ///\n", 2, "# [tool", "to end table name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -145,26 +150,20 @@ func TestParseInlineMetadataRefuses(t *testing.T) {
 	}
 }
 
-func TestTOMLStrings(t *testing.T) {
+// Every wrong field is reported, in the order of the script's lines.
+func TestParseInlineMetadataReportsEveryField(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{`"a\tb\u00e9\U0001F600\"\\"`, "a\tb\u00e9\U0001F600\"\\"},
-		{`'C:\no\escapes'`, `C:\no\escapes`},
-		{"\"\"\"\nline1\nline2 \\\n   more\"\"\"", "line1\nline2 more"},
-		{`"""a""""`, `a"`},
-		{"'''\nraw\\n'''''", "raw\\n''"},
-		{`""`, ""},
-	} {
-		p := &tomlParser{s: tc.in}
-		got, err := p.str()
-		if err != nil || got.value != tc.want || p.i != len(tc.in) {
-			t.Errorf("str(%q) = %q, %v (stopped at %d); want %q", tc.in, got.value, err, p.i, tc.want)
-		}
+	script := "print(1)\n# /// script\n# requires-python = 3\n# dependencies = 'numpy'\n# name = 'x'\n# [tool.uv]\n# x = 1\n# ///\n"
+	_, _, _, err := ParseInlineMetadata("train.py", []byte(script))
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("error %v, want *InvalidError", err)
 	}
-	for _, in := range []string{`"\ud800"`, `"\u12"`, `"""a""""""`, "\"a\x01\"", `"a`, "'''a''"} {
-		p := &tomlParser{s: in}
-		if got, err := p.str(); err == nil {
-			t.Errorf("str(%q) = %q, want an error", in, got.value)
-		}
+	var got []int
+	for _, p := range inv.Problems {
+		got = append(got, p.Line)
+	}
+	if want := []int{3, 4, 5}; !slices.Equal(got, want) {
+		t.Errorf("problems on lines %v, want %v: %v", got, want, err)
 	}
 }

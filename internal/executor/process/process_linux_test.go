@@ -26,10 +26,19 @@ func python() string {
 }
 
 func newExecutor(t *testing.T) *process.Executor {
-	return process.New(process.Options{
+	return newExecutorWith(t, process.Options{
 		WorkDir: t.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
+}
+
+func newExecutorWith(t *testing.T, opts process.Options) *process.Executor {
+	t.Helper()
+	ex, err := process.New(opts)
+	if err != nil {
+		t.Fatalf("New on Linux: %v", err)
+	}
+	return ex
 }
 
 func TestConformance(t *testing.T) {
@@ -123,7 +132,7 @@ print(os.environ["HOME"] == os.getcwd())
 func TestRunDirectoryRemoved(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	h, err := process.New(process.Options{WorkDir: root}).Start(t.Context(), spec("open('left.txt', 'w').write('x')"))
+	h, err := newExecutorWith(t, process.Options{WorkDir: root}).Start(t.Context(), spec("open('left.txt', 'w').write('x')"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +155,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func TestRequirementsAreRefused(t *testing.T) {
 	t.Parallel()
-	ex := process.New(process.Options{})
+	ex := newExecutorWith(t, process.Options{})
 	_, err := ex.Start(t.Context(), executor.Spec{
 		FileName: "x.py", Command: []string{"python3"}, Script: []byte("print(1)"),
 		Requirements: []string{"numpy==1.26.4"},
