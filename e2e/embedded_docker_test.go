@@ -18,7 +18,11 @@ import (
 // job lost, saying why.
 func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 	t.Parallel()
-	env := isolatedEnv(t, "RGRID_CONFIG="+pythonConfig(t))
+	// The embedded grids' liveness, short so the test need not wait 15 s:
+	// heartbeats every second, gone after 6 s of silence.
+	const heartbeat, deadAfter = time.Second, 6 * time.Second
+	env := isolatedEnv(t, "RGRID_CONFIG="+pythonConfig(t),
+		"RGRID_HEARTBEAT_INTERVAL="+heartbeat.String(), "RGRID_DEAD_AFTER="+deadAfter.String())
 	slow := writeScript(t, "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(300)\n")
 	cmd := exec.Command(rgridBin, "run", slow)
 	cmd.Env = env
@@ -48,20 +52,25 @@ func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 		t.Fatalf("the killed run's container: %+v, want one running", cs)
 	}
 
-	// A run within the dead-after leaves it alone: its worker may be alive.
+	// Runs within the dead-after leave it alone: its worker may be alive.
+	// (Its last heartbeat came at most one interval before the kill.)
+	// Once it has been silent longer, the next run removes it.
 	hello := writeScript(t, "hello.py", "print('hello')\n")
-	if r := rgrid(t, env, "run", hello); r.code != 0 {
-		t.Fatalf("run: %d %s", r.code, r.stderr)
-	}
-	if cs := containers(t, label); len(cs) != 1 {
-		t.Fatalf("swept within the dead-after: %+v", cs)
-	}
-	time.Sleep(time.Until(killed.Add(16 * time.Second)))
-	if r := rgrid(t, env, "run", hello); r.code != 0 || r.stdout != "hello\n" {
-		t.Fatalf("run: %d %q %s", r.code, r.stdout, r.stderr)
-	}
-	if cs := containers(t, label); len(cs) != 0 {
-		t.Errorf("the killed run's container is still there: %+v", cs)
+	var swept time.Time
+	waitFor(t, deadAfter+30*time.Second, "a run after the dead-after to sweep the killed run's container", func() bool {
+		began := time.Now()
+		if r := rgrid(t, env, "run", hello); r.code != 0 || r.stdout != "hello\n" {
+			t.Fatalf("run: %d %q %s", r.code, r.stdout, r.stderr)
+		}
+		if len(containers(t, label)) == 0 {
+			swept = began
+			return true
+		}
+		return false
+	})
+	if early := killed.Add(deadAfter - 2*heartbeat); swept.Before(early) {
+		t.Errorf("a run that began %s after the kill swept a run silent for less than the dead-after %s",
+			swept.Sub(killed).Round(time.Millisecond), deadAfter)
 	}
 	s := rgrid(t, env, "status", list.Jobs[0].ID)
 	for _, want := range []string{"lost", "the rgrid run that ran it", "was killed before the job ended"} {

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rgrid/rgrid/internal/config"
-	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/node"
 )
 
 // depsFlags are the settings for installing jobs' Python requirements:
@@ -26,16 +26,16 @@ func (d *depsFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&d.indexURL, "pip-index-url", "", "package index for jobs' requirements (a mirror or private index; default pip's)")
 	f.StringVar(&d.extraIndexURL, "pip-extra-index-url", "", "an extra package index")
 	f.StringVar(&d.trustedHost, "pip-trusted-host", "", "host of an http (not https) index to trust")
-	f.StringVar(&d.network, "deps-network", docker.DefaultDepsNetwork, "Docker network of the containers that install requirements")
+	f.StringVar(&d.network, "deps-network", node.DefaultDepsNetwork, "Docker network of the containers that install requirements")
 	sizeVar(f, &d.cacheSize, "deps-cache-size", 10<<30, "cached environments beyond this size are evicted, least recently used first")
-	f.DurationVar(&d.buildTimeout, "deps-build-timeout", docker.DefaultBuildTimeout, "longest an install may take")
+	f.DurationVar(&d.buildTimeout, "deps-build-timeout", node.DefaultBuildTimeout, "longest an install may take")
 }
 
-func (d *depsFlags) options() (docker.Options, error) {
+func (d *depsFlags) options() (node.DockerOptions, error) {
 	if d.buildTimeout <= 0 {
-		return docker.Options{}, userErr("give installs time, e.g. --deps-build-timeout 10m", "--deps-build-timeout %s: must be positive", d.buildTimeout)
+		return node.DockerOptions{}, userErr("give installs time, e.g. --deps-build-timeout 10m", "--deps-build-timeout %s: must be positive", d.buildTimeout)
 	}
-	return docker.Options{
+	return node.DockerOptions{
 		PipIndexURL: d.indexURL, PipExtraIndexURL: d.extraIndexURL, PipTrustedHost: d.trustedHost,
 		DepsNetwork: d.network, EnvCacheBytes: d.cacheSize, BuildTimeout: d.buildTimeout,
 	}, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/node"
 )
 
 // rgrid's exit codes, besides 0 and a failed script's own. 124, 125 and
@@ -60,12 +61,15 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 func exitStatus(err error) int {
 	var code exitCode
 	var ue *Error
+	var ne *node.Error
 	var ae *client.Error
 	switch {
 	case errors.As(err, &code):
 		return int(code)
 	case errors.As(err, &ue) && ue.Code != 0:
 		return ue.Code
+	case errors.As(err, &ne) && ne.Usage:
+		return exitUsage
 	case errors.As(err, &ae) && ae.Status/100 == 4:
 		return exitUsage
 	}
@@ -77,11 +81,14 @@ const unreachableHint = `start it with "rgrid server" (or "rgrid dev"), or check
 // describe turns an error into the message and hint shown to the user.
 func describe(err error) (msg, hint string) {
 	var ue *Error
+	var ne *node.Error
 	var ae *client.Error
 	var unreachable *client.UnreachableError
 	switch {
 	case errors.As(err, &ue):
 		return ue.Message, ue.Hint
+	case errors.As(err, &ne):
+		return ne.Message, ne.Hint
 	case errors.As(err, &ae):
 		return ae.Message, ae.Hint
 	case errors.As(err, &unreachable):

@@ -10,7 +10,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
-	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/node"
 )
 
 // limitFlags are --memory, --cpus, --pids and --timeout, shared by run
@@ -55,7 +55,7 @@ func (l *limitFlags) limits() (client.Limits, error) {
 }
 
 // executorLimits are the flags as a worker's defaults, over base.
-func (l *limitFlags) executorLimits(base executor.Limits) (executor.Limits, error) {
+func (l *limitFlags) executorLimits(base node.Limits) (node.Limits, error) {
 	cl, err := l.limits()
 	if err != nil {
 		return base, err
@@ -138,7 +138,7 @@ func (m *maxFlags) add(f *pflag.FlagSet) {
 }
 
 // checkDefaultsFit refuses a worker whose defaults exceed its maxima.
-func checkDefaultsFit(d, m executor.Limits) error {
+func checkDefaultsFit(d, m node.Limits) error {
 	switch {
 	case m.MemoryBytes > 0 && d.MemoryBytes > m.MemoryBytes:
 		return userErr("lower --memory or raise --max-memory", "the default memory %s is over the maximum %s", formatBytes(d.MemoryBytes), formatBytes(m.MemoryBytes))

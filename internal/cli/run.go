@@ -16,7 +16,7 @@ import (
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
 	"github.com/rgrid/rgrid/internal/config"
-	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/node"
 	"github.com/rgrid/rgrid/internal/runtimes"
 )
 
@@ -38,6 +38,7 @@ type runOptions struct {
 	// another process's workers.
 	deps      depsFlags
 	depsTyped string
+	liveness  livenessFlags // the embedded server's, hidden
 	// cancelOnInterrupt: Ctrl-C cancels the job instead of detaching.
 	cancelOnInterrupt bool
 }
@@ -96,6 +97,7 @@ stderr as "Error: …" with a "Hint: …" naming the fix.`,
 	f.BoolVar(&o.cancelOnInterrupt, "cancel-on-interrupt", false, "Ctrl-C cancels the job (default: Ctrl-C detaches and the job goes on)")
 	o.limits.add(f)
 	o.deps.add(f)
+	o.liveness.add(f, true)
 	addClientFlags(cmd)
 	return cmd
 }
@@ -197,7 +199,7 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 		return err
 	}
 	if o.detach && e.server == "" {
-		if dataDir, err := config.DataDir(); err == nil && devServerURL(ctx, dataDir) == "" {
+		if dataDir, err := config.DataDir(); err == nil && node.DevURL(ctx, dataDir) == "" {
 			return userErr("start \"rgrid dev\" in another terminal (it keeps a local server running), or pass --server",
 				"--detach needs a server that keeps running after rgrid exits")
 		}
@@ -227,7 +229,11 @@ func (o *runOptions) execOptions() (execOptions, error) {
 	if err != nil {
 		return execOptions{}, err
 	}
-	return execOptions{defaults: defaultLimits(), docker: opts}, nil
+	live, err := o.liveness.options()
+	if err != nil {
+		return execOptions{}, err
+	}
+	return execOptions{defaults: defaultLimits(), docker: opts, server: live}, nil
 }
 
 // checkDepsApply refuses a dependency flag typed for a run that goes to
@@ -245,7 +251,7 @@ func (o *runOptions) checkDepsApply(ctx context.Context, e *env) error {
 			fmt.Sprintf("set it on the workers (rgrid worker --%s, or %s where they run), or drop it", o.depsTyped, env))
 	}
 	if dataDir, err := config.DataDir(); err == nil {
-		if url := devServerURL(ctx, dataDir); url != "" {
+		if url := node.DevURL(ctx, dataDir); url != "" {
 			return notHere(o.depsTyped, `"rgrid dev" at `+url,
 				fmt.Sprintf("restart rgrid dev with --%s (or %s), or drop it", o.depsTyped, env))
 		}
@@ -345,6 +351,6 @@ func outcome(j client.Job, stderr io.Writer) error {
 
 // defaultLimits are the limits an embedded worker applies to jobs that set
 // none; standalone workers take theirs from flags.
-func defaultLimits() executor.Limits {
-	return executor.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, Timeout: 300 * time.Second}
+func defaultLimits() node.Limits {
+	return node.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, Timeout: 300 * time.Second}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/node"
 )
 
 // wantUsage checks that rgrid refused with exit 2 and one Error: line
@@ -94,6 +95,7 @@ func TestEmbeddedRunPassesDepsSettingsDown(t *testing.T) {
 	o := &runOptions{}
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	o.deps.add(fs)
+	o.liveness.add(fs, true)
 	if err := fs.Parse([]string{"--pip-index-url", "http://mirror:8080/simple", "--deps-cache-size", "2g"}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +115,10 @@ func TestEmbeddedRunPassesDepsSettingsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := x.choice("embedded-1")
-	d := c.docker
+	d := x.docker
 	if d.PipIndexURL != "http://mirror:8080/simple" || d.PipExtraIndexURL != "http://extra/simple" || d.PipTrustedHost != "mirror" ||
-		d.DepsNetwork != "pypi-net" || d.EnvCacheBytes != 2<<30 || d.BuildTimeout <= 0 || !c.embedded || c.workerID != "embedded-1" {
-		t.Errorf("executor choice %+v", c)
+		d.DepsNetwork != "pypi-net" || d.EnvCacheBytes != 2<<30 || d.BuildTimeout <= 0 {
+		t.Errorf("docker options %+v", d)
 	}
 	if x.defaults != defaultLimits() {
 		t.Errorf("defaults %+v", x.defaults)
@@ -149,7 +150,7 @@ func TestRemoteRunRefusesTypedDepsFlags(t *testing.T) {
 	defer dev.Close()
 	dataDir := t.TempDir()
 	t.Setenv("RGRID_DATA_DIR", dataDir)
-	if err := os.WriteFile(devStatePath(dataDir), []byte(`{"url":"`+dev.URL+`","pid":1}`), 0o600); err != nil {
+	if err := os.WriteFile(node.DevStatePath(dataDir), []byte(`{"url":"`+dev.URL+`","pid":1}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr = runCLI(t, "run", "--deps-cache-size", "1g", script)

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -171,4 +172,46 @@ func (s *Scheduler) Release(ctx context.Context, workerID, message string) ([]st
 	}
 	s.jobsChanged(jobs)
 	return jobs, nil
+}
+
+// GoneParams select the workers SweepGone settles.
+type GoneParams struct {
+	Name  string        // only workers registered under this name
+	After time.Duration // silent for longer than this
+	// Message is the message of their jobs that end lost.
+	Message func(workerID string, lastHeard time.Time) string
+}
+
+// SweepGone settles at once what gone workers left, without the reaper's
+// wait after a start: the jobs of the workers p selects end lost (or queue
+// again while attempts remain) with p's message, and their registrations
+// are removed (one that comes back registers again). It returns the
+// workers' ids. An embedded grid sweeps its data directory's embedded
+// workers this way when it starts: one whose rgrid run was killed never
+// comes back.
+func (s *Scheduler) SweepGone(ctx context.Context, p GoneParams) ([]string, error) {
+	now := s.now()
+	workers, err := s.store.ListWorkers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	var gone []string
+	for _, w := range workers {
+		if w.Name != p.Name || now.Sub(w.LastHeartbeat) <= p.After {
+			continue
+		}
+		if w.SlotsInUse > 0 {
+			jobs, err := s.store.LoseAttempts(ctx, store.LoseParams{WorkerID: w.ID, Reason: "worker_lost",
+				Message: p.Message(w.ID, w.LastHeartbeat), Now: now})
+			if err != nil {
+				return gone, fmt.Errorf("take back the jobs of worker %s: %w", w.ID, err)
+			}
+			s.jobsChanged(jobs)
+		}
+		if err := s.store.DeleteWorker(ctx, w.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return gone, fmt.Errorf("remove worker %s: %w", w.ID, err)
+		}
+		gone = append(gone, w.ID)
+	}
+	return gone, nil
 }

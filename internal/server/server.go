@@ -112,6 +112,22 @@ func (s *Server) Start(ctx context.Context) error { return s.reaper.Start(ctx) }
 // be closed after.
 func (s *Server) Stop() { s.reaper.Stop() }
 
+// Options are the server's settings, defaults filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// SweepGone settles at once what the gone workers p selects left (see
+// scheduler.SweepGone).
+func (s *Server) SweepGone(ctx context.Context, p scheduler.GoneParams) ([]string, error) {
+	return s.sched.SweepGone(ctx, p)
+}
+
+// DeleteWorker removes a worker's registration, as a worker that is never
+// seen again (an embedded rgrid run's) asks on its way out: store.ErrNotFound
+// if unknown, store.ErrWorkerBusy while it holds jobs.
+func (s *Server) DeleteWorker(ctx context.Context, id string) error {
+	return s.store.DeleteWorker(ctx, id)
+}
+
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()

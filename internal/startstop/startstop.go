@@ -85,14 +85,16 @@ func (b *Base) Stopped() <-chan struct{} {
 
 // Func is a Service that runs fn until fn returns; fn must return soon
 // after its context is canceled.
-func Func(fn func(ctx context.Context)) Service { return &funcService{fn: fn} }
+func Func(fn func(ctx context.Context)) *FuncService { return &FuncService{fn: fn} }
 
-type funcService struct {
+// FuncService is a function run as a Service (see Func).
+type FuncService struct {
 	Base
 	fn func(ctx context.Context)
 }
 
-func (f *funcService) Start(ctx context.Context) error {
+// Start runs the function in a goroutine.
+func (f *FuncService) Start(ctx context.Context) error {
 	ctx, ok, done := f.StartInit(ctx)
 	if !ok {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/pytrace"
+	"github.com/rgrid/rgrid/internal/startstop"
 )
 
 type killReason int
@@ -31,6 +32,7 @@ type attempt struct {
 	handle executor.Handle
 	reason killReason
 	done   bool
+	kills  sync.WaitGroup // kills under way; none starts once done
 }
 
 func (a *attempt) markEnded() {
@@ -53,17 +55,18 @@ func newAttempt(lj client.LeasedJob) *attempt {
 // arrives before the start is applied as soon as there is a handle.
 func (a *attempt) kill(r killReason) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.reason == killNone {
 		a.reason = r
 	}
-	h := a.handle
-	a.mu.Unlock()
-	if h != nil {
-		go func() {
+	// In the background: callers hold the worker's lock. supervise waits
+	// for it once the run has ended.
+	if h := a.handle; h != nil && !a.done {
+		a.kills.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = h.Kill(ctx)
-		}()
+		})
 	}
 }
 
@@ -112,9 +115,8 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	defer w.untrack(a)
 	log := w.log.With("job", a.ref.JobID, "attempt", a.ref.Attempt)
 	ship := newShipper(w.c, a.ref, w.logLimit(a.job.Job), func() { a.kill(killStopped) })
-	shipCtx, stopShip := context.WithCancel(ctx)
-	defer stopShip()
-	go ship.run(shipCtx)
+	_ = ship.Start(ctx)
+	defer ship.Stop()
 
 	j := a.job
 	spec := executor.Spec{
@@ -150,7 +152,9 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	// Queued before the run can end, so the result finds it waiting (and
 	// folds it in) or follows it.
 	first := w.reporter.queueStart(a.ref)
-	go w.reportStart(ctx, a, first)
+	starting := startstop.Func(func(ctx context.Context) { w.reportStart(ctx, a, first) })
+	_ = starting.Start(ctx)
+	defer starting.Stop() // once the result is reported the start report is moot
 	w.supervise(ctx, a, h, ship)
 }
 
@@ -194,6 +198,7 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 	}
 	res, err := h.Wait(context.WithoutCancel(ctx))
 	a.markEnded()
+	a.kills.Wait()
 	refused := ship.close()
 	if refused != nil {
 		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)

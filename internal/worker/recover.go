@@ -96,9 +96,8 @@ func (w *Worker) adopt(ctx context.Context, rec executor.Recoverer, f executor.F
 		"stdout_from", offsets.Streams[client.Stdout].Bytes, "stderr_from", offsets.Streams[client.Stderr].Bytes)
 	jobs.Go(func() {
 		defer w.untrack(a)
-		shipCtx, stop := context.WithCancel(ctx)
-		defer stop()
-		go ship.run(shipCtx)
+		_ = ship.Start(ctx)
+		defer ship.Stop()
 		w.supervise(ctx, a, h, ship)
 	})
 	return nil

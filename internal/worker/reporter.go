@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/startstop"
 )
 
 // reporter sends the start and result reports of all of a worker's
@@ -23,6 +24,7 @@ import (
 // the start's caller gets the result's answer. A run that ends within a
 // busy worker's linger thus costs one report, not two.
 type reporter struct {
+	startstop.Base
 	c        reportsClient
 	workerID string
 
@@ -64,6 +66,20 @@ func lingerFor(last int) time.Duration {
 }
 
 // run sends reports until ctx ends.
+// Start sends what is queued, one request at a time, until ctx ends or
+// Stop.
+func (r *reporter) Start(ctx context.Context) error {
+	ctx, ok, done := r.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	go func() {
+		defer done()
+		r.run(ctx)
+	}()
+	return nil
+}
+
 func (r *reporter) run(ctx context.Context) {
 	last := 0 // reports in the previous request
 	for {

@@ -93,7 +93,8 @@ func TestReporterFoldsWaitingStartIntoResult(t *testing.T) {
 	})
 	waitQueued(t, r, 4, 3)
 
-	go r.run(ctx)
+	_ = r.Start(ctx)
+	t.Cleanup(r.Stop)
 	var stales int
 	for range 6 {
 		select {
@@ -120,7 +121,8 @@ func TestReporterFoldsWaitingStartIntoResult(t *testing.T) {
 func TestReporterSendsInOrder(t *testing.T) {
 	f := &fakeReports{}
 	r := newReporter(f, "w")
-	go r.run(t.Context())
+	_ = r.Start(t.Context())
+	t.Cleanup(r.Stop)
 	// A quiet worker: each report goes alone, at once, in order.
 	for i := range 3 {
 		ref := client.AttemptRef{JobID: "q", Attempt: i + 1}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/startstop"
 )
 
 // shipper collects one attempt's stdout and stderr and uploads them in
@@ -23,6 +24,7 @@ import (
 // the worker's memory stays bounded whatever the script prints. Past the
 // attempt's log limit output is read and dropped, so the script runs on.
 type shipper struct {
+	startstop.Base
 	up       uploader
 	ref      client.AttemptRef
 	maxBytes int64
@@ -39,7 +41,6 @@ type shipper struct {
 	tail      []byte // the last stderrTail bytes of stderr, stored or not
 	wake      chan struct{}
 	closed    chan struct{}
-	done      chan struct{}
 	err       error // set when the server refused the attempt
 }
 
@@ -65,7 +66,6 @@ func newShipper(up uploader, ref client.AttemptRef, maxBytes int64, onStop func(
 		seq:    map[client.Stream]int64{},
 		wake:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
-		done:   make(chan struct{}),
 	}
 	s.room = sync.NewCond(&s.mu)
 	return s
@@ -160,10 +160,21 @@ func (s *shipper) appendLocked(st client.Stream, p []byte) {
 // system adds a line of RGrid's own to the log.
 func (s *shipper) system(line string) { s.add(client.System, []byte(line+"\n"), false) }
 
-// run uploads until close is called and everything is sent, or the server
-// refuses the attempt, or ctx ends.
+// Start uploads until close is called and everything is sent, or the
+// server refuses the attempt, or ctx ends, or Stop.
+func (s *shipper) Start(ctx context.Context) error {
+	ctx, ok, done := s.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	go func() {
+		defer done()
+		s.run(ctx)
+	}()
+	return nil
+}
+
 func (s *shipper) run(ctx context.Context) {
-	defer close(s.done)
 	defer func() {
 		s.mu.Lock()
 		s.stopped = true
@@ -234,7 +245,9 @@ func batchLen(b []client.LogChunk) int {
 // returns the server's refusal if there was one.
 func (s *shipper) close() error {
 	close(s.closed)
-	<-s.done
+	if stopped := s.Stopped(); stopped != nil {
+		<-stopped
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err

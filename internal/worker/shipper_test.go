@@ -66,7 +66,8 @@ func TestShipperRetriesWithoutLossOrDoubles(t *testing.T) {
 	t.Parallel()
 	up := &flakyServer{seen: map[client.Stream]map[int64]bool{}}
 	s := newShipper(up, client.AttemptRef{JobID: "j", Attempt: 1}, 0, func() {})
-	go s.run(t.Context())
+	_ = s.Start(t.Context())
+	t.Cleanup(s.Stop)
 	var wantOut, wantErr strings.Builder
 	out, errw := s.writer(client.Stdout), s.writer(client.Stderr)
 	for i := range 2000 {
@@ -93,7 +94,8 @@ func TestShipperTruncatesAtLimit(t *testing.T) {
 	t.Parallel()
 	up := &flakyServer{seen: map[client.Stream]map[int64]bool{}}
 	s := newShipper(up, client.AttemptRef{JobID: "j", Attempt: 1}, 100, func() {})
-	go s.run(t.Context())
+	_ = s.Start(t.Context())
+	t.Cleanup(s.Stop)
 	w := s.writer(client.Stdout)
 	for range 50 {
 		w.Write([]byte("0123456789"))
@@ -115,7 +117,8 @@ func TestShipperStopsOnStaleAttempt(t *testing.T) {
 	up := &flakyServer{seen: map[client.Stream]map[int64]bool{}, stale: true}
 	stopped := make(chan struct{})
 	s := newShipper(up, client.AttemptRef{JobID: "j", Attempt: 1}, 0, func() { close(stopped) })
-	go s.run(t.Context())
+	_ = s.Start(t.Context())
+	t.Cleanup(s.Stop)
 	s.writer(client.Stdout).Write([]byte("late output\n"))
 	select {
 	case <-stopped:
@@ -154,7 +157,8 @@ func TestShipperBoundsMemory(t *testing.T) {
 	t.Parallel()
 	up := &gatedServer{gate: make(chan struct{})}
 	s := newShipper(up, client.AttemptRef{JobID: "j", Attempt: 1}, 0, func() {})
-	go s.run(t.Context())
+	_ = s.Start(t.Context())
+	t.Cleanup(s.Stop)
 	const write, total = 32 << 10, 64 << 20
 	wrote := make(chan struct{})
 	go func() {
@@ -194,7 +198,8 @@ func TestShipperWritersNotStuck(t *testing.T) {
 	up := &gatedServer{gate: make(chan struct{})}
 	s := newShipper(up, client.AttemptRef{JobID: "j", Attempt: 1}, 0, func() {})
 	ctx, cancel := context.WithCancel(t.Context())
-	go s.run(ctx)
+	_ = s.Start(ctx)
+	t.Cleanup(s.Stop)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

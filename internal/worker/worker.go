@@ -15,6 +15,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/version"
 )
 
@@ -119,20 +120,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	jobs := &sync.WaitGroup{}
 	w.recover(bg, jobs)
-	var wg sync.WaitGroup
-	wg.Go(func() { w.reporter.run(bg) })
-	wg.Go(func() { w.heartbeatLoop(bg) })
-	wg.Go(func() { w.stopLoop(bg) })
+	// The loops that outlive the lease loop, through the drain: stopped,
+	// and waited for, once the jobs are done.
+	var loops startstop.Group
+	defer loops.Stop()
+	_ = loops.Start(bg, w.reporter)
+	loops.Go(bg, w.heartbeatLoop)
+	loops.Go(bg, w.stopLoop)
 
 	leaseCtx, stopLeasing := context.WithCancel(ctx)
 	defer stopLeasing()
-	go func() {
+	loops.Go(leaseCtx, func(ctx context.Context) {
 		select {
 		case <-w.idLost:
 			stopLeasing() // also ends a lease request being held
-		case <-leaseCtx.Done():
+		case <-ctx.Done():
 		}
-	}()
+	})
 	w.leaseLoop(leaseCtx, bg, jobs)
 	if ctx.Err() != nil && !w.lostID() {
 		w.mu.Lock()
@@ -142,8 +146,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.sendHeartbeat(bg) // tell the server at once
 	}
 	jobs.Wait()
-	stopBG()
-	wg.Wait()
+	stopLeasing()
+	loops.Stop()
 	if w.lostID() {
 		// No release: the attempts held under this id now are the other
 		// process's (and the server refuses it).

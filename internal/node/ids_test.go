@@ -1,4 +1,4 @@
-package cli
+package node
 
 import (
 	"errors"
@@ -65,16 +65,16 @@ func TestKeptIDReplacesAnEmptyFile(t *testing.T) {
 // A second process on a worker id in one data directory is refused with
 // the holder's pid and the two ways to a separate identity.
 func TestLockWorkerIDRefusesASecondProcess(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	t.Setenv("RGRID_DATA_DIR", dir)
-	first, err := lockWorkerID("w1")
+	first, err := lockWorkerID(dir, "w1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	_, err = lockWorkerID("w1")
+	_, err = lockWorkerID(dir, "w1")
 	var ue *Error
-	if !errors.As(err, &ue) || ue.Code != exitUsage {
+	if !errors.As(err, &ue) || !ue.Usage {
 		t.Fatalf("second lock: %v, want a usage error", err)
 	}
 	if want := fmt.Sprintf("worker w1 is already running in this data directory (pid %d)", os.Getpid()); ue.Message != want {
@@ -83,7 +83,7 @@ func TestLockWorkerIDRefusesASecondProcess(t *testing.T) {
 	if !strings.HasPrefix(ue.Hint, "give this one its own identity: --worker-id NAME or RGRID_DATA_DIR=DIR") || !strings.Contains(ue.Hint, dir) {
 		t.Errorf("hint %q", ue.Hint)
 	}
-	other, err := lockWorkerID("w2")
+	other, err := lockWorkerID(dir, "w2")
 	if err != nil {
 		t.Fatalf("another id in the same directory: %v", err)
 	}

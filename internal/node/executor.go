@@ -1,4 +1,4 @@
-package cli
+package node
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 		return ex, "", nil
 	case "", "docker":
 	default:
-		return nil, "", userErr("use --executor docker or --executor process", "unknown executor %q", c.name)
+		return nil, "", usageErr("use --executor docker or --executor process", "unknown executor %q", c.name)
 	}
 	opts := c.docker
 	opts.Logger, opts.WorkerID = c.log, c.workerID

@@ -1,0 +1,128 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/server"
+	"github.com/rgrid/rgrid/internal/startstop"
+)
+
+// ServerConfig is what rgrid server runs.
+type ServerConfig struct {
+	DB       string // postgres://… or a SQLite file
+	Migrate  bool   // apply pending migrations first
+	Listen   string
+	Runtimes *runtimes.Table
+	Options  ServerOptions
+	Log      *slog.Logger
+}
+
+// RunServer serves the API and runs the reaper until ctx ends, then shuts
+// down: long polls are released, the HTTP server drains, the reaper stops,
+// and only then is the store closed.
+func RunServer(ctx context.Context, c ServerConfig) error {
+	st, err := database.Open(ctx, c.DB, database.Options{Migrate: c.Migrate})
+	if err != nil {
+		return dbError(err)
+	}
+	defer st.Close()
+	ln, err := listen(c.Listen)
+	if err != nil {
+		return err
+	}
+	srv := server.New(st, c.Runtimes, c.Log, c.Options)
+	if err := srv.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Stop()
+	a := newAPI(ln, srv.Handler())
+	_ = a.Start(ctx) // an api always starts
+	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "db", database.Redact(c.DB), "dialect", st.Dialect())
+	select {
+	case <-ctx.Done():
+		c.Log.Info("shutting down")
+	case <-a.Stopped():
+	}
+	a.Stop()
+	return a.Err()
+}
+
+// listen opens addr, or says how to free it.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, platformErr("choose another address with --listen, or stop what uses it", "listen on %s: %v", addr, err)
+	}
+	return ln, nil
+}
+
+// api serves a handler on a listener as a startstop.Service: Stop releases
+// the long polls (the requests' base context ends), shuts the HTTP server
+// down and waits for it.
+type api struct {
+	startstop.Base
+	ln net.Listener
+	hs *http.Server
+
+	mu  sync.Mutex
+	err error
+}
+
+func newAPI(ln net.Listener, h http.Handler) *api {
+	return &api{ln: ln, hs: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+}
+
+func (a *api) Start(ctx context.Context) error {
+	ctx, ok, done := a.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	a.hs.BaseContext = func(net.Listener) context.Context { return base }
+	go func() {
+		defer done()
+		defer cancelBase()
+		served := make(chan error, 1)
+		go func() { served <- a.hs.Serve(a.ln) }()
+		select {
+		case err := <-served:
+			a.setErr(err)
+			return
+		case <-ctx.Done():
+		}
+		cancelBase()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.setErr(a.hs.Shutdown(sctx))
+		a.setErr(<-served) // ErrServerClosed after a Shutdown: not kept
+	}()
+	return nil
+}
+
+func (a *api) setErr(err error) {
+	if errors.Is(err, http.ErrServerClosed) {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+// Err is why the API stopped serving on its own, or the shutdown's
+// failure; nil after a clean stop.
+func (a *api) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}

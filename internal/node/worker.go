@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/startstop"
+	"github.com/rgrid/rgrid/internal/worker"
+)
+
+// WorkerConfig is what rgrid worker runs.
+type WorkerConfig struct {
+	Server, Token string
+	// ID is the worker's; "" takes the one kept in the data directory
+	// (made on the first start).
+	ID       string
+	Name     string // display name; "" is the host name
+	Slots    int
+	Executor string // "", "docker" or "process"
+	Defaults Limits // for a job that sets no limit of its own
+	Max      Limits // the most a job may ask of this worker
+	// MaxLogBytes caps the output of a job that carries no log limit.
+	MaxLogBytes int64
+	Docker      DockerOptions
+	Log         *slog.Logger
+	// Abort, when closed, stops the running jobs at once (they are handed
+	// back to the queue) instead of letting a drain finish them.
+	Abort <-chan struct{}
+}
+
+// RunWorker registers with the server and works until ctx ends, then
+// drains: no new jobs, running ones finish. A second process on the same
+// worker id in this data directory is refused before it touches anything.
+func RunWorker(ctx context.Context, c WorkerConfig) error {
+	if c.Server == "" {
+		return usageErr("pass --server http://HOST:8080 or set RGRID_SERVER", "no server given")
+	}
+	cl, err := client.New(c.Server, c.Token)
+	if err != nil {
+		return usageErr("pass a URL like http://127.0.0.1:8080", "%v", err)
+	}
+	dir, dirErr := config.DataDir()
+	explicitID := c.ID != ""
+	if !explicitID {
+		if dirErr != nil {
+			return usageErr("pass --worker-id, or set RGRID_DATA_DIR", "%v", dirErr)
+		}
+		if c.ID, err = persistentWorkerID(dir); err != nil {
+			return err
+		}
+	}
+	// Before the executor starts: a second process on this id must not
+	// touch the first one's containers.
+	lock, err := (*worker.IDLock)(nil), dirErr
+	if dirErr == nil {
+		lock, err = lockWorkerID(dir, c.ID)
+	}
+	var instance string
+	switch {
+	case err == nil:
+		defer lock.Close()
+		instance = lock.Instance
+	case errors.As(err, new(*Error)):
+		return err
+	case explicitID:
+		// An id given on the command line needs no data directory; the
+		// server still refuses a second live process on it.
+		c.Log.Warn("no data directory to lock the worker id in; two processes on this machine with this id are refused only by the server", "err", err)
+	default:
+		return usageErr("set RGRID_DATA_DIR to a writable directory, or pass --worker-id", "lock the worker id: %v", err)
+	}
+	ex, _, err := chooseExecutor(ctx, executorChoice{name: c.Executor, workerID: c.ID, log: c.Log, docker: c.Docker})
+	if err != nil {
+		return err
+	}
+	if ex.Name() == "process" {
+		c.Log.Warn("executor process: jobs run on this machine as this user, with rlimits but no isolation")
+	}
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	w, err := worker.New(cl, worker.Options{
+		ID: c.ID, Name: c.Name, Slots: c.Slots, Executor: ex, Log: c.Log,
+		Defaults: c.Defaults, Max: c.Max, MaxLogBytes: c.MaxLogBytes, Instance: instance,
+	})
+	if err != nil {
+		return usageErr("check the worker's flags", "%v", err)
+	}
+	if c.Abort != nil {
+		aborter := startstop.Func(func(ctx context.Context) {
+			select {
+			case <-c.Abort:
+				c.Log.Warn("second signal: stopping running jobs now")
+				w.Abort()
+			case <-ctx.Done():
+			}
+		})
+		_ = aborter.Start(context.WithoutCancel(ctx))
+		defer aborter.Stop()
+	}
+	return w.Run(ctx)
+}
