@@ -31,6 +31,15 @@ func New(st store.Store, n *Notifier, log *slog.Logger, now func() time.Time) *S
 	return &Scheduler{store: st, notify: n, log: log, now: now, pollInterval: time.Second}
 }
 
+// WithPollInterval sets how long a waiting lease goes without looking at
+// the store when nothing wakes it (default 1 s), and returns s.
+func (s *Scheduler) WithPollInterval(d time.Duration) *Scheduler {
+	if d > 0 {
+		s.pollInterval = d
+	}
+	return s
+}
+
 // Lease is what one lease request gets.
 type Lease struct {
 	Jobs []store.Job

@@ -49,6 +49,10 @@ type Options struct {
 	// Token, if set, must be presented as a bearer token on every call but
 	// the health check.
 	Token string
+	// PollInterval is how long a waiting lease request goes without
+	// looking at the store when nothing in this process wakes it: the
+	// fallback for changes made elsewhere (default 1 s).
+	PollInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -90,7 +94,7 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now)
+	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval)
 	return &Server{
 		store:    st,
 		runtimes: rt,

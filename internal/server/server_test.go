@@ -392,3 +392,45 @@ func TestSubmitBatch(t *testing.T) {
 		}
 	}
 }
+
+// A result that queues its job again (a script failure with a retry left)
+// wakes a worker's waiting lease at once, from the single result endpoint
+// and from the batch of reports alike. The fallback poll is an hour here,
+// so only the wake-up can hand the job over.
+func TestRetriedResultWakesWaitingLease(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []bool{false, true} {
+		b := setup(t, server.Options{PollInterval: time.Hour})
+		job, err := b.c.Submit(t.Context(), client.SubmitRequest{Script: []byte("exit 1\n"), FileName: "f.sh", Retries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := b.leaseOne(t, "w1")
+		if _, err := b.c.Register(t.Context(), client.RegisterRequest{ID: "w2", Slots: 1, Executor: "process"}); err != nil {
+			t.Fatal(err)
+		}
+		leased := make(chan client.LeaseResponse, 1)
+		go func() {
+			l, err := b.c.Lease(t.Context(), "w2", client.LeaseRequest{Max: 1, WaitSeconds: 20})
+			if err != nil {
+				t.Error(err)
+			}
+			leased <- l
+		}()
+		exit := 1
+		res := client.ResultReport{State: client.StateFailed, ExitCode: &exit, Started: true}
+		ref := client.AttemptRef{JobID: job.ID, Attempt: first.Attempt}
+		if batch {
+			_, err = b.c.Reports(t.Context(), "w1", client.ReportsRequest{Results: []client.AttemptResult{{AttemptRef: ref, ResultReport: res}}})
+		} else {
+			_, err = b.c.ReportResult(t.Context(), ref, res)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := <-leased
+		if len(l.Jobs) != 1 || l.Jobs[0].Job.ID != job.ID || l.Jobs[0].Attempt != 2 {
+			t.Errorf("batch %v: the waiting lease got %+v, want attempt 2 of %s", batch, l.Jobs, job.ID)
+		}
+	}
+}

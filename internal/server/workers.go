@@ -330,7 +330,7 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
 		return
 	}
-	s.sched.JobChanged(ref.JobID)
+	s.resultRecorded(j)
 	s.log.Info("job finished", "job", j.ID, "attempt", ref.Attempt, "state", j.State, "reason", j.Reason)
 	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
 }
@@ -455,7 +455,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		for i, p := range ps {
 			ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
 			if resp.Results[i].Error = reportError(ref, errs[i]); errs[i] == nil {
-				s.sched.JobChanged(ref.JobID)
+				s.resultRecorded(jobs[i])
 				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[i].State, "reason", jobs[i].Reason)
 			} else if resp.Results[i].Error == nil {
 				s.writeError(w, r, errs[i])
@@ -464,6 +464,15 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// resultRecorded wakes the job's followers and, when the result queued the
+// job again (a retry, or an attempt its worker lost), the waiting leases.
+func (s *Server) resultRecorded(j store.Job) {
+	s.sched.JobChanged(j.ID)
+	if j.State == store.StateQueued {
+		s.sched.JobQueued()
+	}
 }
 
 // reportError is the answer to one refused report, or nil for none and
