@@ -45,6 +45,10 @@ type Limits struct {
 	CPUs        float64
 	Pids        int64
 	Timeout     time.Duration
+	// DiskBytes bounds what the job may write into its working directory
+	// (inputs included), enforced by the kernel: a write past it fails
+	// with ENOSPC. Zero: the executor's default.
+	DiskBytes int64
 }
 
 // Spec is everything needed to start one attempt.
@@ -58,7 +62,10 @@ type Spec struct {
 	Image   string
 	Command []string
 
-	FileName string // base name of the script, e.g. "train.py"
+	// FileName is the script's path: a base name ("train.py") when the
+	// executor stages Script alone, else a slash-separated path relative
+	// to the working directory ("src/train.py") that Stage writes.
+	FileName string
 	Script   []byte
 	Args     []string
 	Env      map[string]string
@@ -68,6 +75,18 @@ type Spec struct {
 	// normalized (one PEP 508 requirement each, sorted). When not empty the
 	// executor runs the job in an environment where they are installed.
 	Requirements []string
+
+	// Stage, when set, writes the job's working directory (the user's
+	// project, the script at FileName among it) into dir, on the host,
+	// before the run starts; Script is then not staged on its own. The run
+	// starts in that directory. An error means nothing runs.
+	Stage func(dir string) error
+	// Collect, when set, is called once the run has ended (stopped,
+	// killed or timed out) with its working directory, before the
+	// executor removes it: the worker takes the job's outputs from there.
+	// The directory is the job's: nothing in it is trusted, nothing is
+	// followed or executed.
+	Collect func(dir string)
 
 	// Stdout and Stderr receive the script's output as it is produced. Each
 	// is written from one goroutine at a time, but the two concurrently, so
@@ -100,6 +119,9 @@ type Result struct {
 	// e.g. "killed after 300 s (the job's time limit)".
 	Message  string
 	Duration time.Duration
+	// DiskFull: the working directory had no space left when the run
+	// ended (it reached Limits.DiskBytes).
+	DiskFull bool
 }
 
 // Handle is a started run.
