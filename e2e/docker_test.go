@@ -45,7 +45,9 @@ command = ["python3"]
 		t.Fatal(err)
 	}
 	env := isolatedEnv(t, "RGRID_CONFIG="+cfg)
-	_, url := startServer(t, env, testdb.PostgresURL(t))
+	// Heartbeats every 30 s: what reaches a worker sooner (a cancel) came
+	// through its long poll, not a heartbeat.
+	_, url := startServer(t, env, testdb.PostgresURL(t), "--heartbeat-interval", "30s", "--dead-after", "90s")
 	// Worker ids are unique per test: a starting worker removes every
 	// container labelled with its id.
 	w := startWorker(t, env, url, "dw-"+strings.ReplaceAll(t.Name(), "/", "-"), slots,
@@ -298,7 +300,7 @@ print(round((time.process_time() - cpu0) / (time.monotonic() - wall0), 2))
 		}
 	})
 
-	t.Run("cancel stops the container within 2 s", func(t *testing.T) {
+	t.Run("cancel reaches the busy worker at once, not at its next heartbeat", func(t *testing.T) {
 		t.Parallel()
 		script := writeScript(t, "wait.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
 		id := strings.TrimSpace(g.rgrid(t, "run", "--detach", script).stdout)
@@ -310,11 +312,12 @@ print(round((time.process_time() - cpu0) / (time.monotonic() - wall0), 2))
 		if r := g.rgrid(t, "cancel", id); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
+		// Well inside one 30 s heartbeat interval, however loaded the
+		// machine: the container's stop itself is a few seconds at worst.
 		j := waitTerminal(t, g.c, []string{id}, 20*time.Second)[id]
-		took := time.Since(start)
-		t.Logf("canceled in %s", took)
-		if j.State != rgclient.StateCanceled || took > 2*time.Second {
-			t.Errorf("state %s after %s", j.State, took)
+		t.Logf("canceled in %s", time.Since(start))
+		if j.State != rgclient.StateCanceled {
+			t.Errorf("state %s, want canceled", j.State)
 		}
 	})
 }

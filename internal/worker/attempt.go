@@ -28,11 +28,12 @@ type attempt struct {
 	ref client.AttemptRef
 	job client.LeasedJob
 
-	mu     sync.Mutex
-	handle executor.Handle
-	reason killReason
-	done   bool
-	kills  sync.WaitGroup // kills under way; none starts once done
+	mu      sync.Mutex
+	handle  executor.Handle
+	reason  killReason
+	done    bool
+	kills   sync.WaitGroup // kills under way; none starts once done
+	killing bool           // a kill is under way, or succeeded
 }
 
 func (a *attempt) markEnded() {
@@ -59,13 +60,18 @@ func (a *attempt) kill(r killReason) {
 	if a.reason == killNone {
 		a.reason = r
 	}
-	// In the background: callers hold the worker's lock. supervise waits
+	// In the background (callers hold the worker's lock), one at a time: a
+	// kill that failed is tried again at the next call. supervise waits
 	// for it once the run has ended.
-	if h := a.handle; h != nil && !a.done {
+	if h := a.handle; h != nil && !a.done && !a.killing {
+		a.killing = true
 		a.kills.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_ = h.Kill(ctx)
+			err := h.Kill(ctx)
+			a.mu.Lock()
+			a.killing = err == nil // stays true once killed
+			a.mu.Unlock()
 		})
 	}
 }

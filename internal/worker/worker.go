@@ -375,19 +375,34 @@ func (w *Worker) stopLoop(ctx context.Context) {
 			continue
 		}
 		b.reset()
-		w.stop(resp.Stop)
+		if len(resp.Stop) > 0 && !w.stop(resp.Stop) {
+			// Only attempts already being stopped: the server names them
+			// until they end, and asking again at once would spin.
+			select {
+			case <-ctx.Done():
+			case <-time.After(stopRepeat):
+			}
+		}
 	}
 }
 
-func (w *Worker) stop(refs []client.AttemptRef) {
+// stopRepeat is how long the stop loop waits before asking again when the
+// server names only attempts this worker is already stopping.
+const stopRepeat = 500 * time.Millisecond
+
+// stop kills the running attempts refs names, and reports whether any of
+// them was not already being stopped.
+func (w *Worker) stop(refs []client.AttemptRef) (started bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, r := range refs {
-		if a, ok := w.running[r]; ok {
+		if a, ok := w.running[r]; ok && a.killReason() == killNone {
 			w.log.Info("stopping attempt at the server's request", "job", r.JobID, "attempt", r.Attempt)
 			a.kill(killStopped)
+			started = true
 		}
 	}
+	return started
 }
 
 // leaseLoop asks for as many jobs as there are free slots until ctx ends

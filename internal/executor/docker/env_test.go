@@ -226,7 +226,11 @@ func TestEnvEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 
 	// B in use by a running job: building C must leave it.
-	r := b.start(t, b.spec(t, "import time\nprint('up', flush=True)\ntime.sleep(600)\n", setB, nil))
+	// Its time limit outlasts C's build on a loaded machine (a minute and
+	// more), so that B stays in use throughout.
+	inUse := b.spec(t, "import time\nprint('up', flush=True)\ntime.sleep(600)\n", setB, nil)
+	inUse.Limits.Timeout = 10 * time.Minute
+	r := b.start(t, inUse)
 	r.stdout.WaitFor(t, "up")
 	got, _ = b.run(t, helloScript, setC)
 	got.wantExit(t, 0)
