@@ -97,11 +97,43 @@ type NewJob struct {
 	// strings; empty for none.
 	Requirements []string
 	// LogLimit caps the bytes of output stored for each attempt.
-	LogLimit  int64
+	LogLimit int64
+	// Inputs is the manifest of the job's working directory (JSON, see
+	// internal/workdir), nil for a script sent alone; Stdin is the blob
+	// piped to its stdin, if any. Blobs lists every blob the two name:
+	// the job references them (see BlobsReferenced).
+	Inputs    []byte
+	Stdin     BlobRef
+	Blobs     []string
 	CreatedAt time.Time
 }
 
-// Job is a stored job. Script is filled only by GetJobScript and ClaimJobs.
+// BlobRef names a blob of the blob store by its SHA-256 (hex) and size.
+// The zero BlobRef is none.
+type BlobRef struct {
+	SHA256 string
+	Size   int64
+}
+
+// Outputs is what a job's working directory held when it ended, as its
+// worker collected it: the manifest (JSON, see internal/workdir), what was
+// left out and why (JSON), and the blobs the manifest names.
+type Outputs struct {
+	Manifest []byte
+	Skipped  []byte
+	Blobs    []string
+}
+
+// JobFiles are a job's inputs and outputs (JSON documents, nil for none)
+// and its stdin.
+type JobFiles struct {
+	Inputs         []byte
+	Outputs        []byte
+	OutputsSkipped []byte
+	Stdin          BlobRef
+}
+
+// Job is a stored job. Script and Inputs are filled only by ClaimJobs.
 type Job struct {
 	ID           string
 	Seq          int64 // insertion order; newest-first listing and paging use it
@@ -114,6 +146,8 @@ type Job struct {
 	Network      bool
 	ScriptSize   int64
 	Script       []byte
+	Inputs       []byte
+	Stdin        BlobRef
 	MaxAttempts  int
 	Retries      int
 	Requirements []string
@@ -253,6 +287,9 @@ type FinishParams struct {
 	// Started: the run started. An attempt still leased (its start report
 	// was folded into this result, or lost) is recorded as started at Now.
 	Started bool
+	// Outputs, when set, are the files the run left; they are the job's
+	// if the result ends it.
+	Outputs *Outputs
 	Now     time.Time
 }
 
@@ -360,6 +397,11 @@ type Store interface {
 	MarkDeadWorkers(ctx context.Context, cutoff time.Time) ([]Worker, error)
 	// ListWorkers returns all workers, most recently heard from first.
 	ListWorkers(ctx context.Context) ([]Worker, error)
+
+	// JobFiles returns a job's inputs, outputs and stdin, or ErrNotFound.
+	JobFiles(ctx context.Context, id string) (JobFiles, error)
+	// BlobsReferenced returns which of hashes some job references.
+	BlobsReferenced(ctx context.Context, hashes []string) (map[string]bool, error)
 
 	// SchemaVersion is the applied migration version.
 	SchemaVersion(ctx context.Context) (int64, error)

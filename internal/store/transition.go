@@ -39,6 +39,7 @@ type Change struct {
 	Attempt   int
 	Job       Job      // the job after the change; ApplyColumns says which fields are written
 	Ended     *Attempt // the attempt the change ended, when the job row does not keep it
+	Outputs   *Outputs // the job's outputs, when the change records them
 	Unchanged bool     // nothing to write (a repeated start report)
 }
 
@@ -74,6 +75,11 @@ func DecideStart(cur Job, attempt int, now time.Time) (Change, error) {
 // which does while it has attempts. Drivers use it to take such results
 // through one statement that writes what DecideFinish would.
 func EndsJob(s State) bool { return s.Terminal() && !s.ScriptFailure() && s != StateLost }
+
+// Plain reports whether result p can take a driver's one-statement path:
+// it ends the job (EndsJob) and records no outputs (which are written,
+// with their blob references, apart).
+func Plain(p FinishParams) bool { return EndsJob(p.State) && p.Outputs == nil }
 
 // DecideFinish records a worker's result p for the current attempt of
 // cur. A script failure queues the job again while its script failures,
@@ -112,6 +118,7 @@ func DecideFinish(cur Job, p FinishParams) (Change, error) {
 	next.State, next.ExitCode, next.Reason, next.Message = p.State, p.ExitCode, p.Reason, p.Message
 	next.Failure, next.FinishedAt = p.Failure, &now
 	c.Job = next
+	c.Outputs = p.Outputs
 	return c, nil
 }
 

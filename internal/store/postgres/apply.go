@@ -36,6 +36,17 @@ func apply(ctx context.Context, q pgx.Tx, c store.Change) (store.Job, error) {
 		b.Queue(insertAttemptSQL, a.JobID, a.Number, a.WorkerID, string(a.State), a.ExitCode,
 			a.Reason, a.Message, a.LeasedAt, a.StartedAt, a.FinishedAt)
 	}
+	if o := c.Outputs; o != nil {
+		b.Queue(`UPDATE jobs SET outputs = $2, outputs_skipped = $3 WHERE id = $1`,
+			j.ID, textOrNull(o.Manifest), textOrNull(o.Skipped))
+		if len(o.Blobs) > 0 {
+			ids := make([]string, len(o.Blobs))
+			for i := range ids {
+				ids[i] = j.ID
+			}
+			b.Queue(insertRefsSQL, o.Blobs, ids)
+		}
+	}
 	b.Queue(applySQL, j.ID, c.Attempt, string(c.From),
 		string(j.State), j.WorkerID, j.LeasedAt, j.CancelRequested, j.ExitCode, j.Reason, j.Message,
 		j.Failure, j.StartedAt, j.FinishedAt, j.ScriptFailures, j.LostAttempts)
@@ -44,6 +55,13 @@ func apply(ctx context.Context, q pgx.Tx, c store.Change) (store.Job, error) {
 		if c.Ended != nil {
 			if _, err := br.Exec(); err != nil {
 				return store.Job{}, fmt.Errorf("record attempt %d: %w", c.Ended.Number, err)
+			}
+		}
+		if o := c.Outputs; o != nil {
+			for range 1 + min(len(o.Blobs), 1) {
+				if _, err := br.Exec(); err != nil {
+					return store.Job{}, fmt.Errorf("record outputs: %w", err)
+				}
 			}
 		}
 		return scanJob(br.QueryRow(), false)
@@ -77,4 +95,13 @@ func (s *Store) decideLocked(ctx context.Context, id string, decide func(store.J
 		return err
 	})
 	return j, err
+}
+
+// textOrNull is b as a text parameter, NULL for nil.
+func textOrNull(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	t := string(b)
+	return &t
 }

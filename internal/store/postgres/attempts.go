@@ -151,7 +151,7 @@ func startedAt(started, at string) string {
 // script failure leaves it retries.
 func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.Job, error) {
 	p.Now = nowOr(p.Now)
-	if store.EndsJob(p.State) {
+	if store.Plain(p) {
 		// One statement ends job and attempt.
 		j, err := scanJob(s.pool.QueryRow(ctx, finishSQL, p.JobID, p.Attempt, string(p.State), p.ExitCode,
 			p.Reason, p.Message, p.Now, p.Failure, p.Started), false)
@@ -249,7 +249,7 @@ func (s *Store) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]
 	index := map[store.AttemptRef]int{}
 	for _, i := range byID(len(ps), func(i int) string { return ps[i].JobID }) {
 		p := ps[i]
-		if !store.EndsJob(p.State) {
+		if !store.Plain(p) {
 			continue // not terminal is refused, a retry is possible: one by one
 		}
 		var exit *int32

@@ -17,7 +17,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at`
+	finished_at, stdin_sha256, stdin_size`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -29,8 +29,9 @@ func jobColumnsOf(table string) string {
 	return strings.Join(cols, ", ")
 }
 
-// jobColumnsScript is jobColumns followed by the script.
-const jobColumnsScript = jobColumns + `, script`
+// jobColumnsScript is jobColumns followed by what only the worker that
+// leases a job needs: the script and the inputs' manifest.
+const jobColumnsScript = jobColumns + `, script, inputs`
 
 func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	var (
@@ -41,9 +42,9 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
 		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
-		&j.CreatedAt, &j.StartedAt, &j.FinishedAt}
+		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size}
 	if withScript {
-		dest = append(dest, &j.Script)
+		dest = append(dest, &j.Script, &j.Inputs)
 	}
 	if err := row.Scan(dest...); err != nil {
 		return store.Job{}, err
@@ -111,17 +112,23 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 // statement: a thousand jobs cost one round trip.
 const createJobsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size)
 SELECT id, 'queued', file_name, script, length(script), args::jsonb, runtime, env::jsonb,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements::jsonb,
-	log_limit, created_at
+	log_limit, created_at, inputs, stdin_sha256, stdin_size
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 	$7::bigint[], $8::double precision[], $9::bigint[], $10::bigint[], $11::boolean[],
-	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[])
+	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[],
+	$17::text[], $18::text[], $19::bigint[])
 	WITH ORDINALITY AS t(id, file_name, script, args, runtime, env, memory_bytes, cpus, pids,
-		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at, n)
+		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at,
+		inputs, stdin_sha256, stdin_size, n)
 ORDER BY n
 RETURNING ` + jobColumns
+
+// insertRefsSQL records that jobs reference blobs: $1 hashes, $2 job ids.
+const insertRefsSQL = `INSERT INTO blob_refs (sha256, job_id)
+SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`
 
 // CreateJobs stores queued jobs in one statement.
 func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job, error) {
@@ -137,6 +144,10 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		network                                   = make([]bool, n)
 		maxAttempts, retries                      = make([]int32, n), make([]int32, n)
 		created                                   = make([]time.Time, n)
+		inputs                                    = make([]*string, n)
+		stdinHash                                 = make([]string, n)
+		stdinSize                                 = make([]int64, n)
+		refHashes, refJobs                        []string
 	)
 	for i, nj := range njs {
 		a, e, err := encodeJSON(nj.Args, nj.Env)
@@ -152,13 +163,39 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		mem[i], cpus[i], pids[i], timeouts[i] = nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids, nj.Limits.TimeoutSeconds
 		network[i], maxAttempts[i], retries[i] = nj.Network, int32(nj.MaxAttempts), int32(nj.Retries)
 		logLimits[i], created[i] = store.LogLimitOr(nj.LogLimit), nowOr(nj.CreatedAt)
+		if nj.Inputs != nil {
+			in := string(nj.Inputs)
+			inputs[i] = &in
+		}
+		stdinHash[i], stdinSize[i] = nj.Stdin.SHA256, nj.Stdin.Size
+		for _, h := range nj.Blobs {
+			refHashes, refJobs = append(refHashes, h), append(refJobs, nj.ID)
+		}
 	}
-	rows, err := s.pool.Query(ctx, createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
-		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created)
-	if err != nil {
-		return nil, fmt.Errorf("create %d jobs: %w", n, err)
+	// The jobs and their blob references in one batch: one round trip,
+	// one implicit transaction.
+	b := &pgx.Batch{}
+	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
+		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
+		inputs, stdinHash, stdinSize)
+	if len(refHashes) > 0 {
+		b.Queue(insertRefsSQL, refHashes, refJobs)
 	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
+	br := s.pool.SendBatch(ctx, b)
+	jobs, err := func() ([]store.Job, error) {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, err
+		}
+		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
+		if err == nil && len(refHashes) > 0 {
+			_, err = br.Exec()
+		}
+		return jobs, err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if pgCode(err) == codeUniqueViolation {
 		return nil, fmt.Errorf("create jobs: a job with one of these ids exists: %w", err)
 	}
@@ -257,4 +294,46 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 		return store.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// JobFiles returns a job's inputs, outputs and stdin.
+func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error) {
+	var (
+		f                         store.JobFiles
+		inputs, outputs, skipped *string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size
+		FROM jobs WHERE id = $1`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.JobFiles{}, fmt.Errorf("files of job %s: %w", id, err)
+	}
+	f.Inputs, f.Outputs, f.OutputsSkipped = bytesOf(inputs), bytesOf(outputs), bytesOf(skipped)
+	return f, nil
+}
+
+func bytesOf(s *string) []byte {
+	if s == nil {
+		return nil
+	}
+	return []byte(*s)
+}
+
+// BlobsReferenced returns which of hashes some job references.
+func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT sha256 FROM blob_refs WHERE sha256 = ANY ($1)`, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("blobs referenced: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("blobs referenced: %w", err)
+	}
+	out := make(map[string]bool, len(got))
+	for _, h := range got {
+		out[h] = true
+	}
+	return out, nil
 }

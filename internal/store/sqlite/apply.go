@@ -36,6 +36,15 @@ func apply(ctx context.Context, tx *sql.Tx, c store.Change) (store.Job, error) {
 			return store.Job{}, fmt.Errorf("record attempt %d: %w", a.Number, err)
 		}
 	}
+	if o := c.Outputs; o != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET outputs = ?, outputs_skipped = ? WHERE id = ?`,
+			nullText(o.Manifest), nullText(o.Skipped), c.Job.ID); err != nil {
+			return store.Job{}, fmt.Errorf("record outputs: %w", err)
+		}
+		if err := insertRefs(ctx, tx, c.Job.ID, o.Blobs); err != nil {
+			return store.Job{}, fmt.Errorf("record outputs: %w", err)
+		}
+	}
 	j := c.Job
 	out, err := scanJob(tx.QueryRowContext(ctx, applySQL, j.ID, c.Attempt, string(c.From),
 		string(j.State), j.WorkerID, nullNanos(j.LeasedAt), j.CancelRequested, nullInt(j.ExitCode),

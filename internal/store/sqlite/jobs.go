@@ -15,10 +15,11 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at`
+	finished_at, stdin_sha256, stdin_size`
 
-// jobColumnsScript is jobColumns followed by the script.
-const jobColumnsScript = jobColumns + `, script`
+// jobColumnsScript is jobColumns followed by what only the worker that
+// leases a job needs: the script and the inputs' manifest.
+const jobColumnsScript = jobColumns + `, script, inputs`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -36,9 +37,10 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
 		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
 		&j.WorkerID, &leased, &cancelRequested, &j.ScriptFailures, &j.LostAttempts, &exit, &j.Reason, &j.Message, &j.Failure, &created,
-		&started, &finished}
+		&started, &finished, &j.Stdin.SHA256, &j.Stdin.Size}
+	var inputs sql.NullString
 	if withScript {
-		dest = append(dest, &j.Script)
+		dest = append(dest, &j.Script, &inputs)
 	}
 	if err := sc.Scan(dest...); err != nil {
 		return store.Job{}, err
@@ -57,6 +59,9 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 	j.FinishedAt = fromNullNanos(finished)
 	if withScript && j.Script == nil {
 		j.Script = []byte{}
+	}
+	if inputs.Valid {
+		j.Inputs = []byte(inputs.String)
 	}
 	return j, nil
 }
@@ -128,8 +133,9 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		out = out[:0] // a retried transaction starts over
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
-			network, max_attempts, retries, requirements, log_limit, created_at)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			network, max_attempts, retries, requirements, log_limit, created_at,
+			inputs, stdin_sha256, stdin_size)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -146,7 +152,11 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 			if _, err := stmt.ExecContext(ctx, nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 				nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 				nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
-				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt))); err != nil {
+				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)),
+				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size); err != nil {
+				return fmt.Errorf("job %s: %w", nj.ID, err)
+			}
+			if err := insertRefs(ctx, tx, nj.ID, nj.Blobs); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
 			j, err := getJob(ctx, tx, nj.ID, false)
@@ -292,4 +302,68 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 		return store.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// insertRefs records that job id references blobs.
+func insertRefs(ctx context.Context, tx *sql.Tx, id string, blobs []string) error {
+	for _, h := range blobs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blob_refs (sha256, job_id) VALUES (?, ?)
+			ON CONFLICT DO NOTHING`, h, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JobFiles returns a job's inputs, outputs and stdin.
+func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error) {
+	var (
+		f                        store.JobFiles
+		inputs, outputs, skipped sql.NullString
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size
+		FROM jobs WHERE id = ?`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.JobFiles{}, fmt.Errorf("files of job %s: %w", id, err)
+	}
+	for _, p := range []struct {
+		from sql.NullString
+		to   *[]byte
+	}{{inputs, &f.Inputs}, {outputs, &f.Outputs}, {skipped, &f.OutputsSkipped}} {
+		if p.from.Valid {
+			*p.to = []byte(p.from.String)
+		}
+	}
+	return f, nil
+}
+
+// BlobsReferenced returns which of hashes some job references.
+func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[string]bool, error) {
+	list, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, fmt.Errorf("blobs referenced: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT sha256 FROM blob_refs
+		WHERE sha256 IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("blobs referenced: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("blobs referenced: %w", err)
+		}
+		out[h] = true
+	}
+	return out, rows.Err()
+}
+
+// nullText is b as a TEXT parameter, NULL for nil.
+func nullText(b []byte) sql.NullString {
+	return sql.NullString{String: string(b), Valid: b != nil}
 }
