@@ -58,6 +58,10 @@ const (
 	CodeLimitExceeded    = "limit_exceeded"
 	CodeInvalidReqs      = "invalid_requirements"
 	CodeWorkerIDInUse    = "worker_id_in_use"
+	CodeBlobMissing      = "blob_missing"  // a job names a blob the server does not have
+	CodeBlobMismatch     = "blob_mismatch" // uploaded bytes do not match their hash or size
+	CodeInvalidManifest  = "invalid_manifest"
+	CodeBlobStore        = "blob_store_error" // the blob store refused or failed
 )
 
 // WorkerInstanceHeader carries a worker process's instance on its calls:

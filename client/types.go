@@ -84,6 +84,12 @@ type SubmitRequest struct {
 	// LogLimit caps the bytes of output stored for each attempt; output
 	// beyond it is not stored and the job goes on. 0: the server's default.
 	LogLimit int64 `json:"log_limit,omitempty"`
+	// Inputs, when set, is the job's working directory: the script is the
+	// file FileName in it (a relative path), and Script its bytes. Every
+	// file's blob must be on the server (see MissingBlobs).
+	Inputs *Manifest `json:"inputs,omitempty"`
+	// Stdin, when set, is the blob the script reads on its stdin.
+	Stdin *BlobRef `json:"stdin,omitempty"`
 }
 
 // BatchSubmitRequest is the body of POST /v1/jobs/batch: up to 1,000 jobs,
@@ -135,6 +141,9 @@ type Job struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 
 	Attempts []Attempt `json:"attempts,omitempty"`
+	// Files counts the job's inputs and outputs (only from GET
+	// /v1/jobs/{id}).
+	Files *FilesSummary `json:"files,omitempty"`
 }
 
 // Failure is the exception that ended a script and where it was raised:
@@ -337,6 +346,10 @@ type LeasedJob struct {
 	// runtime table, so that every worker runs the same thing.
 	RuntimeImage   string   `json:"runtime_image"`
 	RuntimeCommand []string `json:"runtime_command"`
+	// Inputs is the job's working directory to stage (nil: the script
+	// alone), Stdin the blob to give the script on its stdin.
+	Inputs *Manifest `json:"inputs,omitempty"`
+	Stdin  *BlobRef  `json:"stdin,omitempty"`
 }
 
 // LeaseResponse is what a lease request returns.
@@ -371,6 +384,10 @@ type ResultReport struct {
 	// so a worker may fold a start report still waiting to be sent into
 	// its result.
 	Started bool `json:"started,omitempty"`
+	// Outputs are the files the run left in its working directory (every
+	// blob uploaded first), and OutputsSkipped what collection left out.
+	Outputs        *Manifest       `json:"outputs,omitempty"`
+	OutputsSkipped []SkippedOutput `json:"outputs_skipped,omitempty"`
 }
 
 // ReportsRequest is the body of POST /v1/workers/{id}/reports: a worker's

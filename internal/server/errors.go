@@ -87,6 +87,9 @@ var codes = map[string]codeSpec{
 	client.CodeInvalidRequest:   {kind: kindValidation},
 	client.CodeUnknownRuntime:   {kind: kindValidation},
 	client.CodeInvalidReqs:      {kind: kindValidation},
+	client.CodeInvalidManifest:  {kind: kindValidation},
+	client.CodeBlobMissing:      {kind: kindValidation},
+	client.CodeBlobMismatch:     {kind: kindValidation},
 	client.CodeMethodNotAllowed: {kind: kindValidation, status: http.StatusMethodNotAllowed},
 	client.CodeUnauthorized:     {kind: kindUnauthorized},
 	client.CodeNotFound:         {kind: kindNotFound},
@@ -97,6 +100,7 @@ var codes = map[string]codeSpec{
 	client.CodeTooLarge:         {kind: kindLimit, status: http.StatusRequestEntityTooLarge},
 	client.CodeInternal:         {kind: kindPlatform},
 	client.CodeUnavailable:      {kind: kindPlatform, status: http.StatusServiceUnavailable},
+	client.CodeBlobStore:        {kind: kindPlatform, status: http.StatusBadGateway},
 }
 
 // statusOf is the HTTP status of an error with the given code; a code
