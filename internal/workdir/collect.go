@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/rgrid/rgrid/internal/bytesize"
 )
 
 // Defaults of Limits.
@@ -82,6 +80,9 @@ func Collect(ctx context.Context, dir string, inputs Manifest, lim Limits) (Coll
 	}
 	if lim.MaxSkips <= 0 {
 		lim.MaxSkips = defaultMaxSkips
+	}
+	if err := inputs.Validate(); err != nil {
+		return Collected{}, fmt.Errorf("collect: inputs: %w", err)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -226,7 +227,7 @@ func (c *collector) file(rel string, fi fs.FileInfo) error {
 		return nil
 	}
 	if c.out.Bytes+e.Size > c.lim.MaxBytes {
-		c.skip(rel, fmt.Sprintf("%s would pass the %s output cap", bytesize.Format(e.Size), bytesize.Format(c.lim.MaxBytes)))
+		c.skip(rel, fmt.Sprintf("%s would pass the %s output cap", human(e.Size), human(c.lim.MaxBytes)))
 		return nil
 	}
 	if !hashed {

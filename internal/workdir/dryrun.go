@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/rgrid/rgrid/internal/bytesize"
 )
 
 // WritePlan writes what a plan sends and leaves out, for --dry-run: the
@@ -19,7 +17,7 @@ func WritePlan(w io.Writer, p *Plan) {
 		switch e.Kind {
 		case KindFile:
 			files++
-			width = max(width, len(bytesize.Format(e.Size)))
+			width = max(width, len(human(e.Size)))
 		case KindSymlink:
 			links++
 		case KindDir:
@@ -34,7 +32,7 @@ func WritePlan(w io.Writer, p *Plan) {
 	for _, e := range p.Manifest.Entries {
 		switch e.Kind {
 		case KindFile:
-			fmt.Fprintf(w, "  %*s  %s\n", width, bytesize.Format(e.Size), displayPath(e.Path))
+			fmt.Fprintf(w, "  %*s  %s\n", width, human(e.Size), displayPath(e.Path))
 		case KindSymlink:
 			fmt.Fprintf(w, "  %*s  %s -> %s\n", width, "link", displayPath(e.Path), displayPath(e.Target))
 		case KindDir:
@@ -58,7 +56,7 @@ func WritePlan(w io.Writer, p *Plan) {
 		}
 	}
 	var parts []string
-	parts = append(parts, plural(p.Files, "file", "files")+" ("+bytesize.Format(p.Bytes)+")")
+	parts = append(parts, plural(p.Files, "file", "files")+" ("+human(p.Bytes)+")")
 	if links > 0 {
 		parts = append(parts, plural(links, "symlink", "symlinks"))
 	}
@@ -66,7 +64,7 @@ func WritePlan(w io.Writer, p *Plan) {
 		parts = append(parts, plural(dirs, "empty folder", "empty folders"))
 	}
 	fmt.Fprintf(w, "Total: %s; %s not sent. Caps: %s, %s files.\n", strings.Join(parts, ", "),
-		plural(len(p.Excluded), "path", "paths"), bytesize.Format(p.MaxBytes), commas(p.MaxFiles))
+		plural(len(p.Excluded), "path", "paths"), human(p.MaxBytes), commas(p.MaxFiles))
 	if e := p.Refused; e != nil {
 		fmt.Fprintf(w, "Refused: %v\n  Hint: %s\n", e, e.Hint())
 	}

@@ -46,7 +46,7 @@ func (e *TooLargeError) Error() string {
 			e.Root, commas(e.Files), commas(e.MaxFiles))
 	}
 	return fmt.Sprintf("%s holds %s in %s files to send, over the %s upload cap",
-		e.Root, bytesize.Format(e.Bytes), commas(e.Files), bytesize.Format(e.MaxBytes))
+		e.Root, human(e.Bytes), commas(e.Files), human(e.MaxBytes))
 }
 
 // Hint names the fixes, the largest folder first.
@@ -71,7 +71,7 @@ func (e *TooLargeError) Listing() string {
 		if e.OverFiles() {
 			return commas(s.Files) + " files"
 		}
-		return bytesize.Format(s.Bytes)
+		return human(s.Bytes)
 	}
 	write := func(title string, list []Sized, suffix string) {
 		if len(list) == 0 {
@@ -91,6 +91,15 @@ func (e *TooLargeError) Listing() string {
 		write("Largest files", e.LargestFiles, "")
 	}
 	return b.String()
+}
+
+// human writes a size for people: bytesize.Format, with fractional GiB
+// too (it writes 2.5 GiB as 2560.0 MiB).
+func human(n int64) string {
+	if n >= 1<<30 && n%(1<<30) != 0 {
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	return bytesize.Format(n)
 }
 
 // roundUp is a --max-upload value just above n: 150 MiB -> 150m, 2.3 GiB -> 3g.
