@@ -92,7 +92,8 @@ func Collect(ctx context.Context, dir string, inputs Manifest, lim Limits) (Coll
 	c := &collector{ctx: ctx, root: root, inputs: inputs, lim: lim}
 	err = c.walk("")
 	if errors.Is(err, errBudget) {
-		c.skip("", fmt.Sprintf("collection stopped after %s entries: the rest of the directory is not collected", commas(lim.MaxVisited)))
+		// Appended past MaxSkips too: this one the user must see.
+		c.out.Skipped = append(c.out.Skipped, Skip{Path: "", Reason: fmt.Sprintf("collection stopped after %s entries: the rest of the directory is not collected", commas(lim.MaxVisited))})
 	} else if err != nil {
 		return Collected{}, err
 	}
