@@ -88,7 +88,7 @@ func Collect(ctx context.Context, dir string, inputs Manifest, lim Limits) (Coll
 	if err != nil {
 		return Collected{}, err
 	}
-	defer root.Close()
+	defer closeRoot(root)
 	c := &collector{ctx: ctx, root: root, inputs: inputs, lim: lim}
 	err = c.walk("")
 	if errors.Is(err, errBudget) {
@@ -252,9 +252,11 @@ func (c *collector) checkLinks() {
 		t := filepath.ToSlash(l.Target)
 		if c.lim.MountPoint != "" && path.IsAbs(t) {
 			mp := path.Clean(filepath.ToSlash(c.lim.MountPoint))
+			up := strings.Repeat("../", strings.Count(l.Path, "/"))
 			if r, ok := strings.CutPrefix(path.Clean(t), mp+"/"); ok {
-				up := strings.Repeat("../", strings.Count(l.Path, "/"))
 				t = up + r
+			} else if path.Clean(t) == mp {
+				t = path.Clean(up + ".")
 			}
 		}
 		c.links[i].Target = t

@@ -30,7 +30,7 @@ func TestCollect(t *testing.T) {
 	os.Remove(filepath.Join(dir, "was-file"))
 	writeTree(t, dir, map[string]string{
 		"edit.txt": "new", "out/model.pt": "weights", "out/deep/log.txt": "ok",
-		"passwd@": "/etc/passwd", "was-file@": "run.py", "abs@": "/work/out/model.pt", "out/up@": "/work/data",
+		"passwd@": "/etc/passwd", "out/top@": "/work", "was-file@": "run.py", "abs@": "/work/out/model.pt", "out/up@": "/work/data",
 		"escape@": "../../etc", "empty/": "",
 	})
 	if runtime.GOOS != "windows" {
@@ -42,7 +42,7 @@ func TestCollect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"abs@", "edit.txt", "out/deep/log.txt", "out/model.pt", "out/up@", "tool.sh", "was-file@"}
+	want := []string{"abs@", "edit.txt", "out/deep/log.txt", "out/model.pt", "out/top@", "out/up@", "tool.sh", "was-file@"}
 	if runtime.GOOS == "windows" {
 		want = slices.DeleteFunc(want, func(s string) bool { return s == "tool.sh" })
 	}
@@ -51,6 +51,9 @@ func TestCollect(t *testing.T) {
 	}
 	if e, _ := got.Outputs.Lookup("abs"); e.Target != "out/model.pt" {
 		t.Errorf("abs -> %q, want out/model.pt", e.Target)
+	}
+	if e, _ := got.Outputs.Lookup("out/top"); e.Target != ".." {
+		t.Errorf("out/top -> %q, want ..", e.Target)
 	}
 	if e, _ := got.Outputs.Lookup("out/up"); e.Target != "../data" {
 		t.Errorf("out/up -> %q, want ../data", e.Target)

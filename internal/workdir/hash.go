@@ -37,6 +37,10 @@ func openRegular(root *os.Root, rel string) (*os.File, os.FileInfo, error) {
 	return f, fi, nil
 }
 
+// closeRoot closes a root on the way out: only reads and writes were
+// done through it, and their errors were returned already.
+func closeRoot(r *os.Root) { _ = r.Close() }
+
 // hashFile reads rel once and returns its SHA-256 and the bytes read.
 func hashFile(ctx context.Context, root *os.Root, rel string) (string, int64, error) {
 	f, _, err := openRegular(root, rel)
@@ -98,7 +102,7 @@ func Open(dir string, e Entry) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close() // an open file outlives its root
+	defer closeRoot(root) // an open file outlives its root
 	f, _, err := openRegular(root, e.Path)
 	if err != nil {
 		return nil, err

@@ -164,7 +164,7 @@ func Scan(ctx context.Context, root string, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer closeRoot(r)
 	s := &scanner{
 		ctx: ctx, root: r, abs: abs, opts: opts,
 		dirs: map[string]*dirSize{},

@@ -36,7 +36,7 @@ func Stage(ctx context.Context, dir string, m Manifest, open OpenBlob) error {
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer closeRoot(root)
 	for _, e := range m.Entries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -94,7 +94,7 @@ func stageFile(ctx context.Context, root *os.Root, e Entry, open OpenBlob) error
 		err = root.Chmod(name, perm) // the umask may have cleared bits of perm
 	}
 	if err != nil {
-		root.Remove(name)
+		_ = root.Remove(name) // best effort: err says what failed
 	}
 	return err
 }

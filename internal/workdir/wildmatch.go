@@ -49,11 +49,6 @@ func dowild(pat, text string, p, t int) int {
 				return wmNoMatch
 			}
 			continue
-		default:
-			if tc != pc {
-				return wmNoMatch
-			}
-			continue
 		case '?':
 			if tc == '/' {
 				return wmNoMatch
@@ -95,10 +90,7 @@ func dowild(pat, text string, p, t int) int {
 				t = s
 				continue
 			}
-			for {
-				if tc == 0 {
-					break
-				}
+			for tc != 0 {
 				// A star followed by a literal: skip ahead to where
 				// that literal occurs (not past a slash for one star).
 				if !isGlobSpecial(at(pat, p)) {
@@ -209,6 +201,11 @@ func dowild(pat, text string, p, t int) int {
 				}
 			}
 			if matched == negated || tc == '/' {
+				return wmNoMatch
+			}
+			continue
+		default:
+			if tc != pc {
 				return wmNoMatch
 			}
 			continue
