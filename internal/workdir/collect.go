@@ -135,6 +135,12 @@ func (c *collector) walk(rel string) error {
 		dir = filepath.FromSlash(rel)
 	}
 	d, err := c.root.Open(dir)
+	if errors.Is(err, fs.ErrPermission) && rel != "" {
+		// The job may chmod what it likes; one folder it made unreadable
+		// should not cost the rest of its outputs.
+		c.skip(rel, "not readable: not collected")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -215,6 +221,10 @@ func (c *collector) file(rel string, fi fs.FileInfo) error {
 	if wasInput && in.Kind == KindFile && in.Size == e.Size && in.Executable == e.Executable {
 		// Same size and mode: only the hash tells.
 		sum, n, err := hashFile(c.ctx, c.root, rel)
+		if errors.Is(err, fs.ErrPermission) {
+			c.skip(rel, "not readable: not collected")
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -233,6 +243,10 @@ func (c *collector) file(rel string, fi fs.FileInfo) error {
 	}
 	if !hashed {
 		sum, n, err := hashFile(c.ctx, c.root, rel)
+		if errors.Is(err, fs.ErrPermission) {
+			c.skip(rel, "not readable: not collected")
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -123,7 +123,7 @@ const reasonOutside = "symlink to outside the directory: refused (ignore it in .
 // earlier one did):
 //
 //  1. .git (a directory or a worktree's file), at any depth: never sent;
-//  2. .rgridignore files, read like .gitignore files: the last matching
+//  2. .rgridignore files in the tree, read like .gitignore files: the last matching
 //     line of the deepest file decides, and a '!' line sends a path after
 //     all, even one steps 3 and 4 leave out;
 //  3. the built-ins: __pycache__/, node_modules/, .venv/, venv/, tool

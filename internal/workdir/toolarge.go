@@ -42,11 +42,11 @@ func (e *TooLargeError) OverFiles() bool { return e.Files > e.MaxFiles && e.Byte
 
 func (e *TooLargeError) Error() string {
 	if e.OverFiles() {
-		return fmt.Sprintf("%s holds %s files to send, more than the %s allowed",
-			e.Root, commas(e.Files), commas(e.MaxFiles))
+		return fmt.Sprintf("%s holds %s to send, more than the %s allowed",
+			e.Root, plural(e.Files, "file", "files"), commas(e.MaxFiles))
 	}
-	return fmt.Sprintf("%s holds %s in %s files to send, over the %s upload cap",
-		e.Root, human(e.Bytes), commas(e.Files), human(e.MaxBytes))
+	return fmt.Sprintf("%s holds %s in %s to send, over the %s upload cap",
+		e.Root, human(e.Bytes), plural(e.Files, "file", "files"), human(e.MaxBytes))
 }
 
 // Hint names the fixes, the largest folder first.
