@@ -3,7 +3,10 @@ package workdir
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -124,4 +127,107 @@ func lastMatch(lists [][]rule, full string, isDir bool) *rule {
 		}
 	}
 	return nil
+}
+
+// parentRules reads the .gitignore files above root, from the top of the
+// git work tree it is in down to its parent, as git would apply them.
+func (s *scanner) parentRules() ([][]rule, error) {
+	if _, err := os.Lstat(filepath.Join(s.abs, ".git")); err == nil {
+		return nil, nil
+	}
+	var chain []string // root's parents, innermost first, up to the work tree's top
+	top := ""
+	for d := filepath.Dir(s.abs); ; d = filepath.Dir(d) {
+		chain = append(chain, d)
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			top = d
+			break
+		}
+		if filepath.Dir(d) == d {
+			return nil, nil // not in a git work tree: no parent's .gitignore applies
+		}
+	}
+	rel, err := filepath.Rel(top, s.abs)
+	if err != nil {
+		return nil, err
+	}
+	s.prefix = filepath.ToSlash(rel)
+	var lists [][]rule
+	for i := len(chain) - 1; i >= 0; i-- {
+		d := chain[i]
+		f := filepath.Join(d, ".gitignore")
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		data, err := readBounded(os.Open(f))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f, err)
+		}
+		base, _ := filepath.Rel(top, d)
+		source, _ := filepath.Rel(s.abs, f)
+		lists = append(lists, parseIgnore(filepath.ToSlash(source), slashBase(base), data))
+	}
+	return lists, nil
+}
+
+func slashBase(rel string) string {
+	rel = filepath.ToSlash(rel)
+	if rel == "." {
+		return ""
+	}
+	return rel
+}
+
+func readBounded(f *os.File, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxIgnoreFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxIgnoreFile {
+		return nil, fmt.Errorf("larger than %d MiB: not an ignore file rgrid reads", maxIgnoreFile>>20)
+	}
+	return data, nil
+}
+
+// full is rel as the rules see it: relative to the top of the work tree.
+func (s *scanner) full(rel string) string {
+	if s.prefix == "" {
+		return rel
+	}
+	return s.prefix + "/" + rel
+}
+
+// readRules reads one ignore file of the directory rel, if it is a
+// regular file (git, too, does not follow a symlinked .gitignore).
+func (s *scanner) readRules(rel, name string) ([]rule, error) {
+	p := path.Join(rel, name)
+	fi, err := s.root.Lstat(filepath.FromSlash(p))
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	data, err := readBounded(s.root.Open(filepath.FromSlash(p)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	return parseIgnore(p, s.full(rel), data), nil
+}
+
+// decide applies the ignore rules in their order (see Scan).
+func (s *scanner) decide(rel string, isDir bool, git, rgrid [][]rule) (bool, string) {
+	full := s.full(rel)
+	if r := lastMatch(rgrid, full, isDir); r != nil {
+		return !r.negate, r.reason
+	}
+	if reason := builtin(s.root, rel, isDir); reason != "" {
+		return true, reason
+	}
+	if r := lastMatch(git, full, isDir); r != nil {
+		return !r.negate, r.reason
+	}
+	return false, ""
 }

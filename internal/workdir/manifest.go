@@ -276,55 +276,6 @@ func validSHA256(s string) bool {
 	return true
 }
 
-// resolver follows symlinks the way the kernel would on the staged tree,
-// using only the manifest: a component that is a symlink in it is replaced
-// by its target, anything else is taken for a directory (a path that does
-// not exist is a dangling link, which is allowed). Reading a link's target
-// lexically is not enough: "s/.." with s -> "." leaves the tree.
-type resolver struct {
-	links  map[string]string
-	budget int // steps left over the whole manifest, so that no crafted chain costs more than linear time
-}
-
-// inside reports an *InvalidError if the symlink at link resolves outside.
-func (r *resolver) inside(link string) error {
-	stack := strings.Split(path.Dir(link), "/")
-	if stack[0] == "." {
-		stack = stack[:0]
-	}
-	pending := strings.Split(r.links[link], "/")
-	hops := 0
-	for len(pending) > 0 {
-		if r.budget--; r.budget < 0 {
-			return invalid(link, "symlinks too tangled to resolve")
-		}
-		c := pending[0]
-		pending = pending[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) == 0 {
-				return invalid(link, "symlink to %q leaves the tree", r.links[link])
-			}
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		stack = append(stack, c)
-		t, ok := r.links[strings.Join(stack, "/")]
-		if !ok {
-			continue
-		}
-		if hops++; hops > maxLinkHops {
-			return nil // a loop: the kernel stops with ELOOP, still inside
-		}
-		stack = stack[:len(stack)-1]
-		pending = append(strings.Split(t, "/"), pending...)
-		r.budget -= len(pending)
-	}
-	return nil
-}
-
 // Unchanged reports whether cur is the same as in: same kind, content,
 // mode and target.
 func Unchanged(in, cur Entry) bool {

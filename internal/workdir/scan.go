@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -71,44 +70,6 @@ type Excluded struct {
 	Dir    bool
 	Reason string
 }
-
-// OutsideLinksError refuses a directory holding symlinks that point
-// outside it.
-//
-// Refusing the whole scan, rather than leaving such links out, is on
-// purpose: a link to /data/imagenet is almost always an input the script
-// reads, and leaving it out would make the job fail much later with a
-// FileNotFoundError that says nothing about why. The error names every
-// such link at once and the two fixes: ignore it, or put the files
-// themselves in the directory.
-type OutsideLinksError struct {
-	Root  string
-	Links []OutsideLink
-}
-
-// OutsideLink is one refused symlink.
-type OutsideLink struct {
-	Path   string
-	Target string // as the link holds it
-}
-
-func (e *OutsideLinksError) Error() string {
-	l := e.Links[0]
-	more := ""
-	if n := len(e.Links) - 1; n > 0 {
-		more = fmt.Sprintf(" (and %d more symlinks out of the directory)", n)
-	}
-	return fmt.Sprintf("%s is a symlink to %s, outside %s: only what is inside the directory is sent%s",
-		displayPath(l.Path), displayPath(l.Target), e.Root, more)
-}
-
-// Hint names the fixes.
-func (e *OutsideLinksError) Hint() string {
-	return fmt.Sprintf("add %s to .rgridignore to run without it, or replace the link with the files it points to", displayPath(e.Links[0].Path))
-}
-
-// reasonOutside is how a dry run lists a refused symlink.
-const reasonOutside = "symlink to outside the directory: refused (ignore it in .rgridignore, or replace it with the files)"
 
 // Scan decides what of the directory root is sent as a job's working
 // directory, and hashes it.
@@ -225,94 +186,6 @@ type dirSize struct {
 	files int
 }
 
-// parentRules reads the .gitignore files above root, from the top of the
-// git work tree it is in down to its parent, as git would apply them.
-func (s *scanner) parentRules() ([][]rule, error) {
-	if _, err := os.Lstat(filepath.Join(s.abs, ".git")); err == nil {
-		return nil, nil
-	}
-	var chain []string // root's parents, innermost first, up to the work tree's top
-	top := ""
-	for d := filepath.Dir(s.abs); ; d = filepath.Dir(d) {
-		chain = append(chain, d)
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
-			top = d
-			break
-		}
-		if filepath.Dir(d) == d {
-			return nil, nil // not in a git work tree: no parent's .gitignore applies
-		}
-	}
-	rel, err := filepath.Rel(top, s.abs)
-	if err != nil {
-		return nil, err
-	}
-	s.prefix = filepath.ToSlash(rel)
-	var lists [][]rule
-	for i := len(chain) - 1; i >= 0; i-- {
-		d := chain[i]
-		f := filepath.Join(d, ".gitignore")
-		fi, err := os.Lstat(f)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		data, err := readBounded(os.Open(f))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f, err)
-		}
-		base, _ := filepath.Rel(top, d)
-		source, _ := filepath.Rel(s.abs, f)
-		lists = append(lists, parseIgnore(filepath.ToSlash(source), slashBase(base), data))
-	}
-	return lists, nil
-}
-
-func slashBase(rel string) string {
-	rel = filepath.ToSlash(rel)
-	if rel == "." {
-		return ""
-	}
-	return rel
-}
-
-func readBounded(f *os.File, err error) ([]byte, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxIgnoreFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxIgnoreFile {
-		return nil, fmt.Errorf("larger than %d MiB: not an ignore file rgrid reads", maxIgnoreFile>>20)
-	}
-	return data, nil
-}
-
-// full is rel as the rules see it: relative to the top of the work tree.
-func (s *scanner) full(rel string) string {
-	if s.prefix == "" {
-		return rel
-	}
-	return s.prefix + "/" + rel
-}
-
-// readRules reads one ignore file of the directory rel, if it is a
-// regular file (git, too, does not follow a symlinked .gitignore).
-func (s *scanner) readRules(rel, name string) ([]rule, error) {
-	p := path.Join(rel, name)
-	fi, err := s.root.Lstat(filepath.FromSlash(p))
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil, nil
-	}
-	data, err := readBounded(s.root.Open(filepath.FromSlash(p)))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	return parseIgnore(p, s.full(rel), data), nil
-}
-
 // walk lists the directory rel ("" for the root) with the rule lists that
 // apply to it, and recurses into what is not ignored.
 func (s *scanner) walk(rel string, git, rgrid [][]rule) error {
@@ -407,21 +280,6 @@ func (s *scanner) visit(rel, name string, git, rgrid [][]rule) error {
 	return nil
 }
 
-// decide applies the ignore rules in their order (see Scan).
-func (s *scanner) decide(rel string, isDir bool, git, rgrid [][]rule) (bool, string) {
-	full := s.full(rel)
-	if r := lastMatch(rgrid, full, isDir); r != nil {
-		return !r.negate, r.reason
-	}
-	if reason := builtin(s.root, rel, isDir); reason != "" {
-		return true, reason
-	}
-	if r := lastMatch(git, full, isDir); r != nil {
-		return !r.negate, r.reason
-	}
-	return false, ""
-}
-
 // addFile records a file to send. Past MaxFiles the scan goes on counting
 // (to report totals and the fullest folders) but keeps no more entries,
 // so memory stays bounded however large the tree.
@@ -473,84 +331,6 @@ func (s *scanner) addScript() error {
 	}
 	s.addFile(Entry{Path: sc, Kind: KindFile, Size: fi.Size(), Executable: fi.Mode()&0o111 != 0})
 	return nil
-}
-
-// checkLinks makes each symlink's target relative and inside the tree, or
-// refuses it. A target is judged as the kernel would follow it on the
-// worker, through the other links sent (see resolver).
-func (s *scanner) checkLinks() error {
-	real, err := filepath.EvalSymlinks(s.abs)
-	if err != nil {
-		return err
-	}
-	var out []OutsideLink
-	kept := s.links[:0]
-	byPath := make(map[string]string, len(s.links))
-	for i, l := range s.links {
-		t, ok := s.relTarget(l.Path, l.Target, real)
-		if !ok {
-			out = append(out, OutsideLink{Path: l.Path, Target: l.Target})
-			continue
-		}
-		s.links[i].Target = t
-		byPath[l.Path] = t
-	}
-	r := resolver{links: byPath, budget: maxLinkSteps}
-	for _, l := range s.links {
-		t, ok := byPath[l.Path]
-		if !ok {
-			continue
-		}
-		if err := r.inside(l.Path); err != nil {
-			out = append(out, OutsideLink{Path: l.Path, Target: t})
-			continue
-		}
-		kept = append(kept, l)
-	}
-	s.links = kept
-	if len(out) == 0 {
-		return nil
-	}
-	if s.opts.DryRun {
-		for _, o := range out {
-			s.plan.Excluded = append(s.plan.Excluded, Excluded{Path: o.Path, Reason: reasonOutside})
-		}
-		s.plan.Refused = &OutsideLinksError{Root: s.abs, Links: out}
-		return nil
-	}
-	return &OutsideLinksError{Root: s.abs, Links: out}
-}
-
-// relTarget returns target as a relative slash path from the link, if it
-// lies inside the tree: absolute targets into the tree are rewritten (the
-// tree is somewhere else on the worker), relative ones kept as written
-// unless they step out and back in.
-func (s *scanner) relTarget(link, target, real string) (string, bool) {
-	t := filepath.ToSlash(target)
-	if !filepath.IsAbs(target) && !strings.ContainsAny(t, "\x00\\") && !strings.HasPrefix(path.Join(path.Dir(link), t), "../") && path.Join(path.Dir(link), t) != ".." {
-		return t, true
-	}
-	abs := target
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(real, filepath.FromSlash(path.Dir(link)), target)
-	}
-	abs = filepath.Clean(abs)
-	for _, base := range []string{s.abs, real} {
-		rel, err := filepath.Rel(base, abs)
-		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			continue
-		}
-		from := filepath.Join(base, filepath.FromSlash(path.Dir(link)))
-		r, err := filepath.Rel(from, abs)
-		if err != nil {
-			continue
-		}
-		r = filepath.ToSlash(r)
-		if validTarget(link, r) == nil {
-			return r, true
-		}
-	}
-	return "", false
 }
 
 func (s *scanner) checkCaps() error {
