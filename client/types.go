@@ -58,6 +58,7 @@ type Limits struct {
 	CPUs           float64 `json:"cpus,omitempty"`
 	Pids           int64   `json:"pids,omitempty"`
 	TimeoutSeconds int64   `json:"timeout_seconds,omitempty"`
+	DiskBytes      int64   `json:"disk_bytes,omitempty"`
 }
 
 // SubmitRequest is the body of POST /v1/jobs.

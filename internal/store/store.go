@@ -74,6 +74,7 @@ type Limits struct {
 	CPUs           float64
 	Pids           int64
 	TimeoutSeconds int64
+	DiskBytes      int64 // the job's working directory
 }
 
 // NewJob is what CreateJob stores.

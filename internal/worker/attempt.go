@@ -11,6 +11,7 @@ import (
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/pytrace"
 	"github.com/rgrid/rgrid/internal/startstop"
+	"github.com/rgrid/rgrid/internal/workdir"
 )
 
 type killReason int
@@ -34,6 +35,7 @@ type attempt struct {
 	done    bool
 	kills   sync.WaitGroup // kills under way; none starts once done
 	killing bool           // a kill is under way, or succeeded
+	outputs jobOutputs     // what Collect found, once the run ended
 }
 
 func (a *attempt) markEnded() {
@@ -104,6 +106,9 @@ func (w *Worker) limits(l client.Limits) executor.Limits {
 	if l.TimeoutSeconds > 0 {
 		out.Timeout = time.Duration(l.TimeoutSeconds) * time.Second
 	}
+	if l.DiskBytes > 0 {
+		out.DiskBytes = l.DiskBytes
+	}
 	return out
 }
 
@@ -125,12 +130,28 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	defer ship.Stop()
 
 	j := a.job
+	inputs, err := inputsOf(j.Inputs)
+	if err != nil {
+		_ = ship.close()
+		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: "invalid_inputs",
+			Message: "the job's inputs manifest is not acceptable: " + err.Error()})
+		return
+	}
 	spec := executor.Spec{
 		JobID: j.Job.ID, Attempt: j.Attempt, WorkerID: w.opts.ID,
 		Image: j.RuntimeImage, Command: j.RuntimeCommand,
 		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: j.Job.Env,
 		Limits: w.limits(j.Job.Limits), Network: j.Job.Network, Requirements: j.Job.Requirements,
 		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr), System: ship.writer(client.System),
+		Collect: w.collector(ctx, a, inputs),
+	}
+	if j.Inputs != nil {
+		spec.Stage = func(dir string) error {
+			if err := workdir.Stage(ctx, dir, inputs, w.blobs.open); err != nil {
+				return &stageError{err}
+			}
+			return nil
+		}
 	}
 	log.Info("starting job", "file", spec.FileName, "runtime", j.Job.Runtime)
 	h, err := w.opts.Executor.Start(ctx, spec)
@@ -146,6 +167,8 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 			reason = "image_pull_failed"
 		case errors.Is(err, executor.ErrDependencyInstall):
 			reason = "dependency_install_failed"
+		case errors.As(err, new(*stageError)):
+			reason = "input_stage_failed"
 		}
 		msg := err.Error()
 		var de *executor.DependencyError
@@ -233,9 +256,50 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 		if f, ok := pytrace.Parse(ship.stderrTail(), a.job.Job.FileName); ok {
 			r.Failure = &f
 		}
+		if res.DiskFull {
+			r.Reason = "disk_full"
+			r.Message = fmt.Sprintf("exited with code %d with its working directory full (its disk limit)", res.ExitCode)
+		}
 	}
+	w.withOutputs(a, &r)
 	w.report(ctx, a, r)
 }
+
+// collector is the executor's Collect for attempt a: it gathers and
+// uploads the outputs, unless the attempt will not be reported.
+func (w *Worker) collector(ctx context.Context, a *attempt, inputs workdir.Manifest) func(dir string) {
+	return func(dir string) {
+		switch a.killReason() {
+		case killLost, killIDTaken, killAborted:
+			return // not reported: nobody would get them
+		}
+		a.outputs = w.collect(ctx, dir, inputs)
+	}
+}
+
+// withOutputs puts the attempt's outputs into its result; a job whose
+// outputs could not be stored ends error, saying why, rather than
+// without them.
+func (w *Worker) withOutputs(a *attempt, r *client.ResultReport) {
+	o := a.outputs
+	if o.err != nil {
+		if r.State == client.StateCanceled {
+			return
+		}
+		*r = client.ResultReport{State: client.StateError, Reason: "output_upload_failed", ExitCode: r.ExitCode,
+			Message: "the job ran, but its outputs could not be stored: " + o.err.Error(), Started: true}
+		return
+	}
+	if o.outputs != nil && (len(o.outputs.Entries) > 0 || len(o.skipped) > 0) {
+		r.Outputs, r.OutputsSkipped = o.outputs, o.skipped
+	}
+}
+
+// stageError: the job's inputs could not be staged.
+type stageError struct{ err error }
+
+func (e *stageError) Error() string { return "staging the job's inputs failed: " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
 
 func (w *Worker) resultReport(a *attempt, res executor.Result) client.ResultReport {
 	code := res.ExitCode
@@ -273,6 +337,15 @@ func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) 
 		if client.IsCode(err, client.CodeStaleAttempt) || client.IsCode(err, client.CodeNotFound) {
 			w.log.Info("result refused: the attempt is no longer current", "job", a.ref.JobID, "attempt", a.ref.Attempt)
 			return
+		}
+		var apiErr *client.Error
+		if errors.As(err, &apiErr) && apiErr.Status/100 == 4 && r.Outputs != nil {
+			// The outputs were refused (a server without files, a blob
+			// that did not arrive): the job ends error, saying so.
+			w.log.Warn("the server refused the job's outputs", "job", a.ref.JobID, "err", err)
+			r = client.ResultReport{State: client.StateError, Reason: "output_upload_failed", ExitCode: r.ExitCode,
+				Message: "the job ran, but the server refused its outputs: " + apiErr.Message, Started: true}
+			continue
 		}
 		w.log.Warn("could not report the result; retrying", "job", a.ref.JobID, "err", err)
 		if !b.wait(ctx) {

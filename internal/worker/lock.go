@@ -118,12 +118,15 @@ var plainID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 // lockFileName names the lock file after the id, or after its hash when
 // the id is not a plain file name (a worker id is anything up to 200 bytes).
-func lockFileName(id string) string {
+func lockFileName(id string) string { return "worker-" + pathSafe(id) + ".lock" }
+
+// pathSafe is id as a file name: itself if plain, else a hash of it.
+func pathSafe(id string) string {
 	if plainID.MatchString(id) {
-		return "worker-" + id + ".lock"
+		return id
 	}
 	sum := sha256.Sum256([]byte(id))
-	return "worker-" + hex.EncodeToString(sum[:8]) + ".lock"
+	return hex.EncodeToString(sum[:8])
 }
 
 // NewInstance returns a new instance nonce: 128 random bits.

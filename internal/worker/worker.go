@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,6 +38,21 @@ type Options struct {
 	MaxLogBytes int64
 	// LeaseWait is how long a lease request may be held (default 30 s).
 	LeaseWait time.Duration
+
+	// BlobCacheDir keeps the input blobs this worker fetched (default a
+	// directory under the system's temporary one), up to BlobCacheBytes
+	// (default 10 GiB).
+	BlobCacheDir   string
+	BlobCacheBytes int64
+	// MaxOutputFiles and MaxOutputBytes cap what is collected of a job's
+	// outputs (default 10,000 files, 1 GiB); the rest is listed as left
+	// out.
+	MaxOutputFiles int
+	MaxOutputBytes int64
+	// JobMountPoint is where jobs see their working directory ("/work" in
+	// a container); a link a job made to an absolute path under it is
+	// collected as a relative link.
+	JobMountPoint string
 	// Instance is the nonce by which the server tells this worker process
 	// from another using the same ID (default: a new one; see IDLock).
 	Instance string
@@ -53,6 +69,7 @@ type Worker struct {
 	opts     Options
 	log      *slog.Logger
 	reporter *reporter
+	blobs    *blobCache
 
 	heartbeat time.Duration
 	deadAfter time.Duration // the server's: after this long unheard, our jobs are given away
@@ -90,6 +107,12 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	if opts.Name == "" {
 		opts.Name = opts.ID
 	}
+	if opts.BlobCacheDir == "" {
+		opts.BlobCacheDir = filepath.Join(os.TempDir(), "rgrid-blobs-"+pathSafe(opts.ID))
+	}
+	if opts.BlobCacheBytes <= 0 {
+		opts.BlobCacheBytes = 10 << 30
+	}
 	if opts.Instance == "" {
 		opts.Instance = NewInstance()
 	}
@@ -102,6 +125,7 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		freed:     make(chan struct{}, 1),
 		idLost:    make(chan struct{}),
 		reporter:  newReporter(c, opts.ID),
+		blobs:     newBlobCache(c, opts.BlobCacheDir, opts.BlobCacheBytes),
 	}, nil
 }
 
@@ -498,6 +522,6 @@ func (w *Worker) untrack(a *attempt) {
 func toClientLimits(l executor.Limits) client.Limits {
 	return client.Limits{
 		MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids,
-		TimeoutSeconds: int64((l.Timeout + time.Second - 1) / time.Second),
+		TimeoutSeconds: int64((l.Timeout + time.Second - 1) / time.Second), DiskBytes: l.DiskBytes,
 	}
 }

@@ -29,6 +29,7 @@ WITH picked AS (
       AND ($5::double precision = 0 OR cpus <= $5)
       AND ($6::bigint = 0 OR pids <= $6)
       AND ($7::bigint = 0 OR timeout_seconds <= $7)
+      AND ($12::bigint = 0 OR disk_bytes <= $12)
     ORDER BY seq
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -37,7 +38,8 @@ WITH picked AS (
         memory_bytes = CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END,
         cpus = CASE WHEN cpus = 0 THEN $9 ELSE cpus END,
         pids = CASE WHEN pids = 0 THEN $10 ELSE pids END,
-        timeout_seconds = CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END
+        timeout_seconds = CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END,
+        disk_bytes = CASE WHEN disk_bytes = 0 THEN $13 ELSE disk_bytes END
     FROM picked WHERE id = picked_id
     RETURNING ` + jobColumnsScript + `
 )
@@ -57,7 +59,8 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	jobs, err := pinnedPlan(ctx, s.pool, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
 		claimSQL, p.WorkerID, p.Max, nowOr(p.Now),
 		p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
-		p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds)
+		p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
+		p.Fits.DiskBytes, p.Defaults.DiskBytes)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
 	}

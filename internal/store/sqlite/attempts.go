@@ -26,15 +26,17 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 				memory_bytes = CASE WHEN memory_bytes = 0 THEN ?7 ELSE memory_bytes END,
 				cpus = CASE WHEN cpus = 0 THEN ?8 ELSE cpus END,
 				pids = CASE WHEN pids = 0 THEN ?9 ELSE pids END,
-				timeout_seconds = CASE WHEN timeout_seconds = 0 THEN ?10 ELSE timeout_seconds END
+				timeout_seconds = CASE WHEN timeout_seconds = 0 THEN ?10 ELSE timeout_seconds END,
+				disk_bytes = CASE WHEN disk_bytes = 0 THEN ?13 ELSE disk_bytes END
 			WHERE seq IN (SELECT seq FROM jobs WHERE state = 'queued'
 				AND (?3 = 0 OR memory_bytes <= ?3) AND (?4 = 0 OR cpus <= ?4)
 				AND (?5 = 0 OR pids <= ?5) AND (?6 = 0 OR timeout_seconds <= ?6)
+				AND (?12 = 0 OR disk_bytes <= ?12)
 				ORDER BY seq LIMIT ?2)
 			RETURNING `+jobColumnsScript, p.WorkerID, p.Max, p.Fits.MemoryBytes,
 			p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
 			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-			nanos(nowOr(p.Now)))
+			nanos(nowOr(p.Now)), p.Fits.DiskBytes, p.Defaults.DiskBytes)
 		if err != nil {
 			return err
 		}

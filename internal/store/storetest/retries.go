@@ -203,15 +203,15 @@ func testRetriesOnlyScriptFailures(t *testing.T, s store.Store) {
 
 func testClaimDefaults(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	_, err := s.CreateJob(ctx, withLimits("asked", store.Limits{MemoryBytes: 1 << 30, TimeoutSeconds: 5}))
+	_, err := s.CreateJob(ctx, withLimits("asked", store.Limits{MemoryBytes: 1 << 30, TimeoutSeconds: 5, DiskBytes: 1 << 20}))
 	require.NoError(t, err)
 	_, err = s.CreateJob(ctx, withLimits("unset", store.Limits{}))
 	require.NoError(t, err)
-	defaults := store.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, TimeoutSeconds: 300}
+	defaults := store.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, TimeoutSeconds: 300, DiskBytes: 2 << 30}
 	got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w1", Max: 2, Defaults: defaults, Now: at(1)})
 	require.NoError(t, err)
 	require.Equal(t, []string{"asked", "unset"}, ids(got))
-	require.Equal(t, store.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 256, TimeoutSeconds: 5}, got[0].Limits,
+	require.Equal(t, store.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 256, TimeoutSeconds: 5, DiskBytes: 1 << 20}, got[0].Limits,
 		"the job's own limits stay; only unset ones take the worker's defaults")
 	require.Equal(t, defaults, got[1].Limits)
 	stored, err := s.GetJob(ctx, "unset")
@@ -235,4 +235,24 @@ func testRequirementsRoundTrip(t *testing.T, s store.Store) {
 	none, err := s.GetJob(ctx, "none")
 	require.NoError(t, err)
 	require.Nil(t, none.Requirements)
+}
+
+// A worker's disk maximum bounds what it is handed, like its others.
+func testClaimFitsDisk(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, nj := range []store.NewJob{
+		withLimits("bigdisk", store.Limits{DiskBytes: 100 << 30}),
+		withLimits("smalldisk", store.Limits{DiskBytes: 1 << 30}),
+		withLimits("nodisk", store.Limits{}),
+	} {
+		_, err := s.CreateJob(ctx, nj)
+		require.NoError(t, err)
+	}
+	got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w", Max: 5, Fits: store.Limits{DiskBytes: 10 << 30}, Now: at(1)})
+	require.NoError(t, err)
+	require.Equal(t, []string{"smalldisk", "nodisk"}, ids(got))
+	w, err := s.UpsertWorker(ctx, store.Worker{ID: "w", Slots: 1, RegisteredAt: at(1), LastHeartbeat: at(1),
+		Max: store.Limits{DiskBytes: 10 << 30}}, at(0))
+	require.NoError(t, err)
+	require.Equal(t, int64(10<<30), w.Max.DiskBytes)
 }

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("WorkerInstanceHeartbeat", func(t *testing.T) { t.Parallel(); testWorkerInstanceHeartbeat(t, open(t)) })
 	t.Run("WorkerInstanceLegacy", func(t *testing.T) { t.Parallel(); testWorkerInstanceLegacy(t, open(t)) })
 	t.Run("ClaimFits", func(t *testing.T) { t.Parallel(); testClaimFits(t, open(t)) })
+	t.Run("ClaimFitsDisk", func(t *testing.T) { t.Parallel(); testClaimFitsDisk(t, open(t)) })
 	t.Run("ClaimDefaults", func(t *testing.T) { t.Parallel(); testClaimDefaults(t, open(t)) })
 	t.Run("RequirementsRoundTrip", func(t *testing.T) { t.Parallel(); testRequirementsRoundTrip(t, open(t)) })
 	t.Run("Retries", func(t *testing.T) { t.Parallel(); testRetries(t, open(t)) })

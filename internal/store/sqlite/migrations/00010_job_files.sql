@@ -6,7 +6,9 @@
 -- written whole. blob_refs names every blob a job references, so that the
 -- blob store's retention deletes only blobs no job references (an upload
 -- never submitted, the outputs of an attempt retried). Additive: older
--- binaries neither read nor need these.
+-- binaries neither read nor need these. disk_bytes is the job's limit on
+-- its working directory (0: the worker's default), max_disk_bytes a
+-- worker's maximum (0: none), like the other limits.
 
 -- +goose Up
 ALTER TABLE jobs ADD COLUMN inputs TEXT;
@@ -14,6 +16,8 @@ ALTER TABLE jobs ADD COLUMN outputs TEXT;
 ALTER TABLE jobs ADD COLUMN outputs_skipped TEXT;
 ALTER TABLE jobs ADD COLUMN stdin_sha256 TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN stdin_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workers ADD COLUMN max_disk_bytes INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE blob_refs (
     sha256 TEXT NOT NULL,
     job_id TEXT NOT NULL,
@@ -22,6 +26,8 @@ CREATE TABLE blob_refs (
 
 -- +goose Down
 DROP TABLE blob_refs;
+ALTER TABLE workers DROP COLUMN max_disk_bytes;
+ALTER TABLE jobs DROP COLUMN disk_bytes;
 ALTER TABLE jobs DROP COLUMN stdin_size;
 ALTER TABLE jobs DROP COLUMN stdin_sha256;
 ALTER TABLE jobs DROP COLUMN outputs_skipped;
