@@ -313,6 +313,28 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store, opts Options) {
 		}
 	})
 
+	t.Run("SweepDeletesOnlyOldUnused", func(t *testing.T) {
+		s := setup(t)
+		used, unused := Random(10), Random(20)
+		mustPut(t, s, Hash(used), used)
+		mustPut(t, s, Hash(unused), unused)
+		inUse := func(_ context.Context, hashes []string) (map[string]bool, error) {
+			return map[string]bool{Hash(used): true}, nil
+		}
+		// Both are younger than the cutoff: kept, in use or not.
+		res, err := blob.Sweep(t.Context(), s, time.Now().Add(-time.Hour), inUse)
+		if err != nil || res.Deleted != 0 {
+			t.Fatalf("sweep of new blobs: %+v, %v; want nothing deleted", res, err)
+		}
+		wantPresent(t, s, Hash(unused))
+		res, err = blob.Sweep(t.Context(), s, time.Now().Add(time.Hour), inUse)
+		if err != nil || res.Deleted != 1 || res.Bytes != 20 {
+			t.Fatalf("sweep after the cutoff: %+v, %v; want the unused one (20 bytes) deleted", res, err)
+		}
+		wantAbsent(t, s, Hash(unused))
+		wantPresent(t, s, Hash(used))
+	})
+
 	t.Run("Presigned", func(t *testing.T) {
 		s := setup(t)
 		p, ok := s.(blob.Presigner)
