@@ -14,10 +14,24 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 fi
 command -v go >/dev/null 2>&1 || { echo "scripts/test.sh: Go is not installed (https://go.dev/doc/install)" >&2; exit 1; }
 
+# The S3 server for the blob store's tests is built from source once per
+# machine (about 11 minutes): start that first, in its own process group,
+# while the rest is set up.
+# shellcheck source=scripts/s3.sh
+source scripts/s3.sh
 # shellcheck source=scripts/pg.sh
 source scripts/pg.sh
+s3_build_log=$(mktemp)
+setsid bash scripts/s3.sh build >"$s3_build_log" 2>&1 &
+s3_build_pid=$!
+cleanup() {
+  kill -- -"$s3_build_pid" 2>/dev/null || true
+  s3_stop
+  pg_stop
+  rm -f "$s3_build_log"
+}
+trap cleanup EXIT
 pg_start
-trap pg_stop EXIT
 
 echo "== test images"
 bash scripts/images.sh
@@ -37,5 +51,11 @@ for os in darwin windows; do
   # shellcheck disable=SC2046 # one argument per package
   GOOS=$os go vet $(GOOS=$os go list -deps ./cmd/rgrid | grep '^github.com/rgrid/rgrid/')
 done
+echo "== S3 server (SeaweedFS)"
+s3_build_ok=0
+wait "$s3_build_pid" || s3_build_ok=$?
+cat "$s3_build_log" >&2
+[ "$s3_build_ok" -eq 0 ] || { echo "scripts/test.sh: building SeaweedFS failed"; exit 1; }
+s3_start
 echo "== go test"
 go test -race -count=1 -timeout 30m "$@" ./...
