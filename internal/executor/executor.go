@@ -7,8 +7,11 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,6 +26,11 @@ var ErrImagePull = errors.New("image pull failed")
 // ErrDependencyInstall means the job's requirements could not be
 // installed; errors wrapping it are *DependencyError.
 var ErrDependencyInstall = errors.New("dependency install failed")
+
+// ErrDiskFull means the job's working directory did not fit its disk
+// limit (Limits.DiskBytes) before it could start: Start's error wraps it,
+// and the Stage error that hit the limit, when the inputs are too large.
+var ErrDiskFull = errors.New("disk limit reached")
 
 // DependencyError says why installing a job's requirements failed.
 type DependencyError struct {
@@ -85,7 +93,8 @@ type Spec struct {
 	// killed or timed out) with its working directory, before the
 	// executor removes it: the worker takes the job's outputs from there.
 	// The directory is the job's: nothing in it is trusted, nothing is
-	// followed or executed.
+	// followed or executed. It is not called when Start fails, nor for a
+	// run the worker let go of without its end (a shutdown mid-run).
 	Collect func(dir string)
 
 	// Stdout and Stderr receive the script's output as it is produced. Each
@@ -96,6 +105,29 @@ type Spec struct {
 	// System, if not nil, receives the platform's own lines for the user
 	// (image pull progress, notices), never mixed into the script's output.
 	System io.Writer
+}
+
+// CheckFileName says whether FileName is one an executor may run: a base
+// name when the executor stages Script alone, else a clean relative slash
+// path that stays inside the working directory, not starting with "-"
+// (the interpreter gets it as a relative path, and would take that for
+// an option).
+func (s Spec) CheckFileName() error {
+	name := s.FileName
+	bad := name == "" || name == "." || strings.ContainsAny(name, "\\\x00") ||
+		path.IsAbs(name) || path.Clean(name) != name || name == ".." || strings.HasPrefix(name, "../")
+	if s.Stage == nil {
+		bad = bad || strings.Contains(name, "/")
+	} else {
+		bad = bad || strings.HasPrefix(name, "-")
+	}
+	if !bad {
+		return nil
+	}
+	if s.Stage == nil {
+		return fmt.Errorf("invalid script file name %q: want a base name such as main.py", name)
+	}
+	return fmt.Errorf("invalid script path %q: want a clean relative path inside the working directory, such as src/main.py", name)
 }
 
 // Outcome classifies how a run ended.

@@ -2,10 +2,14 @@
 // container on a local Docker engine: no capabilities, no new privileges,
 // a read-only root with a small tmpfs /tmp, a non-root user, an init
 // process, no network unless the job asks for it, and cgroup limits on
-// memory (no swap), CPU and processes. The script is staged into a host
-// directory mounted read-only before the container starts; a second fresh
-// host directory is the writable working directory. Nothing is copied into
-// or executed in a running container.
+// memory (no swap), CPU and processes. The job's files (Spec.Stage) are
+// staged into a host directory that becomes its writable working
+// directory, before the container starts, and collected from it
+// (Spec.Collect) after the container has stopped; a job without them gets
+// its script alone in a read-only directory. Nothing is copied into or
+// executed in a running container. The working directory is a
+// size-limited filesystem of its own (package diskquota) where the machine
+// allows it: a job cannot fill the worker's disk.
 //
 // A job with requirements runs from an image in which pip installed them,
 // built once per (runtime image, requirement set) in a build container and
@@ -34,6 +38,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 )
 
 // Defaults for Options left zero.
@@ -54,6 +59,10 @@ const (
 	// pingTimeout bounds the engine check: a daemon that is up answers in
 	// milliseconds, and a worker deciding between executors must not hang.
 	pingTimeout = 5 * time.Second
+
+	// DefaultDiskBytes bounds a run's working directory when the job sets
+	// no limit of its own.
+	DefaultDiskBytes = 2 << 30
 
 	DefaultDepsNetwork   = "bridge"
 	DefaultEnvCacheBytes = 10 << 30
@@ -97,6 +106,17 @@ type Options struct {
 	// LogMaxSize bounds each container's log file; default
 	// DefaultLogMaxSize, which says why it must exceed the worker's cap.
 	LogMaxSize int64
+	// DiskBytes is the size of a run's working directory when its
+	// Limits.DiskBytes is zero; default DefaultDiskBytes.
+	DiskBytes int64
+	// DiskQuota says whether working directories get a kernel-enforced
+	// size: diskquota.Auto (the default: if this machine can, else jobs'
+	// disks are unbounded, which New logs as a warning), Required (New
+	// fails if it cannot) or Off.
+	DiskQuota diskquota.Mode
+	// Mkfs is the mkfs.ext4 the images are made with; default looked up on
+	// PATH, then in /usr/sbin and /sbin.
+	Mkfs string
 
 	// The rest configure the environments of jobs with requirements
 	// (see env.go).
@@ -121,10 +141,11 @@ type Options struct {
 
 // Executor runs jobs in containers. It is safe for concurrent use.
 type Executor struct {
-	cli  *client.Client
-	log  *slog.Logger
-	opts Options
-	envs envCache
+	cli   *client.Client
+	log   *slog.Logger
+	opts  Options
+	envs  envCache
+	quota *diskquota.Quota // nil: working directories without a size limit
 }
 
 var (
@@ -134,7 +155,10 @@ var (
 
 // New connects to the engine named by the environment (DOCKER_HOST, or
 // the default socket) and checks that it answers. If it does not, the
-// error wraps executor.ErrUnavailable and says how to fix it.
+// error wraps executor.ErrUnavailable and says how to fix it. With
+// DiskQuota Required on a machine that cannot limit working directories,
+// the error wraps diskquota.ErrUnavailable instead. It removes run
+// directories that no container uses any more (see sweep).
 func New(ctx context.Context, opts Options) (*Executor, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -157,6 +181,9 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	if opts.LogMaxSize <= 0 {
 		opts.LogMaxSize = DefaultLogMaxSize
 	}
+	if opts.DiskBytes <= 0 {
+		opts.DiskBytes = DefaultDiskBytes
+	}
 	if err := envDefaults(&opts); err != nil {
 		return nil, err
 	}
@@ -168,7 +195,16 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker executor: make run directory root: %w", err)
 	}
-	return &Executor{cli: cli, log: opts.Logger, opts: opts}, nil
+	quota, err := diskquota.Setup(ctx, opts.DiskQuota, opts.Mkfs, opts.WorkDir, opts.Logger)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker executor: %w", err)
+	}
+	e := &Executor{cli: cli, log: opts.Logger, opts: opts, quota: quota}
+	if err := e.sweep(ctx); err != nil {
+		e.log.Warn("removing leftover run directories", "err", err)
+	}
+	return e, nil
 }
 
 // Available says whether a Docker engine answers here, for choosing between
@@ -235,8 +271,8 @@ func (e *Executor) ImagePresent(ctx context.Context, image string) (bool, error)
 	}
 }
 
-// removeRunDir deletes a run directory, but only one of ours: the path
-// comes from a label, and a label is not proof.
+// removeRunDir unmounts and deletes a run directory, but only one of
+// ours: the path comes from a label, and a label is not proof.
 func (e *Executor) removeRunDir(dir string) {
 	if dir == "" {
 		return
@@ -246,7 +282,13 @@ func (e *Executor) removeRunDir(dir string) {
 		e.log.Warn("not removing a run directory outside the work directory", "dir", dir)
 		return
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		e.log.Warn("remove run directory", "dir", dir, "err", err)
+	unlock, err := diskquota.Hold(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			e.log.Warn("remove run directory", "dir", dir, "err", err)
+		}
+		return
 	}
+	defer unlock()
+	e.cleanRunDir(dir)
 }

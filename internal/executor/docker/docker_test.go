@@ -65,11 +65,12 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	rt := executortest.Runtime{Image: testimages.Python(t), Command: []string{"python3.11"}}
 	executortest.Run(t,
-		func(t *testing.T) executor.Executor {
+		func(t *testing.T, cfg executortest.Config) executor.Executor {
 			ex, err := docker.New(t.Context(), docker.Options{
-				Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-				WorkerID: "executortest-" + runToken,
-				WorkDir:  t.TempDir(),
+				Logger:    slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+				WorkerID:  "executortest-" + runToken,
+				WorkDir:   cfg.WorkDir,
+				DiskQuota: cfg.DiskQuota,
 			})
 			if err != nil {
 				t.Fatalf("New: %v", err)

@@ -1,6 +1,10 @@
 package docker
 
-import "github.com/rgrid/rgrid/internal/executor"
+import (
+	"context"
+
+	"github.com/rgrid/rgrid/internal/executor"
+)
 
 // Abandon lets go of a run as a worker killed with SIGKILL would: its
 // output stops being delivered and the container is neither killed nor
@@ -17,3 +21,10 @@ func Abandon(h executor.Handle) {
 // evict only among those, so that a test evicting does not remove the
 // images of tests running beside it.
 func SetEnvScope(e *Executor, scope string) { e.envs.scope = scope }
+
+// StageOnly makes a run's directory as Start does, without a container:
+// what a worker that died between the two leaves. unlock gives back the
+// directory's lock, as that worker's death would.
+func StageOnly(ctx context.Context, e *Executor, spec executor.Spec) (dir string, unlock func(), err error) {
+	return e.stage(ctx, spec)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 )
 
 // outputGrace is how long Wait keeps reading the follow stream after the
@@ -41,6 +43,9 @@ type handle struct {
 	// count from it. finished is set only for a container adopted after
 	// its exit: when it ended.
 	began, finished time.Time
+	// collect is Spec.Collect: given the working directory once the run
+	// has ended, before its removal.
+	collect func(dir string)
 
 	done chan struct{} // closed once res and err are final
 	res  executor.Result
@@ -62,16 +67,17 @@ type handle struct {
 
 var _ executor.Handle = (*handle)(nil)
 
-func (e *Executor) newHandle(id, dir string, timeout time.Duration, memory int64) *handle {
+func (e *Executor) newHandle(id, dir string, timeout time.Duration, memory int64, collect func(string)) *handle {
 	return &handle{
-		e: e, id: id, dir: dir, timeout: timeout, memory: memory,
+		e: e, id: id, dir: dir, timeout: timeout, memory: memory, collect: collect,
 		done: make(chan struct{}), oom: make(chan struct{}),
 	}
 }
 
 // run copies the output, applies the time limit, waits for the exit,
-// records the result and removes the container and the run directory.
-// Cancelling ctx abandons the container: run returns and touches nothing.
+// records the result, hands the working directory to Spec.Collect and
+// removes the container and the run directory. Cancelling ctx abandons
+// the container: run returns and touches nothing, Collect included.
 //
 // live says logs is an attach stream: complete when it ends cleanly, so
 // the log is read again (catchUp) only when it broke off.
@@ -149,7 +155,19 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout,
 		h.res, h.err = h.result(cctx, reason, duration)
 	}
 	h.stopWatch()
-	h.e.remove(cctx, h.id, h.dir)
+	work := filepath.Join(h.dir, runWork)
+	if h.err == nil {
+		// Before the unmount; the job's processes are gone with its
+		// container, so the free space no longer changes.
+		h.res.DiskFull = diskquota.Full(work)
+	}
+	if h.collect != nil && h.dir != "" {
+		h.collect(work)
+	}
+	// A bound of its own: Collect may have taken longer than cctx's.
+	rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer rcancel()
+	h.e.remove(rctx, h.id, h.dir)
 }
 
 // awaitExit blocks until the container is not running or ctx (the

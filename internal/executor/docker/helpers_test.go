@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/executor"
 	"github.com/rgrid/rgrid/internal/executor/executortest"
+	"github.com/rgrid/rgrid/internal/testimages"
 )
 
 // runToken ends the worker IDs of this test process, so that its leak
@@ -148,6 +150,7 @@ func assertNoLeftovers(t *testing.T, b *testBundle) {
 	if list := listContainers(t, "rgrid.worker="+b.worker); len(list) != 0 {
 		t.Errorf("%d containers left behind, first %s", len(list), list[0].ID)
 	}
+	executortest.AssertReleased(t, b.workDir) // mounts and loop devices too
 	entries, err := os.ReadDir(b.workDir)
 	if err != nil || len(entries) != 0 {
 		t.Errorf("run directories left behind: %v %v", entries, err)
@@ -160,4 +163,18 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// stagedSpec is a Python job staged as job/main.py with a disk limit.
+func (b *testBundle) stagedSpec(t *testing.T, script string) executor.Spec {
+	return b.helperSpec(t, "", func(s *executor.Spec) {
+		s.Image, s.Command, s.FileName, s.Script = testimages.Python(t), []string{"python3.11"}, "job/main.py", nil
+		s.Stage = func(dir string) error {
+			if err := os.Mkdir(filepath.Join(dir, "job"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, "job", "main.py"), []byte(script), 0o644)
+		}
+		s.Limits.DiskBytes = 32 << 20
+	})
 }

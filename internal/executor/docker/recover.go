@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -14,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 )
 
 // Find implements executor.Recoverer: it lists the containers of this
@@ -44,8 +48,10 @@ func (e *Executor) Find(ctx context.Context) ([]executor.Found, error) {
 // Adopt implements executor.Recoverer. The handle behaves as one from
 // Start: the time limit counts from the container's start, Kill and Wait
 // work, and once the run has ended the container and its run directory
-// are removed. Of spec only the writers and Limits.Timeout are used; the
-// memory limit comes from the container itself. Adopt each found run once:
+// are removed. Of spec only the writers, Collect and Limits.Timeout are
+// used; the memory limit comes from the container itself, and the working
+// directory's mount, the kernel's, is still where the earlier process made
+// it. Adopt each found run once:
 // two handles on one container would both deliver its output.
 //
 // A container that was created but never started (the worker died in
@@ -78,7 +84,7 @@ func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Sp
 	if hc := insp.Container.HostConfig; hc != nil && hc.Memory > 0 {
 		memory = hc.Memory
 	}
-	h := e.newHandle(id, dir, spec.Limits.Timeout, memory)
+	h := e.newHandle(id, dir, spec.Limits.Timeout, memory, spec.Collect)
 	h.began = began
 	if !st.Running {
 		if fin, err := time.Parse(time.RFC3339Nano, st.FinishedAt); err == nil && fin.After(began) {
@@ -117,7 +123,62 @@ func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, at
 	if berr := e.removeStaleBuilds(ctx); berr != nil {
 		err = errors.Join(err, berr)
 	}
+	if serr := e.sweep(ctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
 	return removed, err
+}
+
+// sweep removes the run directories under Options.WorkDir that no
+// container refers to, whichever worker made them: left by one that died
+// between making a directory and creating its container, or while removing
+// them. Their mounts would otherwise outlive every worker. A directory
+// being made or removed is locked and left alone, and one whose lock
+// sweep holds cannot gain a container meanwhile: its maker creates the
+// container before letting go.
+func (e *Executor) sweep(ctx context.Context) error {
+	entries, err := os.ReadDir(e.opts.WorkDir)
+	if err != nil {
+		return fmt.Errorf("list run directories: %w", err)
+	}
+	held := map[string]func(){}
+	defer func() {
+		for _, unlock := range held {
+			unlock()
+		}
+	}()
+	for _, d := range entries {
+		if !d.IsDir() || !strings.HasPrefix(d.Name(), "run-") {
+			continue
+		}
+		dir := filepath.Join(e.opts.WorkDir, d.Name())
+		if unlock, ok := diskquota.TryHold(dir); ok {
+			held[dir] = unlock
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	// Listed after taking the locks: every container of a held directory
+	// exists by now.
+	f := make(client.Filters).Add("label", LabelManaged+"=true")
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	used := map[string]bool{}
+	for _, c := range list.Items {
+		if d := c.Labels[labelDir]; d != "" {
+			used[filepath.Clean(d)] = true
+		}
+	}
+	for dir := range held {
+		if !used[dir] {
+			e.cleanRunDir(dir)
+			e.log.Info("removed a run directory no container uses", "dir", dir)
+		}
+	}
+	return nil
 }
 
 // RemoveGone removes the containers (and run directories) of other workers

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -24,8 +23,8 @@ import (
 
 // Where a run's directories appear inside its container.
 const (
-	InputDir = "/rgrid/input" // read-only: the script (and later its inputs)
-	WorkDir  = "/rgrid/work"  // writable: the working directory and HOME
+	InputDir = "/rgrid/input" // read-only: the script, when there is no Spec.Stage
+	WorkDir  = "/rgrid/work"  // writable: the working directory (Spec.Stage's files) and HOME
 )
 
 // defaultPath is used only when the image sets no PATH of its own.
@@ -53,7 +52,7 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	}
 	defer release()
 	spec.Image = image
-	dir, err := e.stage(spec)
+	dir, unlock, err := e.stage(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +61,12 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		Config: cfg, HostConfig: hcfg, Name: containerName(spec),
 	})
 	if err != nil {
-		e.removeRunDir(dir)
+		e.cleanRunDir(dir)
+		unlock()
 		return nil, fmt.Errorf("create container for job %s: %w", spec.JobID, err)
 	}
+	// From here on the container's label keeps sweeps off the directory.
+	unlock()
 	id := created.ID
 	for _, w := range created.Warnings {
 		e.log.Warn("docker warning creating container", "job", spec.JobID, "container", id, "warning", w)
@@ -76,7 +78,7 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return nil, fmt.Errorf("%s container for job %s: %w", what, spec.JobID, err)
 	}
 
-	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes)
+	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, spec.Collect)
 	// Before the start, so that no byte is written before we listen.
 	stream, err := h.attach(ctx)
 	if err != nil {
@@ -94,47 +96,14 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	return h, nil
 }
 
-// stage makes the run directory: input/ holds the script, readable by the
-// job's user; work/ is empty and handed to that user now, because nothing
-// may touch it once the job runs. The run directory itself stays private
-// to the worker: bind mounts do not need its permission.
-func (e *Executor) stage(spec executor.Spec) (dir string, err error) {
-	dir, err = os.MkdirTemp(e.opts.WorkDir, "run-*")
-	if err != nil {
-		return "", fmt.Errorf("make run directory: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			e.removeRunDir(dir)
-		}
-	}()
-	in, work := filepath.Join(dir, "input"), filepath.Join(dir, "work")
-	script := filepath.Join(in, spec.FileName)
-	// Explicit chmods: Mkdir and WriteFile modes are cut by the umask.
-	for _, step := range []func() error{
-		func() error { return os.Mkdir(in, 0o755) },
-		func() error { return os.Chmod(in, 0o755) },
-		func() error { return os.WriteFile(script, spec.Script, 0o644) },
-		func() error { return os.Chmod(script, 0o644) },
-		func() error { return os.Mkdir(work, 0o700) },
-	} {
-		if err := step(); err != nil {
-			return "", fmt.Errorf("stage run directory: %w", err)
-		}
-	}
-	uid, gid, numeric := numericUser(e.opts.User)
-	if !numeric || os.Lchown(work, uid, gid) != nil {
-		// Not root, or a user by name: let anyone write. Only the job can
-		// reach it: the run directory above it is private.
-		if err := os.Chmod(work, 0o777); err != nil {
-			return "", fmt.Errorf("stage run directory: %w", err)
-		}
-	}
-	return dir, nil
-}
-
 func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []string) (*container.Config, *container.HostConfig) {
-	argv := append(slices.Clone(spec.Command[1:]), InputDir+"/"+spec.FileName)
+	mounts := []mount.Mount{{Type: mount.TypeBind, Source: filepath.Join(dir, runWork), Target: WorkDir}}
+	script := spec.FileName // relative to the working directory, where Stage put it
+	if spec.Stage == nil {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Join(dir, runInput), Target: InputDir, ReadOnly: true})
+		script = InputDir + "/" + spec.FileName
+	}
+	argv := append(slices.Clone(spec.Command[1:]), script)
 	argv = append(argv, spec.Args...)
 	worker := e.opts.WorkerID
 	if worker == "" {
@@ -179,10 +148,7 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		},
 	}
 	hcfg := &container.HostConfig{
-		Mounts: []mount.Mount{
-			{Type: mount.TypeBind, Source: filepath.Join(dir, "input"), Target: InputDir, ReadOnly: true},
-			{Type: mount.TypeBind, Source: filepath.Join(dir, "work"), Target: WorkDir},
-		},
+		Mounts: mounts,
 		// exec stays allowed: pip and native extensions unpack and run code
 		// from /tmp. suid and device files do not.
 		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,mode=1777", e.opts.TmpfsSize)},
@@ -233,10 +199,8 @@ func buildEnv(jobEnv map[string]string, imgEnv []string) []string {
 }
 
 func validate(spec executor.Spec) error {
-	name := spec.FileName
-	if name == "" || name == "." || name == ".." ||
-		strings.ContainsAny(name, `/\`+"\x00") || filepath.Base(name) != name {
-		return fmt.Errorf("invalid script file name %q: want a base name such as main.py", name)
+	if err := spec.CheckFileName(); err != nil {
+		return err
 	}
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		return errors.New("docker executor: empty interpreter command")

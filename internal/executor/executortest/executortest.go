@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 )
 
 // Runtime is the Python runtime the suite's scripts run on, as the runtime
@@ -40,13 +42,49 @@ type Options struct {
 // not slowness.
 const promptly = 15 * time.Second
 
+// Config is what the suite asks of each executor it makes.
+type Config struct {
+	// WorkDir is the root of the executor's run directories, fresh for
+	// each executor.
+	WorkDir string
+	// DiskQuota is the executor's disk quota mode: diskquota.Required
+	// where this machine can limit working directories, else
+	// diskquota.Off, and the suite's disk tests skip (fail under CI=true).
+	DiskQuota diskquota.Mode
+}
+
+// bundle is one subtest's executor and what it was made with.
+type bundle struct {
+	ex  executor.Executor
+	cfg Config
+}
+
 // Run runs the suite. newExec is called once per subtest.
-func Run(t *testing.T, newExec func(t *testing.T) executor.Executor, rt Runtime, opts Options) {
-	setup := func(t *testing.T) executor.Executor {
+func Run(t *testing.T, newExec func(t *testing.T, cfg Config) executor.Executor, rt Runtime, opts Options) {
+	quota, quotaErr := quotaMode(t)
+	setupBundle := func(t *testing.T) bundle {
 		t.Helper()
 		t.Parallel()
-		return newExec(t)
+		cfg := Config{WorkDir: t.TempDir(), DiskQuota: quota}
+		return bundle{ex: newExec(t, cfg), cfg: cfg}
 	}
+	setup := func(t *testing.T) executor.Executor {
+		t.Helper()
+		return setupBundle(t).ex
+	}
+	// setupDisk is setupBundle for a test of the disk quota.
+	setupDisk := func(t *testing.T) bundle {
+		t.Helper()
+		if quotaErr != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("disk quotas are required in CI: %v", quotaErr)
+			}
+			t.Skipf("this machine cannot limit working directories: %v", quotaErr)
+		}
+		return setupBundle(t)
+	}
+	runWorkDir(t, setupBundle, rt)
+	runDisk(t, setupDisk, rt)
 
 	t.Run("StdoutAndStderrSeparateAndComplete", func(t *testing.T) {
 		ex := setup(t)

@@ -36,8 +36,9 @@ type handle struct {
 var _ executor.Handle = (*handle)(nil)
 
 // start starts cmd with its output piped to spec's writers and a goroutine
-// that sees the run to its end. cleanup runs after the last output is in.
-func start(cmd *exec.Cmd, spec executor.Spec, log *slog.Logger, grace time.Duration, cleanup func()) (*handle, error) {
+// that sees the run to its end. finish runs after the last output is in,
+// before Wait returns, with the result to complete (ok: there is one).
+func start(cmd *exec.Cmd, spec executor.Spec, log *slog.Logger, grace time.Duration, finish func(res *executor.Result, ok bool)) (*handle, error) {
 	// Our own pipes rather than exec's: exec's Wait reaps the leader before
 	// it waits for output, and we must kill the group before reaping (see run).
 	outR, outW, err := os.Pipe()
@@ -79,7 +80,7 @@ func start(cmd *exec.Cmd, spec executor.Spec, log *slog.Logger, grace time.Durat
 		defer close(h.done)
 		h.run(cmd, began, timer)
 		h.drain(&copies, grace, outR, errR)
-		cleanup()
+		finish(&h.res, h.err == nil)
 	}()
 	return h, nil
 }

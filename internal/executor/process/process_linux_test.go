@@ -44,7 +44,13 @@ func newExecutorWith(t *testing.T, opts process.Options) *process.Executor {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	executortest.Run(t,
-		func(t *testing.T) executor.Executor { return newExecutor(t) },
+		func(t *testing.T, cfg executortest.Config) executor.Executor {
+			return newExecutorWith(t, process.Options{
+				WorkDir:   cfg.WorkDir,
+				Logger:    slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+				DiskQuota: cfg.DiskQuota,
+			})
+		},
 		executortest.Runtime{Command: []string{python()}},
 		executortest.Options{HostPIDs: true},
 	)

@@ -5,9 +5,11 @@ package process
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 )
 
 // The Linux executor rests on waitid(WNOWAIT), which keeps a finished
@@ -19,6 +21,10 @@ func available() error {
 	return fmt.Errorf("%w: the process executor is available on Linux only, not on %s; use Docker (--executor docker)",
 		executor.ErrUnavailable, runtime.GOOS)
 }
+
+func setupQuota(Options, string, *slog.Logger) (*diskquota.Quota, error) { return nil, nil }
+
+func (e *Executor) sweep() {}
 
 // Start implements executor.Executor; New never returns an Executor here.
 func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {

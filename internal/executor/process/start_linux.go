@@ -16,18 +16,20 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 )
 
 func available() error { return nil }
 
 // Start implements executor.Executor. The run gets a fresh private
-// directory holding only the script; it is the working directory, HOME and
-// TMPDIR, and is removed once the run has ended.
+// directory whose work/ is its working directory, HOME and TMPDIR: the
+// files spec.Stage writes, or the script alone. Once the run has ended it
+// goes to spec.Collect and is removed.
 func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := validFileName(spec.FileName); err != nil {
+	if err := spec.CheckFileName(); err != nil {
 		return nil, err
 	}
 	if len(spec.Command) == 0 {
@@ -54,14 +56,14 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return nil, err
 	}
 
-	dir, err := os.MkdirTemp(e.workDir, "rgrid-run-*") // MkdirTemp makes it 0700
+	dir, unlock, err := e.stage(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("make run directory: %w", err)
+		return nil, err
 	}
-	scriptPath := filepath.Join(dir, spec.FileName)
-	if err := os.WriteFile(scriptPath, spec.Script, 0o600); err != nil {
-		e.removeDir(dir)
-		return nil, fmt.Errorf("stage script: %w", err)
+	work := filepath.Join(dir, runWork)
+	script := spec.FileName // relative to the working directory, where Stage put it
+	if spec.Stage == nil {
+		script = filepath.Join(work, spec.FileName)
 	}
 
 	// The shell sets the limits on itself and then execs the interpreter in
@@ -71,14 +73,14 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	// than run without it.
 	argv := []string{sh, "-c", limitScript(spec.Limits), "sh", interp}
 	argv = append(argv, spec.Command[1:]...)
-	argv = append(argv, scriptPath)
+	argv = append(argv, script)
 	argv = append(argv, spec.Args...)
 
 	cmd := &exec.Cmd{
 		Path: sh,
 		Args: argv,
-		Env:  buildEnv(dir, spec.Env),
-		Dir:  dir,
+		Env:  buildEnv(work, spec.Env),
+		Dir:  work,
 		// A group of its own lets the time limit and Kill reach every
 		// process the script spawns, not only the interpreter. Pdeathsig:
 		// if the worker dies (kill -9), the interpreter is killed with it
@@ -89,9 +91,22 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
 
-	h, err := start(cmd, spec, e.log, e.killGrace, func() { e.removeDir(dir) })
+	// The lock is held for the whole run: the directory is in use until
+	// finish has removed it, and a sweep must leave it alone.
+	finish := func(res *executor.Result, ok bool) {
+		defer unlock()
+		if ok {
+			res.DiskFull = diskquota.Full(work)
+		}
+		if spec.Collect != nil {
+			spec.Collect(work)
+		}
+		e.cleanRunDir(dir)
+	}
+	h, err := start(cmd, spec, e.log, e.killGrace, finish)
 	if err != nil {
-		e.removeDir(dir)
+		e.cleanRunDir(dir)
+		unlock()
 		return nil, fmt.Errorf("start %s: %w", spec.Command[0], err)
 	}
 	e.log.Debug("process run started", "job", spec.JobID, "attempt", spec.Attempt, "pid", h.pid, "dir", dir)
@@ -118,22 +133,6 @@ func (e *Executor) lookInterpreter(name string) (string, error) {
 		executor.ErrUnavailable, name, err)
 }
 
-func (e *Executor) removeDir(dir string) {
-	if err := os.RemoveAll(dir); err != nil {
-		e.log.Warn("remove run directory", "dir", dir, "err", err)
-	}
-}
-
-// validFileName refuses anything but a plain base name, so a job cannot
-// write its script outside its run directory.
-func validFileName(name string) error {
-	if name == "" || name == "." || name == ".." ||
-		strings.ContainsAny(name, `/\`+"\x00") || filepath.Base(name) != name {
-		return fmt.Errorf("invalid script file name %q: want a base name such as main.py", name)
-	}
-	return nil
-}
-
 func validEnv(env map[string]string) error {
 	for k, v := range env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
@@ -146,12 +145,12 @@ func validEnv(env map[string]string) error {
 // buildEnv starts from nothing rather than the worker's environment, which
 // may hold credentials. PATH is kept so interpreters find their tools; the
 // job's own variables come last and win.
-func buildEnv(dir string, jobEnv map[string]string) []string {
+func buildEnv(work string, jobEnv map[string]string) []string {
 	base := map[string]string{
 		"PATH":             os.Getenv("PATH"),
 		"LANG":             "C.UTF-8",
-		"HOME":             dir,
-		"TMPDIR":           dir,
+		"HOME":             work,
+		"TMPDIR":           work,
 		"PYTHONUNBUFFERED": "1", // output reaches the user as it is printed
 	}
 	maps.Copy(base, jobEnv)
