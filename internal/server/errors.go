@@ -134,6 +134,11 @@ func errorf(code, hint, format string, args ...any) *apiError {
 	return &apiError{code: code, hint: hint, message: fmt.Sprintf(format, args...)}
 }
 
+// toClient is e as the API answers it.
+func (e *apiError) toClient() *client.Error {
+	return &client.Error{Status: statusOf(e.code), Code: e.code, Message: e.message, Hint: e.hint, Details: e.details}
+}
+
 func (e *apiError) with(key string, v any) *apiError {
 	if e.details == nil {
 		e.details = map[string]any{}
@@ -150,8 +155,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
+	var bse *blobStoreError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &bse):
+		s.log.Error("blob store failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errorf(client.CodeBlobStore, "retry; if it persists, check the server's --blobs setting and its log",
+			"the blob store failed")
 	case errors.Is(err, store.ErrNotFound):
 		ae = errorf(client.CodeNotFound, "", "not found")
 	case errors.Is(err, store.ErrStaleAttempt):

@@ -112,7 +112,14 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 	if err != nil {
 		return store.NewJob{}, err
 	}
+	inputs, stdin, blobs, err := s.jobFiles(ctx, req)
+	if err != nil {
+		return store.NewJob{}, err
+	}
 	return store.NewJob{
+		Inputs:       inputs,
+		Stdin:        stdin,
+		Blobs:        blobs,
 		ID:           newJobID(now),
 		Script:       req.Script,
 		FileName:     req.FileName,
@@ -139,6 +146,10 @@ func (s *Server) scriptTooLarge(size int64) *apiError {
 		"%s", msg).with("limit_bytes", s.opts.MaxScriptBytes)
 }
 
+// minDiskBytes is the smallest disk limit an executor makes (the
+// diskquota package's MinBytes).
+const minDiskBytes = 16 << 20
+
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, error) {
@@ -148,8 +159,10 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 	if req.FileName == "" {
 		return runtimes.Runtime{}, bad(`set "file_name" to the script's base name, e.g. "train.py"`, "file_name is required")
 	}
-	if req.FileName != path.Base(req.FileName) || strings.ContainsAny(req.FileName, `/\`+"\x00") ||
-		req.FileName == "." || req.FileName == ".." || !utf8.ValidString(req.FileName) {
+	// With a working directory the script is one of its files, at a path
+	// the manifest's own checks hold; alone, it is a plain name.
+	if req.Inputs == nil && (req.FileName != path.Base(req.FileName) || strings.ContainsAny(req.FileName, `/\`+"\x00") ||
+		req.FileName == "." || req.FileName == ".." || !utf8.ValidString(req.FileName)) {
 		return runtimes.Runtime{}, bad(`use the base name only, e.g. "train.py"`, "file_name %q is not a plain file name", req.FileName)
 	}
 	for i, a := range req.Args {
@@ -170,8 +183,12 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 		}
 	}
 	l := req.Limits
-	if l.MemoryBytes < 0 || l.CPUs < 0 || l.Pids < 0 || l.TimeoutSeconds < 0 {
+	if l.MemoryBytes < 0 || l.CPUs < 0 || l.Pids < 0 || l.TimeoutSeconds < 0 || l.DiskBytes < 0 {
 		return runtimes.Runtime{}, bad("limits are positive numbers, or omitted for the worker's defaults", "limits must not be negative")
+	}
+	if l.DiskBytes > 0 && l.DiskBytes < minDiskBytes {
+		return runtimes.Runtime{}, bad("ask for at least 16m, or omit it for the worker's default (2g)",
+			"disk limit %s is under the smallest a worker makes, 16 MiB", bytesize.Format(l.DiskBytes))
 	}
 	if req.LogLimit < 0 {
 		return runtimes.Runtime{}, bad("pass a positive size such as 64m, or omit it for the server's default", "log_limit must not be negative")
@@ -209,7 +226,16 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, jobToAPI(j, atts))
+	out := jobToAPI(j, atts)
+	f, err := s.store.JobFiles(r.Context(), j.ID)
+	if err == nil {
+		out.Files, err = filesSummary(f)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // loadJob gets a job or a not-found error that names the id.
@@ -436,6 +462,8 @@ func (s *Server) checkWorkerMaxima(ctx context.Context, l client.Limits, cache *
 			func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }},
 		{"time limit", "timeout", float64(l.TimeoutSeconds), func(m store.Limits) float64 { return float64(m.TimeoutSeconds) },
 			func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " s" }},
+		{"disk", "disk", float64(l.DiskBytes), func(m store.Limits) float64 { return float64(m.DiskBytes) },
+			func(v float64) string { return bytesize.Format(int64(v)) }},
 	}
 	for _, w := range live {
 		fits := true

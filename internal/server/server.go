@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/blob"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/scheduler"
+	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/store"
 	"github.com/rgrid/rgrid/internal/version"
 )
@@ -53,6 +55,17 @@ type Options struct {
 	// looking at the store when nothing in this process wakes it: the
 	// fallback for changes made elsewhere (default 1 s).
 	PollInterval time.Duration
+	// Blobs holds jobs' files: their working directories and outputs. A
+	// server without one refuses jobs that send files.
+	Blobs blob.Store
+	// MaxInputBytes caps a job's working directory (default 10 GiB); the
+	// client's own default cap is far lower (100 MiB).
+	MaxInputBytes int64
+	// PresignTTL is how long a presigned blob URL is valid (default 1 h).
+	PresignTTL time.Duration
+	// Retention is how long a blob no job references is kept before the
+	// sweep deletes it (default 7 days).
+	Retention time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -63,6 +76,8 @@ type Server struct {
 	runtimes *runtimes.Table
 	sched    *scheduler.Scheduler
 	reaper   *scheduler.Reaper
+	sweeper  *startstop.FuncService // blob retention; nil without a blob store
+	blobs    blobCounters
 	log      *slog.Logger
 	opts     Options
 }
@@ -94,6 +109,15 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxInputBytes <= 0 {
+		opts.MaxInputBytes = 10 << 30
+	}
+	if opts.PresignTTL <= 0 {
+		opts.PresignTTL = time.Hour
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = blob.DefaultRetention
+	}
 	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval)
 	return &Server{
 		store:    st,
@@ -107,14 +131,53 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 }
 
-// Start starts the server's background work (the reaper) until ctx ends
-// or Stop. Serving the Handler needs no Start; a server without it serves
-// but never reaps.
-func (s *Server) Start(ctx context.Context) error { return s.reaper.Start(ctx) }
+// Start starts the server's background work (the reaper, the blob
+// retention sweep) until ctx ends or Stop. Serving the Handler needs no
+// Start; a server without it serves but never reaps.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.reaper.Start(ctx); err != nil {
+		return err
+	}
+	if s.opts.Blobs != nil {
+		s.sweeper = startstop.Func(s.sweepBlobs)
+		return s.sweeper.Start(ctx)
+	}
+	return nil
+}
 
 // Stop stops the background work and waits for it, so that the store can
 // be closed after.
-func (s *Server) Stop() { s.reaper.Stop() }
+func (s *Server) Stop() {
+	if s.sweeper != nil {
+		s.sweeper.Stop()
+	}
+	s.reaper.Stop()
+}
+
+// sweepBlobs deletes, every retentionInterval, the blobs no job
+// references that are older than the retention period.
+func (s *Server) sweepBlobs(ctx context.Context) {
+	t := time.NewTicker(retentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := s.SweepBlobs(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("blob retention: sweep failed; retrying at the next one", "err", err)
+		} else if res.Deleted > 0 {
+			s.log.Info("blob retention: deleted unreferenced blobs", "blobs", res.Deleted, "bytes", res.Bytes)
+		}
+	}
+}
+
+// SweepBlobs makes one retention pass now.
+func (s *Server) SweepBlobs(ctx context.Context) (blob.SweepResult, error) {
+	return blob.Sweep(ctx, s.opts.Blobs, s.opts.Now().Add(-s.opts.Retention), s.store.BlobsReferenced)
+}
 
 // Options are the server's settings, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
@@ -146,6 +209,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.readLogs)
 	mux.HandleFunc("GET /v1/jobs/{id}/logs/sse", s.followSSE)
 	mux.HandleFunc("GET /v1/jobs/{id}/logs/ws", s.followWS)
+
+	mux.HandleFunc("GET /v1/jobs/{id}/inputs", s.withBlobs(s.jobInputs))
+	mux.HandleFunc("GET /v1/jobs/{id}/outputs", s.withBlobs(s.jobOutputs))
+	mux.HandleFunc("POST /v1/blobs/missing", s.withBlobs(s.missingBlobs))
+	mux.HandleFunc("PUT /v1/blobs/{hash}", s.withBlobs(s.putBlob))
+	mux.HandleFunc("GET /v1/blobs/{hash}", s.withBlobs(s.getBlob))
+	mux.HandleFunc("GET /v1/stats", s.stats)
 
 	mux.HandleFunc("GET /v1/workers", s.listWorkers)
 	mux.HandleFunc("POST /v1/workers", s.registerWorker)

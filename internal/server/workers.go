@@ -203,6 +203,13 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 	resp := client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(l.Stop)}
 	for _, j := range l.Jobs {
 		lj := client.LeasedJob{Job: jobToAPI(j, nil), Attempt: j.Attempt, Script: j.Script}
+		if lj.Inputs, err = decodeManifest(j.Inputs); err != nil {
+			s.writeError(w, r, fmt.Errorf("lease job %s: %w", j.ID, err))
+			return
+		}
+		if j.Stdin.SHA256 != "" {
+			lj.Stdin = &client.BlobRef{SHA256: j.Stdin.SHA256, Size: j.Stdin.Size}
+		}
 		if rt, err := s.runtimes.Resolve(j.Runtime); err == nil {
 			lj.RuntimeImage, lj.RuntimeCommand = rt.Image, rt.Command
 		}
@@ -322,9 +329,15 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	outputs, err := s.outputs(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	j, err := s.store.FinishAttempt(r.Context(), store.FinishParams{
 		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
-		Reason: req.Reason, Message: req.Message, Failure: failure, Started: req.Started, Now: s.opts.Now().UTC(),
+		Reason: req.Reason, Message: req.Message, Failure: failure, Started: req.Started, Outputs: outputs,
+		Now: s.opts.Now().UTC(),
 	})
 	if err != nil {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
@@ -431,7 +444,10 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(req.Results) > 0 {
-		ps := make([]store.FinishParams, len(req.Results))
+		// Results whose outputs are refused are answered so, one by one;
+		// the others are recorded together. at[k] is ps[k]'s result.
+		ps := make([]store.FinishParams, 0, len(req.Results))
+		at := make([]int, 0, len(req.Results))
 		for i, res := range req.Results {
 			if !res.State.Terminal() {
 				s.writeError(w, r, errorf(client.CodeInvalidRequest, "report one of the terminal states",
@@ -443,22 +459,34 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 				s.writeError(w, r, err)
 				return
 			}
-			ps[i] = store.FinishParams{JobID: res.JobID, Attempt: res.Attempt, State: store.State(res.State),
+			outputs, err := s.outputs(r.Context(), res.ResultReport)
+			var ae *apiError
+			if errors.As(err, &ae) {
+				resp.Results[i].Error = ae.toClient()
+				continue
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			ps = append(ps, store.FinishParams{JobID: res.JobID, Attempt: res.Attempt, State: store.State(res.State),
 				ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Failure: failure,
-				Started: res.Started, Now: now}
+				Started: res.Started, Outputs: outputs, Now: now})
+			at = append(at, i)
 		}
 		jobs, errs, err := s.store.FinishAttempts(r.Context(), ps)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		for i, p := range ps {
+		for k, p := range ps {
+			i := at[k]
 			ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
-			if resp.Results[i].Error = reportError(ref, errs[i]); errs[i] == nil {
-				s.resultRecorded(jobs[i])
-				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[i].State, "reason", jobs[i].Reason)
+			if resp.Results[i].Error = reportError(ref, errs[k]); errs[k] == nil {
+				s.resultRecorded(jobs[k])
+				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[k].State, "reason", jobs[k].Reason)
 			} else if resp.Results[i].Error == nil {
-				s.writeError(w, r, errs[i])
+				s.writeError(w, r, errs[k])
 				return
 			}
 		}

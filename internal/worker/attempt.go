@@ -167,6 +167,8 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 			reason = "image_pull_failed"
 		case errors.Is(err, executor.ErrDependencyInstall):
 			reason = "dependency_install_failed"
+		case errors.Is(err, executor.ErrDiskFull):
+			reason = "disk_full"
 		case errors.As(err, new(*stageError)):
 			reason = "input_stage_failed"
 		}

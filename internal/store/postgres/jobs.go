@@ -299,7 +299,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 // JobFiles returns a job's inputs, outputs and stdin.
 func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error) {
 	var (
-		f                         store.JobFiles
+		f                        store.JobFiles
 		inputs, outputs, skipped *string
 	)
 	err := s.pool.QueryRow(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size
