@@ -13,21 +13,27 @@ import (
 	"github.com/rgrid/rgrid/internal/node"
 )
 
-// limitFlags are --memory, --cpus, --pids and --timeout, shared by run
-// (per job) and worker (the worker's defaults). 0 and "" are "not set".
+// limitFlags are --memory, --cpus, --pids, --timeout and --disk, shared
+// by run (per job) and worker (the worker's defaults). 0 and "" are "not
+// set".
 type limitFlags struct {
 	memory  int64
 	cpus    float64
 	pids    int64
 	timeout string
+	disk    int64
 	prefix  string // of the flags' names: "max-" for maxFlags
 }
+
+// minDisk is the smallest --disk an executor makes.
+const minDisk = 16 << 20
 
 func (l *limitFlags) add(f *pflag.FlagSet) {
 	sizeVar(f, &l.memory, "memory", 0, `memory limit, e.g. 512m, 1g (default: the worker's, 512m)`)
 	f.Float64Var(&l.cpus, "cpus", 0, "CPU limit in cores, e.g. 0.5, 2 (default: the worker's, 1)")
 	f.Int64Var(&l.pids, "pids", 0, "process limit (default: the worker's, 256)")
 	f.StringVar(&l.timeout, "timeout", "", "time limit, e.g. 90s, 10m, 2h (default: the worker's, 5m)")
+	sizeVar(f, &l.disk, "disk", 0, "size of the job's working directory, inputs and outputs included (default: the worker's, 2g)")
 }
 
 // limits checks what pflag lets through: a float flag takes NaN and Inf,
@@ -51,6 +57,10 @@ func (l *limitFlags) limits() (client.Limits, error) {
 		}
 		out.TimeoutSeconds = int64((d + time.Second - 1) / time.Second)
 	}
+	if l.disk > 0 && l.disk < minDisk {
+		return out, userErr(fmt.Sprintf("use at least 16m, e.g. --%sdisk 1g", l.prefix), "--%sdisk %s: under the smallest working directory, 16 MiB", l.prefix, formatBytes(l.disk))
+	}
+	out.DiskBytes = l.disk
 	return out, nil
 }
 
@@ -71,6 +81,9 @@ func (l *limitFlags) executorLimits(base node.Limits) (node.Limits, error) {
 	}
 	if cl.TimeoutSeconds > 0 {
 		base.Timeout = time.Duration(cl.TimeoutSeconds) * time.Second
+	}
+	if cl.DiskBytes > 0 {
+		base.DiskBytes = cl.DiskBytes
 	}
 	return base, nil
 }
@@ -135,6 +148,7 @@ func (m *maxFlags) add(f *pflag.FlagSet) {
 	f.Float64Var(&m.cpus, "max-cpus", 4, "the most CPUs a job may ask for")
 	f.Int64Var(&m.pids, "max-pids", 4096, "the most processes a job may ask for")
 	f.StringVar(&m.timeout, "max-timeout", "24h", "the longest time limit a job may ask for")
+	sizeVar(f, &m.disk, "max-disk", 100<<30, "the largest working directory a job may ask for")
 }
 
 // checkDefaultsFit refuses a worker whose defaults exceed its maxima.
@@ -148,6 +162,8 @@ func checkDefaultsFit(d, m node.Limits) error {
 		return userErr("lower --pids or raise --max-pids", "the default process limit %d is over the maximum %d", d.Pids, m.Pids)
 	case m.Timeout > 0 && d.Timeout > m.Timeout:
 		return userErr("lower --timeout or raise --max-timeout", "the default time limit %s is over the maximum %s", d.Timeout, m.Timeout)
+	case m.DiskBytes > 0 && d.DiskBytes > m.DiskBytes:
+		return userErr("lower --disk or raise --max-disk", "the default disk %s is over the maximum %s", formatBytes(d.DiskBytes), formatBytes(m.DiskBytes))
 	}
 	return nil
 }

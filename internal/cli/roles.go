@@ -24,6 +24,9 @@ import (
 func newServerCmd(e *env) *cobra.Command {
 	var (
 		listen, db, token     string
+		blobs                 string
+		retention             time.Duration
+		maxInputs             int64
 		logLimit, maxLogLimit int64
 		migrate               bool
 		maxScript             int64
@@ -56,7 +59,11 @@ func newServerCmd(e *env) *cobra.Command {
 			}
 			opts.MaxScriptBytes, opts.Token, opts.ReapInterval, opts.TimeoutGrace = maxScript, token, reapInterval, timeoutGrace
 			opts.MaxAttempts, opts.LogLimit, opts.MaxLogLimit = maxAttempts, logLimit, maxLogLimit
-			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen,
+			if retention < time.Hour {
+				return userErr("keep unreferenced files at least an hour, e.g. --retention 168h", "--retention %s is under an hour", retention)
+			}
+			opts.Retention, opts.MaxInputBytes = retention, maxInputs
+			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
 	}
@@ -72,6 +79,9 @@ func newServerCmd(e *env) *cobra.Command {
 	f.IntVar(&maxAttempts, "max-attempts", 3, "attempts a job may lose to dead workers before it ends lost")
 	sizeVar(f, &logLimit, "log-limit", 10<<20, "output stored for each attempt of a job that sets no --log-limit; the job goes on past it")
 	sizeVar(f, &maxLogLimit, "max-log-limit", 1<<30, "the largest --log-limit a job may ask for")
+	f.StringVar(&blobs, "blobs", "", "where jobs' files are kept: a directory, or s3://BUCKET/PREFIX?endpoint=…&region=… (default: beside a SQLite --db, else the data directory)")
+	f.DurationVar(&retention, "retention", 7*24*time.Hour, "files no job references are deleted after this long")
+	sizeVar(f, &maxInputs, "max-inputs", 10<<30, "the largest working directory a job may send")
 	return cmd
 }
 
@@ -79,6 +89,9 @@ type workerOptions struct {
 	server, token, executor, id, name string
 	slots                             int
 	maxLogBytes                       int64
+	diskQuota                         string
+	maxOutputFiles                    int
+	maxOutputs                        int64
 	limits                            limitFlags
 	max                               maxFlags
 	deps                              depsFlags
@@ -108,6 +121,9 @@ A second signal stops it at once.`,
 	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
 	f.StringVar(&o.name, "name", "", "display name (default: the host name)")
 	sizeVar(f, &o.maxLogBytes, "max-log-bytes", 10<<20, "cap on the output of a job that carries no log limit of its own; the rest is cut with a notice")
+	f.StringVar(&o.diskQuota, "disk-quota", "auto", "limit each job's working directory to its --disk with a size-limited mount: auto (if this machine can: root, loop devices, mkfs.ext4), required, or off")
+	f.IntVar(&o.maxOutputFiles, "max-output-files", 10_000, "the most files collected of a job's outputs; the rest are listed as left out")
+	sizeVar(f, &o.maxOutputs, "max-outputs", 1<<30, "the most bytes collected of a job's outputs; the rest are listed as left out")
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
@@ -130,14 +146,31 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if dockerOpts.DiskQuota, err = diskQuotaMode(o.diskQuota); err != nil {
+		return err
+	}
+	dockerOpts.DiskBytes = defaults.DiskBytes
+	if o.maxOutputFiles < 1 {
+		return userErr("collect at least one file, e.g. --max-output-files 10000", "--max-output-files %d is not a positive count", o.maxOutputFiles)
+	}
 	// The first signal (through ctx) drains; a second one aborts.
 	abort, stop := secondSignal(ctx)
 	defer stop()
 	return node.RunWorker(ctx, node.WorkerConfig{
 		Server: o.server, Token: o.token, ID: o.id, Name: o.name, Slots: o.slots, Executor: o.executor,
 		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes, Docker: dockerOpts,
+		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs,
 		Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
 	})
+}
+
+// diskQuotaMode reads --disk-quota.
+func diskQuotaMode(s string) (node.DiskQuotaMode, error) {
+	switch m := node.DiskQuotaMode(s); m {
+	case node.DiskQuotaAuto, node.DiskQuotaRequired, node.DiskQuotaOff:
+		return m, nil
+	}
+	return "", userErr("use --disk-quota auto, required or off", "--disk-quota %q is not a mode", s)
 }
 
 // secondSignal returns a channel closed when a signal that would stop rgrid

@@ -18,6 +18,7 @@ import (
 
 // env is what every command shares.
 type env struct {
+	stdin          *os.File // what rgrid run sends to the script's stdin when piped
 	stdout, stderr io.Writer
 	cfg            *config.File
 	server         string
@@ -30,7 +31,7 @@ type env struct {
 // Run executes rgrid with args (without the program name) and returns the
 // process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
+	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -100,7 +101,7 @@ codes of a job's outcome.`,
 	root.PersistentFlags().StringVar(&configPath, "config", "", "config file (default $XDG_CONFIG_HOME/rgrid/config.toml; env RGRID_CONFIG)")
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
-		newRunCmd(e), newStatusCmd(e), newLogsCmd(e), newListCmd(e), newCancelCmd(e),
+		newRunCmd(e), newStatusCmd(e), newLogsCmd(e), newOutputsCmd(e), newListCmd(e), newCancelCmd(e),
 		newRuntimesCmd(e), newWorkersCmd(e), newVersionCmd(e),
 		newServerCmd(e), newWorkerCmd(e), newDevCmd(e), newMigrateCmd(e),
 	)

@@ -18,6 +18,7 @@ import (
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/node"
 	"github.com/rgrid/rgrid/internal/runtimes"
+	"github.com/rgrid/rgrid/internal/workdir"
 )
 
 type runOptions struct {
@@ -39,6 +40,9 @@ type runOptions struct {
 	deps      depsFlags
 	depsTyped string
 	liveness  livenessFlags // the embedded server's, hidden
+	files     workdirFlags
+	outputs   string // --outputs DIR; "" is the working directory
+	noOutputs bool
 	// cancelOnInterrupt: Ctrl-C cancels the job instead of detaching.
 	cancelOnInterrupt bool
 }
@@ -98,6 +102,9 @@ stderr as "Error: …" with a "Hint: …" naming the fix.`,
 	o.limits.add(f)
 	o.deps.add(f)
 	o.liveness.add(f, true)
+	o.files.add(f)
+	f.StringVar(&o.outputs, "outputs", "", "write the job's outputs into this directory (default: the working directory, as a local run would)")
+	f.BoolVar(&o.noOutputs, "no-outputs", false, "leave the job's outputs on the server (rgrid outputs JOB fetches them later)")
 	addClientFlags(cmd)
 	return cmd
 }
@@ -207,12 +214,58 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 	if err := o.checkDepsApply(ctx, e); err != nil {
 		return err
 	}
+	files, err := o.files.scan(ctx, o.script, e.stderr)
+	if err != nil {
+		return err
+	}
+	if o.files.dryRun {
+		if files == nil {
+			fmt.Fprintf(e.stdout, "--no-workdir: only the script %s is sent\n", o.script)
+			return nil
+		}
+		workdir.WritePlan(e.stdout, files.plan)
+		return nil
+	}
+	var refs []client.BlobRef
+	open := func(string) (io.ReadCloser, error) { return nil, errors.New("no such blob") }
+	if files != nil {
+		req.FileName, req.Inputs = files.script, toClientManifest(files.plan.Manifest)
+		refs, open = inputRefs(files.plan)
+	}
+	stdin, stdinPath, err := stdinBlob(e.stdin, e.stderr)
+	if err != nil {
+		return err
+	}
+	if stdin != nil {
+		defer os.Remove(stdinPath)
+		req.Stdin = stdin
+		refs = append(refs, *stdin)
+		inputs := open
+		open = func(hash string) (io.ReadCloser, error) {
+			if hash == stdin.SHA256 {
+				return os.Open(stdinPath)
+			}
+			return inputs(hash)
+		}
+	}
 	s, err := e.connect(ctx, !o.detach, exec)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	up := uploader{c: s.c, stderr: e.stderr}
+	if _, err := up.send(ctx, refs, open); err != nil {
+		return err
+	}
 	job, err := s.c.Submit(ctx, req)
+	if client.IsCode(err, client.CodeBlobMissing) {
+		// A blob the server had a moment ago was swept meanwhile (it was
+		// old and unused): send it again, once.
+		if _, err := up.send(ctx, refs, open); err != nil {
+			return err
+		}
+		job, err = s.c.Submit(ctx, req)
+	}
 	if err != nil {
 		return err
 	}
@@ -220,7 +273,27 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 		fmt.Fprintln(e.stdout, job.ID)
 		return nil
 	}
-	return followToExit(ctx, s, job.ID, o.cancelOnInterrupt, e.stdout, e.stderr)
+	var onEnd func(context.Context, client.Job)
+	if !o.noOutputs {
+		dest, sentManifest := o.outputs, req.Inputs
+		if dest == "" {
+			dest = "."
+			if files != nil {
+				dest = files.plan.Root
+			}
+		}
+		onEnd = func(ctx context.Context, j client.Job) {
+			d, err := fetchOutputs(ctx, s.c, j.ID, dest, sentManifest, nil)
+			if line := d.summary(j.ID); line != "" {
+				fmt.Fprintln(e.stderr, line)
+			}
+			if err != nil {
+				printError(e.stderr, &Error{Message: "the job's outputs could not all be written: " + err.Error(),
+					Hint: fmt.Sprintf("fetch them again with: rgrid outputs %s -o DIR", j.ID)})
+			}
+		}
+	}
+	return followToExit(ctx, s, job.ID, o.cancelOnInterrupt, e.stdout, e.stderr, onEnd)
 }
 
 // execOptions configure the worker of an embedded run.
@@ -264,7 +337,7 @@ func (o *runOptions) checkDepsApply(ctx context.Context, e *env) error {
 // goes on and rgrid says how to follow or cancel it. With cancelOnInterrupt,
 // or when the grid lives inside this process and would end with it, the
 // interrupt cancels the job instead, as Ctrl-C stops a script run locally.
-func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt bool, stdout, stderr io.Writer) error {
+func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt bool, stdout, stderr io.Writer, onEnd func(context.Context, client.Job)) error {
 	c := s.c
 	out, flushOut := terminalOutput(stdout)
 	errw, flushErr := terminalOutput(stderr)
@@ -293,6 +366,9 @@ func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt 
 	job, err := c.Job(ctx, id)
 	if err != nil {
 		return err
+	}
+	if onEnd != nil {
+		onEnd(ctx, job)
 	}
 	if job.State == client.StateFailed && job.Failure != nil {
 		printError(stderr, &Error{Message: job.FileName + " failed: " + job.Failure.Summary(), Hint: hintFor(job)})
@@ -352,5 +428,5 @@ func outcome(j client.Job, stderr io.Writer) error {
 // defaultLimits are the limits an embedded worker applies to jobs that set
 // none; standalone workers take theirs from flags.
 func defaultLimits() node.Limits {
-	return node.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, Timeout: 300 * time.Second}
+	return node.Limits{MemoryBytes: 512 << 20, CPUs: 1, Pids: 256, Timeout: 300 * time.Second, DiskBytes: 2 << 30}
 }

@@ -97,6 +97,11 @@ type Spec struct {
 	// run the worker let go of without its end (a shutdown mid-run).
 	Collect func(dir string)
 
+	// Stdin, when set, is what the script reads on its stdin, to its end;
+	// nil is an empty stdin. (A run adopted after a worker restart gets
+	// what is left of it as EOF.)
+	Stdin io.Reader
+
 	// Stdout and Stderr receive the script's output as it is produced. Each
 	// is written from one goroutine at a time, but the two concurrently, so
 	// one writer passed as both must synchronise itself.

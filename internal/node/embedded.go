@@ -49,11 +49,12 @@ const embeddedName = "embedded"
 
 // Embedded is a running embedded grid.
 type Embedded struct {
-	client *client.Client
-	store  store.Store
-	server *server.Server
-	api    *api
-	lock   *worker.IDLock // rgrid dev's worker id
+	client  *client.Client
+	store   store.Store
+	server  *server.Server
+	api     *api
+	lock    *worker.IDLock // rgrid dev's worker id
+	dataDir string
 
 	workerID     string
 	run          *startstop.FuncService // the worker's Run; nil without a worker
@@ -109,6 +110,10 @@ func openEmbedded(ctx context.Context, dataDir string, rt *runtimes.Table, addr 
 	if err != nil {
 		return nil, dbError(err)
 	}
+	if opts.Blobs, _, err = openBlobs(ctx, "", filepath.Join(dataDir, "blobs")); err != nil {
+		st.Close()
+		return nil, err
+	}
 	ln, err := listen(addr)
 	if err != nil {
 		st.Close()
@@ -121,7 +126,7 @@ func openEmbedded(ctx context.Context, dataDir string, rt *runtimes.Table, addr 
 		st.Close()
 		return nil, err
 	}
-	g := &Embedded{client: c, store: st, server: srv, api: newAPI(ln, srv.Handler())}
+	g := &Embedded{client: c, store: st, server: srv, api: newAPI(ln, srv.Handler()), dataDir: dataDir}
 	// The grid's services outlive the command's context: Stop ends them,
 	// in order (a canceled command still lets its worker report).
 	bg := context.WithoutCancel(ctx)
@@ -135,6 +140,7 @@ func (g *Embedded) startWorker(ctx context.Context, opts worker.Options) error {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	fileOptions(&opts, g.dataDir, opts.Executor)
 	w, err := worker.New(g.client, opts)
 	if err != nil {
 		return err

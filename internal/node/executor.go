@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 	"github.com/rgrid/rgrid/internal/executor/docker"
 	"github.com/rgrid/rgrid/internal/executor/process"
 )
@@ -30,7 +31,11 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	}
 	switch c.name {
 	case "process":
-		ex, err := process.New(process.Options{Logger: c.log})
+		ex, err := process.New(c.processOptions())
+		if errors.Is(err, diskquota.ErrUnavailable) {
+			return nil, "", platformErr("run the worker as root on Linux with loop devices and e2fsprogs (mkfs.ext4), or pass --disk-quota auto (warn) or off",
+				"jobs' disks cannot be limited here: %v", err)
+		}
 		if err != nil {
 			return nil, "", platformErr("install Docker (Docker Desktop on macOS and Windows) and use --executor docker", "%v", err)
 		}
@@ -42,6 +47,12 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	opts := c.docker
 	opts.Logger, opts.WorkerID = c.log, c.workerID
 	ex, err := docker.New(ctx, opts)
+	if errors.Is(err, diskquota.ErrUnavailable) {
+		// The engine answers; the machine cannot bound a job's disk, and
+		// the worker was told to require it.
+		return nil, "", platformErr("run the worker as root on Linux with loop devices and e2fsprogs (mkfs.ext4), or pass --disk-quota auto (warn) or off",
+			"jobs' disks cannot be limited here: %v", err)
+	}
 	if err != nil {
 		if process.Available() != nil {
 			return nil, "", platformErr("start Docker (Docker Desktop on macOS and Windows), or set DOCKER_HOST to the engine's socket",
@@ -49,7 +60,7 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 		}
 		switch {
 		case c.name == "" && c.embedded:
-			host, perr := process.New(process.Options{Logger: c.log})
+			host, perr := process.New(c.processOptions())
 			if perr != nil {
 				return nil, "", perr
 			}
@@ -67,11 +78,17 @@ func chooseExecutor(ctx context.Context, c executorChoice) (executor.Executor, s
 	}
 	f := &imageFallback{docker: ex}
 	if process.Available() == nil {
-		if f.process, err = process.New(process.Options{Logger: c.log}); err != nil {
+		if f.process, err = process.New(c.processOptions()); err != nil {
 			return nil, "", err
 		}
 	}
 	return f, "", nil
+}
+
+// processOptions are the process executor's settings: the disk ones of
+// the Docker executor's.
+func (c executorChoice) processOptions() process.Options {
+	return process.Options{Logger: c.log, DiskBytes: c.docker.DiskBytes, DiskQuota: c.docker.DiskQuota, Mkfs: c.docker.Mkfs}
 }
 
 func fallbackNotice(why, fix string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/database"
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/diskquota"
 	"github.com/rgrid/rgrid/internal/executor/docker"
 	"github.com/rgrid/rgrid/internal/server"
 )
@@ -28,6 +29,17 @@ type (
 	DockerOptions = docker.Options
 	// ServerOptions are the control plane's settings.
 	ServerOptions = server.Options
+)
+
+// DiskQuotaMode says whether jobs' working directories get a
+// kernel-enforced size (see diskquota).
+type DiskQuotaMode = diskquota.Mode
+
+// The modes of --disk-quota.
+const (
+	DiskQuotaAuto     = diskquota.Auto
+	DiskQuotaRequired = diskquota.Required
+	DiskQuotaOff      = diskquota.Off
 )
 
 // The Docker executor's defaults for dependency installs, for the flags.

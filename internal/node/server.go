@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
@@ -17,9 +18,13 @@ import (
 
 // ServerConfig is what rgrid server runs.
 type ServerConfig struct {
-	DB       string // postgres://… or a SQLite file
-	Migrate  bool   // apply pending migrations first
-	Listen   string
+	DB      string // postgres://… or a SQLite file
+	Migrate bool   // apply pending migrations first
+	Listen  string
+	// Blobs is where jobs' files are kept: a directory or an s3:// URL;
+	// "" is a directory beside a SQLite database, else in the data
+	// directory (one machine only: replicas need S3 or a shared one).
+	Blobs    string
 	Runtimes *runtimes.Table
 	Options  ServerOptions
 	Log      *slog.Logger
@@ -34,6 +39,12 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 		return dbError(err)
 	}
 	defer st.Close()
+	dataDir, _ := config.DataDir()
+	blobs, where, err := openBlobs(ctx, c.Blobs, defaultBlobDir(c.DB, dataDir))
+	if err != nil {
+		return err
+	}
+	c.Options.Blobs = blobs
 	ln, err := listen(c.Listen)
 	if err != nil {
 		return err
@@ -46,7 +57,7 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	defer srv.Stop()
 	a := newAPI(ln, srv.Handler())
 	_ = a.Start(ctx) // an api always starts
-	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "db", database.Redact(c.DB), "dialect", st.Dialect())
+	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "db", database.Redact(c.DB), "dialect", st.Dialect(), "blobs", where)
 	select {
 	case <-ctx.Done():
 		c.Log.Info("shutting down")

@@ -25,8 +25,12 @@ type WorkerConfig struct {
 	Max      Limits // the most a job may ask of this worker
 	// MaxLogBytes caps the output of a job that carries no log limit.
 	MaxLogBytes int64
-	Docker      DockerOptions
-	Log         *slog.Logger
+	// MaxOutputFiles and MaxOutputBytes cap what is collected of a job's
+	// outputs (0: 10,000 files, 1 GiB).
+	MaxOutputFiles int
+	MaxOutputBytes int64
+	Docker         DockerOptions
+	Log            *slog.Logger
 	// Abort, when closed, stops the running jobs at once (they are handed
 	// back to the queue) instead of letting a drain finish them.
 	Abort <-chan struct{}
@@ -83,10 +87,17 @@ func RunWorker(ctx context.Context, c WorkerConfig) error {
 	if c.Name == "" {
 		c.Name, _ = os.Hostname()
 	}
-	w, err := worker.New(cl, worker.Options{
+	wo := worker.Options{
 		ID: c.ID, Name: c.Name, Slots: c.Slots, Executor: ex, Log: c.Log,
 		Defaults: c.Defaults, Max: c.Max, MaxLogBytes: c.MaxLogBytes, Instance: instance,
-	})
+		MaxOutputFiles: c.MaxOutputFiles, MaxOutputBytes: c.MaxOutputBytes,
+	}
+	if dirErr == nil {
+		fileOptions(&wo, dir, ex)
+	} else {
+		fileOptions(&wo, "", ex)
+	}
+	w, err := worker.New(cl, wo)
 	if err != nil {
 		return usageErr("check the worker's flags", "%v", err)
 	}

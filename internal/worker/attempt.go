@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -140,10 +141,21 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	spec := executor.Spec{
 		JobID: j.Job.ID, Attempt: j.Attempt, WorkerID: w.opts.ID,
 		Image: j.RuntimeImage, Command: j.RuntimeCommand,
-		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: j.Job.Env,
+		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: jobEnv(j.Job.Env),
 		Limits: w.limits(j.Job.Limits), Network: j.Job.Network, Requirements: j.Job.Requirements,
 		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr), System: ship.writer(client.System),
 		Collect: w.collector(ctx, a, inputs),
+	}
+	if j.Stdin != nil {
+		rc, err := w.blobs.open(ctx, j.Stdin.SHA256)
+		if err != nil {
+			_ = ship.close()
+			w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: "input_stage_failed",
+				Message: "the job's stdin could not be fetched: " + err.Error()})
+			return
+		}
+		defer rc.Close()
+		spec.Stdin = rc
 	}
 	if j.Inputs != nil {
 		spec.Stage = func(dir string) error {
@@ -354,4 +366,17 @@ func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) 
 			return
 		}
 	}
+}
+
+// jobEnv is the job's environment, with Python's bytecode cache off unless
+// the job sets it: the cache's files would otherwise come back as outputs
+// of every run.
+func jobEnv(env map[string]string) map[string]string {
+	if _, set := env["PYTHONDONTWRITEBYTECODE"]; set {
+		return env
+	}
+	out := make(map[string]string, len(env)+1)
+	maps.Copy(out, env)
+	out["PYTHONDONTWRITEBYTECODE"] = "1"
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -42,14 +43,23 @@ func (h *handle) follow(ctx context.Context, stdout, stderr io.Writer, skipOut, 
 // the worker reads slowly, instead of letting output pile up anywhere:
 // the worker's memory stays bounded by the shipper's. The engine still
 // keeps the log on its disk, which is where a restarted worker reads it.
-func (h *handle) attach(ctx context.Context) (io.ReadCloser, error) {
+func (h *handle) attach(ctx context.Context, stdin bool) (*hijacked, error) {
 	res, err := h.e.cli.ContainerAttach(ctx, h.id, client.ContainerAttachOptions{
-		Stream: true, Stdout: true, Stderr: true,
+		Stream: true, Stdin: stdin, Stdout: true, Stderr: true,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &hijacked{res: res}, nil
+}
+
+// feed copies r to the container's stdin and then closes it (EOF), in
+// the background; the copy ends at the latest when the stream closes.
+func (c *hijacked) feed(r io.Reader) {
+	c.feeding.Go(func() {
+		_, _ = io.Copy(c.res.Conn, r)
+		_ = c.res.CloseWrite()
+	})
 }
 
 // attached starts run on an attach stream of a started container.
@@ -60,10 +70,19 @@ func (h *handle) attached(ctx context.Context, stream io.ReadCloser, stdout, std
 }
 
 // hijacked is an attach connection as a ReadCloser.
-type hijacked struct{ res client.ContainerAttachResult }
+type hijacked struct {
+	res     client.ContainerAttachResult
+	feeding sync.WaitGroup // the copy to stdin
+}
 
 func (c *hijacked) Read(p []byte) (int, error) { return c.res.Reader.Read(p) }
-func (c *hijacked) Close() error               { c.res.Close(); return nil }
+
+// Close closes the connection and waits for the copy to stdin to end.
+func (c *hijacked) Close() error {
+	c.res.Close()
+	c.feeding.Wait()
+	return nil
+}
 
 // sink wraps a destination of the job's output so that its failure is
 // logged once and the rest of the output discarded.

@@ -80,7 +80,7 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 
 	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, spec.Collect)
 	// Before the start, so that no byte is written before we listen.
-	stream, err := h.attach(ctx)
+	stream, err := h.attach(ctx, spec.Stdin != nil)
 	if err != nil {
 		return fail("attach to", err)
 	}
@@ -88,8 +88,11 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	h.began = time.Now()
 	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		h.stopWatch()
-		stream.Close()
+		_ = stream.Close()
 		return fail("start", err)
+	}
+	if spec.Stdin != nil {
+		stream.feed(spec.Stdin)
 	}
 	h.attached(ctx, stream, spec.Stdout, spec.Stderr)
 	e.log.Debug("container started", "job", spec.JobID, "attempt", spec.Attempt, "container", id)
@@ -139,6 +142,11 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		WorkingDir: WorkDir,
 		Env:        buildEnv(spec.Env, imgEnv),
 		User:       e.opts.User,
+		// A stdin only when there is one to feed: attached before the
+		// start, closed (EOF) once fed.
+		OpenStdin:   spec.Stdin != nil,
+		StdinOnce:   spec.Stdin != nil,
+		AttachStdin: spec.Stdin != nil,
 		Labels: map[string]string{
 			LabelManaged: "true",
 			LabelJob:     spec.JobID,

@@ -52,6 +52,7 @@ func start(cmd *exec.Cmd, spec executor.Spec, log *slog.Logger, grace time.Durat
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.Stdin = spec.Stdin // nil: /dev/null
 	began := time.Now()
 	err = cmd.Start()
 	// The child has its own copies; ours would keep the pipes open forever.
