@@ -47,8 +47,8 @@ type sent struct {
 
 // scan decides what is sent with the script at scriptPath: nothing with
 // --no-workdir. A script outside the current directory (and no --workdir)
-// takes its own directory along instead, saying so on notices.
-func (w *workdirFlags) scan(ctx context.Context, scriptPath string, notices io.Writer) (*sent, error) {
+// takes its own directory along instead (--dry-run shows which).
+func (w *workdirFlags) scan(ctx context.Context, scriptPath string) (*sent, error) {
 	if w.none {
 		if w.dir != "" {
 			return nil, userErr("pass one of them", "--workdir and --no-workdir exclude each other")
@@ -75,7 +75,6 @@ func (w *workdirFlags) scan(ctx context.Context, scriptPath string, notices io.W
 		absRoot = filepath.Dir(absScript)
 		rel = filepath.Base(absScript)
 		err = nil
-		fmt.Fprintf(notices, "rgrid: %s is outside the current directory: its own directory %s is sent as the job's working directory (--workdir chooses another)\n", scriptPath, absRoot)
 	}
 	if err != nil || !filepath.IsLocal(rel) {
 		return nil, userErr(fmt.Sprintf("run rgrid from a directory that contains the script, or pass --workdir %s (or --no-workdir to send the script alone)", filepath.Dir(absScript)),
@@ -105,6 +104,10 @@ func toClientManifest(m workdir.Manifest) *client.Manifest {
 	return out
 }
 
+// announceUpload is the upload large enough to say that it is under way:
+// it takes a moment; a small one is not worth a line.
+const announceUpload = 10 << 20
+
 // uploader sends blobs the server lacks, a few at a time.
 type uploader struct {
 	c      *client.Client
@@ -126,7 +129,9 @@ func (u uploader) send(ctx context.Context, refs []client.BlobRef, open func(has
 	for _, m := range missing {
 		total += m.Size
 	}
-	fmt.Fprintf(u.stderr, "rgrid: sending %d of %d files, %s\n", len(missing), len(refs), bytesize.Format(total))
+	if total >= announceUpload {
+		fmt.Fprintf(u.stderr, "rgrid: sending %d of %d files, %s\n", len(missing), len(refs), bytesize.Format(total))
+	}
 	work := make(chan client.BlobUpload)
 	var (
 		wg       sync.WaitGroup

@@ -11,6 +11,13 @@ import (
 // hintFor names the fix for a job's outcome, or "" when there is nothing
 // to suggest.
 func hintFor(j client.Job) string {
+	if j.Reason == "disk_full" {
+		more := "4g"
+		if d := j.Limits.DiskBytes; d > 0 {
+			more = formatFlagBytes(2 * d)
+		}
+		return "give it more room with --disk, e.g. --disk " + more + " (its working directory holds its inputs and what it writes)"
+	}
 	switch j.State {
 	case client.StateFailed:
 		if j.Failure != nil {
@@ -38,6 +45,10 @@ func hintFor(j client.Job) string {
 			return "fix the package names and versions in requirements.txt or the script's inline metadata; pip's whole output is in the job's log (rgrid logs " + j.ID + ")"
 		case "executor_unavailable":
 			return "the worker cannot run jobs: check Docker on the worker machine"
+		case "output_upload_failed":
+			return "the job ran; its worker could not store its outputs (the server's blob store, or --max-outputs): rgrid logs " + j.ID + " has its output, and the worker's log says why"
+		case "input_stage_failed":
+			return "the worker could not fetch the job's files from the server; run it again, and check the server's blob store (--blobs)"
 		}
 		return "this is a platform failure, not the script's; rgrid status " + j.ID + " shows every attempt"
 	}

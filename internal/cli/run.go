@@ -214,7 +214,7 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 	if err := o.checkDepsApply(ctx, e); err != nil {
 		return err
 	}
-	files, err := o.files.scan(ctx, o.script, e.stderr)
+	files, err := o.files.scan(ctx, o.script)
 	if err != nil {
 		return err
 	}
@@ -403,6 +403,10 @@ func outcome(j client.Job, stderr io.Writer) error {
 	case client.StateSucceeded:
 		return nil
 	case client.StateFailed:
+		if j.Reason == "disk_full" {
+			printError(stderr, &Error{Message: fmt.Sprintf("job %s filled its working directory (its disk limit, %s): %s",
+				j.ID, bytesize.Format(j.Limits.DiskBytes), j.Message), Hint: hintFor(j)})
+		}
 		if j.ExitCode != nil {
 			return exitCode(*j.ExitCode)
 		}

@@ -214,16 +214,21 @@ func runWorkDir(t *testing.T, setup func(t *testing.T) bundle, rt Runtime) {
 		var c collector
 		got := run(t, b.ex, rt, "", func(s *executor.Spec) {
 			s.Script = nil
-			s.Stage = stageTree(map[string]string{"main.py": "import time\nopen('partial.txt', 'w').write('p')\ntime.sleep(30)\n"})
+			s.Stage = stageTree(map[string]string{"main.py": "import time\nopen('partial.txt', 'w').write('p')\nprint('wrote', flush=True)\ntime.sleep(30)\n"})
 			s.Collect = c.collect
-			s.Limits.Timeout = time.Second
+			s.Limits.Timeout = 3 * time.Second
 		})
 		if got.res.Outcome != executor.TimedOut {
 			t.Fatalf("want timed out, got %s", got)
 		}
 		calls, tree, err := c.result()
-		if calls != 1 || err != nil || tree["partial.txt"] != "file:p" {
-			t.Errorf("Collect: %d calls (%v), saw\n%s\nwant one call seeing partial.txt", calls, err, treeString(tree))
+		if calls != 1 || err != nil {
+			t.Errorf("Collect: %d calls (%v), want one", calls, err)
+		}
+		// A loaded machine may take the whole limit to start Python: what
+		// the job wrote must be seen only if it got to write it.
+		if strings.Contains(got.stdout, "wrote") && tree["partial.txt"] != "file:p" {
+			t.Errorf("Collect saw\n%s\nwant partial.txt, which the job wrote before its time ran out", treeString(tree))
 		}
 		AssertReleased(t, b.cfg.WorkDir)
 	})
