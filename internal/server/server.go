@@ -154,16 +154,19 @@ func (s *Server) Stop() {
 	s.reaper.Stop()
 }
 
-// sweepBlobs deletes, every retentionInterval, the blobs no job
-// references that are older than the retention period.
+// sweepBlobs deletes the blobs no job references that are older than the
+// retention period: once at the start (an embedded grid lives for one
+// command), then every retentionInterval.
 func (s *Server) sweepBlobs(ctx context.Context) {
 	t := time.NewTicker(retentionInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		res, err := s.SweepBlobs(ctx)
 		if err != nil && ctx.Err() == nil {
