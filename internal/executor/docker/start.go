@@ -85,12 +85,14 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return fail("attach to", err)
 	}
 	h.stopWatch = h.watchOOM(time.Time{})
-	h.began = time.Now()
 	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		h.stopWatch()
 		_ = stream.Close()
 		return fail("start", err)
 	}
+	// The time limit counts from here: a start the engine took seconds
+	// over (a busy machine) is not the job's time.
+	h.began = time.Now()
 	if spec.Stdin != nil {
 		stream.feed(spec.Stdin)
 	}
