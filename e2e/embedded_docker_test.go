@@ -72,11 +72,14 @@ func TestEmbeddedKilledContainerIsSwept(t *testing.T) {
 		t.Errorf("a run that began %s after the kill swept a run silent for less than the dead-after %s",
 			swept.Sub(killed).Round(time.Millisecond), deadAfter)
 	}
+	// The job ended lost, saying why: in the sweep's words, or in the
+	// reaper's when a run that lived past the dead-after (a slow machine)
+	// reaped it first.
 	s := rgrid(t, env, "status", list.Jobs[0].ID)
-	for _, want := range []string{"lost", "the rgrid run that ran it", "was killed before the job ended"} {
-		if !strings.Contains(s.stdout, want) {
-			t.Errorf("status of the killed run's job lacks %q:\n%s", want, s.stdout)
-		}
+	byName := strings.Contains(s.stdout, "the rgrid run that ran it") && strings.Contains(s.stdout, "was killed before the job ended")
+	reaped := strings.Contains(s.stdout, "stopped responding")
+	if !strings.Contains(s.stdout, "lost") || !byName && !reaped {
+		t.Errorf("status of the killed run's job does not say it was lost with its run:\n%s", s.stdout)
 	}
 }
 
