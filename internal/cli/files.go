@@ -17,6 +17,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
+	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/workdir"
 )
 
@@ -80,7 +81,17 @@ func (w *workdirFlags) scan(ctx context.Context, scriptPath string) (*sent, erro
 		return nil, userErr(fmt.Sprintf("run rgrid from a directory that contains the script, or pass --workdir %s (or --no-workdir to send the script alone)", filepath.Dir(absScript)),
 			"%s is outside the working directory %s, which is what the job sees as its current directory", scriptPath, absRoot)
 	}
-	plan, err := workdir.Scan(ctx, absRoot, workdir.Options{MaxBytes: w.maxUpload, Script: filepath.ToSlash(rel), DryRun: w.dryRun})
+	opts := workdir.Options{MaxBytes: w.maxUpload, Script: filepath.ToSlash(rel), DryRun: w.dryRun}
+	// Hashes of files unchanged since the last run come from the cache:
+	// an unchanged project is not read again. Without a cache directory
+	// every file is read, which is slower, not wrong.
+	if dir, err := config.CacheDir(); err == nil && !w.dryRun {
+		opts.Cache = workdir.OpenHashCache(filepath.Join(dir, "hashes"), absRoot)
+	}
+	plan, err := workdir.Scan(ctx, absRoot, opts)
+	if err == nil && opts.Cache != nil {
+		_ = opts.Cache.Save(absRoot) // a cache that cannot be written only costs the next run a read
+	}
 	var tooLarge *workdir.TooLargeError
 	var outside *workdir.OutsideLinksError
 	switch {

@@ -294,3 +294,18 @@ func DataDir() (string, error) {
 	}
 	return filepath.Join(home, ".local", "share", "rgrid"), nil
 }
+
+// CacheDir is where rgrid keeps what it can always make again (the hashes
+// of files it sent): $RGRID_CACHE_DIR, else the system's user cache
+// directory (~/.cache/rgrid on Linux, ~/Library/Caches/rgrid on macOS,
+// %LocalAppData%\rgrid on Windows).
+func CacheDir() (string, error) {
+	if d := os.Getenv("RGRID_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find the cache directory: %w (set RGRID_CACHE_DIR)", err)
+	}
+	return filepath.Join(d, "rgrid"), nil
+}

@@ -22,7 +22,7 @@ func TestCollect(t *testing.T) {
 		Entry{Path: "was-file", Kind: KindFile, Size: 1, SHA256: b.add("w")},
 	)
 	dir := t.TempDir()
-	if err := Stage(t.Context(), dir, in, b.open); err != nil {
+	if _, err := Stage(t.Context(), dir, in, b.open); err != nil {
 		t.Fatal(err)
 	}
 	// What the job does.

@@ -43,17 +43,31 @@ func closeRoot(r *os.Root) { _ = r.Close() }
 
 // hashFile reads rel once and returns its SHA-256 and the bytes read.
 func hashFile(ctx context.Context, root *os.Root, rel string) (string, int64, error) {
-	f, _, err := openRegular(root, rel)
+	sum, n, _, err := hashStamped(ctx, root, rel)
+	return sum, n, err
+}
+
+// hashStamped is hashFile that also returns the file's stamp when it was
+// the same before and after the read, nil when the file changed while it
+// was read (the hash is then of no one version to remember).
+func hashStamped(ctx context.Context, root *os.Root, rel string) (string, int64, *Stamp, error) {
+	f, before, err := openRegular(root, rel)
 	if err != nil {
-		return "", 0, err
+		return "", 0, nil, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := copyCtx(ctx, h, f)
 	if err != nil {
-		return "", 0, fmt.Errorf("read %s: %w", rel, err)
+		return "", 0, nil, fmt.Errorf("read %s: %w", rel, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	var st *Stamp
+	if after, err := f.Stat(); err == nil {
+		if a, b := stampOf(after), stampOf(before); a == b && a.Size == n {
+			st = &a
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, st, nil
 }
 
 // copyCtx copies with a pooled buffer, checking ctx between reads so that

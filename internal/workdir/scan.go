@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
@@ -42,6 +43,10 @@ type Options struct {
 	DryRun bool
 	// Parallel is how many files are hashed at once; 0 means 4.
 	Parallel int
+	// Cache, when set, gives the hashes of files whose Stamp has not
+	// changed since an earlier Scan, and learns the others: their files
+	// are not read. Save it after the Scan.
+	Cache *HashCache
 }
 
 // Plan is what Scan found: what would be sent and what would not, and why.
@@ -174,11 +179,12 @@ type scanner struct {
 	opts   Options
 	plan   *Plan
 
-	files []Entry // regular files: path, size from the listing, mode; hashed last
-	links []Entry
-	empty []Entry // directories with nothing sent under them
-	dirs  map[string]*dirSize
-	top   []sized // the largest files
+	files  []Entry // regular files: path, size from the listing, mode; hashed last
+	stamps []Stamp // of files, from the listing
+	links  []Entry
+	empty  []Entry // directories with nothing sent under them
+	dirs   map[string]*dirSize
+	top    []sized // the largest files
 }
 
 type dirSize struct {
@@ -275,7 +281,7 @@ func (s *scanner) visit(rel, name string, git, rgrid [][]rule) error {
 		}
 		s.links = append(s.links, Entry{Path: rel, Kind: KindSymlink, Target: target})
 	default:
-		s.addFile(Entry{Path: rel, Kind: KindFile, Size: fi.Size(), Executable: fi.Mode()&0o111 != 0})
+		s.addFile(Entry{Path: rel, Kind: KindFile, Size: fi.Size(), Executable: fi.Mode()&0o111 != 0}, stampOf(fi))
 	}
 	return nil
 }
@@ -283,7 +289,7 @@ func (s *scanner) visit(rel, name string, git, rgrid [][]rule) error {
 // addFile records a file to send. Past MaxFiles the scan goes on counting
 // (to report totals and the fullest folders) but keeps no more entries,
 // so memory stays bounded however large the tree.
-func (s *scanner) addFile(e Entry) {
+func (s *scanner) addFile(e Entry, st Stamp) {
 	s.plan.Files++
 	s.plan.Bytes += e.Size
 	for d := path.Dir(e.Path); ; d = path.Dir(d) {
@@ -304,6 +310,7 @@ func (s *scanner) addFile(e Entry) {
 		return
 	}
 	s.files = append(s.files, e)
+	s.stamps = append(s.stamps, st)
 }
 
 // addScript makes sure the script is sent, even if ignored.
@@ -329,7 +336,7 @@ func (s *scanner) addScript() error {
 			s.plan.ScriptIgnored = x.Path + ": " + x.Reason
 		}
 	}
-	s.addFile(Entry{Path: sc, Kind: KindFile, Size: fi.Size(), Executable: fi.Mode()&0o111 != 0})
+	s.addFile(Entry{Path: sc, Kind: KindFile, Size: fi.Size(), Executable: fi.Mode()&0o111 != 0}, stampOf(fi))
 	return nil
 }
 
@@ -352,12 +359,22 @@ func (s *scanner) hash() error {
 	g, ctx := errgroup.WithContext(s.ctx)
 	g.SetLimit(s.opts.Parallel)
 	for i := range s.files {
+		if c := s.opts.Cache; c != nil {
+			if sum, ok := c.lookup(s.files[i].Path, s.stamps[i]); ok {
+				s.files[i].SHA256, s.files[i].Size = sum, s.stamps[i].Size
+				continue
+			}
+		}
 		g.Go(func() error {
-			sum, n, err := hashFile(ctx, s.root, s.files[i].Path)
+			start := time.Now()
+			sum, n, st, err := hashStamped(ctx, s.root, s.files[i].Path)
 			if err != nil {
 				return err
 			}
 			s.files[i].SHA256, s.files[i].Size = sum, n
+			if c := s.opts.Cache; c != nil && st != nil {
+				c.add(s.files[i].Path, *st, sum, start)
+			}
 			return nil
 		})
 	}

@@ -64,7 +64,7 @@ func TestStageRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	if err := Stage(t.Context(), dst, plan.Manifest, blobsOf(t, src, plan.Manifest).open); err != nil {
+	if _, err := Stage(t.Context(), dst, plan.Manifest, blobsOf(t, src, plan.Manifest).open); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Scan(t.Context(), dst, Options{})
@@ -104,7 +104,7 @@ func TestStageRefusesBadBlobs(t *testing.T) {
 			dst := t.TempDir()
 			lying := blobs{good: []byte(tc.content)}
 			m := manifest(Entry{Path: "a/f", Kind: KindFile, Size: tc.size, SHA256: good})
-			err := Stage(t.Context(), dst, m, lying.open)
+			_, err := Stage(t.Context(), dst, m, lying.open)
 			if !errors.Is(err, ErrBadBlob) {
 				t.Fatalf("Stage = %v, want ErrBadBlob", err)
 			}
@@ -128,13 +128,13 @@ func TestStageNeverEscapes(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dst, "a")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Stage(t.Context(), dst, manifest(f("a/x")), b.open); err == nil {
+	if _, err := Stage(t.Context(), dst, manifest(f("a/x")), b.open); err == nil {
 		t.Error("Stage through a planted symlink: no error")
 	}
 	// A file already there is not overwritten (nor written through).
 	dst = t.TempDir()
 	writeTree(t, dst, map[string]string{"x": "mine"})
-	if err := Stage(t.Context(), dst, manifest(f("x")), b.open); err == nil {
+	if _, err := Stage(t.Context(), dst, manifest(f("x")), b.open); err == nil {
 		t.Error("Stage over an existing file: no error")
 	}
 	if data, _ := os.ReadFile(filepath.Join(dst, "x")); string(data) != "mine" {
@@ -150,7 +150,7 @@ func TestStageNeverEscapes(t *testing.T) {
 	} {
 		dst := t.TempDir()
 		var ie *InvalidError
-		if err := Stage(t.Context(), dst, m, b.open); !errors.As(err, &ie) {
+		if _, err := Stage(t.Context(), dst, m, b.open); !errors.As(err, &ie) {
 			t.Errorf("Stage(%v) = %v, want an *InvalidError", paths(m), err)
 		}
 		if ents, _ := os.ReadDir(dst); len(ents) != 0 {
@@ -167,7 +167,7 @@ func TestStageCanceled(t *testing.T) {
 	b := blobs{}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := Stage(ctx, t.TempDir(), manifest(Entry{Path: "x", Kind: KindFile, Size: 1, SHA256: b.add("1")}), b.open)
+	_, err := Stage(ctx, t.TempDir(), manifest(Entry{Path: "x", Kind: KindFile, Size: 1, SHA256: b.add("1")}), b.open)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Stage = %v, want context.Canceled", err)
 	}

@@ -37,6 +37,7 @@ type attempt struct {
 	kills   sync.WaitGroup // kills under way; none starts once done
 	killing bool           // a kill is under way, or succeeded
 	outputs jobOutputs     // what Collect found, once the run ended
+	staged  workdir.Staged // what Stage wrote, so that Collect need not read unchanged inputs
 }
 
 func (a *attempt) markEnded() {
@@ -159,9 +160,11 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	}
 	if j.Inputs != nil {
 		spec.Stage = func(dir string) error {
-			if err := workdir.Stage(ctx, dir, inputs, w.blobs.open); err != nil {
+			staged, err := workdir.Stage(ctx, dir, inputs, w.blobs.open)
+			if err != nil {
 				return &stageError{err}
 			}
+			a.staged = staged
 			return nil
 		}
 	}
@@ -287,7 +290,7 @@ func (w *Worker) collector(ctx context.Context, a *attempt, inputs workdir.Manif
 		case killLost, killIDTaken, killAborted:
 			return // not reported: nobody would get them
 		}
-		a.outputs = w.collect(ctx, dir, inputs)
+		a.outputs = w.collect(ctx, dir, inputs, a.staged)
 	}
 }
 

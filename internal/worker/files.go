@@ -62,7 +62,7 @@ func (b *blobCache) open(ctx context.Context, hash string) (io.ReadCloser, error
 		if err == nil {
 			now := time.Now()
 			_ = os.Chtimes(b.path(hash), now, now) // recently used: kept longest
-			return f, nil
+			return workdir.Verified(f), nil        // checked when it was fetched
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -185,11 +185,13 @@ type jobOutputs struct {
 }
 
 // collect gathers the outputs of a run that has ended from its working
-// directory dir and uploads their blobs: every file read once to hash it
-// (Collect) and once to send it, checked against that hash (Open).
-func (w *Worker) collect(ctx context.Context, dir string, inputs workdir.Manifest) jobOutputs {
+// directory dir and uploads their blobs: every new or changed file read
+// once to hash it (Collect; an input still as staged is not read) and
+// once to send it, checked against that hash (Open).
+func (w *Worker) collect(ctx context.Context, dir string, inputs workdir.Manifest, staged workdir.Staged) jobOutputs {
 	got, err := workdir.Collect(ctx, dir, inputs, workdir.Limits{
 		MaxFiles: w.opts.MaxOutputFiles, MaxBytes: w.opts.MaxOutputBytes, MountPoint: w.opts.JobMountPoint,
+		Staged: staged,
 	})
 	if err != nil {
 		return jobOutputs{err: fmt.Errorf("collect the outputs: %w", err)}

@@ -1,0 +1,3 @@
+package workdir
+
+const stampsHaveCtime = true
