@@ -27,19 +27,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -68,11 +61,7 @@ var (
 // s3Parallel is how many files the S3 loops send at once.
 const s3Parallel = 8
 
-type file struct {
-	path string
-	hash string
-	size int64
-}
+type file = benchkit.ProjectFile
 
 func main() {
 	n := flag.Int("n", benchkit.Runs(5), "runs of each figure")
@@ -99,13 +88,13 @@ func run(ctx context.Context, n, big, small int) error {
 	}
 	defer os.RemoveAll(work)
 	src := filepath.Join(work, "src")
-	files, total, err := makeFiles(src, big, small)
+	files, total, err := benchkit.MakeProject(src, big, small, 1)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("%d files, %.1f MiB, in %s\n", len(files), mib(total), src)
 
-	raw, stop, err := s3Server(ctx)
+	raw, stop, err := benchkit.S3Server(ctx)
 	if err != nil {
 		return err
 	}
@@ -175,7 +164,7 @@ func run(ctx context.Context, n, big, small int) error {
 
 		if aws != "" {
 			prefix := fmt.Sprintf("%srun%d/aws/", base, i)
-			d, err = timed(func() error { return awsCopy(ctx, aws, cfg, src, prefix) })
+			d, err = timed(func() error { return benchkit.AWSCopy(ctx, aws, cfg, src, prefix) })
 			if err != nil {
 				return fmt.Errorf("aws s3 cp: %w", err)
 			}
@@ -186,44 +175,6 @@ func run(ctx context.Context, n, big, small int) error {
 		}
 	}
 	return nil
-}
-
-// makeFiles writes the data set under dir and hashes it.
-func makeFiles(dir string, big, small int) ([]file, int64, error) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var files []file
-	var total int64
-	write := func(rel string, size int) error {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		b := make([]byte, size)
-		for i := 0; i < len(b); i += 8 {
-			v := rng.Uint64()
-			for j := 0; j < 8 && i+j < len(b); j++ {
-				b[i+j] = byte(v >> (8 * j))
-			}
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return err
-		}
-		s := sha256.Sum256(b)
-		files = append(files, file{path: p, hash: hex.EncodeToString(s[:]), size: int64(size)})
-		total += int64(size)
-		return nil
-	}
-	for i := range big {
-		if err := write(fmt.Sprintf("data/part-%03d.bin", i), 4<<20); err != nil {
-			return nil, 0, err
-		}
-	}
-	for i := range small {
-		if err := write(fmt.Sprintf("src/m%02d/f%04d.py", i%64, i), 1<<10+rng.IntN(15<<10)); err != nil {
-			return nil, 0, err
-		}
-	}
-	return files, total, nil
 }
 
 func putLocal(ctx context.Context, root string, files []file) error {
@@ -249,7 +200,7 @@ func writeSynced(ctx context.Context, dir string, files []file) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := copySynced(f.path, filepath.Join(dir, fmt.Sprint(i))); err != nil {
+		if err := copySynced(f.Path, filepath.Join(dir, fmt.Sprint(i))); err != nil {
 			return err
 		}
 	}
@@ -277,13 +228,13 @@ func copySynced(from, to string) error {
 }
 
 func putFile(ctx context.Context, s blob.Store, f file) error {
-	fh, err := os.Open(f.path)
+	fh, err := os.Open(f.Path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
 	// Hide *os.File's ReaderAt from minio-go, as a network body would.
-	return s.Put(ctx, f.hash, f.size, bufio.NewReaderSize(fh, 64<<10))
+	return s.Put(ctx, f.SHA256, f.Size, bufio.NewReaderSize(fh, 64<<10))
 }
 
 func putS3(ctx context.Context, cfg blob.S3Config, files []file) error {
@@ -296,12 +247,12 @@ func putS3(ctx context.Context, cfg blob.S3Config, files []file) error {
 
 func putMinio(ctx context.Context, c *minio.Client, bucket, prefix string, files []file) error {
 	return each(ctx, files, func(ctx context.Context, f file) error {
-		fh, err := os.Open(f.path)
+		fh, err := os.Open(f.Path)
 		if err != nil {
 			return err
 		}
 		defer fh.Close()
-		_, err = c.PutObject(ctx, bucket, prefix+f.hash[:2]+"/"+f.hash, bufio.NewReaderSize(fh, 64<<10), f.size,
+		_, err = c.PutObject(ctx, bucket, prefix+f.SHA256[:2]+"/"+f.SHA256, bufio.NewReaderSize(fh, 64<<10), f.Size,
 			minio.PutObjectOptions{ContentType: "application/octet-stream"})
 		return err
 	})
@@ -316,24 +267,6 @@ func each(ctx context.Context, files []file, fn func(context.Context, file) erro
 	return g.Wait()
 }
 
-func awsCopy(ctx context.Context, aws string, cfg blob.S3Config, src, prefix string) error {
-	scheme := "https"
-	if !cfg.Secure {
-		scheme = "http"
-	}
-	cmd := exec.CommandContext(ctx, aws, "s3", "cp", "--recursive", "--quiet",
-		"--endpoint-url", scheme+"://"+cfg.Endpoint, src, "s3://"+cfg.Bucket+"/"+prefix)
-	none := filepath.Join(os.TempDir(), "rgrid-bench-no-aws-config")
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+cfg.AccessKey, "AWS_SECRET_ACCESS_KEY="+cfg.SecretKey,
-		"AWS_DEFAULT_REGION="+cfg.Region, "AWS_CONFIG_FILE="+none, "AWS_SHARED_CREDENTIALS_FILE="+none)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}
-
 func removePrefix(ctx context.Context, c *minio.Client, bucket, prefix string) error {
 	objs := c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
 	for e := range c.RemoveObjects(ctx, bucket, objs, minio.RemoveObjectsOptions{}) {
@@ -342,60 +275,6 @@ func removePrefix(ctx context.Context, c *minio.Client, bucket, prefix string) e
 		}
 	}
 	return nil
-}
-
-// s3Server returns the S3 server's setting and how to stop it: the one in
-// RGRID_TEST_S3_URL, or one started with scripts/s3.sh.
-func s3Server(ctx context.Context) (string, func(), error) {
-	if raw := os.Getenv("RGRID_TEST_S3_URL"); raw != "" {
-		return raw, func() {}, nil
-	}
-	fmt.Println("starting SeaweedFS with scripts/s3.sh (its first build takes about 11 minutes)")
-	cmd := exec.CommandContext(ctx, "bash", "scripts/s3.sh", "start")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", nil, fmt.Errorf("scripts/s3.sh start: %w", err)
-	}
-	// The last line: export S3_PID=… S3_TMPDIR=… S3_GRPC_PORTS='…' RGRID_TEST_S3_URL='…'
-	env, raw := []string{}, ""
-	line := strings.TrimPrefix(strings.TrimSpace(lastLine(string(out))), "export ")
-	for line != "" {
-		k, rest, ok := strings.Cut(line, "=")
-		if !ok {
-			break
-		}
-		var v string
-		if strings.HasPrefix(rest, "'") {
-			v, rest, _ = strings.Cut(rest[1:], "'")
-		} else {
-			v, rest, _ = strings.Cut(rest, " ")
-		}
-		line = strings.TrimSpace(rest)
-		env = append(env, k+"="+v)
-		if k == "RGRID_TEST_S3_URL" {
-			raw = v
-		}
-	}
-	stop := func() {
-		c := exec.Command("bash", "scripts/s3.sh", "stop")
-		c.Env = append(os.Environ(), env...)
-		c.Stderr = os.Stderr
-		_ = c.Run()
-	}
-	if _, err := url.Parse(raw); raw == "" || err != nil {
-		stop()
-		return "", nil, errors.New("scripts/s3.sh start printed no RGRID_TEST_S3_URL")
-	}
-	return raw, stop, nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimRight(s, "\n")
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 func timed(fn func() error) (time.Duration, error) {
