@@ -147,6 +147,7 @@ func (g *Embedded) startWorker(ctx context.Context, opts worker.Options) error {
 	}
 	g.workerID = opts.ID
 	g.run = startstop.Func(func(ctx context.Context) {
+		defer closeExecutor(opts.Executor)
 		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			g.mu.Lock()
 			g.workerErr = err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/rgrid/rgrid/internal/executor"
@@ -101,6 +102,20 @@ func fallbackNotice(why, fix string) string {
 type imageFallback struct {
 	docker  *docker.Executor
 	process executor.Executor // nil off Linux: a job whose image cannot be had fails with the reason
+}
+
+// Close waits for the Docker executor's clean-ups and lets go of its
+// engine connection.
+func (f *imageFallback) Close() error { return f.docker.Close() }
+
+// closeExecutor closes ex once its worker has stopped, if it has anything
+// to close: the Docker executor removes finished runs just after their
+// results, and this waits for that, so that a process that ends leaves no
+// container or working directory behind.
+func closeExecutor(ex executor.Executor) {
+	if c, ok := ex.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 func (f *imageFallback) Name() string {

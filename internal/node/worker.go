@@ -81,6 +81,7 @@ func RunWorker(ctx context.Context, c WorkerConfig) error {
 	if err != nil {
 		return err
 	}
+	defer closeExecutor(ex)
 	if ex.Name() == "process" {
 		c.Log.Warn("executor process: jobs run on this machine as this user, with rlimits but no isolation")
 	}

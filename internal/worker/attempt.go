@@ -160,6 +160,9 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	}
 	if j.Inputs != nil {
 		spec.Stage = func(dir string) error {
+			if err := w.blobs.prefetch(ctx, inputs); err != nil {
+				return &stageError{err}
+			}
 			staged, err := workdir.Stage(ctx, dir, inputs, w.blobs.open)
 			if err != nil {
 				return &stageError{err}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/workdir"
 )
@@ -34,6 +36,11 @@ type blobCache struct {
 
 	mu    sync.Mutex
 	fetch map[string]*fetching // downloads under way, shared by their waiters
+	// total is the cache's size, counted once from the directory and then
+	// kept with each download, so that a download lists the directory only
+	// when the cache is over its size (listing it after each made staging a
+	// project of 4,000 files quadratic: 18 ms a blob); -1 until counted.
+	total int64
 }
 
 type fetching struct {
@@ -46,7 +53,7 @@ type blobClient interface {
 }
 
 func newBlobCache(c blobClient, dir string, maxBytes int64) *blobCache {
-	return &blobCache{c: c, dir: dir, maxBytes: maxBytes, fetch: map[string]*fetching{}}
+	return &blobCache{c: c, dir: dir, maxBytes: maxBytes, fetch: map[string]*fetching{}, total: -1}
 }
 
 func (b *blobCache) path(hash string) string { return filepath.Join(b.dir, hash) }
@@ -137,8 +144,46 @@ func (b *blobCache) download(ctx context.Context, hash string) error {
 	if err := os.Rename(tmp.Name(), b.path(hash)); err != nil {
 		return err
 	}
-	b.evict(hash)
+	b.mu.Lock()
+	over := b.total < 0
+	if !over {
+		b.total += got
+		over = b.total > b.maxBytes
+	}
+	b.mu.Unlock()
+	if over {
+		b.evict(hash)
+	}
 	return nil
+}
+
+// prefetchParallel is how many blobs prefetch fetches at once.
+const prefetchParallel = 8
+
+// prefetch fetches into the cache, a few at a time, the blobs of m's files
+// it lacks, so that staging (one file after another) then reads only the
+// disk.
+func (b *blobCache) prefetch(ctx context.Context, m workdir.Manifest) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchParallel)
+	seen := map[string]bool{}
+	for _, e := range m.Entries {
+		if e.Kind != workdir.KindFile || seen[e.SHA256] {
+			continue
+		}
+		seen[e.SHA256] = true
+		if _, err := os.Stat(b.path(e.SHA256)); err == nil {
+			continue
+		}
+		g.Go(func() error {
+			rc, err := b.open(ctx, e.SHA256)
+			if err != nil {
+				return err
+			}
+			return rc.Close()
+		})
+	}
+	return g.Wait()
 }
 
 // evict removes the least recently used blobs while the cache is over its
@@ -164,6 +209,11 @@ func (b *blobCache) evict(keep string) {
 		total += info.Size()
 	}
 	slices.SortFunc(all, func(a, b cached) int { return a.used.Compare(b.used) })
+	defer func() {
+		b.mu.Lock()
+		b.total = total
+		b.mu.Unlock()
+	}()
 	for _, c := range all {
 		if total <= b.maxBytes {
 			return

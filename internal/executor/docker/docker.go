@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -141,11 +142,15 @@ type Options struct {
 
 // Executor runs jobs in containers. It is safe for concurrent use.
 type Executor struct {
-	cli   *client.Client
-	log   *slog.Logger
-	opts  Options
-	envs  envCache
-	quota *diskquota.Quota // nil: working directories without a size limit
+	// removals are the finished runs' clean-ups under way: a run's result
+	// is ready before its container and directory are gone (deleting a
+	// large working directory takes a second), and Close waits for them.
+	removals sync.WaitGroup
+	cli      *client.Client
+	log      *slog.Logger
+	opts     Options
+	envs     envCache
+	quota    *diskquota.Quota // nil: working directories without a size limit
 }
 
 var (
@@ -251,8 +256,12 @@ func unavailable(host string, err error) error {
 		executor.ErrUnavailable, host, err, hint)
 }
 
-// Close releases the engine connection. Runs in progress are not stopped.
-func (e *Executor) Close() error { return e.cli.Close() }
+// Close waits for the clean-ups of finished runs, then releases the
+// engine connection. Runs in progress are not stopped.
+func (e *Executor) Close() error {
+	e.removals.Wait()
+	return e.cli.Close()
+}
 
 // Name implements executor.Executor.
 func (e *Executor) Name() string { return "docker" }

@@ -106,10 +106,9 @@ func (b *envBundle) imageExists(t *testing.T, reqs []string) bool {
 func (b *envBundle) assertNoLeftovers(t *testing.T) {
 	t.Helper()
 	for _, label := range []string{"rgrid.env.build=" + b.worker, "rgrid.worker=" + b.worker} {
-		if list := listContainers(t, label); len(list) != 0 {
-			t.Errorf("%d containers (%s) left behind, first %s", len(list), label, list[0].ID)
-		}
+		awaitNoContainers(t, label) // a run is removed just after its result
 	}
+	executortest.AssertReleased(t, b.workDir) // the run directories, waited for
 	entries, err := os.ReadDir(b.workDir)
 	if err != nil {
 		t.Fatal(err)

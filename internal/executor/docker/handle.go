@@ -164,10 +164,17 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout,
 	if h.collect != nil && h.dir != "" {
 		h.collect(work)
 	}
-	// A bound of its own: Collect may have taken longer than cctx's.
-	rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer rcancel()
-	h.e.remove(rctx, h.id, h.dir)
+	// The result is ready now; the container and the run directory go
+	// after it (Executor.Close waits), holding the directory's lock so
+	// that no sweep takes it meanwhile.
+	h.e.removals.Add(1)
+	go func() {
+		defer h.e.removals.Done()
+		// A bound of its own: Collect may have taken longer than cctx's.
+		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer rcancel()
+		h.e.remove(rctx, h.id, h.dir)
+	}()
 }
 
 // awaitExit blocks until the container is not running or ctx (the

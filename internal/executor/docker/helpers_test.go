@@ -144,16 +144,28 @@ func listContainers(t *testing.T, label string) []container.Summary {
 }
 
 // assertNoLeftovers checks that no container of the test's worker and no
-// run directory is left.
+// run directory is left. A run is removed just after its result, so that
+// is waited for.
 func assertNoLeftovers(t *testing.T, b *testBundle) {
 	t.Helper()
-	if list := listContainers(t, "rgrid.worker="+b.worker); len(list) != 0 {
-		t.Errorf("%d containers left behind, first %s", len(list), list[0].ID)
-	}
-	executortest.AssertReleased(t, b.workDir) // mounts and loop devices too
-	entries, err := os.ReadDir(b.workDir)
-	if err != nil || len(entries) != 0 {
-		t.Errorf("run directories left behind: %v %v", entries, err)
+	executortest.AssertReleased(t, b.workDir) // mounts and loop devices too; waits
+	awaitNoContainers(t, "rgrid.worker="+b.worker)
+}
+
+// awaitNoContainers waits up to 30 s for no container to carry label.
+func awaitNoContainers(t *testing.T, label string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list := listContainers(t, label)
+		if len(list) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d containers (%s) left behind, first %s", len(list), label, list[0].ID)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
