@@ -82,8 +82,11 @@ type Batch struct {
 
 // BatchShared is what every item of a batch shares, stored once: the
 // script and the manifest of the shared working directory (JSON, see
-// internal/workdir; nil for none). An item's own inputs are added to it.
+// internal/workdir; nil for none), to which an item's own inputs are
+// added, with the batch's kind and size (fixed when it is created).
 type BatchShared struct {
+	Kind   string
+	Size   int
 	Script []byte
 	Inputs []byte
 }

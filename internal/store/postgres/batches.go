@@ -158,7 +158,8 @@ func (s *Store) BatchShared(ctx context.Context, id string) (store.BatchShared, 
 		sh     store.BatchShared
 		inputs *string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT script, inputs FROM batches WHERE id = $1`, id).Scan(&sh.Script, &inputs)
+	err := s.pool.QueryRow(ctx, `SELECT kind, size, script, inputs FROM batches WHERE id = $1`, id).
+		Scan(&sh.Kind, &sh.Size, &sh.Script, &inputs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = store.ErrNotFound
 	}

@@ -136,7 +136,8 @@ func (s *Store) BatchShared(ctx context.Context, id string) (store.BatchShared, 
 		sh     store.BatchShared
 		inputs sql.NullString
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT script, inputs FROM batches WHERE id = ?`, id).Scan(&sh.Script, &inputs)
+	err := s.r.QueryRowContext(ctx, `SELECT kind, size, script, inputs FROM batches WHERE id = ?`, id).
+		Scan(&sh.Kind, &sh.Size, &sh.Script, &inputs)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}

@@ -81,7 +81,7 @@ func testBatchCreate(t *testing.T, s store.Store) {
 
 	sh, err := s.BatchShared(ctx, "bat")
 	require.NoError(t, err)
-	require.Equal(t, store.BatchShared{Script: nb.Item.Script, Inputs: nb.Item.Inputs}, sh)
+	require.Equal(t, store.BatchShared{Kind: store.BatchFiles, Size: 3, Script: nb.Item.Script, Inputs: nb.Item.Inputs}, sh)
 	_, err = s.BatchShared(ctx, "nope")
 	require.ErrorIs(t, err, store.ErrNotFound)
 
