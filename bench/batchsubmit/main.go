@@ -115,7 +115,7 @@ func measure(ctx context.Context, o options, dialect, url, blobDir string) error
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
+	defer hs.Close() //nolint:errcheck // the listener goes with the program
 	c, err := client.New("http://"+ln.Addr().String(), "")
 	if err != nil {
 		return err

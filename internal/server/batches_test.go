@@ -54,7 +54,7 @@ func (b filesBundle) filesBatch(t *testing.T, n int) client.BatchRequest {
 	blobs := [][]byte{script, lib}
 	req := client.BatchRequest{
 		Job: client.SubmitRequest{Script: script, FileName: "proc.py", Args: []string{"--fast"},
-			Env: map[string]string{"MODE": "test"},
+			Env:    map[string]string{"MODE": "test"},
 			Inputs: &client.Manifest{Entries: []client.FileEntry{fileEntry("lib.py", lib), fileEntry("proc.py", script)}}},
 	}
 	for i := range n {
