@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/blob"
@@ -327,6 +328,51 @@ func TestBatchValidation(t *testing.T) {
 		var out any
 		if status, _ := httpGetJSON(b.url+"/v1/batches/"+bat.ID+"/jobs?"+q, &out); status != http.StatusBadRequest {
 			t.Errorf("items ?%s: %d, want 400", q, status)
+		}
+	}
+}
+
+// An item's end frees a place in its batch: a lease waiting for work is
+// woken at once (the poll interval here is an hour), through both report
+// endpoints.
+func TestBatchItemEndWakesWaitingLease(t *testing.T) {
+	t.Parallel()
+	for _, viaReports := range []bool{false, true} {
+		b := setupBatches(t, server.Options{PollInterval: time.Hour})
+		bat, _, err := b.c.SubmitBatchRun(t.Context(), client.BatchRequest{
+			Job: client.SubmitRequest{Script: []byte("true\n"), FileName: "f.sh"}, Array: []int{0, 1}, Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := b.lease(t, "w1", 2)
+		if len(first) != 1 {
+			t.Fatalf("leased %d, want 1", len(first))
+		}
+		if _, err := b.c.Register(t.Context(), client.RegisterRequest{ID: "w2", Slots: 1, Executor: "process"}); err != nil {
+			t.Fatal(err)
+		}
+		leased := make(chan client.LeaseResponse, 1)
+		go func() {
+			l, err := b.c.Lease(t.Context(), "w2", client.LeaseRequest{Max: 1, WaitSeconds: 20})
+			if err != nil {
+				t.Error(err)
+			}
+			leased <- l
+		}()
+		zero := 0
+		res := client.ResultReport{State: client.StateSucceeded, ExitCode: &zero, Started: true}
+		ref := client.AttemptRef{JobID: first[0].Job.ID, Attempt: first[0].Attempt}
+		if viaReports {
+			_, err = b.c.Reports(t.Context(), "w1", client.ReportsRequest{Results: []client.AttemptResult{{AttemptRef: ref, ResultReport: res}}})
+		} else {
+			_, err = b.c.ReportResult(t.Context(), ref, res)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := <-leased
+		if len(l.Jobs) != 1 || l.Jobs[0].Job.BatchID != bat.ID || l.Jobs[0].Job.BatchIndex != 1 {
+			t.Errorf("reports %v: the waiting lease got %+v, want item 1 of %s", viaReports, l.Jobs, bat.ID)
 		}
 	}
 }
