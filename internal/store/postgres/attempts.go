@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +31,8 @@ import (
 // second sees the first's items; granted keeps, of each batch's items
 // picked, as many as store.BatchRoom allows, and counted moves them from
 // queued to running in the same statement. A picked item left over stays
-// queued (and unlocked once the statement ends).
+// queued (and unlocked once the statement ends); ClaimJobs then claims
+// again for what is left of Max.
 const claimSQL = `
 WITH picked AS (
     SELECT id AS picked_id, batch_id AS picked_batch, seq AS picked_seq FROM jobs
@@ -85,16 +87,35 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	if p.Max <= 0 {
 		return nil, nil
 	}
-	jobs, err := pinnedPlan(ctx, s.pool, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
-		claimSQL, p.WorkerID, p.Max, nowOr(p.Now),
-		p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
-		p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-		p.Fits.DiskBytes, p.Defaults.DiskBytes)
-	if err != nil {
-		return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
+	var jobs []store.Job
+	// A claim that leased items of a batch may have held others of it
+	// back (its parallelism reached) where jobs behind them would fit: it
+	// claims again for the rest, and the batches it filled are passed
+	// over then. A claim of jobs of no batch is one statement, as before.
+	for range maxClaimRounds {
+		got, err := pinnedPlan(ctx, s.pool, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
+			claimSQL, p.WorkerID, p.Max-len(jobs), nowOr(p.Now),
+			p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
+			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
+			p.Fits.DiskBytes, p.Defaults.DiskBytes)
+		if err != nil {
+			if len(jobs) > 0 {
+				break // those are leased: hand them out; the next claim retries
+			}
+			return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
+		}
+		jobs = append(jobs, got...)
+		if len(got) == 0 || len(jobs) >= p.Max || !slices.ContainsFunc(got, func(j store.Job) bool { return j.BatchID != "" }) {
+			break
+		}
 	}
+	slices.SortFunc(jobs, func(a, b store.Job) int { return cmp.Compare(a.Seq, b.Seq) })
 	return jobs, nil
 }
+
+// maxClaimRounds bounds the statements of one claim: each round after
+// the first follows one that leased items of a batch.
+const maxClaimRounds = 8
 
 // pinnedPlan runs one statement of the queue's hot path with bitmap and
 // sequential scans off, so that it reads the tables through the index its
