@@ -61,7 +61,8 @@ const (
 	CodeBlobMissing      = "blob_missing"  // a job names a blob the server does not have
 	CodeBlobMismatch     = "blob_mismatch" // uploaded bytes do not match their hash or size
 	CodeInvalidManifest  = "invalid_manifest"
-	CodeBlobStore        = "blob_store_error" // the blob store refused or failed
+	CodeBlobStore        = "blob_store_error"       // the blob store refused or failed
+	CodeKeyReused        = "idempotency_key_reused" // a batch's idempotency key names another batch
 )
 
 // WorkerInstanceHeader carries a worker process's instance on its calls:
@@ -177,17 +178,24 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.doStatus(ctx, method, path, in, out)
+	return err
+}
+
+// doStatus is doOnce that also returns the status of a successful
+// response (0 with an error).
+func (c *Client) doStatus(ctx context.Context, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return 0, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -201,22 +209,22 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) e
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return err // the caller gave up; the server is not to blame
+			return 0, err // the caller gave up; the server is not to blame
 		}
-		return &UnreachableError{URL: c.base, Err: err}
+		return 0, &UnreachableError{URL: c.base, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return decodeError(resp)
+		return 0, decodeError(resp)
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+		return resp.StatusCode, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("decode response of %s %s: %w", method, path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 func decodeError(resp *http.Response) error {

@@ -126,6 +126,13 @@ type Job struct {
 	LogLimit      int64 `json:"log_limit"`
 	LogsTruncated bool  `json:"logs_truncated,omitempty"`
 
+	// BatchID is the batch the job is an item of, BatchIndex its position
+	// in it (from 0), and BatchInput its input file's path or its array
+	// index.
+	BatchID    string `json:"batch_id,omitempty"`
+	BatchIndex int    `json:"batch_index,omitempty"`
+	BatchInput string `json:"batch_input,omitempty"`
+
 	Attempt         int    `json:"attempt"`
 	WorkerID        string `json:"worker_id,omitempty"`
 	CancelRequested bool   `json:"cancel_requested,omitempty"`

@@ -34,6 +34,7 @@ func newServerCmd(e *env) *cobra.Command {
 		reapInterval          time.Duration
 		timeoutGrace          time.Duration
 		maxAttempts           int
+		maxBatchItems         int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -63,6 +64,10 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("keep unreferenced files at least an hour, e.g. --retention 168h", "--retention %s is under an hour", retention)
 			}
 			opts.Retention, opts.MaxInputBytes = retention, maxInputs
+			if maxBatchItems < 1 {
+				return userErr("pass a positive number, e.g. --max-batch-items 100000", "--max-batch-items %d is not positive", maxBatchItems)
+			}
+			opts.MaxBatchItems = maxBatchItems
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
@@ -82,6 +87,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.StringVar(&blobs, "blobs", "", "where jobs' files are kept: a directory, or s3://BUCKET/PREFIX?endpoint=…&region=… (default: beside a SQLite --db, else the data directory)")
 	f.DurationVar(&retention, "retention", 7*24*time.Hour, "files no job references are deleted after this long")
 	sizeVar(f, &maxInputs, "max-inputs", 10<<30, "the largest working directory a job may send")
+	f.IntVar(&maxBatchItems, "max-batch-items", 100_000, "the most items one batch may have")
 	return cmd
 }
 

@@ -133,7 +133,7 @@ func (s *Scheduler) jobsChanged(jobs []store.Job) {
 	queued := false
 	for _, j := range jobs {
 		s.JobChanged(j.ID)
-		queued = queued || j.State == store.StateQueued
+		queued = queued || j.State == store.StateQueued || j.BatchID != "" // an item's end frees a place in its batch
 		s.log.Info("job taken back", slog.String("job", j.ID), slog.String("state", string(j.State)), slog.Int("attempt", j.Attempt))
 	}
 	if queued {

@@ -19,6 +19,7 @@ func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
 		Attempt: j.Attempt, WorkerID: j.WorkerID,
 		CancelRequested: j.CancelRequested, ExitCode: j.ExitCode, Reason: j.Reason,
 		Message: j.Message, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		BatchID: j.BatchID, BatchIndex: j.BatchIndex, BatchInput: j.BatchInput,
 	}
 	if j.Failure != "" {
 		var f client.Failure

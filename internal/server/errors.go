@@ -96,6 +96,7 @@ var codes = map[string]codeSpec{
 	client.CodeStaleAttempt:     {kind: kindConflict},
 	client.CodeJobFinished:      {kind: kindConflict},
 	client.CodeWorkerIDInUse:    {kind: kindConflict},
+	client.CodeKeyReused:        {kind: kindConflict},
 	client.CodeLimitExceeded:    {kind: kindLimit},
 	client.CodeTooLarge:         {kind: kindLimit, status: http.StatusRequestEntityTooLarge},
 	client.CodeInternal:         {kind: kindPlatform},

@@ -406,7 +406,7 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) loadFiles(r *http.Request) (store.JobFiles, error) {
 	id := r.PathValue("id")
-	f, err := s.store.JobFiles(r.Context(), id)
+	f, err := s.jobFilesOf(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return f, errorf(client.CodeNotFound, "check the id with \"rgrid list\"", "job %s not found", id).with("job_id", id)
 	}

@@ -227,7 +227,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := jobToAPI(j, atts)
-	f, err := s.store.JobFiles(r.Context(), j.ID)
+	f, err := s.jobFilesOf(r.Context(), j.ID)
 	if err == nil {
 		out.Files, err = filesSummary(f)
 	}

@@ -66,6 +66,10 @@ type Options struct {
 	// Retention is how long a blob no job references is kept before the
 	// sweep deletes it (default 7 days).
 	Retention time.Duration
+	// MaxBatchItems caps the items of one batch (default
+	// DefaultMaxBatchItems, 100,000); a larger one is refused with
+	// limit_exceeded (422).
+	MaxBatchItems int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -78,6 +82,7 @@ type Server struct {
 	reaper   *scheduler.Reaper
 	sweeper  *startstop.FuncService // blob retention; nil without a blob store
 	blobs    blobCounters
+	batches  batchCache
 	log      *slog.Logger
 	opts     Options
 }
@@ -114,6 +119,9 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 	if opts.PresignTTL <= 0 {
 		opts.PresignTTL = time.Hour
+	}
+	if opts.MaxBatchItems <= 0 {
+		opts.MaxBatchItems = DefaultMaxBatchItems
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = blob.DefaultRetention
@@ -213,6 +221,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/logs/sse", s.followSSE)
 	mux.HandleFunc("GET /v1/jobs/{id}/logs/ws", s.followWS)
 
+	mux.HandleFunc("POST /v1/batches", s.submitBatch)
+	mux.HandleFunc("GET /v1/batches", s.listBatches)
+	mux.HandleFunc("GET /v1/batches/{id}", s.getBatch)
+	mux.HandleFunc("PATCH /v1/batches/{id}", s.updateBatch)
+	mux.HandleFunc("GET /v1/batches/{id}/jobs", s.batchJobs)
+	mux.HandleFunc("POST /v1/batches/{id}/cancel", s.cancelBatch)
+	mux.HandleFunc("POST /v1/batches/{id}/retry", s.retryBatch)
+
 	mux.HandleFunc("GET /v1/jobs/{id}/inputs", s.withBlobs(s.jobInputs))
 	mux.HandleFunc("GET /v1/jobs/{id}/outputs", s.withBlobs(s.jobOutputs))
 	mux.HandleFunc("POST /v1/blobs/missing", s.withBlobs(s.missingBlobs))
@@ -311,9 +327,12 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // bits, in Crockford-style base32, e.g. "job_06h0mrn31c6eag6cq4x0". A
 // thousand ids in one millisecond (a batch) collide with odds of about
 // 1 in 500 million.
-func newJobID(now time.Time) string {
+func newJobID(now time.Time) string { return newID("job_", now) }
+
+// newID is newJobID with another prefix ("bat_" for a batch).
+func newID(prefix string, now time.Time) string {
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
 	_, _ = rand.Read(b[6:])
-	return "job_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }

@@ -202,16 +202,10 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(l.Stop)}
 	for _, j := range l.Jobs {
-		lj := client.LeasedJob{Job: jobToAPI(j, nil), Attempt: j.Attempt, Script: j.Script}
-		if lj.Inputs, err = decodeManifest(j.Inputs); err != nil {
+		lj, err := s.leasedJob(r.Context(), j)
+		if err != nil {
 			s.writeError(w, r, fmt.Errorf("lease job %s: %w", j.ID, err))
 			return
-		}
-		if j.Stdin.SHA256 != "" {
-			lj.Stdin = &client.BlobRef{SHA256: j.Stdin.SHA256, Size: j.Stdin.Size}
-		}
-		if rt, err := s.runtimes.Resolve(j.Runtime); err == nil {
-			lj.RuntimeImage, lj.RuntimeCommand = rt.Image, rt.Command
 		}
 		resp.Jobs = append(resp.Jobs, lj)
 		s.log.Info("job leased", "job", j.ID, "attempt", j.Attempt, "worker", id)
@@ -495,10 +489,11 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 }
 
 // resultRecorded wakes the job's followers and, when the result queued the
-// job again (a retry, or an attempt its worker lost), the waiting leases.
+// job again (a retry, or an attempt its worker lost) or freed a place in
+// its batch, the waiting leases.
 func (s *Server) resultRecorded(j store.Job) {
 	s.sched.JobChanged(j.ID)
-	if j.State == store.StateQueued {
+	if j.State == store.StateQueued || j.BatchID != "" {
 		s.sched.JobQueued()
 	}
 }

@@ -128,6 +128,8 @@ type Outputs struct {
 // JobFiles are a job's inputs and outputs (JSON documents, nil for none)
 // and its stdin.
 type JobFiles struct {
+	// BatchID is the batch of an item, whose shared inputs Inputs lack.
+	BatchID        string
 	Inputs         []byte
 	Outputs        []byte
 	OutputsSkipped []byte
@@ -156,6 +158,13 @@ type Job struct {
 	// LogsTruncated: an attempt's output reached LogLimit and the rest was
 	// not stored.
 	LogsTruncated bool
+
+	// BatchID is the batch the job is an item of ("" for none), BatchIndex
+	// its position in it, BatchInput its input file's path or its array
+	// index.
+	BatchID    string
+	BatchIndex int
+	BatchInput string
 
 	Attempt  int // number of the current (latest) attempt; 0 if never leased
 	WorkerID string
@@ -307,6 +316,8 @@ type ReadLogsParams struct {
 // state change means is decided by the Decide functions of this package
 // (transition.go); an implementation reads and writes rows.
 type Store interface {
+	BatchStore
+
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)
 	// CreateJobs stores queued jobs in one transaction, in order: all of

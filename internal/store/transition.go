@@ -41,6 +41,60 @@ type Change struct {
 	Ended     *Attempt // the attempt the change ended, when the job row does not keep it
 	Outputs   *Outputs // the job's outputs, when the change records them
 	Unchanged bool     // nothing to write (a repeated start report)
+	// EndedMayExist: Ended may be recorded already (a retried job whose
+	// last attempt was lost or expired); the driver keeps the record.
+	EndedMayExist bool
+}
+
+// BatchDelta is how the change moves its batch's counts: one item out of
+// From's counter and into the new state's. batchID is "" for a job of no
+// batch, and d is zero when both states share a counter.
+func (c Change) BatchDelta() (batchID string, d BatchCounts) {
+	if c.Unchanged || c.Job.BatchID == "" {
+		return "", d
+	}
+	d.Add(c.From, -1)
+	d.Add(c.Job.State, 1)
+	return c.Job.BatchID, d
+}
+
+// BatchRoom is how many of want queued items of a batch a claim may lease
+// now, with running of its items leased or running and its parallelism
+// (0: no cap). Drivers compute the same in SQL.
+func BatchRoom(parallelism, running, want int) int {
+	if parallelism <= 0 {
+		return want
+	}
+	return max(0, min(want, parallelism-running))
+}
+
+// Retriable reports whether RetryBatch queues a job in state s again: the
+// script's failures and the infrastructure's, not successes or cancels.
+func (s State) Retriable() bool {
+	return s.ScriptFailure() || s == StateError || s == StateLost
+}
+
+// DecideRetry queues an ended, retriable job again (a batch's "retry the
+// failed items"): its last attempt is recorded apart, as it ended, and the
+// next claim makes a new attempt of the same job, whose retries and
+// infrastructure attempts count afresh. ok is false for a job that is not
+// Retriable.
+func DecideRetry(cur Job) (c Change, ok bool) {
+	if !cur.State.Retriable() {
+		return Change{}, false
+	}
+	c = Change{From: cur.State, Attempt: cur.Attempt, EndedMayExist: true}
+	if cur.Attempt > 0 {
+		end := leasedAt(cur)
+		if cur.FinishedAt != nil {
+			end = *cur.FinishedAt
+		}
+		c.Ended = endedAttempt(cur, cur.State, cur.ExitCode, cur.Reason, cur.Message, end)
+	}
+	next := requeued(cur)
+	next.ScriptFailures, next.LostAttempts = 0, 0
+	c.Job = next
+	return c, true
 }
 
 // ErrChangedConcurrently: a driver found the row no longer in the state a

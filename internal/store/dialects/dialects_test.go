@@ -148,15 +148,21 @@ type model struct {
 	jobs   []string
 	seen   map[store.AttemptRef]bool // attempts ever claimed, stale ones included
 	ended  int                       // jobs seen ended by a comparison
+	// batches made so far, their items, and the batches retried (whose
+	// items' counters start afresh while their attempts stay).
+	batches []string
+	items   map[string][]string
+	retried map[string]bool
 }
 
 var workers = []string{"w1", "w2", "w3"}
 
 // answer is one call's result, comparable across stores.
 type answer struct {
-	Jobs []store.Job
-	Refs []store.AttemptRef
-	Errs []string
+	Batches []store.Batch
+	Jobs    []store.Job
+	Refs    []store.AttemptRef
+	Errs    []string
 }
 
 func errClass(err error) string {
@@ -183,7 +189,28 @@ func (m *model) step(r *rand.Rand, step int) {
 		call func(s store.Store) answer
 	)
 	refs := m.someRefs(r)
+	touched := map[string]bool{}
+	if m.items == nil {
+		m.items, m.retried = map[string][]string{}, map[string]bool{}
+	}
 	switch op := r.IntN(100); {
+	case op < 4 || (op < 20 && r.IntN(5) == 0):
+		id := fmt.Sprintf("bat-%03d", step)
+		nb := store.NewBatch{ID: id, Name: "x.py", Kind: store.BatchFiles, Parallelism: r.IntN(3), CreatedAt: now,
+			Item: store.NewJob{Script: []byte("x"), FileName: "x.py", Runtime: "python3.11",
+				MaxAttempts: 1 + r.IntN(3), Retries: r.IntN(2), Limits: store.Limits{TimeoutSeconds: int64(10 + r.IntN(60))}}}
+		for i := range 2 + r.IntN(4) {
+			item := fmt.Sprintf("%s-%d", id, i)
+			nb.Items = append(nb.Items, store.NewBatchItem{ID: item, Input: fmt.Sprintf("in/%d", i), Args: []string{fmt.Sprintf("in/%d", i)}})
+			m.jobs = append(m.jobs, item)
+			m.items[id] = append(m.items[id], item)
+		}
+		m.batches = append(m.batches, id)
+		what = "create batch " + id
+		call = func(s store.Store) answer {
+			b, _, err := s.CreateBatch(ctx, nb)
+			return answer{Batches: []store.Batch{b}, Errs: []string{errClass(err)}}
+		}
 	case op < 20 || len(m.jobs) == 0:
 		id := fmt.Sprintf("job-%03d", step)
 		nj := store.NewJob{ID: id, Script: []byte("x"), FileName: "x.py", Runtime: "python3.11",
@@ -255,6 +282,35 @@ func (m *model) step(r *rand.Rand, step int) {
 			js, err := s.ExpireOverdue(ctx, at, 5*time.Second)
 			return answer{Jobs: js, Errs: []string{errClass(err)}}
 		}
+	case op < 93 && op >= 89 && len(m.batches) > 0:
+		id := m.batches[r.IntN(len(m.batches))]
+		switch k := r.IntN(3); k {
+		case 0:
+			what = "cancel batch " + id
+			call = func(s store.Store) answer {
+				b, js, err := s.CancelBatch(ctx, id, now)
+				return answer{Batches: []store.Batch{b}, Jobs: js, Errs: []string{errClass(err)}}
+			}
+		case 1:
+			what = "retry batch " + id
+			for _, item := range m.items[id] {
+				m.retried[item] = true
+			}
+			call = func(s store.Store) answer {
+				b, n, err := s.RetryBatch(ctx, id)
+				return answer{Batches: []store.Batch{b}, Errs: []string{errClass(err), fmt.Sprint(n)}}
+			}
+		default:
+			n := r.IntN(4)
+			what = fmt.Sprintf("set parallelism of %s to %d", id, n)
+			call = func(s store.Store) answer {
+				b, err := s.SetBatchParallelism(ctx, id, n)
+				return answer{Batches: []store.Batch{b}, Errs: []string{errClass(err)}}
+			}
+		}
+		for _, item := range m.items[id] {
+			touched[item] = true
+		}
 	case op < 92:
 		id := m.jobs[r.IntN(len(m.jobs))]
 		what = "cancel " + id
@@ -287,7 +343,6 @@ func (m *model) step(r *rand.Rand, step int) {
 		}
 	}
 	require.Equal(m.t, got[0], got[1], "step %d: %s: postgres (want) and sqlite (got) answer differently", step, what)
-	touched := map[string]bool{}
 	for _, j := range got[0].Jobs {
 		if j.Attempt > 0 {
 			m.seen[store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}] = true
@@ -299,6 +354,28 @@ func (m *model) step(r *rand.Rand, step int) {
 	}
 	// The jobs the step named or returned, and every tenth step all.
 	m.compare(ctx, step, what, func(id string) bool { return step%10 == 9 || touched[id] })
+	m.compareBatches(ctx, step, what)
+}
+
+// compareBatches requires every batch to read the same in both stores,
+// and its counters to be what its items' states add up to.
+func (m *model) compareBatches(ctx context.Context, step int, what string) {
+	for _, id := range m.batches {
+		var bs [2]store.Batch
+		for i, s := range m.stores {
+			b, err := s.GetBatch(ctx, id)
+			require.NoError(m.t, err)
+			bs[i] = b
+		}
+		require.Equal(m.t, bs[0], bs[1], "step %d (%s): batch %s differs", step, what, id)
+		var want store.BatchCounts
+		for _, item := range m.items[id] {
+			j, err := m.stores[0].GetJob(ctx, item)
+			require.NoError(m.t, err)
+			want.Add(j.State, 1)
+		}
+		require.Equal(m.t, want, bs[0].Counts, "step %d (%s): batch %s counts its items wrong", step, what, id)
+	}
 }
 
 func batchAnswer(js []store.Job, errs []error, err error) answer {
@@ -367,6 +444,9 @@ func (m *model) compare(ctx context.Context, step int, what string, pick func(id
 			case a.State == store.StateLost:
 				lost++
 			}
+		}
+		if m.retried[id] {
+			continue // a retry starts the counters afresh and keeps the attempts
 		}
 		require.Equal(m.t, failures, jobs[0].ScriptFailures, "step %d (%s): job %s counts script failures wrong", step, what, id)
 		require.Equal(m.t, lost, jobs[0].LostAttempts, "step %d (%s): job %s counts lost attempts wrong", step, what, id)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,15 +27,21 @@ const insertAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, s
 
 // apply writes c, decided on a row the caller holds locked in q (a
 // transaction), and returns the job as it now is: the ended attempt and
-// the job row in one round trip.
-func apply(ctx context.Context, q pgx.Tx, c store.Change) (store.Job, error) {
+// the job row in one round trip. How c moves its batch's counts is added
+// to d, for the caller to flush before it commits.
+func apply(ctx context.Context, q pgx.Tx, c store.Change, d batchDeltas) (store.Job, error) {
 	if c.Unchanged {
 		return c.Job, nil
 	}
+	d.add(c)
 	j := c.Job
 	b := &pgx.Batch{}
 	if a := c.Ended; a != nil {
-		b.Queue(insertAttemptSQL, a.JobID, a.Number, a.WorkerID, string(a.State), a.ExitCode,
+		sql := insertAttemptSQL
+		if c.EndedMayExist {
+			sql += ` ON CONFLICT DO NOTHING`
+		}
+		b.Queue(sql, a.JobID, a.Number, a.WorkerID, string(a.State), a.ExitCode,
 			a.Reason, a.Message, a.LeasedAt, a.StartedAt, a.FinishedAt)
 	}
 	if o := c.Outputs; o != nil {
@@ -91,10 +99,46 @@ func (s *Store) decideLocked(ctx context.Context, id string, decide func(store.J
 			j = cur
 			return err
 		}
-		j, err = apply(ctx, tx, c)
-		return err
+		d := batchDeltas{}
+		if j, err = apply(ctx, tx, c, d); err != nil {
+			return err
+		}
+		return d.flush(ctx, tx)
 	})
 	return j, err
+}
+
+// batchDeltas are the changes to batches' counts that a transaction's
+// job changes make (store.Change.BatchDelta), by batch id.
+type batchDeltas map[string]store.BatchCounts
+
+func (d batchDeltas) add(c store.Change) {
+	if id, delta := c.BatchDelta(); id != "" {
+		d[id] = d[id].Plus(delta)
+	}
+}
+
+// bumpBatchSQL adds to a batch's counts.
+const bumpBatchSQL = `UPDATE batches SET n_queued = n_queued + $2, n_running = n_running + $3,
+    n_succeeded = n_succeeded + $4, n_failed = n_failed + $5, n_error = n_error + $6,
+    n_canceled = n_canceled + $7
+WHERE id = $1`
+
+// flush writes d in tx, in batch id order: every transaction locks job
+// rows first and batch rows after them, each set in id order, so that two
+// never wait on each other crosswise.
+func (d batchDeltas) flush(ctx context.Context, tx pgx.Tx) error {
+	for _, id := range slices.Sorted(maps.Keys(d)) {
+		c := d[id]
+		if c == (store.BatchCounts{}) {
+			continue
+		}
+		if _, err := tx.Exec(ctx, bumpBatchSQL, id, c.Queued, c.Running, c.Succeeded, c.Failed, c.Error, c.Canceled); err != nil {
+			return fmt.Errorf("count items of batch %s: %w", id, err)
+		}
+	}
+	clear(d)
+	return nil
 }
 
 // textOrNull is b as a text parameter, NULL for nil.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,18 +22,48 @@ import (
 // worker_id, leased_at) until it ends. The Fits filter sits in the locking
 // select, so a job that does not fit is neither locked nor counted against
 // the limit.
+//
+// Items of a batch are leased only within the batch's parallelism. The
+// select passes over the items of a batch that is full as the snapshot
+// saw it; room then locks the rows of the batches picked (in id order,
+// after the job rows, as every transaction does) and reads their counts
+// as the last committed change left them, so that of two claimers the
+// second sees the first's items; granted keeps, of each batch's items
+// picked, as many as store.BatchRoom allows, and counted moves them from
+// queued to running in the same statement. A picked item left over stays
+// queued (and unlocked once the statement ends); ClaimJobs then claims
+// again for what is left of Max.
 const claimSQL = `
 WITH picked AS (
-    SELECT id AS picked_id FROM jobs
+    SELECT id AS picked_id, batch_id AS picked_batch, seq AS picked_seq FROM jobs
     WHERE state = 'queued'
       AND ($4::bigint = 0 OR memory_bytes <= $4)
       AND ($5::double precision = 0 OR cpus <= $5)
       AND ($6::bigint = 0 OR pids <= $6)
       AND ($7::bigint = 0 OR timeout_seconds <= $7)
       AND ($12::bigint = 0 OR disk_bytes <= $12)
+      AND (batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM batches b
+          WHERE b.id = jobs.batch_id AND b.parallelism > 0 AND b.n_running >= b.parallelism))
     ORDER BY seq
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+), room AS (
+    SELECT id AS room_batch, parallelism AS room_cap, n_running AS room_running FROM batches
+    WHERE id IN (SELECT picked_batch FROM picked)
+    ORDER BY id
+    FOR UPDATE
+), granted AS (
+    SELECT picked_id, picked_batch FROM (
+        SELECT picked_id, picked_batch,
+            row_number() OVER (PARTITION BY picked_batch ORDER BY picked_seq) AS rn
+        FROM picked) p
+    LEFT JOIN room ON room_batch = picked_batch
+    WHERE picked_batch IS NULL OR room_cap <= 0 OR rn <= room_cap - room_running
+), counted AS (
+    UPDATE batches SET n_queued = n_queued - g.n, n_running = n_running + g.n
+    FROM (SELECT picked_batch AS g_batch, count(*)::int AS n FROM granted
+          WHERE picked_batch IS NOT NULL GROUP BY picked_batch) g
+    WHERE id = g.g_batch
 ), leased AS (
     UPDATE jobs SET state = 'leased', attempt = attempt + 1, worker_id = $1, leased_at = $3,
         memory_bytes = CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END,
@@ -40,7 +71,7 @@ WITH picked AS (
         pids = CASE WHEN pids = 0 THEN $10 ELSE pids END,
         timeout_seconds = CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END,
         disk_bytes = CASE WHEN disk_bytes = 0 THEN $13 ELSE disk_bytes END
-    FROM picked WHERE id = picked_id
+    FROM granted WHERE id = picked_id
     RETURNING ` + jobColumnsScript + `
 )
 SELECT ` + jobColumnsScript + ` FROM leased ORDER BY seq`
@@ -56,16 +87,35 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	if p.Max <= 0 {
 		return nil, nil
 	}
-	jobs, err := pinnedPlan(ctx, s.pool, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
-		claimSQL, p.WorkerID, p.Max, nowOr(p.Now),
-		p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
-		p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-		p.Fits.DiskBytes, p.Defaults.DiskBytes)
-	if err != nil {
-		return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
+	var jobs []store.Job
+	// A claim that leased items of a batch may have held others of it
+	// back (its parallelism reached) where jobs behind them would fit: it
+	// claims again for the rest, and the batches it filled are passed
+	// over then. A claim of jobs of no batch is one statement, as before.
+	for range maxClaimRounds {
+		got, err := pinnedPlan(ctx, s.pool, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
+			claimSQL, p.WorkerID, p.Max-len(jobs), nowOr(p.Now),
+			p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
+			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
+			p.Fits.DiskBytes, p.Defaults.DiskBytes)
+		if err != nil {
+			if len(jobs) > 0 {
+				break // those are leased: hand them out; the next claim retries
+			}
+			return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
+		}
+		jobs = append(jobs, got...)
+		if len(got) == 0 || len(jobs) >= p.Max || !slices.ContainsFunc(got, func(j store.Job) bool { return j.BatchID != "" }) {
+			break
+		}
 	}
+	slices.SortFunc(jobs, func(a, b store.Job) int { return cmp.Compare(a.Seq, b.Seq) })
 	return jobs, nil
 }
+
+// maxClaimRounds bounds the statements of one claim: each round after
+// the first follows one that leased items of a batch.
+const maxClaimRounds = 8
 
 // pinnedPlan runs one statement of the queue's hot path with bitmap and
 // sequential scans off, so that it reads the tables through the index its
@@ -177,11 +227,12 @@ func (s *Store) FinishAttempt(ctx context.Context, p store.FinishParams) (store.
 
 // finishSQL is store.DecideFinish for a result that ends the job
 // (store.EndsJob): the job row, updated only while p's attempt is its
-// current, active one, is the attempt's record.
+// current, active one, is the attempt's record. An item of a batch takes
+// the general path, which counts it in its batch as well.
 var finishSQL = `
 UPDATE jobs SET state = $3, exit_code = $4, reason = $5, message = $6,
     finished_at = $7, failure = $8, started_at = ` + startedAt("$9", "$7") + `
-WHERE id = $1 AND attempt = $2 AND state IN ('leased', 'running')
+WHERE id = $1 AND attempt = $2 AND state IN ('leased', 'running') AND batch_id IS NULL
 RETURNING ` + jobColumns
 
 // AttemptsToStop returns the worker's active attempts whose job was asked
@@ -294,6 +345,7 @@ FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[]
     $7::timestamptz[], $8::text[], $9::boolean[])
     AS input(id, attempt, state, exit_code, reason, message, at, failure, started)
 WHERE jobs.id = input.id AND jobs.attempt = input.attempt AND jobs.state IN ('leased', 'running')
+    AND jobs.batch_id IS NULL
 RETURNING ` + jobColumnsOf("jobs")
 
 // batch runs one of the batch statements and records each job it returns

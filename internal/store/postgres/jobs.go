@@ -17,7 +17,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -37,12 +37,14 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	var (
 		j               store.Job
 		args, env, reqs []byte
+		batchID         *string
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
 		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
-		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes}
+		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
+		&batchID, &j.BatchIndex, &j.BatchInput}
 	if withScript {
 		dest = append(dest, &j.Script, &j.Inputs)
 	}
@@ -57,6 +59,9 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	}
 	if err := store.DecodeRequirements(reqs, &j); err != nil {
 		return store.Job{}, err
+	}
+	if batchID != nil {
+		j.BatchID = *batchID
 	}
 	if len(j.Args) == 0 {
 		j.Args = nil
@@ -302,8 +307,9 @@ func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error)
 		f                        store.JobFiles
 		inputs, outputs, skipped *string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size
-		FROM jobs WHERE id = $1`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size)
+	var batchID *string
+	err := s.pool.QueryRow(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size, batch_id
+		FROM jobs WHERE id = $1`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size, &batchID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -311,6 +317,9 @@ func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error)
 		return store.JobFiles{}, fmt.Errorf("files of job %s: %w", id, err)
 	}
 	f.Inputs, f.Outputs, f.OutputsSkipped = bytesOf(inputs), bytesOf(outputs), bytesOf(skipped)
+	if batchID != nil {
+		f.BatchID = *batchID
+	}
 	return f, nil
 }
 

@@ -33,6 +33,7 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 	var jobs []store.Job
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		jobs = jobs[:0]
+		d := batchDeltas{}
 		// The worker's active attempts are its jobs' current ones: lock
 		// those rows, in id order as everything that locks several jobs
 		// does, so that two of them never deadlock. A row changed
@@ -57,13 +58,13 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 			if !ok {
 				continue
 			}
-			j, err := apply(ctx, tx, c)
+			j, err := apply(ctx, tx, c, d)
 			if err != nil {
 				return fmt.Errorf("attempt %s/%d: %w", cur.ID, cur.Attempt, err)
 			}
 			jobs = append(jobs, j)
 		}
-		return nil
+		return d.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lose attempts of worker %s: %w", p.WorkerID, err)
@@ -82,6 +83,7 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 	var jobs []store.Job
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		jobs = jobs[:0]
+		d := batchDeltas{}
 		rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs
 			WHERE state = 'running' AND started_at IS NOT NULL AND timeout_seconds > 0
 			  AND started_at + timeout_seconds * interval '1 second'
@@ -99,13 +101,13 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 			if !ok {
 				continue
 			}
-			j, err := apply(ctx, tx, c)
+			j, err := apply(ctx, tx, c, d)
 			if err != nil {
 				return err
 			}
 			jobs = append(jobs, j)
 		}
-		return nil
+		return d.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expire overdue jobs: %w", err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -24,13 +26,19 @@ const insertAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, s
 
 // apply writes c, decided on a row read in tx (the write transaction, so
 // no other writer can have changed it since), and returns the job as it
-// now is.
-func apply(ctx context.Context, tx *sql.Tx, c store.Change) (store.Job, error) {
+// now is. How c moves its batch's counts is added to d, for the caller to
+// flush before it commits.
+func apply(ctx context.Context, tx *sql.Tx, c store.Change, d batchDeltas) (store.Job, error) {
 	if c.Unchanged {
 		return c.Job, nil
 	}
+	d.add(c)
 	if a := c.Ended; a != nil {
-		if _, err := tx.ExecContext(ctx, insertAttemptSQL, a.JobID, a.Number, a.WorkerID, string(a.State),
+		insert := insertAttemptSQL
+		if c.EndedMayExist {
+			insert += ` ON CONFLICT DO NOTHING`
+		}
+		if _, err := tx.ExecContext(ctx, insert, a.JobID, a.Number, a.WorkerID, string(a.State),
 			nullInt(a.ExitCode), a.Reason, a.Message, nanos(a.LeasedAt),
 			nullNanos(a.StartedAt), nullNanos(a.FinishedAt)); err != nil {
 			return store.Job{}, fmt.Errorf("record attempt %d: %w", a.Number, err)
@@ -72,8 +80,42 @@ func (s *Store) decideWrite(ctx context.Context, id string, decide func(store.Jo
 			j = cur
 			return err
 		}
-		j, err = apply(ctx, tx, c)
-		return err
+		d := batchDeltas{}
+		if j, err = apply(ctx, tx, c, d); err != nil {
+			return err
+		}
+		return d.flush(ctx, tx)
 	})
 	return j, err
+}
+
+// batchDeltas are the changes to batches' counts that a transaction's
+// job changes make (store.Change.BatchDelta), by batch id.
+type batchDeltas map[string]store.BatchCounts
+
+func (d batchDeltas) add(c store.Change) {
+	if id, delta := c.BatchDelta(); id != "" {
+		d[id] = d[id].Plus(delta)
+	}
+}
+
+// bumpBatchSQL adds to a batch's counts.
+const bumpBatchSQL = `UPDATE batches SET n_queued = n_queued + ?2, n_running = n_running + ?3,
+    n_succeeded = n_succeeded + ?4, n_failed = n_failed + ?5, n_error = n_error + ?6,
+    n_canceled = n_canceled + ?7
+WHERE id = ?1`
+
+// flush writes d in tx.
+func (d batchDeltas) flush(ctx context.Context, tx *sql.Tx) error {
+	for _, id := range slices.Sorted(maps.Keys(d)) {
+		c := d[id]
+		if c == (store.BatchCounts{}) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, bumpBatchSQL, id, c.Queued, c.Running, c.Succeeded, c.Failed, c.Error, c.Canceled); err != nil {
+			return fmt.Errorf("count items of batch %s: %w", id, err)
+		}
+	}
+	clear(d)
+	return nil
 }

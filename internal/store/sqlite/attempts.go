@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,52 +13,147 @@ import (
 	"github.com/rgrid/rgrid/internal/store"
 )
 
+// claimCandidatesSQL selects queued jobs that fit, oldest first, after a
+// seq: items of a batch at its parallelism as stored, or of a batch in the
+// JSON list ?9 (found full by this claim), are passed over.
+const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, '') FROM jobs WHERE state = 'queued'
+	AND (?1 = 0 OR memory_bytes <= ?1) AND (?2 = 0 OR cpus <= ?2)
+	AND (?3 = 0 OR pids <= ?3) AND (?4 = 0 OR timeout_seconds <= ?4)
+	AND (?5 = 0 OR disk_bytes <= ?5)
+	AND seq > ?6
+	AND (batch_id IS NULL OR (NOT EXISTS (SELECT 1 FROM batches b
+		WHERE b.id = jobs.batch_id AND b.parallelism > 0 AND b.n_running >= b.parallelism)
+		AND batch_id NOT IN (SELECT value FROM json_each(?8))))
+	ORDER BY seq LIMIT ?7`
+
+// claimSQL leases the jobs whose seqs are in the JSON list ?1.
+const claimSQL = `UPDATE jobs
+	SET state = 'leased', attempt = attempt + 1, worker_id = ?2, leased_at = ?3,
+		memory_bytes = CASE WHEN memory_bytes = 0 THEN ?4 ELSE memory_bytes END,
+		cpus = CASE WHEN cpus = 0 THEN ?5 ELSE cpus END,
+		pids = CASE WHEN pids = 0 THEN ?6 ELSE pids END,
+		timeout_seconds = CASE WHEN timeout_seconds = 0 THEN ?7 ELSE timeout_seconds END,
+		disk_bytes = CASE WHEN disk_bytes = 0 THEN ?8 ELSE disk_bytes END
+	WHERE seq IN (SELECT value FROM json_each(?1)) AND state = 'queued'
+	RETURNING ` + jobColumnsScript
+
 // ClaimJobs leases up to p.Max queued jobs that fit p.Fits, oldest first, to
-// p.WorkerID, filling their unset limits from p.Defaults. The write transaction is BEGIN IMMEDIATE, so no other process or
-// connection can claim between the select and the update.
+// p.WorkerID, filling their unset limits from p.Defaults. The write
+// transaction is BEGIN IMMEDIATE, so no other process or connection can
+// claim between the select and the update. Items of a batch are leased
+// within its parallelism (store.BatchRoom): when the candidates hold more
+// of a batch than it has room for, the claim reads on past them.
 func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
 	if p.Max <= 0 {
 		return nil, nil
 	}
 	var jobs []store.Job
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE jobs
-			SET state = 'leased', attempt = attempt + 1, worker_id = ?1, leased_at = ?11,
-				memory_bytes = CASE WHEN memory_bytes = 0 THEN ?7 ELSE memory_bytes END,
-				cpus = CASE WHEN cpus = 0 THEN ?8 ELSE cpus END,
-				pids = CASE WHEN pids = 0 THEN ?9 ELSE pids END,
-				timeout_seconds = CASE WHEN timeout_seconds = 0 THEN ?10 ELSE timeout_seconds END,
-				disk_bytes = CASE WHEN disk_bytes = 0 THEN ?13 ELSE disk_bytes END
-			WHERE seq IN (SELECT seq FROM jobs WHERE state = 'queued'
-				AND (?3 = 0 OR memory_bytes <= ?3) AND (?4 = 0 OR cpus <= ?4)
-				AND (?5 = 0 OR pids <= ?5) AND (?6 = 0 OR timeout_seconds <= ?6)
-				AND (?12 = 0 OR disk_bytes <= ?12)
-				ORDER BY seq LIMIT ?2)
-			RETURNING `+jobColumnsScript, p.WorkerID, p.Max, p.Fits.MemoryBytes,
-			p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
-			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-			nanos(nowOr(p.Now)), p.Fits.DiskBytes, p.Defaults.DiskBytes)
+		jobs = jobs[:0]
+		seqs, err := claimable(ctx, tx, p)
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		list, err := json.Marshal(seqs)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			j, err := scanJob(rows, true)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, j)
-		}
-		if err := rows.Err(); err != nil {
+		if jobs, err = queryJobsScript(ctx, tx, claimSQL, string(list), p.WorkerID, nanos(nowOr(p.Now)),
+			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
+			p.Defaults.DiskBytes); err != nil {
 			return err
 		}
-		return rows.Close()
+		d := batchDeltas{}
+		for _, j := range jobs {
+			if j.BatchID != "" {
+				c := d[j.BatchID]
+				c.Queued--
+				c.Running++
+				d[j.BatchID] = c
+			}
+		}
+		return d.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
 	}
 	slices.SortFunc(jobs, func(a, b store.Job) int { return cmp.Compare(a.Seq, b.Seq) })
 	return jobs, nil
+}
+
+// claimable returns the seqs of up to p.Max jobs a claim may lease.
+func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, error) {
+	type room struct{ left int }
+	var (
+		seqs    []int64
+		after   int64
+		rooms   = map[string]*room{}
+		full    = []string{}
+		fullSet = map[string]bool{}
+	)
+	for len(seqs) < p.Max {
+		fullList, err := json.Marshal(full)
+		if err != nil {
+			return nil, err
+		}
+		want := p.Max - len(seqs)
+		rows, err := tx.QueryContext(ctx, claimCandidatesSQL, p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids,
+			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, want, string(fullList))
+		if err != nil {
+			return nil, err
+		}
+		type cand struct {
+			seq   int64
+			batch string
+		}
+		var cands []cand
+		for rows.Next() {
+			var c cand
+			if err := rows.Scan(&c.seq, &c.batch); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cands = append(cands, c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		passed := false
+		for _, c := range cands {
+			after = c.seq
+			if c.batch == "" {
+				seqs = append(seqs, c.seq)
+				continue
+			}
+			r, ok := rooms[c.batch]
+			if !ok {
+				var parallelism, running int
+				if err := tx.QueryRowContext(ctx, `SELECT parallelism, n_running FROM batches WHERE id = ?`, c.batch).
+					Scan(&parallelism, &running); err != nil {
+					return nil, fmt.Errorf("batch %s: %w", c.batch, err)
+				}
+				r = &room{left: store.BatchRoom(parallelism, running, p.Max)}
+				rooms[c.batch] = r
+			}
+			if r.left == 0 {
+				passed = true
+				if !fullSet[c.batch] {
+					fullSet[c.batch] = true
+					full = append(full, c.batch)
+				}
+				continue
+			}
+			r.left--
+			seqs = append(seqs, c.seq)
+		}
+		if !passed || len(cands) < want {
+			break // no batch held the claim back, or the queue gave all it had
+		}
+	}
+	return seqs, nil
 }
 
 // checkCurrent returns the job's state when ref is its current attempt and

@@ -15,7 +15,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input`
 
 // jobColumnsScript is jobColumns followed by what only the worker that
 // leases a job needs: the script and the inputs' manifest.
@@ -32,12 +32,14 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		leased, started, finished sql.NullInt64
 		network, cancelRequested  bool
 		truncated                 bool
+		batchID                   sql.NullString
 	)
 	dest := []any{&j.Seq, &j.ID, &j.State, &j.FileName, &j.ScriptSize, &args,
 		&j.Runtime, &env, &j.Limits.MemoryBytes, &j.Limits.CPUs, &j.Limits.Pids,
 		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
 		&j.WorkerID, &leased, &cancelRequested, &j.ScriptFailures, &j.LostAttempts, &exit, &j.Reason, &j.Message, &j.Failure, &created,
-		&started, &finished, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes}
+		&started, &finished, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
+		&batchID, &j.BatchIndex, &j.BatchInput}
 	var inputs sql.NullString
 	if withScript {
 		dest = append(dest, &j.Script, &inputs)
@@ -52,6 +54,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		return store.Job{}, err
 	}
 	j.Network, j.CancelRequested, j.LogsTruncated = network, cancelRequested, truncated
+	j.BatchID = batchID.String
 	j.ExitCode = fromNullInt(exit)
 	j.CreatedAt = fromNanos(created)
 	j.LeasedAt = fromNullNanos(leased)
@@ -232,6 +235,24 @@ func queryJobs(ctx context.Context, q querier, query string, args ...any) ([]sto
 	return jobs, rows.Err()
 }
 
+// queryJobsScript is queryJobs for a query of jobColumnsScript.
+func queryJobsScript(ctx context.Context, q querier, query string, args ...any) ([]store.Job, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var jobs []store.Job
+	for rows.Next() {
+		j, err := scanJob(rows, true)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
 // ListAttempts returns a job's attempts, oldest first: the rows of
 // job_attempts and the latest attempt when the job row is its record (see
 // store.Attempts).
@@ -320,15 +341,17 @@ func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error)
 	var (
 		f                        store.JobFiles
 		inputs, outputs, skipped sql.NullString
+		batchID                  sql.NullString
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size
-		FROM jobs WHERE id = ?`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size)
+	err := s.r.QueryRowContext(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size, batch_id
+		FROM jobs WHERE id = ?`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size, &batchID)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
 		return store.JobFiles{}, fmt.Errorf("files of job %s: %w", id, err)
 	}
+	f.BatchID = batchID.String
 	for _, p := range []struct {
 		from sql.NullString
 		to   *[]byte

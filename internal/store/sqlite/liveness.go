@@ -29,6 +29,7 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 	var jobs []store.Job
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		jobs = jobs[:0]
+		d := batchDeltas{}
 		found, err := queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs
 			WHERE worker_id = ?1 AND state IN ('leased', 'running')
 			  AND (NOT ?2 OR state = 'leased')
@@ -45,13 +46,13 @@ func (s *Store) LoseAttempts(ctx context.Context, p store.LoseParams) ([]store.J
 			if !ok {
 				continue
 			}
-			j, err := apply(ctx, tx, c)
+			j, err := apply(ctx, tx, c, d)
 			if err != nil {
 				return fmt.Errorf("attempt %s/%d: %w", cur.ID, cur.Attempt, err)
 			}
 			jobs = append(jobs, j)
 		}
-		return nil
+		return d.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lose attempts of worker %s: %w", p.WorkerID, err)
@@ -67,6 +68,7 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 	var jobs []store.Job
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		jobs = jobs[:0]
+		d := batchDeltas{}
 		due, err := queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs
 			WHERE state = 'running' AND started_at IS NOT NULL AND timeout_seconds > 0
 			  AND started_at + timeout_seconds * 1000000000 + ?1 < ?2
@@ -79,13 +81,13 @@ func (s *Store) ExpireOverdue(ctx context.Context, now time.Time, grace time.Dur
 			if !ok {
 				continue
 			}
-			j, err := apply(ctx, tx, c)
+			j, err := apply(ctx, tx, c, d)
 			if err != nil {
 				return err
 			}
 			jobs = append(jobs, j)
 		}
-		return nil
+		return d.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expire overdue jobs: %w", err)

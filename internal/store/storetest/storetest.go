@@ -74,6 +74,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ExpireOverdue", func(t *testing.T) { t.Parallel(); testExpireOverdue(t, open(t)) })
 	t.Run("JobFiles", func(t *testing.T) { t.Parallel(); testJobFiles(t, open(t)) })
 	t.Run("OutputsOnlyWhenTheJobEnds", func(t *testing.T) { t.Parallel(); testOutputsOnlyWhenTheJobEnds(t, open(t)) })
+	t.Run("BatchCreate", func(t *testing.T) { t.Parallel(); testBatchCreate(t, open(t)) })
+	t.Run("BatchIdempotent", func(t *testing.T) { t.Parallel(); testBatchIdempotent(t, open(t)) })
+	t.Run("BatchList", func(t *testing.T) { t.Parallel(); testBatchList(t, open(t)) })
+	t.Run("BatchItems", func(t *testing.T) { t.Parallel(); testBatchItems(t, open(t)) })
+	t.Run("BatchParallelism", func(t *testing.T) { t.Parallel(); testBatchParallelism(t, open(t)) })
+	t.Run("BatchParallelismConcurrent", func(t *testing.T) { t.Parallel(); testBatchParallelismConcurrent(t, open(t)) })
+	t.Run("BatchCounters", func(t *testing.T) { t.Parallel(); testBatchCounters(t, open(t)) })
+	t.Run("BatchItemLost", func(t *testing.T) { t.Parallel(); testBatchItemLost(t, open(t)) })
+	t.Run("BatchRetry", func(t *testing.T) { t.Parallel(); testBatchRetry(t, open(t)) })
+	t.Run("BatchCancel", func(t *testing.T) { t.Parallel(); testBatchCancel(t, open(t)) })
+	t.Run("BatchLarge", func(t *testing.T) { t.Parallel(); testBatchLarge(t, open(t)) })
 }
 
 func testMeta(t *testing.T, s store.Store) {
