@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 )
@@ -199,4 +202,85 @@ print("index", i, "of", os.environ["RGRID_BATCH_SIZE"])
 	if bad.code != 2 || !strings.Contains(bad.stderr, "--array 0-99") {
 		t.Errorf("--array 9-0: exit %d, want 2 with an example\n%s", bad.code, bad.stderr)
 	}
+}
+
+// interruptRun starts rgrid run in dir ("": the test's), waits for
+// ready (given its stdout so far), sends Ctrl-C and returns how rgrid
+// ended.
+func interruptRun(t *testing.T, dir string, env []string, ready func(stdout string) bool, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(rgridBin, append([]string{"run"}, args...)...)
+	cmd.Dir, cmd.Env = dir, env
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "rgrid run ready to interrupt", func() bool { return ready(out.String()) })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// Ctrl-C on rgrid run --array detaches from a batch on a server (it goes
+// on; rgrid says how to watch or cancel it), and cancels it in the
+// embedded mode, whose grid ends with the command.
+func TestBatchCLIInterrupt(t *testing.T) {
+	t.Parallel()
+	slowPy := []byte("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+	t.Run("server", func(t *testing.T) {
+		t.Parallel()
+		g := newLiveGrid(t, liveOptions{})
+		g.worker(t, workerID(t, "w"), g.url, 2)
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string][]byte{"slow.sh": []byte("echo started\nsleep 60\n")})
+		env := append(g.env[:len(g.env):len(g.env)], "RGRID_SERVER="+g.url)
+		r := interruptRun(t, dir, env, func(string) bool {
+			l, err := g.c.Batches(t.Context(), client.ListOptions{Limit: 1})
+			return err == nil && len(l.Batches) == 1 && l.Batches[0].Counts.Running == 2
+		}, "slow.sh", "--array", "0-5")
+		id := batchIDOf(t, r)
+		if r.code != 130 {
+			t.Errorf("exit %d after Ctrl-C, want 130", r.code)
+		}
+		for _, want := range []string{"detached; batch " + id + " keeps running", "rgrid batch watch " + id, "rgrid batch cancel " + id} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		if b, err := g.c.Batch(t.Context(), id); err != nil || b.Canceled || b.Counts.Running != 2 {
+			t.Errorf("the detached batch: %+v %v, want 2 items still running", b, err)
+		}
+		if c := rgrid(t, env, "batch", "cancel", id); c.code != 0 || !strings.Contains(c.stdout, "canceled") {
+			t.Errorf("rgrid batch cancel: %d %s%s", c.code, c.stdout, c.stderr)
+		}
+		b := waitBatch(t, g.c, id, 60*time.Second)
+		if b.Counts != (client.BatchCounts{Canceled: 6}) {
+			t.Errorf("after rgrid batch cancel: %+v, want 6 canceled", b.Counts)
+		}
+	})
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		env := isolatedEnv(t, "RGRID_CONFIG="+pythonConfig(t))
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string][]byte{"slow.py": slowPy})
+		r := interruptRun(t, dir, env, func(out string) bool { return strings.Contains(out, "[0] started") },
+			"slow.py", "--array", "0-2", "--follow-all")
+		id := batchIDOf(t, r)
+		if r.code != 130 || !strings.Contains(r.stderr, "canceled batch "+id) {
+			t.Fatalf("exit %d after Ctrl-C, want 130 and the batch canceled:\n%s", r.code, r.stderr)
+		}
+		st := rgrid(t, env, "batch", "status", id, "--json")
+		var b client.Batch
+		if err := json.Unmarshal([]byte(st.stdout), &b); err != nil || !b.Finished || b.Counts.Canceled != 3 {
+			t.Errorf("the batch after Ctrl-C: %+v %v, want its 3 items canceled\n%s", b, err, st.stderr)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -37,6 +38,16 @@ type batchWatch struct {
 	poll time.Duration
 }
 
+// maxUnreachable is how long the watch waits out a server it cannot
+// reach before it gives up.
+const maxUnreachable = time.Minute
+
+// isAPIError: the server answered, with an error of its own.
+func isAPIError(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e)
+}
+
 // pipedEvery is how often a piped progress line is written, when the
 // counts changed.
 const pipedEvery = 5 * time.Second
@@ -63,6 +74,7 @@ func (w batchWatch) run(ctx context.Context) error {
 	rate := newRateMeter(b.Counts.Done(), time.Now())
 	var lastLine string
 	var lastPrinted time.Time
+	failing := time.Duration(0) // polls in a row that did not reach the server
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for !b.Finished {
@@ -70,12 +82,15 @@ func (w batchWatch) run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-tick.C:
 			nb, err := c.Batch(ctx, w.id)
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err == nil:
+				b, failing = nb, 0
+			case ctx.Err() != nil:
+			case isAPIError(err) || failing*poll >= maxUnreachable:
 				con.clear()
 				return err
-			}
-			if err == nil {
-				b = nb
+			default:
+				failing++ // the server restarting, the network cut: the batch goes on meanwhile
 			}
 		}
 		if ctx.Err() != nil {
