@@ -101,3 +101,41 @@ func TestSubmitBatchRetriesWithItsKey(t *testing.T) {
 		t.Errorf("a refusal: %v after %d requests, want invalid_manifest after 1", err, len(keys))
 	}
 }
+
+// --follow-all's lines are written whole, prefixed, above the progress
+// line, which is cleared and drawn again around them on a terminal.
+func TestPrefixedLinesAboveProgress(t *testing.T) {
+	t.Parallel()
+	var term strings.Builder
+	con := &console{w: &term, live: true}
+	con.progress("batch b: 0/2 done")
+	var out strings.Builder
+	p := &prefixWriter{con: con, w: &out, prefix: "[a.csv] "}
+	if _, err := p.Write([]byte("one\ntw")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write([]byte("o\nthree")); err != nil {
+		t.Fatal(err)
+	}
+	p.flush()
+	if want := "[a.csv] one\n[a.csv] two\n[a.csv] three\n"; out.String() != want {
+		t.Errorf("item output %q, want %q", out.String(), want)
+	}
+	want := clearLine + "batch b: 0/2 done" + strings.Repeat(clearLine+"batch b: 0/2 done", 3)
+	if term.String() != want {
+		t.Errorf("terminal %q, want %q", term.String(), want)
+	}
+	con.clear()
+	if !strings.HasSuffix(term.String(), clearLine) {
+		t.Errorf("clear left %q", term.String())
+	}
+
+	// Piped: no redrawing.
+	var piped strings.Builder
+	con = &console{w: &piped}
+	p = &prefixWriter{con: con, w: &piped, prefix: "[7] "}
+	_, _ = p.Write([]byte("x\n"))
+	if piped.String() != "[7] x\n" {
+		t.Errorf("piped %q", piped.String())
+	}
+}
