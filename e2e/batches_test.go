@@ -79,38 +79,13 @@ func TestBatchParallelismAcrossWorkers(t *testing.T) {
 	if b.Counts != (client.BatchCounts{Succeeded: n}) {
 		t.Fatalf("counts %+v, want %d succeeded", b.Counts, n)
 	}
-	type edge struct {
-		at    time.Time
-		delta int
-	}
-	var edges []edge
 	for _, j := range batchItems(t, g.c, b.ID) {
-		full, err := g.c.Job(t.Context(), j.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range full.Attempts {
-			if a.StartedAt != nil && a.FinishedAt != nil {
-				edges = append(edges, edge{*a.StartedAt, 1}, edge{*a.FinishedAt, -1})
-			}
-		}
 		want := fmt.Sprintf("index=%s size=%d batch=%s attempt=1 arg=x\n", j.BatchInput, n, b.ID)
 		if out := stdoutOf(t, g.c, j.ID, 1); out != want {
 			t.Errorf("item %d printed %q, want %q", j.BatchIndex, out, want)
 		}
 	}
-	// Ends before starts at the same instant: a slot freed and taken again.
-	sort.Slice(edges, func(i, k int) bool {
-		if edges[i].at.Equal(edges[k].at) {
-			return edges[i].delta < edges[k].delta
-		}
-		return edges[i].at.Before(edges[k].at)
-	})
-	running, most := 0, 0
-	for _, e := range edges {
-		running += e.delta
-		most = max(most, running)
-	}
+	most := mostAtOnce(t, g.c, b.ID)
 	if most > parallelism || most == 0 {
 		t.Errorf("at most %d items ran at once, want 1 to %d", most, parallelism)
 	}
@@ -159,4 +134,39 @@ func TestBatchWorkerKilled(t *testing.T) {
 	}
 	slices.Sort(retried)
 	t.Logf("items run again: %v", retried)
+}
+
+// mostAtOnce is the most items of batch id that ran at once, from their
+// attempts' start and end times.
+func mostAtOnce(t *testing.T, c *client.Client, id string) int {
+	t.Helper()
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	for _, j := range batchItems(t, c, id) {
+		full, err := c.Job(t.Context(), j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range full.Attempts {
+			if a.StartedAt != nil && a.FinishedAt != nil {
+				edges = append(edges, edge{*a.StartedAt, 1}, edge{*a.FinishedAt, -1})
+			}
+		}
+	}
+	// Ends before starts at the same instant: a slot freed and taken again.
+	sort.Slice(edges, func(i, k int) bool {
+		if edges[i].at.Equal(edges[k].at) {
+			return edges[i].delta < edges[k].delta
+		}
+		return edges[i].at.Before(edges[k].at)
+	})
+	running, most := 0, 0
+	for _, e := range edges {
+		running += e.delta
+		most = max(most, running)
+	}
+	return most
 }

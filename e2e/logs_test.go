@@ -9,7 +9,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -277,28 +276,12 @@ func TestInterruptDetachesOrCancels(t *testing.T) {
 	script := writeScript(t, "slow.sh", "echo started\nsleep 30\necho done\n")
 	interrupt := func(t *testing.T, args ...string) (result, string) {
 		t.Helper()
-		cmd := exec.Command(rgridBin, append([]string{"run"}, args...)...)
-		cmd.Env = append(g.env, "RGRID_SERVER="+g.url)
-		var out, errb syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, 30*time.Second, "the job's first line", func() bool { return strings.Contains(out.String(), "started") })
-		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
+		r := interruptRun(t, "", append(g.env, "RGRID_SERVER="+g.url), func(out string) bool { return strings.Contains(out, "started") }, args...)
 		jobs, lerr := g.c.Jobs(t.Context(), client.ListOptions{Limit: 1})
 		if lerr != nil || len(jobs.Jobs) != 1 {
 			t.Fatalf("list: %v", lerr)
 		}
-		return result{stdout: out.String(), stderr: errb.String(), code: code}, jobs.Jobs[0].ID
+		return r, jobs.Jobs[0].ID
 	}
 
 	r, id := interrupt(t, script)

@@ -53,7 +53,7 @@ ONLY=${BENCH_ONLY:-}
 
 # The order of the table; programs found under bench/ but not named here
 # follow them.
-KNOWN=(queuestore apiqueue latency memory runoverhead depcache failover logs)
+KNOWN=(queuestore apiqueue latency memory runoverhead batchparallel depcache failover logs)
 # A backstop per program; each also bounds itself.
 LIMIT=20m
 
@@ -77,6 +77,16 @@ mkdir -p "$work/bin" "$work/logs"
 
 echo "== test images" >&2
 bash scripts/images.sh
+
+# bench/batchparallel compares a batch with GNU parallel: install the
+# distribution's package when it is missing and this can (root with
+# apt-get); otherwise that program reports its figures as not measured.
+if ! command -v parallel >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== GNU parallel (for bench/batchparallel)" >&2
+  { apt-get install -y -q --no-install-recommends parallel >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends parallel >/dev/null 2>&1; }; } ||
+    echo "scripts/bench.sh: could not install GNU parallel; bench/batchparallel will say not measured" >&2
+fi
 
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 

@@ -124,14 +124,14 @@ func run(ctx context.Context, n, big, small int) error {
 		}
 		fmt.Printf("run %d of %d\n", i+1, n)
 
-		d, err := timed(func() error { return putLocal(ctx, filepath.Join(work, "store"), files) })
+		d, err := benchkit.Timed(func() error { return putLocal(ctx, filepath.Join(work, "store"), files) })
 		os.RemoveAll(filepath.Join(work, "store"))
 		if err != nil {
 			return fmt.Errorf("local put: %w", err)
 		}
 		figLocal.Report(mib(total) / d.Seconds())
 
-		d, err = timed(func() error {
+		d, err = benchkit.Timed(func() error {
 			return exec.CommandContext(ctx, "cp", "-r", src, filepath.Join(work, "cp")).Run()
 		})
 		os.RemoveAll(filepath.Join(work, "cp"))
@@ -140,7 +140,7 @@ func run(ctx context.Context, n, big, small int) error {
 		}
 		figCp.Report(mib(total) / d.Seconds())
 
-		d, err = timed(func() error { return writeSynced(ctx, filepath.Join(work, "fsync"), files) })
+		d, err = benchkit.Timed(func() error { return writeSynced(ctx, filepath.Join(work, "fsync"), files) })
 		os.RemoveAll(filepath.Join(work, "fsync"))
 		if err != nil {
 			return fmt.Errorf("fsync loop: %w", err)
@@ -149,14 +149,14 @@ func run(ctx context.Context, n, big, small int) error {
 
 		runCfg := cfg
 		runCfg.Prefix = fmt.Sprintf("%srun%d/store/", base, i)
-		d, err = timed(func() error { return putS3(ctx, runCfg, files) })
+		d, err = benchkit.Timed(func() error { return putS3(ctx, runCfg, files) })
 		if err != nil {
 			return fmt.Errorf("S3 put: %w", err)
 		}
 		figS3.Report(mib(total) / d.Seconds())
 
 		prefix := fmt.Sprintf("%srun%d/minio/", base, i)
-		d, err = timed(func() error { return putMinio(ctx, mc, cfg.Bucket, prefix, files) })
+		d, err = benchkit.Timed(func() error { return putMinio(ctx, mc, cfg.Bucket, prefix, files) })
 		if err != nil {
 			return fmt.Errorf("minio-go loop: %w", err)
 		}
@@ -164,7 +164,7 @@ func run(ctx context.Context, n, big, small int) error {
 
 		if aws != "" {
 			prefix := fmt.Sprintf("%srun%d/aws/", base, i)
-			d, err = timed(func() error { return benchkit.AWSCopy(ctx, aws, cfg, src, prefix) })
+			d, err = benchkit.Timed(func() error { return benchkit.AWSCopy(ctx, aws, cfg, src, prefix) })
 			if err != nil {
 				return fmt.Errorf("aws s3 cp: %w", err)
 			}
@@ -275,12 +275,6 @@ func removePrefix(ctx context.Context, c *minio.Client, bucket, prefix string) e
 		}
 	}
 	return nil
-}
-
-func timed(fn func() error) (time.Duration, error) {
-	start := time.Now()
-	err := fn()
-	return time.Since(start), err
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -82,13 +82,13 @@ func run(ctx context.Context, n int, image string) error {
 	}
 	var rg, dk []time.Duration
 	for range n {
-		d, err := timed(rgrid)
+		d, err := benchkit.Timed(rgrid)
 		if err != nil {
 			return err
 		}
 		rg = append(rg, d)
 		figRGrid.Report(msf(d))
-		if d, err = timed(docker); err != nil {
+		if d, err = benchkit.Timed(docker); err != nil {
 			return err
 		}
 		dk = append(dk, d)
@@ -100,12 +100,6 @@ func run(ctx context.Context, n int, image string) error {
 	fmt.Printf("docker run --rm IMAGE python3 hello.py:           median %s (min %s, max %s)\n", ms(md), ms(slices.Min(dk)), ms(slices.Max(dk)))
 	fmt.Printf("ratio rgrid/docker: %.2f× (target ≤ 1.25×)\n", float64(mr)/float64(md))
 	return nil
-}
-
-func timed(f func() error) (time.Duration, error) {
-	t := time.Now()
-	err := f()
-	return time.Since(t), err
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -259,17 +259,22 @@ func newOutputsCmd(e *env) *cobra.Command {
 	var dir string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "outputs JOB [PATTERN...]",
-		Short: "List a job's output files, or download them with -o",
+		Use:   "outputs JOB|BATCH [PATTERN...]",
+		Short: "List a job's or a batch's output files, or download them with -o",
 		Long: `List the files a job left in its working directory, and what was left out
 and why. With -o DIR, download them into DIR (those matching the patterns,
 if any: a glob such as "out/*.json", or a folder such as "out"), checked
 against their hashes; a cut download resumes. A local file that changed
 since the job's inputs were sent is not overwritten: the download goes
-beside it, as NAME.rgrid-JOB.`,
+beside it, as NAME.rgrid-JOB.
+
+For a batch, every item's outputs are listed, or downloaded into one folder
+per item under DIR: DIR/a.csv/… for the item of data/a.csv (data_a.csv/
+when two inputs share a base name), DIR/7/… for array index 7.`,
 		Example: `  rgrid outputs job_06h3…                 # list
   rgrid outputs job_06h3… -o results     # download all into ./results
-  rgrid outputs job_06h3… -o . 'out/*.csv'`,
+  rgrid outputs job_06h3… -o . 'out/*.csv'
+  rgrid outputs bat_06h3… -o rgrid-outputs/bat_06h3…`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := e.connect(cmd.Context(), false, execOptions{})
@@ -282,6 +287,9 @@ beside it, as NAME.rgrid-JOB.`,
 				if _, err := path.Match(p, ""); err != nil {
 					return userErr(`write a glob such as "out/*.json" or a folder such as "out"`, "pattern %q: %v", p, err)
 				}
+			}
+			if isBatchID(id) {
+				return batchOutputs(cmd.Context(), s.c, id, dir, patterns, asJSON, e.stdout, e.stderr)
 			}
 			if dir == "" {
 				return listOutputs(cmd.Context(), s.c, id, patterns, asJSON, e.stdout)

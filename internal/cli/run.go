@@ -45,13 +45,14 @@ type runOptions struct {
 	noOutputs bool
 	// cancelOnInterrupt: Ctrl-C cancels the job instead of detaching.
 	cancelOnInterrupt bool
+	batch             batchFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
 	o := &runOptions{}
 	names := strings.Join(runtimeNames(), ", ")
 	cmd := &cobra.Command{
-		Use:   "run SCRIPT [ARGS...]",
+		Use:   "run SCRIPT [--batch GLOB | --array SPEC] [ARGS...]",
 		Short: "Run a script on the grid and stream its output",
 		Long: `Run a script on the grid. Its stdout and stderr appear here as it prints them,
 and rgrid exits with the script's exit code.
@@ -74,14 +75,31 @@ Exit codes:
        ended error or lost (image pull or dependency install failed, worker
        lost, executor unavailable)
 A timeout, running out of memory and rgrid's own failures are explained on
-stderr as "Error: …" with a "Hint: …" naming the fix.`,
+stderr as "Error: …" with a "Hint: …" naming the fix.
+
+Batches: --batch 'data/*.csv' runs the script once per matching file (the
+file its first argument, and in RGRID_BATCH_INPUT), --array 0-99 once per
+index (in RGRID_ARRAY_INDEX), --parallel N at most N at once. A progress line
+shows while they run; each item's outputs go into its own folder under
+--outputs (default rgrid-outputs/BATCH/), and the failed items are listed
+at the end. Exit codes: 0 when every item succeeded, 1 when an item failed
+(its script's exit, a timeout, out of memory), 125 when one ended error or
+lost, 130 when the batch was canceled or rgrid interrupted (Ctrl-C detaches;
+rgrid batch watch BATCH comes back).`,
 		Example: `  rgrid run examples/hello.py
   rgrid run train.py --epochs 3
   rgrid run --timeout 10m --memory 1g train.py
-  rgrid run --detach job.py      # print the job id and return`,
+  rgrid run --detach job.py      # print the job id and return
+  rgrid run process.py --batch 'data/*.csv' --parallel 8
+  rgrid run sweep.py --array 0-99 --retries 2`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.script, o.args = args[0], args[1:]
+			o.script = args[0]
+			rest, err := o.batch.leading(cmd.Flags(), args[1:])
+			if err != nil {
+				return err
+			}
+			o.args = rest
 			o.depsTyped = o.deps.typed(cmd.Flags())
 			return o.run(cmd.Context(), e)
 		},
@@ -105,6 +123,7 @@ stderr as "Error: …" with a "Hint: …" naming the fix.`,
 	o.files.add(f)
 	f.StringVar(&o.outputs, "outputs", "", "write the job's outputs into this directory (default: the working directory, as a local run would)")
 	f.BoolVar(&o.noOutputs, "no-outputs", false, "leave the job's outputs on the server (rgrid outputs JOB fetches them later)")
+	o.batch.add(f)
 	addClientFlags(cmd)
 	return cmd
 }
@@ -196,59 +215,92 @@ func cwd() string {
 	return d
 }
 
-func (o *runOptions) run(ctx context.Context, e *env) error {
+// prepared is what a run sends: the request, the blobs it refers to
+// and how to read each, and the working directory's plan (nil with
+// --no-workdir).
+type prepared struct {
+	req   client.SubmitRequest
+	files *sent
+	refs  []client.BlobRef
+	open  func(hash string) (io.ReadCloser, error)
+	exec  execOptions
+	done  func() // removes what preparing left behind
+}
+
+// prepare reads and checks everything a run sends; nil (and no error)
+// after --dry-run has printed its plan.
+func (o *runOptions) prepare(ctx context.Context, e *env) (*prepared, error) {
 	req, err := o.submitRequest()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	exec, err := o.execOptions()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.detach && e.server == "" {
 		if dataDir, err := config.DataDir(); err == nil && node.DevURL(ctx, dataDir) == "" {
-			return userErr("start \"rgrid dev\" in another terminal (it keeps a local server running), or pass --server",
+			return nil, userErr("start \"rgrid dev\" in another terminal (it keeps a local server running), or pass --server",
 				"--detach needs a server that keeps running after rgrid exits")
 		}
 	}
 	if err := o.checkDepsApply(ctx, e); err != nil {
-		return err
+		return nil, err
 	}
 	files, err := o.files.scan(ctx, o.script)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.files.dryRun {
 		if files == nil {
 			fmt.Fprintf(e.stdout, "--no-workdir: only the script %s is sent\n", o.script)
-			return nil
+			return nil, nil
 		}
 		workdir.WritePlan(e.stdout, files.plan)
-		return nil
+		return nil, nil
 	}
-	var refs []client.BlobRef
-	open := func(string) (io.ReadCloser, error) { return nil, errors.New("no such blob") }
+	p := &prepared{req: req, files: files, exec: exec, done: func() {},
+		open: func(string) (io.ReadCloser, error) { return nil, errors.New("no such blob") }}
 	if files != nil {
-		req.FileName, req.Inputs = files.script, toClientManifest(files.plan.Manifest)
-		refs, open = inputRefs(files.plan)
+		if o.isBatch() {
+			dropOutputsDir(files.plan)
+		}
+		p.req.FileName, p.req.Inputs = files.script, toClientManifest(files.plan.Manifest)
+		p.refs, p.open = inputRefs(files.plan)
 	}
 	stdin, stdinPath, err := stdinBlob(e.stdin, e.stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if stdin != nil {
-		defer os.Remove(stdinPath)
-		req.Stdin = stdin
-		refs = append(refs, *stdin)
-		inputs := open
-		open = func(hash string) (io.ReadCloser, error) {
+		p.done = func() { os.Remove(stdinPath) }
+		p.req.Stdin = stdin
+		p.refs = append(p.refs, *stdin)
+		inputs := p.open
+		p.open = func(hash string) (io.ReadCloser, error) {
 			if hash == stdin.SHA256 {
 				return os.Open(stdinPath)
 			}
 			return inputs(hash)
 		}
 	}
-	s, err := e.connect(ctx, !o.detach, exec)
+	return p, nil
+}
+
+func (o *runOptions) run(ctx context.Context, e *env) error {
+	if err := o.checkBatchFlags(); err != nil {
+		return err
+	}
+	p, err := o.prepare(ctx, e)
+	if p == nil || err != nil {
+		return err
+	}
+	defer p.done()
+	if o.isBatch() {
+		return o.runBatch(ctx, e, p)
+	}
+	req, files, refs, open := p.req, p.files, p.refs, p.open
+	s, err := e.connect(ctx, !o.detach, p.exec)
 	if err != nil {
 		return err
 	}

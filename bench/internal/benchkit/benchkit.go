@@ -159,3 +159,10 @@ func Median(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 }
+
+// Timed runs fn and says how long it took.
+func Timed(fn func() error) (time.Duration, error) {
+	start := time.Now()
+	err := fn()
+	return time.Since(start), err
+}
