@@ -72,8 +72,8 @@ func (b *batchFlags) leading(f *pflag.FlagSet, args []string) ([]string, error) 
 }
 
 // defaultOutputsDir holds a batch's outputs, one folder per batch, when
-// --outputs does not say where.
-const defaultOutputsDir = "rgrid-outputs"
+// --outputs does not say where; a scan leaves it out.
+const defaultOutputsDir = workdir.OutputsDir
 
 func (o *runOptions) isBatch() bool { return o.batch.glob != "" || o.batch.array != "" }
 
@@ -105,19 +105,6 @@ func (o *runOptions) checkBatchFlags() error {
 		return err
 	}
 	return nil
-}
-
-// dropOutputsDir leaves the default outputs folder out of what is sent:
-// a batch's outputs are written there, under the working directory, and
-// are no input of the next batch.
-func dropOutputsDir(plan *workdir.Plan) {
-	kept := plan.Manifest.Entries[:0]
-	for _, e := range plan.Manifest.Entries {
-		if e.Path != defaultOutputsDir && !strings.HasPrefix(e.Path, defaultOutputsDir+"/") {
-			kept = append(kept, e)
-		}
-	}
-	plan.Manifest.Entries = kept
 }
 
 // runBatch submits the batch of p and watches it.

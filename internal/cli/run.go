@@ -262,9 +262,6 @@ func (o *runOptions) prepare(ctx context.Context, e *env) (*prepared, error) {
 	p := &prepared{req: req, files: files, exec: exec, done: func() {},
 		open: func(string) (io.ReadCloser, error) { return nil, errors.New("no such blob") }}
 	if files != nil {
-		if o.isBatch() {
-			dropOutputsDir(files.plan)
-		}
 		p.req.FileName, p.req.Inputs = files.script, toClientManifest(files.plan.Manifest)
 		p.refs, p.open = inputRefs(files.plan)
 	}

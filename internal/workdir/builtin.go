@@ -33,6 +33,13 @@ var builtinDirs = map[string]string{
 	".ruff_cache":   "`.ruff_cache/` is not sent unless .rgridignore has `!.ruff_cache/`",
 }
 
+// OutputsDir is where rgrid run writes a batch's outputs by default, in
+// the working directory: left out at its top (a batch's outputs are no
+// input of the next run) unless .rgridignore has `!rgrid-outputs/`.
+const OutputsDir = "rgrid-outputs"
+
+const reasonOutputs = "`rgrid-outputs/` (where batches' outputs are written) is not sent unless .rgridignore has `!rgrid-outputs/`"
+
 // builtinFiles are files nobody means to send.
 var builtinFiles = map[string]string{
 	".DS_Store": "macOS Finder metadata (.DS_Store) is not sent",
@@ -55,6 +62,9 @@ func builtin(root *os.Root, rel string, isDir bool) string {
 	}
 	if r, ok := builtinDirs[name]; ok {
 		return r
+	}
+	if rel == OutputsDir {
+		return reasonOutputs
 	}
 	for _, m := range envMarkers {
 		if _, err := root.Lstat(filepath.FromSlash(rel + "/" + m.name)); err == nil {

@@ -22,13 +22,13 @@ func TestScanBuiltins(t *testing.T) {
 		".venv/lib/x.py": "", "venv/lib/x.py": "", "myenv/pyvenv.cfg": "", "myenv/lib/y.py": "",
 		"oldenv/bin/activate": "", "condaenv/conda-meta/history": "", ".DS_Store": "", "lib/.DS_Store": "",
 		"keepenv/pyvenv.cfg": "", "lib/m.py": "", ".mypy_cache/x": "",
-		".rgridignore": "!keepenv/\n",
+		".rgridignore": "!keepenv/\n", "rgrid-outputs/bat_1/a.csv/out.txt": "", "lib/rgrid-outputs/kept.txt": "",
 	})
 	plan, err := Scan(t.Context(), dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{".rgridignore", "keepenv/pyvenv.cfg", "lib/m.py", "run.py"}
+	want := []string{".rgridignore", "keepenv/pyvenv.cfg", "lib/m.py", "lib/rgrid-outputs/kept.txt", "run.py"}
 	if got := paths(plan.Manifest); !slices.Equal(got, want) {
 		t.Errorf("sent %q, want %q", got, want)
 	}
@@ -39,13 +39,14 @@ func TestScanBuiltins(t *testing.T) {
 		".venv": "virtualenv (.venv/)", "venv": "virtualenv (venv/)", "myenv": "virtualenv (pyvenv.cfg)",
 		"oldenv": "virtualenv (bin/activate)", "condaenv": "conda environment (conda-meta/)",
 		".DS_Store": "Finder", "lib/.DS_Store": "Finder", ".mypy_cache": ".mypy_cache",
+		"rgrid-outputs": "batches' outputs",
 	} {
 		if !strings.Contains(why[p], reason) {
 			t.Errorf("%s: reason %q, want one with %q", p, why[p], reason)
 		}
 	}
-	if len(why) != 13 {
-		t.Errorf("excluded %d paths, want 13: %v", len(why), why)
+	if len(why) != 14 {
+		t.Errorf("excluded %d paths, want 14: %v", len(why), why)
 	}
 }
 
