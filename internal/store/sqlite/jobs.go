@@ -219,24 +219,15 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 
 // queryJobs runs a query of jobColumns and returns its rows.
 func queryJobs(ctx context.Context, q querier, query string, args ...any) ([]store.Job, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var jobs []store.Job
-	for rows.Next() {
-		j, err := scanJob(rows, false)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, j)
-	}
-	return jobs, rows.Err()
+	return scanJobs(ctx, q, false, query, args...)
 }
 
 // queryJobsScript is queryJobs for a query of jobColumnsScript.
 func queryJobsScript(ctx context.Context, q querier, query string, args ...any) ([]store.Job, error) {
+	return scanJobs(ctx, q, true, query, args...)
+}
+
+func scanJobs(ctx context.Context, q querier, withScript bool, query string, args ...any) ([]store.Job, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -244,7 +235,7 @@ func queryJobsScript(ctx context.Context, q querier, query string, args ...any) 
 	defer rows.Close()
 	var jobs []store.Job
 	for rows.Next() {
-		j, err := scanJob(rows, true)
+		j, err := scanJob(rows, withScript)
 		if err != nil {
 			return nil, err
 		}
