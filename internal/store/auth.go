@@ -134,6 +134,8 @@ type AuthStore interface {
 	// or running on a worker registered with the token tokenID (an item's
 	// batch's shared blobs count as its own).
 	BlobsHeld(ctx context.Context, tokenID string, hashes []string) (map[string]bool, error)
+	// GetWorker returns a worker's registration, or ErrNotFound.
+	GetWorker(ctx context.Context, id string) (Worker, error)
 	// AttemptHolders says, for each ref, the worker holding it: the
 	// worker of the job's current attempt if that is ref.Attempt and
 	// active, else "" (stale, ended, unknown).

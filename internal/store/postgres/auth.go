@@ -259,3 +259,8 @@ func (s *Store) AttemptHolders(ctx context.Context, refs []store.AttemptRef) ([]
 	}
 	return out, nil
 }
+
+// GetWorker returns a worker's registration.
+func (s *Store) GetWorker(ctx context.Context, id string) (store.Worker, error) {
+	return notFound(scanWorker(s.pool.QueryRow(ctx, `SELECT `+workerColumns+` FROM workers WHERE id = $1`, id)))
+}

@@ -318,3 +318,12 @@ func (s *Store) AttemptHolders(ctx context.Context, refs []store.AttemptRef) ([]
 	}
 	return out, nil
 }
+
+// GetWorker returns a worker's registration.
+func (s *Store) GetWorker(ctx context.Context, id string) (store.Worker, error) {
+	w, err := scanWorker(s.r.QueryRowContext(ctx, `SELECT `+workerColumns+` FROM workers WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Worker{}, store.ErrNotFound
+	}
+	return w, err
+}

@@ -176,6 +176,11 @@ func testOwners(t *testing.T, s store.Store) {
 	reg, err := s.UpsertWorker(ctx, w, at(0))
 	require.NoError(t, err)
 	require.Equal(t, "rgw_1", reg.TokenID)
+	gotW, err := s.GetWorker(ctx, "w1")
+	require.NoError(t, err)
+	require.Equal(t, reg, gotW)
+	_, err = s.GetWorker(ctx, "nope")
+	require.ErrorIs(t, err, store.ErrNotFound)
 	other := worker("w2", 20)
 	other.TokenID = "rgw_2"
 	_, err = s.UpsertWorker(ctx, other, at(0))
