@@ -35,6 +35,9 @@ func newServerCmd(e *env) *cobra.Command {
 		timeoutGrace          time.Duration
 		maxAttempts           int
 		maxBatchItems         int
+		bootstrapFile         string
+		userMaxQueued         int
+		userMaxRunning        int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -68,15 +71,22 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("pass a positive number, e.g. --max-batch-items 100000", "--max-batch-items %d is not positive", maxBatchItems)
 			}
 			opts.MaxBatchItems = maxBatchItems
+			if userMaxQueued < 0 || userMaxRunning < 0 {
+				return userErr("pass 0 for no limit, or a positive number", "--user-max-queued and --user-max-running take no negative numbers")
+			}
+			opts.MaxQueuedPerUser, opts.MaxRunningPerUser = userMaxQueued, userMaxRunning
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
-				Runtimes: rt, Options: opts, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
+				Runtimes: rt, Options: opts, BootstrapTokenFile: bootstrapFile, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the API on")
 	f.StringVar(&db, "db", "", "database: postgres://… or a SQLite file path (env RGRID_DB)")
 	f.BoolVar(&migrate, "migrate", false, "apply pending database migrations before serving")
-	f.StringVar(&token, "token", "", "require this bearer token on every API call (env RGRID_TOKEN)")
+	f.StringVar(&token, "token", "", "deprecated: one shared token for every user and worker, acting as an admin (env RGRID_TOKEN); use --bootstrap-token-file and users")
+	f.StringVar(&bootstrapFile, "bootstrap-token-file", "", "the first admin's token: read from FILE, or made and written there (mode 0600) if it does not exist; the server then always needs tokens")
+	f.IntVar(&userMaxQueued, "user-max-queued", 100_000, "queued jobs a user may have (0: no limit); an admin sets a user's own with rgrid admin user limits")
+	f.IntVar(&userMaxRunning, "user-max-running", 0, "jobs of one user leased or running at once (0: no limit); more wait while others' run")
 	sizeVar(f, &maxScript, "max-script-size", 10<<20, "largest script accepted")
 	liveness.add(f, false)
 	f.DurationVar(&reapInterval, "reap-interval", 2*time.Second, "how often to look for dead workers and overdue jobs")

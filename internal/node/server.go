@@ -27,7 +27,11 @@ type ServerConfig struct {
 	Blobs    string
 	Runtimes *runtimes.Table
 	Options  ServerOptions
-	Log      *slog.Logger
+	// BootstrapTokenFile holds the first admin's token: read and stored
+	// at start, or made and written there when the file does not exist.
+	// With it the server is never in open mode.
+	BootstrapTokenFile string
+	Log                *slog.Logger
 }
 
 // RunServer serves the API and runs the reaper until ctx ends, then shuts
@@ -45,11 +49,21 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 		return err
 	}
 	c.Options.Blobs = blobs
+	if c.BootstrapTokenFile != "" {
+		c.Options.AuthRequired = true
+		if err := bootstrapFromFile(ctx, st, c.BootstrapTokenFile, c.Log); err != nil {
+			return err
+		}
+	}
 	ln, err := listen(c.Listen)
 	if err != nil {
 		return err
 	}
 	srv := server.New(st, c.Runtimes, c.Log, c.Options)
+	if err := checkAuthMode(ctx, srv, ln.Addr(), c.Options, c.Log); err != nil {
+		ln.Close()
+		return err
+	}
 	if err := srv.Start(ctx); err != nil {
 		ln.Close()
 		return err

@@ -97,7 +97,9 @@ func (p *principal) owner() string {
 }
 
 // sees reports whether the caller may see what owner owns.
-func (p *principal) sees(owner string) bool { return p.admin() || p.kind == asUser && p.user.ID == owner }
+func (p *principal) sees(owner string) bool {
+	return p.admin() || p.kind == asUser && p.user.ID == owner
+}
 
 // workerToken is the token id a worker registers with: "" for an open
 // server and the shared token, whose workers are not told apart by it.
