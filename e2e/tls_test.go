@@ -8,8 +8,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,6 +93,33 @@ func TestTLSPrivateCA(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "Hint: use https://") {
 		t.Errorf("list over plain HTTP: exit %d, stderr:\n%s\nwant a hint to use https://", r.code, r.stderr)
 	}
+
+	// scripts/start-worker.sh checks the server with the CA, and its
+	// worker uses it; without it the check fails and names the server.
+	startWorker, err := filepath.Abs("../scripts/start-worker.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scriptEnv := append(withDataDir(env, t.TempDir()), "RGRID_BIN="+rgridBin)
+	envDir := t.TempDir()
+	writeEnvFile(t, envDir, "RGRID_SERVER="+url, "RGRID_EXECUTOR=process", "RGRID_CA_CERT="+filepath.Join(envDir, "nope.pem"))
+	if r := runScript(t, envDir, scriptEnv, startWorker); r.code != 2 || !strings.Contains(r.stderr, "nope.pem (") || !strings.Contains(r.stderr, "is not a readable file") {
+		t.Errorf("start-worker.sh with a missing RGRID_CA_CERT: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	writeEnvFile(t, envDir, "RGRID_SERVER="+url, "RGRID_EXECUTOR=process")
+	if r := runScript(t, envDir, scriptEnv, startWorker); r.code != 2 || !strings.Contains(r.stderr, "the server at RGRID_SERVER="+url) {
+		t.Errorf("start-worker.sh without RGRID_CA_CERT: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	writeEnvFile(t, envDir, "RGRID_SERVER="+url, "RGRID_EXECUTOR=process", "RGRID_CA_CERT="+caFile, "RGRID_WORKER_ID=w3")
+	cmd := exec.Command("bash", startWorker)
+	cmd.Dir, cmd.Env = envDir, scriptEnv
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	startProc(t, cmd, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ws, err := c.Workers(ctx)
+		return err == nil && slices.ContainsFunc(ws, func(w client.Worker) bool { return w.ID == "w3" && w.State == "active" })
+	})
 
 	// A worker without the CA stops at once, saying why.
 	lost := start(t, withDataDir(env, t.TempDir()), "worker", "--server", url, "--worker-id", "w2", "--executor", "process")
