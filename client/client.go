@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,6 +132,7 @@ var transport = func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	return t
 }()
 
@@ -247,6 +249,12 @@ func decodeError(resp *http.Response) error {
 		e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			e.Code = CodeUnavailable
+		}
+		// Go's TLS server answers a plain-HTTP request with this text
+		// and nothing else to tell it by.
+		if resp.StatusCode == http.StatusBadRequest && bytes.HasPrefix(b, []byte("Client sent an HTTP request to an HTTPS server")) {
+			e.Message = "the server serves HTTPS, and this request was plain HTTP"
+			e.Hint = "use https:// in the server URL (--server or RGRID_SERVER)"
 		}
 	}
 	return e

@@ -11,8 +11,9 @@
 # variable is its flag's name: --slots is RGRID_SLOTS), so this script only
 # exports them. The usual ones:
 #
-#   RGRID_SERVER=http://control:8080   the server (required)
+#   RGRID_SERVER=https://control:8443  the server (required)
 #   RGRID_TOKEN=…                      the server's API token, if it has one
+#   RGRID_CA_CERT=/etc/rgrid/ca.pem    the CA of a server under a private CA
 #   RGRID_SLOTS=4                      jobs at once
 #   RGRID_MEMORY=1g RGRID_CPUS=2       defaults for jobs that set no limit
 #   RGRID_EXECUTOR=docker              or process (no isolation)
@@ -94,6 +95,10 @@ if [[ ! "$RGRID_SERVER" =~ ^https?://[^/]+$ ]]; then
 		"set RGRID_SERVER to the scheme, host and port only, like http://control:8080"
 fi
 export RGRID_SERVER
+if [[ -n "${RGRID_CA_CERT:-}" && ! -r "$RGRID_CA_CERT" ]]; then
+	fail "RGRID_CA_CERT=$RGRID_CA_CERT ($(origin RGRID_CA_CERT)) is not a readable file" \
+		"point RGRID_CA_CERT at the PEM certificate of the CA that signed the server's certificate, or unset it to trust the system's roots"
+fi
 
 # --- Docker ------------------------------------------------------------------
 executor=${RGRID_EXECUTOR:-docker}
@@ -132,6 +137,8 @@ http_get() {
 	if command -v curl >/dev/null 2>&1; then
 		local args=(-sS -o /dev/null -w '%{http_code}' --connect-timeout 5 --max-time 10)
 		if [[ -n "$token" ]]; then args+=(-H "Authorization: Bearer $token"); fi
+		# The worker trusts RGRID_CA_CERT alone for the server; so does curl's --cacert.
+		if [[ -n "${RGRID_CA_CERT:-}" ]]; then args+=(--cacert "$RGRID_CA_CERT"); fi
 		out=$(curl "${args[@]}" "$url" 2>&1) || rc=$?
 		if ((rc != 0)); then
 			# curl's message without its "curl: (7) " prefix and the 000 status.

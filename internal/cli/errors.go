@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -92,9 +93,37 @@ func describe(err error) (msg, hint string) {
 	case errors.As(err, &ae):
 		return ae.Message, ae.Hint
 	case errors.As(err, &unreachable):
+		if msg, hint, ok := certificateProblem(unreachable); ok {
+			return msg, hint
+		}
 		return "cannot reach the rgrid server at " + unreachable.URL + ": " + rootCause(unreachable.Err), unreachableHint
 	}
 	return err.Error(), ""
+}
+
+// certificateProblem words a server certificate this machine refused:
+// what is wrong with it and which setting fixes that.
+func certificateProblem(e *client.UnreachableError) (msg, hint string, ok bool) {
+	if !client.IsCertificateError(e.Err) {
+		return "", "", false
+	}
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	at := "the rgrid server at " + e.URL
+	switch {
+	case errors.As(e.Err, &unknown):
+		return at + " has a certificate signed by a CA this machine does not trust",
+			"pass --ca-cert FILE (or RGRID_CA_CERT, or ca-cert in the config file) with the PEM certificate of the CA that signed the server's (its operator has it); a --ca-cert given already is not that CA", true
+	case errors.As(e.Err, &host):
+		return at + " has a certificate for another name: " + strings.TrimPrefix(host.Error(), "x509: "),
+			"use a name the certificate holds in --server (RGRID_SERVER), or have the server's certificate issued for " + host.Host, true
+	case errors.As(e.Err, &invalid) && invalid.Reason == x509.Expired:
+		return at + " has a certificate that has expired or is not valid yet: " + strings.TrimPrefix(invalid.Error(), "x509: "),
+			"renew the server's certificate (rgrid server reads its --tls-cert again when the file changes), and check the clocks of both machines", true
+	}
+	return at + " has a certificate this machine refused: " + rootCause(e.Err),
+		"check the server's --tls-cert and this machine's --ca-cert", true
 }
 
 // rootCause is what the innermost error says: "connection refused" rather

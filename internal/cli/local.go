@@ -31,9 +31,9 @@ func (s *session) close() {
 // exits.
 func (e *env) connect(ctx context.Context, withWorker bool, exec execOptions) (*session, error) {
 	if e.server != "" {
-		c, err := client.New(e.server, e.token)
+		c, err := node.NewClient(e.server, e.token, e.caCert)
 		if err != nil {
-			return nil, userErr("pass a URL like http://127.0.0.1:8080 with --server or RGRID_SERVER", "%v", err)
+			return nil, err
 		}
 		return &session{c: c}, nil
 	}

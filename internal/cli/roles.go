@@ -38,12 +38,13 @@ func newServerCmd(e *env) *cobra.Command {
 		bootstrapFile         string
 		userMaxQueued         int
 		userMaxRunning        int
+		tlsOpts               node.ServerTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: the API, the scheduler and the reaper",
 		Example: `  rgrid server --db postgres://rgrid@db.example.com/rgrid --migrate
-  rgrid server --listen 0.0.0.0:8080 --db /var/lib/rgrid/rgrid.db`,
+  rgrid server --listen 0.0.0.0:8443 --db /var/lib/rgrid/rgrid.db --tls-cert server.pem --tls-key server-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if db == "" {
@@ -76,11 +77,15 @@ func newServerCmd(e *env) *cobra.Command {
 			}
 			opts.MaxQueuedPerUser, opts.MaxRunningPerUser = userMaxQueued, userMaxRunning
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
-				Runtimes: rt, Options: opts, BootstrapTokenFile: bootstrapFile, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
+				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile,
+				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the API on")
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the API on; one other machines reach needs --tls-cert and --tls-key, or --insecure-http")
+	f.StringVar(&tlsOpts.CertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (its chain after it), read again when it changes (env RGRID_TLS_CERT)")
+	f.StringVar(&tlsOpts.KeyFile, "tls-key", "", "the PEM private key of --tls-cert (env RGRID_TLS_KEY)")
+	f.BoolVar(&tlsOpts.InsecureHTTP, "insecure-http", false, "serve plain HTTP on an address other machines reach, e.g. behind a proxy that terminates TLS (warned of at every start)")
 	f.StringVar(&db, "db", "", "database: postgres://… or a SQLite file path (env RGRID_DB)")
 	f.BoolVar(&migrate, "migrate", false, "apply pending database migrations before serving")
 	f.StringVar(&token, "token", "", "deprecated: one shared token for every user and worker, acting as an admin (env RGRID_TOKEN); use --bootstrap-token-file and users")
@@ -103,6 +108,7 @@ func newServerCmd(e *env) *cobra.Command {
 
 type workerOptions struct {
 	server, token, executor, id, name string
+	caCert                            string
 	slots                             int
 	maxLogBytes                       int64
 	diskQuota                         string
@@ -123,8 +129,9 @@ func newWorkerCmd(e *env) *cobra.Command {
 
 SIGTERM (or Ctrl-C, or SIGHUP) drains: no new jobs, running ones finish, then it exits.
 A second signal stops it at once.`,
-		Example: `  rgrid worker --server http://control:8080 --slots 4`,
-		Args:    cobra.NoArgs,
+		Example: `  rgrid worker --server https://control:8443 --slots 4
+  rgrid worker --server https://control:8443 --ca-cert /etc/rgrid/ca.pem`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), e)
 		},
@@ -132,6 +139,7 @@ A second signal stops it at once.`,
 	f := cmd.Flags()
 	f.StringVar(&o.server, "server", "", "server URL (env RGRID_SERVER)")
 	f.StringVar(&o.token, "token", "", "API token (env RGRID_TOKEN)")
+	addCACertFlag(f, &o.caCert)
 	f.IntVar(&o.slots, "slots", 1, "how many jobs to run at once")
 	f.StringVar(&o.executor, "executor", "", "docker, or process (no isolation); default docker, and an error if no engine answers")
 	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
@@ -173,7 +181,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	abort, stop := secondSignal(ctx)
 	defer stop()
 	return node.RunWorker(ctx, node.WorkerConfig{
-		Server: o.server, Token: o.token, ID: o.id, Name: o.name, Slots: o.slots, Executor: o.executor,
+		Server: o.server, Token: o.token, CACert: o.caCert, ID: o.id, Name: o.name, Slots: o.slots, Executor: o.executor,
 		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes, Docker: dockerOpts,
 		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs,
 		Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,

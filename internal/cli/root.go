@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/runtimes"
@@ -23,6 +24,7 @@ type env struct {
 	cfg            *config.File
 	server         string
 	token          string
+	caCert         string // --ca-cert: the PEM file of the CA the server's certificate is checked against
 	// ran is set once a command starts (its PersistentPreRunE): an error
 	// before that is cobra refusing the command line.
 	ran bool
@@ -95,6 +97,9 @@ codes of a job's outcome.`,
 			if fl := cmd.Flags().Lookup("token"); fl != nil {
 				e.token = fl.Value.String()
 			}
+			if fl := cmd.Flags().Lookup("ca-cert"); fl != nil {
+				e.caCert = fl.Value.String()
+			}
 			return nil
 		},
 	}
@@ -108,11 +113,21 @@ codes of a job's outcome.`,
 	return root
 }
 
-// addClientFlags adds --server and --token to a command that talks to a
-// server.
+// addClientFlags adds --server, --token and --ca-cert to a command that
+// talks to a server.
 func addClientFlags(cmd *cobra.Command) {
 	cmd.Flags().String("server", "", "server URL (env RGRID_SERVER); without one, rgrid uses a local \"rgrid dev\" or runs embedded")
 	cmd.Flags().String("token", "", "API token (env RGRID_TOKEN)")
+	addCACertFlag(cmd.Flags(), nil)
+}
+
+// addCACertFlag adds --ca-cert, into p when it is not nil.
+func addCACertFlag(f *pflag.FlagSet, p *string) {
+	const usage = "PEM file of the CA that signed an https:// server's certificate, trusted instead of the system's roots (env RGRID_CA_CERT)"
+	if p == nil {
+		p = new(string)
+	}
+	f.StringVar(p, "ca-cert", "", usage)
 }
 
 // runtimeTable builds the runtime table from the defaults and the config

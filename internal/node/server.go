@@ -27,6 +27,7 @@ type ServerConfig struct {
 	Blobs    string
 	Runtimes *runtimes.Table
 	Options  ServerOptions
+	TLS      ServerTLS
 	// BootstrapTokenFile holds the first admin's token: read and stored
 	// at start, or made and written there when the file does not exist.
 	// With it the server is never in open mode.
@@ -38,6 +39,12 @@ type ServerConfig struct {
 // down: long polls are released, the HTTP server drains, the reaper stops,
 // and only then is the store closed.
 func RunServer(ctx context.Context, c ServerConfig) error {
+	// What the command line says about the wire is checked before the
+	// database is touched.
+	tlsConf, err := serverTLS(c.TLS, c.Listen, c.Log)
+	if err != nil {
+		return err
+	}
 	st, err := database.Open(ctx, c.DB, database.Options{Migrate: c.Migrate})
 	if err != nil {
 		return dbError(err)
@@ -70,8 +77,15 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	}
 	defer srv.Stop()
 	a := newAPI(ln, srv.Handler())
+	scheme := "http"
+	if tlsConf != nil {
+		a.hs.TLSConfig, scheme = tlsConf, "https"
+		// Handshakes refused (a client without the CA, a scanner) are the
+		// client's to fix; the server's log notes them without alarm.
+		a.hs.ErrorLog = slog.NewLogLogger(c.Log.Handler(), slog.LevelInfo)
+	}
 	_ = a.Start(ctx) // an api always starts
-	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "db", database.Redact(c.DB), "dialect", st.Dialect(), "blobs", where)
+	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "scheme", scheme, "db", database.Redact(c.DB), "dialect", st.Dialect(), "blobs", where)
 	select {
 	case <-ctx.Done():
 		c.Log.Info("shutting down")
@@ -96,7 +110,7 @@ func listen(addr string) (net.Listener, error) {
 type api struct {
 	startstop.Base
 	ln net.Listener
-	hs *http.Server
+	hs *http.Server // with a TLSConfig, served over TLS
 
 	mu  sync.Mutex
 	err error
@@ -117,7 +131,13 @@ func (a *api) Start(ctx context.Context) error {
 		defer done()
 		defer cancelBase()
 		served := make(chan error, 1)
-		go func() { served <- a.hs.Serve(a.ln) }()
+		go func() {
+			if a.hs.TLSConfig != nil {
+				served <- a.hs.ServeTLS(a.ln, "", "") // the certificate comes from TLSConfig
+				return
+			}
+			served <- a.hs.Serve(a.ln)
+		}()
 		select {
 		case err := <-served:
 			a.setErr(err)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/worker"
@@ -15,6 +14,9 @@ import (
 // WorkerConfig is what rgrid worker runs.
 type WorkerConfig struct {
 	Server, Token string
+	// CACert is a PEM file of the CA that signed the server's
+	// certificate, trusted instead of the system roots; "" for those.
+	CACert string
 	// ID is the worker's; "" takes the one kept in the data directory
 	// (made on the first start).
 	ID       string
@@ -43,9 +45,9 @@ func RunWorker(ctx context.Context, c WorkerConfig) error {
 	if c.Server == "" {
 		return usageErr("pass --server http://HOST:8080 or set RGRID_SERVER", "no server given")
 	}
-	cl, err := client.New(c.Server, c.Token)
+	cl, err := NewClient(c.Server, c.Token, c.CACert)
 	if err != nil {
-		return usageErr("pass a URL like http://127.0.0.1:8080", "%v", err)
+		return err
 	}
 	dir, dirErr := config.DataDir()
 	explicitID := c.ID != ""

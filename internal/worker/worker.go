@@ -219,6 +219,11 @@ func (w *Worker) register(ctx context.Context) error {
 		if errors.As(err, &apiErr) && apiErr.Status/100 == 4 {
 			return fmt.Errorf("the server refused to register this worker: %w", err)
 		}
+		if client.IsCertificateError(err) {
+			// This worker's --ca-cert or the server's certificate must
+			// change; retrying would only hide that.
+			return fmt.Errorf("register with the server: %w", err)
+		}
 		w.log.Warn("cannot reach the server; retrying", "server", w.c.BaseURL(), "err", err)
 		if !b.wait(ctx) {
 			return ctx.Err()
