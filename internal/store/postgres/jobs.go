@@ -17,7 +17,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, secret_env`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -44,7 +44,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
 		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.SecretEnv}
 	if withScript {
 		dest = append(dest, &j.Script, &j.Inputs)
 	}
@@ -117,17 +117,17 @@ func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, erro
 // statement: a thousand jobs cost one round trip.
 const createJobsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, secret_env)
 SELECT id, 'queued', file_name, script, length(script), args::jsonb, runtime, env::jsonb,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements::jsonb,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, secret_env
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 	$7::bigint[], $8::double precision[], $9::bigint[], $10::bigint[], $11::boolean[],
 	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[],
-	$17::text[], $18::text[], $19::bigint[], $20::bigint[])
+	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::bytea[])
 	WITH ORDINALITY AS t(id, file_name, script, args, runtime, env, memory_bytes, cpus, pids,
 		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at,
-		inputs, stdin_sha256, stdin_size, disk_bytes, n)
+		inputs, stdin_sha256, stdin_size, disk_bytes, secret_env, n)
 ORDER BY n
 RETURNING ` + jobColumns
 
@@ -152,6 +152,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		inputs                                    = make([]*string, n)
 		stdinHash                                 = make([]string, n)
 		stdinSize, disk                           = make([]int64, n), make([]int64, n)
+		secretEnvs                                = make([][]byte, n) // nil: NULL
 		refHashes, refJobs                        []string
 	)
 	for i, nj := range njs {
@@ -173,6 +174,9 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 			inputs[i] = &in
 		}
 		stdinHash[i], stdinSize[i], disk[i] = nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes
+		if len(nj.SecretEnv) > 0 {
+			secretEnvs[i] = nj.SecretEnv
+		}
 		for _, h := range nj.Blobs {
 			refHashes, refJobs = append(refHashes, h), append(refJobs, nj.ID)
 		}
@@ -182,7 +186,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 	b := &pgx.Batch{}
 	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
 		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
-		inputs, stdinHash, stdinSize, disk)
+		inputs, stdinHash, stdinSize, disk, secretEnvs)
 	if len(refHashes) > 0 {
 		b.Queue(insertRefsSQL, refHashes, refJobs)
 	}
