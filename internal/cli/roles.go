@@ -35,6 +35,7 @@ func newServerCmd(e *env) *cobra.Command {
 		timeoutGrace          time.Duration
 		maxAttempts           int
 		maxBatchItems         int
+		secretKeyFile         string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -69,7 +70,7 @@ func newServerCmd(e *env) *cobra.Command {
 			}
 			opts.MaxBatchItems = maxBatchItems
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
-				Runtimes: rt, Options: opts, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
+				Runtimes: rt, Options: opts, Log: slog.New(slog.NewTextHandler(e.stderr, nil)), SecretKeyFile: secretKeyFile})
 		},
 	}
 	f := cmd.Flags()
@@ -88,6 +89,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.DurationVar(&retention, "retention", 7*24*time.Hour, "files no job references are deleted after this long")
 	sizeVar(f, &maxInputs, "max-inputs", 10<<30, "the largest working directory a job may send")
 	f.IntVar(&maxBatchItems, "max-batch-items", 100_000, "the most items one batch may have")
+	f.StringVar(&secretKeyFile, "secret-key-file", "", "file of 32 random bytes (hex or base64, mode 0600) that encrypts jobs' --secret-env values; every replica needs the same (env RGRID_SECRET_KEY_FILE; default: made beside a SQLite --db, none on PostgreSQL)")
 	return cmd
 }
 

@@ -28,6 +28,10 @@ type ServerConfig struct {
 	Runtimes *runtimes.Table
 	Options  ServerOptions
 	Log      *slog.Logger
+	// SecretKeyFile holds the key that seals jobs' secret environment
+	// values; "" is a key file made beside a SQLite database, and none on
+	// PostgreSQL (secrets are then refused).
+	SecretKeyFile string
 }
 
 // RunServer serves the API and runs the reaper until ctx ends, then shuts
@@ -45,6 +49,9 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 		return err
 	}
 	c.Options.Blobs = blobs
+	if c.Options.Secrets, err = secretSource(c.SecretKeyFile, c.DB, st.Dialect(), c.Log); err != nil {
+		return err
+	}
 	ln, err := listen(c.Listen)
 	if err != nil {
 		return err

@@ -41,6 +41,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nb, err := s.newBatch(r.Context(), req, s.opts.Now().UTC())
+	if err == nil {
+		err = s.sealBatchSecrets(&nb, req.Job.SecretEnv)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -445,6 +448,9 @@ func (s *Server) leasedJob(ctx context.Context, j store.Job) (client.LeasedJob, 
 		} else {
 			env["RGRID_BATCH_INPUT"] = j.BatchInput
 		}
+	}
+	if err == nil {
+		err = s.openSecretEnv(j, env)
 	}
 	if err != nil {
 		return lj, err
