@@ -121,7 +121,7 @@ type BatchRetryResponse struct {
 // SubmitBatchRun queues a batch in one request. created is false when the
 // server already had the batch of req.IdempotencyKey.
 func (c *Client) SubmitBatchRun(ctx context.Context, req BatchRequest) (b Batch, created bool, err error) {
-	status, err := c.doStatus(ctx, http.MethodPost, "/v1/batches", req, &b)
+	status, err := c.doStatus(ctx, http.MethodPost, "/v1/batches", nil, req, &b)
 	return b, status == http.StatusCreated, err
 }
 

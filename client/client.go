@@ -64,7 +64,16 @@ const (
 	CodeInvalidManifest  = "invalid_manifest"
 	CodeBlobStore        = "blob_store_error"       // the blob store refused or failed
 	CodeKeyReused        = "idempotency_key_reused" // a batch's idempotency key names another batch
+	CodeForbidden        = "forbidden"              // the credential is valid but not for this endpoint
+	CodeQuotaExceeded    = "quota_exceeded"         // the user is at a limit of theirs (429)
+	CodeUserExists       = "user_exists"
 )
+
+// IdempotencyHeader names a job submission (POST /v1/jobs): the same key
+// from the same user within 24 hours returns the job the first request
+// made instead of making another, so a request retried after a cut
+// connection never submits twice. The CLI sends one per invocation.
+const IdempotencyHeader = "Idempotency-Key"
 
 // WorkerInstanceHeader carries a worker process's instance on its calls:
 // a nonce it makes at start, by which the server tells it from another
@@ -179,13 +188,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) error {
-	_, err := c.doStatus(ctx, method, path, in, out)
+	_, err := c.doStatus(ctx, method, path, nil, in, out)
 	return err
 }
 
 // doStatus is doOnce that also returns the status of a successful
 // response (0 with an error).
-func (c *Client) doStatus(ctx context.Context, method, path string, in, out any) (int, error) {
+func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Header, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -206,6 +215,9 @@ func (c *Client) doStatus(ctx context.Context, method, path string, in, out any)
 	}
 	if c.instance != "" {
 		req.Header.Set(WorkerInstanceHeader, c.instance)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -261,11 +273,30 @@ func retryAfter(h string, now time.Time) time.Duration {
 }
 
 // Submit queues a job.
+//
+// A request with an IdempotencyKey is safe to repeat, and Submit repeats
+// it when the server could not be reached or the connection was cut
+// before the answer (up to submitTries times, waiting a little longer
+// each time): the server makes the job once.
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (Job, error) {
 	var j Job
-	err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &j)
-	return j, err
+	if req.IdempotencyKey == "" {
+		err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &j)
+		return j, err
+	}
+	hdr := http.Header{IdempotencyHeader: {req.IdempotencyKey}}
+	for try := 1; ; try++ {
+		_, err := c.doStatus(ctx, http.MethodPost, "/v1/jobs", hdr, req, &j)
+		var ue *UnreachableError
+		if err == nil || !errors.As(err, &ue) || try >= submitTries || !c.sleep(ctx, time.Duration(try)*500*time.Millisecond) {
+			return j, err
+		}
+	}
 }
+
+// submitTries is how often Submit sends a keyed submission that got no
+// answer.
+const submitTries = 4
 
 // SubmitBatch queues up to 1,000 jobs in one request, all or none; the
 // jobs come back in the order given. A refused job refuses the batch; the

@@ -63,6 +63,9 @@ type Limits struct {
 
 // SubmitRequest is the body of POST /v1/jobs.
 type SubmitRequest struct {
+	// IdempotencyKey, when set, is sent as the Idempotency-Key header (not
+	// in the body): see Client.Submit.
+	IdempotencyKey string `json:"-"`
 	// Script is the script's bytes, exactly as read from disk (base64 on the
 	// wire, so any encoding survives).
 	Script   []byte            `json:"script"`

@@ -312,6 +312,9 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 	if _, err := up.send(ctx, refs, open); err != nil {
 		return err
 	}
+	// One key per invocation: a submission retried after a cut connection
+	// finds the job the first one made.
+	req.IdempotencyKey = newIdempotencyKey()
 	job, err := s.c.Submit(ctx, req)
 	if client.IsCode(err, client.CodeBlobMissing) {
 		// A blob the server had a moment ago was swept meanwhile (it was

@@ -53,6 +53,9 @@ type LeaseParams struct {
 	Wait     time.Duration // how long to hold the request when there is nothing
 	Fits     store.Limits  // the worker's maxima
 	Defaults store.Limits  // the worker's defaults, recorded on each job
+	// OwnerCap is the running limit of each owner that has one (see
+	// store.ClaimParams).
+	OwnerCap map[string]int
 }
 
 // Lease claims up to p.Max jobs for the worker, waiting up to p.Wait for
@@ -75,7 +78,7 @@ func (s *Scheduler) Lease(ctx context.Context, p LeaseParams) (Lease, error) {
 		}
 		if max > 0 {
 			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{
-				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, Now: s.now(),
+				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, OwnerCap: p.OwnerCap, Now: s.now(),
 			})
 			if err != nil {
 				return Lease{}, err

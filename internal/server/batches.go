@@ -42,11 +42,19 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	nb, err := s.newBatch(r.Context(), req, s.opts.Now().UTC())
 	if err == nil {
+		err = s.checkQueued(r, len(nb.Items))
+	}
+	if err == nil {
 		err = s.sealBatchSecrets(&nb, req.Job.SecretEnv)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	// Keys are the submitting user's: another user's key never meets it.
+	nb.Owner, nb.Item.Owner = caller(r).owner(), caller(r).owner()
+	if nb.IdempotencyKey != "" {
+		nb.IdempotencyKey = scopedKey(nb.Owner, nb.IdempotencyKey)
 	}
 	b, created, err := s.store.CreateBatch(r.Context(), nb)
 	if errors.Is(err, store.ErrBatchKeyReused) {
@@ -210,13 +218,25 @@ func batchNotFound(id string, err error) error {
 }
 
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	b, err := s.store.GetBatch(r.Context(), id)
+	b, err := s.loadBatch(r, r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, batchNotFound(id, err))
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, batchToAPI(b))
+}
+
+// loadBatch gets a batch the caller may see, or a not-found error: a
+// batch of another user is not found, as an unknown one is.
+func (s *Server) loadBatch(r *http.Request, id string) (store.Batch, error) {
+	b, err := s.store.GetBatch(r.Context(), id)
+	if err == nil && !caller(r).sees(b.Owner) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return b, batchNotFound(id, err)
+	}
+	return b, nil
 }
 
 // pageParam reads a positive integer query parameter: limit (1 to most),
@@ -243,6 +263,10 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 		p.BeforeSeq, _, err = pageParam(r, "cursor", 1, 1<<62, `pass the "next" value of the previous page`)
 	}
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if p.Owner, p.OwnerSet, err = s.listOwner(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -284,6 +308,9 @@ func (s *Server) batchJobs(w http.ResponseWriter, r *http.Request) {
 			p.FromIndex = int(after) + 1
 		}
 	}
+	if err == nil {
+		_, err = s.loadBatch(r, id)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -319,6 +346,10 @@ func (s *Server) updateBatch(w http.ResponseWriter, r *http.Request) {
 			"parallelism %d is negative", *req.Parallelism))
 		return
 	}
+	if _, err := s.loadBatch(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	b, err := s.store.SetBatchParallelism(r.Context(), id, *req.Parallelism)
 	if err != nil {
 		s.writeError(w, r, batchNotFound(id, err))
@@ -330,10 +361,18 @@ func (s *Server) updateBatch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	before, err := s.loadBatch(r, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	b, active, err := s.store.CancelBatch(r.Context(), id, s.opts.Now().UTC())
 	if err != nil {
 		s.writeError(w, r, batchNotFound(id, err))
 		return
+	}
+	if p := caller(r); p.owner() != before.Owner {
+		s.audit(r, "batch.cancel", id, "a batch of another user (owner "+ownerText(before.Owner)+")")
 	}
 	for _, j := range active {
 		s.sched.StopRequested(j.WorkerID)
@@ -345,6 +384,10 @@ func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if _, err := s.loadBatch(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	b, n, err := s.store.RetryBatch(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, batchNotFound(id, err))

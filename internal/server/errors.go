@@ -29,7 +29,8 @@ const (
 	// kindValidation: the request is malformed, or a value in it is not
 	// one the server accepts. Sent again unchanged, it fails again.
 	kindValidation kind = iota + 1
-	// kindUnauthorized: the API token is missing or wrong.
+	// kindUnauthorized: the API token is missing or wrong (401), or not
+	// one for this endpoint (403).
 	kindUnauthorized
 	// kindNotFound: the job, worker or endpoint named does not exist.
 	kindNotFound
@@ -92,6 +93,9 @@ var codes = map[string]codeSpec{
 	client.CodeBlobMismatch:     {kind: kindValidation},
 	client.CodeMethodNotAllowed: {kind: kindValidation, status: http.StatusMethodNotAllowed},
 	client.CodeUnauthorized:     {kind: kindUnauthorized},
+	client.CodeForbidden:        {kind: kindUnauthorized, status: http.StatusForbidden},
+	client.CodeQuotaExceeded:    {kind: kindLimit, status: http.StatusTooManyRequests},
+	client.CodeUserExists:       {kind: kindConflict},
 	client.CodeNotFound:         {kind: kindNotFound},
 	client.CodeStaleAttempt:     {kind: kindConflict},
 	client.CodeJobFinished:      {kind: kindConflict},

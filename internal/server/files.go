@@ -83,6 +83,13 @@ func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, blobStoreErr(err))
 		return
 	}
+	// A caller who may not read a blob is told it is missing, and sends
+	// it: whether the grid holds a file of some hash is not theirs to
+	// learn.
+	if missing, err = s.unreadable(r, hashes, missing); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	resp := client.BlobsMissingResponse{Missing: make([]client.BlobUpload, 0, len(missing))}
 	presigner, presigns := s.opts.Blobs.(blob.Presigner)
 	for _, h := range missing {
@@ -100,6 +107,39 @@ func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
 		resp.Missing = append(resp.Missing, up)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// unreadable adds to missing (blobs the store lacks) those of hashes the
+// caller may not read: a user reads the blobs their jobs and batches
+// reference, a worker those of the attempts it holds (its token's
+// workers'), an admin all.
+func (s *Server) unreadable(r *http.Request, hashes, missing []string) ([]string, error) {
+	p := caller(r)
+	var (
+		readable map[string]bool
+		err      error
+	)
+	switch {
+	case p.admin():
+		return missing, nil
+	case p.kind == asUser:
+		readable, err = s.store.BlobsOwned(r.Context(), p.user.ID, hashes)
+	case p.kind == asWorker:
+		readable, err = s.store.BlobsHeld(r.Context(), p.token.ID, hashes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	gone := make(map[string]bool, len(missing))
+	for _, h := range missing {
+		gone[h] = true
+	}
+	for _, h := range hashes {
+		if !readable[h] && !gone[h] {
+			missing, gone[h] = append(missing, h), true
+		}
+	}
+	return missing, nil
 }
 
 func (s *Server) checkBlobRef(b client.BlobRef) *apiError {
@@ -150,6 +190,13 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
 	hash := r.PathValue("hash")
 	if !blob.ValidHash(hash) {
 		s.writeError(w, r, errorf(client.CodeInvalidRequest, "name a blob by its sha256 in lowercase hex", "%q is not a sha256", hash))
+		return
+	}
+	if none, err := s.unreadable(r, []string{hash}, nil); err != nil || len(none) > 0 {
+		if err == nil {
+			err = blobErr(hash, blob.ErrNotFound)
+		}
+		s.writeError(w, r, err)
 		return
 	}
 	s.blobs.downloads.Add(1)
@@ -406,6 +453,9 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) loadFiles(r *http.Request) (store.JobFiles, error) {
 	id := r.PathValue("id")
+	if _, err := s.loadJob(r, id); err != nil {
+		return store.JobFiles{}, err
+	}
 	f, err := s.jobFilesOf(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return f, errorf(client.CodeNotFound, "check the id with \"rgrid list\"", "job %s not found", id).with("job_id", id)

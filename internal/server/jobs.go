@@ -34,19 +34,36 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	key := r.Header.Get(client.IdempotencyHeader)
+	if len(key) > maxKeyLen {
+		s.writeError(w, r, errorf(client.CodeInvalidRequest, fmt.Sprintf("use a key of at most %d bytes (a UUID, say)", maxKeyLen),
+			"the %s header is %d bytes long", client.IdempotencyHeader, len(key)))
+		return
+	}
 	nj, err := s.newJob(r.Context(), req, s.opts.Now().UTC(), nil)
+	if err == nil {
+		err = s.checkQueued(r, 1)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	nj.Owner = caller(r).owner()
+	if key != "" {
+		nj.IdempotencyKey = scopedKey(nj.Owner, key)
 	}
 	j, err := s.store.CreateJob(r.Context(), nj)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("create job: %w", err))
 		return
 	}
-	s.sched.JobQueued()
+	status := http.StatusOK // the job of the key, made before
+	if j.ID == nj.ID {
+		status = http.StatusCreated
+		s.sched.JobQueued()
+	}
 	w.Header().Set("Location", "/v1/jobs/"+j.ID)
-	writeJSON(w, http.StatusCreated, jobToAPI(j, nil))
+	writeJSON(w, status, jobToAPI(j, nil))
 }
 
 // maxBatch is the most jobs one POST /v1/jobs/batch may submit.
@@ -80,7 +97,12 @@ func (s *Server) submitJobs(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		nj.Owner = caller(r).owner()
 		njs[i] = nj
+	}
+	if err := s.checkQueued(r, len(njs)); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	jobs, err := s.store.CreateJobs(r.Context(), njs)
 	if err != nil {
@@ -247,9 +269,14 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// loadJob gets a job or a not-found error that names the id.
+// loadJob gets a job or a not-found error that names the id. A user's
+// caller gets not found for another user's job, as for an unknown one;
+// a worker's calls are checked against the attempts it holds instead.
 func (s *Server) loadJob(r *http.Request, id string) (store.Job, error) {
 	j, err := s.store.GetJob(r.Context(), id)
+	if p := caller(r); err == nil && p.kind == asUser && !p.sees(j.Owner) {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return j, errorf(client.CodeNotFound,
 			"check the id with \"rgrid list\"", "job %s not found", id).with("job_id", id)
@@ -288,6 +315,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		p.BeforeSeq = n
 	}
+	var err error
+	if p.Owner, p.OwnerSet, err = s.listOwner(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	jobs, err := s.store.ListJobs(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -313,7 +345,15 @@ func joinStates() string {
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	before, err := s.loadJob(r, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	j, err := s.store.RequestCancel(r.Context(), id, s.opts.Now().UTC())
+	if err == nil && caller(r).owner() != before.Owner {
+		s.audit(r, "job.cancel", id, "a job of another user (owner "+ownerText(before.Owner)+")")
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		_, err = s.loadJob(r, id)

@@ -7,7 +7,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base32"
 	"encoding/binary"
 	"log/slog"
@@ -49,9 +48,15 @@ type Options struct {
 	// no limit (default 10 MiB); MaxLogLimit the most a job may ask for
 	// (default 1 GiB).
 	LogLimit, MaxLogLimit int64
-	// Token, if set, must be presented as a bearer token on every call but
-	// the health check.
+	// Token is the old single shared token (deprecated): a caller
+	// presenting it is an admin and a worker at once. "" for none.
 	Token string
+	// AuthRequired keeps the server from open mode even while it has no
+	// tokens yet (a bootstrap file is configured).
+	AuthRequired bool
+	// MaxQueuedPerUser and MaxRunningPerUser are the per-user limits of
+	// users without their own (0: none; see limits.go).
+	MaxQueuedPerUser, MaxRunningPerUser int
 	// PollInterval is how long a waiting lease request goes without
 	// looking at the store when nothing in this process wakes it: the
 	// fallback for changes made elsewhere (default 1 s).
@@ -88,6 +93,9 @@ type Server struct {
 	sweeper  *startstop.FuncService // blob retention; nil without a blob store
 	blobs    blobCounters
 	batches  batchCache
+	auth     authState
+	limits   limitCache
+	routes   []Route
 	log      *slog.Logger
 	opts     Options
 }
@@ -211,49 +219,62 @@ func (s *Server) DeleteWorker(ctx context.Context, id string) error {
 	return s.store.DeleteWorker(ctx, id)
 }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes. Every route has an access class
+// (auth.go); the default-deny test walks them all.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", s.health)
-	mux.HandleFunc("GET /v1/runtimes", s.listRuntimes)
+	s.routes = nil
+	h := func(pattern string, a access, f http.HandlerFunc) { s.handle(mux, pattern, a, f) }
+	h("GET /v1/health", accessPublic, s.health)
+	h("GET /v1/runtimes", accessAny, s.listRuntimes)
+	h("GET /v1/whoami", accessAny, s.whoami)
 
-	mux.HandleFunc("POST /v1/jobs", s.submitJob)
-	mux.HandleFunc("POST /v1/jobs/batch", s.submitJobs)
-	mux.HandleFunc("GET /v1/jobs", s.listJobs)
-	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
-	mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancelJob)
-	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.readLogs)
-	mux.HandleFunc("GET /v1/jobs/{id}/logs/sse", s.followSSE)
-	mux.HandleFunc("GET /v1/jobs/{id}/logs/ws", s.followWS)
+	h("POST /v1/jobs", accessUser, s.submitJob)
+	h("POST /v1/jobs/batch", accessUser, s.submitJobs)
+	h("GET /v1/jobs", accessUser, s.listJobs)
+	h("GET /v1/jobs/{id}", accessUser, s.getJob)
+	h("POST /v1/jobs/{id}/cancel", accessUser, s.cancelJob)
+	h("GET /v1/jobs/{id}/logs", accessUser, s.readLogs)
+	h("GET /v1/jobs/{id}/logs/sse", accessUser, s.followSSE)
+	h("GET /v1/jobs/{id}/logs/ws", accessUser, s.followWS)
 
-	mux.HandleFunc("POST /v1/batches", s.submitBatch)
-	mux.HandleFunc("GET /v1/batches", s.listBatches)
-	mux.HandleFunc("GET /v1/batches/{id}", s.getBatch)
-	mux.HandleFunc("PATCH /v1/batches/{id}", s.updateBatch)
-	mux.HandleFunc("GET /v1/batches/{id}/jobs", s.batchJobs)
-	mux.HandleFunc("POST /v1/batches/{id}/cancel", s.cancelBatch)
-	mux.HandleFunc("POST /v1/batches/{id}/retry", s.retryBatch)
+	h("POST /v1/batches", accessUser, s.submitBatch)
+	h("GET /v1/batches", accessUser, s.listBatches)
+	h("GET /v1/batches/{id}", accessUser, s.getBatch)
+	h("PATCH /v1/batches/{id}", accessUser, s.updateBatch)
+	h("GET /v1/batches/{id}/jobs", accessUser, s.batchJobs)
+	h("POST /v1/batches/{id}/cancel", accessUser, s.cancelBatch)
+	h("POST /v1/batches/{id}/retry", accessUser, s.retryBatch)
 
-	mux.HandleFunc("GET /v1/jobs/{id}/inputs", s.withBlobs(s.jobInputs))
-	mux.HandleFunc("GET /v1/jobs/{id}/outputs", s.withBlobs(s.jobOutputs))
-	mux.HandleFunc("POST /v1/blobs/missing", s.withBlobs(s.missingBlobs))
-	mux.HandleFunc("PUT /v1/blobs/{hash}", s.withBlobs(s.putBlob))
-	mux.HandleFunc("GET /v1/blobs/{hash}", s.withBlobs(s.getBlob))
-	mux.HandleFunc("GET /v1/stats", s.stats)
+	h("GET /v1/jobs/{id}/inputs", accessUser, s.withBlobs(s.jobInputs))
+	h("GET /v1/jobs/{id}/outputs", accessUser, s.withBlobs(s.jobOutputs))
+	h("POST /v1/blobs/missing", accessAny, s.withBlobs(s.missingBlobs))
+	h("PUT /v1/blobs/{hash}", accessAny, s.withBlobs(s.putBlob))
+	h("GET /v1/blobs/{hash}", accessAny, s.withBlobs(s.getBlob))
+	h("GET /v1/stats", accessAdmin, s.stats)
 
-	mux.HandleFunc("GET /v1/workers", s.listWorkers)
-	mux.HandleFunc("POST /v1/workers", s.registerWorker)
-	mux.HandleFunc("POST /v1/workers/{id}/heartbeat", s.heartbeat)
-	mux.HandleFunc("POST /v1/workers/{id}/lease", s.lease)
-	mux.HandleFunc("POST /v1/workers/{id}/release", s.release)
-	mux.HandleFunc("POST /v1/workers/{id}/reports", s.reports)
-	mux.HandleFunc("GET /v1/jobs/{id}/attempts/{n}/log", s.attemptLog)
-	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/start", s.startAttempt)
-	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/logs", s.uploadLogs)
-	mux.HandleFunc("POST /v1/jobs/{id}/attempts/{n}/result", s.reportResult)
+	h("GET /v1/users", accessAdmin, s.listUsers)
+	h("POST /v1/users", accessAdmin, s.createUser)
+	h("PATCH /v1/users/{name}", accessAdmin, s.setUserLimits)
+	h("GET /v1/tokens", accessUser, s.listTokens)
+	h("POST /v1/tokens", accessUser, s.createToken)
+	h("DELETE /v1/tokens/{prefix}", accessUser, s.revokeToken)
+	h("POST /v1/worker-tokens", accessAdmin, s.createWorkerToken)
+	h("GET /v1/audit", accessAdmin, s.listAudit)
+
+	h("GET /v1/workers", accessUser, s.listWorkers)
+	h("POST /v1/workers", accessWorker, s.registerWorker)
+	h("POST /v1/workers/{id}/heartbeat", accessWorker, s.heartbeat)
+	h("POST /v1/workers/{id}/lease", accessWorker, s.lease)
+	h("POST /v1/workers/{id}/release", accessWorker, s.release)
+	h("POST /v1/workers/{id}/reports", accessWorker, s.reports)
+	h("GET /v1/jobs/{id}/attempts/{n}/log", accessWorker, s.attemptLog)
+	h("POST /v1/jobs/{id}/attempts/{n}/start", accessWorker, s.startAttempt)
+	h("POST /v1/jobs/{id}/attempts/{n}/logs", accessWorker, s.uploadLogs)
+	h("POST /v1/jobs/{id}/attempts/{n}/result", accessWorker, s.reportResult)
 
 	mux.HandleFunc("/", s.noRoute(mux))
-	return s.authenticate(mux)
+	return mux
 }
 
 // noRoute answers requests no route takes: 405 with Allow when the path
@@ -278,22 +299,6 @@ func (s *Server) noRoute(mux *http.ServeMux) http.HandlerFunc {
 		s.writeError(w, r, errorf(client.CodeNotFound,
 			"the API lives under /v1/ (see the README's API section)", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}
-}
-
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	if s.opts.Token == "" {
-		return next
-	}
-	want := []byte("Bearer " + s.opts.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/health" &&
-			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			s.writeError(w, r, errorf(client.CodeUnauthorized,
-				"pass the server's token with --token or RGRID_TOKEN", "missing or wrong API token"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {

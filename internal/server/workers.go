@@ -63,11 +63,16 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	tokenID := caller(r).workerToken()
+	if err := s.takeOver(r, req.ID, tokenID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	now := s.opts.Now().UTC()
 	wk, err := s.store.UpsertWorker(r.Context(), store.Worker{
 		ID: req.ID, Name: req.Name, Hostname: req.Hostname, Version: req.Version,
 		Executor: req.Executor, Slots: req.Slots, State: "active", RegisteredAt: now, LastHeartbeat: now,
-		Max: store.Limits(req.Max), Instance: instance,
+		Max: store.Limits(req.Max), Instance: instance, TokenID: tokenID,
 	}, now.Add(-s.opts.DeadAfter))
 	if err != nil {
 		s.writeError(w, r, s.workerInUse(r, fmt.Errorf("register worker %s: %w", req.ID, err)))
@@ -131,6 +136,9 @@ func (s *Server) workerInUse(r *http.Request, err error) error {
 // heardFrom records a heartbeat of worker id from the request's instance,
 // or says why not: not registered, or held by another instance.
 func (s *Server) heardFrom(r *http.Request, id string, now time.Time) error {
+	if err := s.checkWorker(r, id); err != nil {
+		return err
+	}
 	instance, err := workerInstance(r)
 	if err != nil {
 		return err
@@ -193,8 +201,14 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait := min(time.Duration(req.WaitSeconds)*time.Second, s.opts.MaxLeaseWait)
+	caps, err := s.ownerCaps(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	l, err := s.sched.Lease(r.Context(), scheduler.LeaseParams{
 		WorkerID: id, Max: req.Max, Wait: wait, Fits: store.Limits(req.Fits), Defaults: store.Limits(req.Defaults),
+		OwnerCap: caps,
 	})
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("lease for worker %s: %w", id, err))
@@ -247,6 +261,9 @@ func (s *Server) staleOrMissing(r *http.Request, ref store.AttemptRef, err error
 func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) {
 	ref, err := attemptRef(r)
 	if err == nil {
+		err = s.holdsAttempt(r, ref)
+	}
+	if err == nil {
 		var j store.Job
 		j, err = s.store.StartAttempt(r.Context(), ref, s.opts.Now().UTC())
 		if err == nil {
@@ -261,6 +278,9 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
 	ref, err := attemptRef(r)
+	if err == nil {
+		err = s.holdsAttempt(r, ref)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -309,6 +329,9 @@ func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 	ref, err := attemptRef(r)
+	if err == nil {
+		err = s.holdsAttempt(r, ref)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -356,6 +379,14 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	// A process whose id another one holds now must not hand back that
 	// one's jobs. An unknown worker has nothing to release.
+	err := s.checkWorker(r, id)
+	if apiErr := (*apiError)(nil); errors.As(err, &apiErr) && apiErr.code == client.CodeNotFound {
+		err = nil
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	instance, err := workerInstance(r)
 	if err == nil {
 		err = s.store.Heartbeat(r.Context(), id, instance, s.opts.Now().UTC())
@@ -379,6 +410,9 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) attemptLog(w http.ResponseWriter, r *http.Request) {
 	ref, err := attemptRef(r)
+	if err == nil {
+		err = s.holdsAttempt(r, ref)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -417,27 +451,52 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 			"%d reports in one request", n))
 		return
 	}
+	workerID := r.PathValue("id")
+	if err := s.checkWorker(r, workerID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	now := s.opts.Now().UTC()
 	resp := client.ReportsResponse{
 		Starts:  make([]client.ReportOutcome, len(req.Starts)),
 		Results: make([]client.ReportOutcome, len(req.Results)),
 	}
+	// Reports on attempts another worker holds are answered so, one by
+	// one, and reach no store call.
+	all := make([]store.AttemptRef, 0, len(req.Starts)+len(req.Results))
+	for _, ref := range req.Starts {
+		all = append(all, store.AttemptRef{JobID: ref.JobID, Attempt: ref.Attempt})
+	}
+	for _, res := range req.Results {
+		all = append(all, store.AttemptRef{JobID: res.JobID, Attempt: res.Attempt})
+	}
+	refused, err := s.holders(r, workerID, all)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if len(req.Starts) > 0 {
-		refs := make([]store.AttemptRef, len(req.Starts))
+		refs := make([]store.AttemptRef, 0, len(req.Starts))
+		at := make([]int, 0, len(req.Starts))
 		for i, ref := range req.Starts {
-			refs[i] = store.AttemptRef{JobID: ref.JobID, Attempt: ref.Attempt}
+			if refused[i] != nil {
+				resp.Starts[i].Error = refused[i].toClient()
+				continue
+			}
+			refs, at = append(refs, store.AttemptRef{JobID: ref.JobID, Attempt: ref.Attempt}), append(at, i)
 		}
 		jobs, errs, err := s.store.StartAttempts(r.Context(), refs, now)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		for i := range refs {
-			if resp.Starts[i].Error = reportError(refs[i], errs[i]); errs[i] == nil {
-				resp.Starts[i].Stop = jobs[i].CancelRequested
-				s.sched.JobChanged(refs[i].JobID)
+		for k, ref := range refs {
+			i := at[k]
+			if resp.Starts[i].Error = reportError(ref, errs[k]); errs[k] == nil {
+				resp.Starts[i].Stop = jobs[k].CancelRequested
+				s.sched.JobChanged(ref.JobID)
 			} else if resp.Starts[i].Error == nil {
-				s.writeError(w, r, errs[i])
+				s.writeError(w, r, errs[k])
 				return
 			}
 		}
@@ -448,6 +507,10 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		ps := make([]store.FinishParams, 0, len(req.Results))
 		at := make([]int, 0, len(req.Results))
 		for i, res := range req.Results {
+			if e := refused[len(req.Starts)+i]; e != nil {
+				resp.Results[i].Error = e.toClient()
+				continue
+			}
 			if !res.State.Terminal() {
 				s.writeError(w, r, errorf(client.CodeInvalidRequest, "report one of the terminal states",
 					"result %d: state %q is not a terminal state", i, res.State).with("index", i))
@@ -498,7 +561,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 // its batch, the waiting leases.
 func (s *Server) resultRecorded(j store.Job) {
 	s.sched.JobChanged(j.ID)
-	if j.State == store.StateQueued || j.BatchID != "" {
+	if j.State == store.StateQueued || j.BatchID != "" || s.runningCapped(j.Owner) {
 		s.sched.JobQueued()
 	}
 }

@@ -65,11 +65,12 @@ func (c *BatchCounts) Add(s State, n int) { *c.counter(s) += n }
 
 // Batch is a stored batch with its items' counts.
 type Batch struct {
-	ID   string
-	Seq  int64 // insertion order; newest-first listing and paging use it
-	Name string
-	Kind string // BatchFiles or BatchArray
-	Size int
+	ID    string
+	Owner string
+	Seq   int64 // insertion order; newest-first listing and paging use it
+	Name  string
+	Kind  string // BatchFiles or BatchArray
+	Size  int
 	// Parallelism caps how many of the batch's items are leased or running
 	// at once across the grid; 0 leaves it to the grid's free slots.
 	Parallelism    int
@@ -97,6 +98,7 @@ type BatchShared struct {
 // stored once, on the batch, and its Blobs referenced by the batch.
 type NewBatch struct {
 	ID             string
+	Owner          string // the submitting user's id ("" on an open grid)
 	Name           string
 	Kind           string
 	Parallelism    int
@@ -126,7 +128,10 @@ type NewBatchItem struct {
 type ListBatchesParams struct {
 	// BeforeSeq, when non-zero, returns only batches older than that Seq.
 	BeforeSeq int64
-	Limit     int
+	// Owner, when OwnerSet, limits the list to that owner's batches.
+	Owner    string
+	OwnerSet bool
+	Limit    int
 }
 
 // ListBatchItemsParams selects a page of a batch's items in their order.

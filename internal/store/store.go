@@ -79,14 +79,21 @@ type Limits struct {
 
 // NewJob is what CreateJob stores.
 type NewJob struct {
-	ID       string
-	Script   []byte
-	FileName string
-	Args     []string
-	Runtime  string
-	Env      map[string]string
-	Limits   Limits
-	Network  bool
+	ID string
+	// Owner is the id of the user who submitted the job ("" on an open
+	// grid, which has no users).
+	Owner string
+	// IdempotencyKey, when set, names the submission: CreateJob of a key
+	// stored within IdempotencyWindow returns that job instead (the
+	// server makes keys unique per user).
+	IdempotencyKey string
+	Script         []byte
+	FileName       string
+	Args           []string
+	Runtime        string
+	Env            map[string]string
+	Limits         Limits
+	Network        bool
 	// MaxAttempts caps how many of the job's attempts may be lost to the
 	// infrastructure (a worker that died or was cut off) before the job
 	// ends lost.
@@ -142,7 +149,8 @@ type JobFiles struct {
 // Job is a stored job. Script and Inputs are filled only by ClaimJobs.
 type Job struct {
 	ID           string
-	Seq          int64 // insertion order; newest-first listing and paging use it
+	Owner        string // the submitting user's id; "" on an open grid
+	Seq          int64  // insertion order; newest-first listing and paging use it
 	State        State
 	FileName     string
 	Args         []string
@@ -252,6 +260,10 @@ type Worker struct {
 	// (two on one data directory, machines cloned from one image) are told
 	// apart. "" is a worker from before instances: nothing to compare.
 	Instance string
+	// TokenID is the worker token the worker registered with ("" on an
+	// open grid or with the old shared token): every later call of the
+	// worker, and every report on its attempts, must come with it.
+	TokenID string
 }
 
 // ListJobsParams selects a page of jobs, newest first.
@@ -259,7 +271,10 @@ type ListJobsParams struct {
 	States []State // empty: all
 	// BeforeSeq, when non-zero, returns only jobs older than that Seq.
 	BeforeSeq int64
-	Limit     int
+	// Owner, when OwnerSet, limits the list to that owner's jobs.
+	Owner    string
+	OwnerSet bool
+	Limit    int
 }
 
 // ClaimParams asks for up to Max queued jobs for one worker.
@@ -272,6 +287,11 @@ type ClaimParams struct {
 	// Defaults fill the claimed jobs' zero limits, so that each job records
 	// the limits it runs with.
 	Defaults Limits
+	// OwnerCap is, for the owners it names, how many of their jobs may be
+	// leased or running at once (their running limit): the claim leases
+	// an owner's jobs only within it, and passes over an owner at it.
+	// Owners it does not name have no cap.
+	OwnerCap map[string]int
 	Now      time.Time
 }
 
@@ -323,6 +343,7 @@ type ReadLogsParams struct {
 // (transition.go); an implementation reads and writes rows.
 type Store interface {
 	BatchStore
+	AuthStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

@@ -33,9 +33,22 @@ import (
 // queued to running in the same statement. A picked item left over stays
 // queued (and unlocked once the statement ends); ClaimJobs then claims
 // again for what is left of Max.
+//
+// The jobs of an owner with a running limit ($14 owners, $15 their caps)
+// are leased only within it: busy counts each such owner's leased and
+// running jobs (jobs_owner_active), the select passes over owners at
+// their cap, and granted keeps as many of an owner's picked jobs as
+// their room allows. The count is the statement's snapshot, so two
+// claims at the same instant may each fill the same room: an owner may
+// briefly run up to one claim's worth over the cap per concurrent
+// claimer, never without bound.
 const claimSQL = `
-WITH picked AS (
-    SELECT id AS picked_id, batch_id AS picked_batch, seq AS picked_seq FROM jobs
+WITH busy AS (
+    SELECT cap_owner AS busy_owner, cap - (SELECT count(*) FROM jobs a
+        WHERE a.owner_id = cap_owner AND a.state IN ('leased', 'running')) AS busy_room
+    FROM unnest($14::text[], $15::int[]) AS c(cap_owner, cap)
+), picked AS (
+    SELECT id AS picked_id, batch_id AS picked_batch, seq AS picked_seq, owner_id AS picked_owner FROM jobs
     WHERE state = 'queued'
       AND ($4::bigint = 0 OR memory_bytes <= $4)
       AND ($5::double precision = 0 OR cpus <= $5)
@@ -44,6 +57,7 @@ WITH picked AS (
       AND ($12::bigint = 0 OR disk_bytes <= $12)
       AND (batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM batches b
           WHERE b.id = jobs.batch_id AND b.parallelism > 0 AND b.n_running >= b.parallelism))
+      AND NOT EXISTS (SELECT 1 FROM busy WHERE busy_owner = jobs.owner_id AND busy_room <= 0)
     ORDER BY seq
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -52,13 +66,20 @@ WITH picked AS (
     WHERE id IN (SELECT picked_batch FROM picked)
     ORDER BY id
     FOR UPDATE
-), granted AS (
-    SELECT picked_id, picked_batch FROM (
-        SELECT picked_id, picked_batch,
+), batch_granted AS (
+    SELECT picked_id, picked_batch, picked_owner, picked_seq FROM (
+        SELECT picked_id, picked_batch, picked_owner, picked_seq,
             row_number() OVER (PARTITION BY picked_batch ORDER BY picked_seq) AS rn
         FROM picked) p
     LEFT JOIN room ON room_batch = picked_batch
     WHERE picked_batch IS NULL OR room_cap <= 0 OR rn <= room_cap - room_running
+), granted AS (
+    SELECT picked_id, picked_batch FROM (
+        SELECT picked_id, picked_batch, picked_owner,
+            row_number() OVER (PARTITION BY picked_owner ORDER BY picked_seq) AS orn
+        FROM batch_granted) g
+    LEFT JOIN busy ON busy_owner = picked_owner
+    WHERE busy_owner IS NULL OR orn <= busy_room
 ), counted AS (
     UPDATE batches SET n_queued = n_queued - g.n, n_running = n_running + g.n
     FROM (SELECT picked_batch AS g_batch, count(*)::int AS n FROM granted
@@ -88,16 +109,18 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 		return nil, nil
 	}
 	var jobs []store.Job
-	// A claim that leased items of a batch may have held others of it
-	// back (its parallelism reached) where jobs behind them would fit: it
-	// claims again for the rest, and the batches it filled are passed
-	// over then. A claim of jobs of no batch is one statement, as before.
+	owners, caps := store.CapArrays(p.OwnerCap)
+	// A claim that leased items of a batch, or jobs of an owner with a
+	// running limit, may have held others back (the batch's parallelism
+	// or the owner's room reached) where jobs behind them would fit: it
+	// claims again for the rest, and the batches and owners it filled are
+	// passed over then. A claim of other jobs is one statement, as before.
 	for range maxClaimRounds {
 		got, err := pinnedPlan(ctx, s.pool, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
 			claimSQL, p.WorkerID, p.Max-len(jobs), nowOr(p.Now),
 			p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
 			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-			p.Fits.DiskBytes, p.Defaults.DiskBytes)
+			p.Fits.DiskBytes, p.Defaults.DiskBytes, owners, caps)
 		if err != nil {
 			if len(jobs) > 0 {
 				break // those are leased: hand them out; the next claim retries
@@ -105,7 +128,8 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 			return nil, fmt.Errorf("claim jobs for worker %s: %w", p.WorkerID, err)
 		}
 		jobs = append(jobs, got...)
-		if len(got) == 0 || len(jobs) >= p.Max || !slices.ContainsFunc(got, func(j store.Job) bool { return j.BatchID != "" }) {
+		held := slices.ContainsFunc(got, func(j store.Job) bool { _, ok := p.OwnerCap[j.Owner]; return ok })
+		if len(got) == 0 || len(jobs) >= p.Max || !held && !slices.ContainsFunc(got, func(j store.Job) bool { return j.BatchID != "" }) {
 			break
 		}
 	}

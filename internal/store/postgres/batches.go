@@ -12,7 +12,7 @@ import (
 )
 
 const batchColumns = `seq, id, name, kind, size, parallelism, idempotency_key, canceled, canceled_at,
-	created_at, n_queued, n_running, n_succeeded, n_failed, n_error, n_canceled`
+	created_at, n_queued, n_running, n_succeeded, n_failed, n_error, n_canceled, owner_id`
 
 func scanBatch(row pgx.Row) (store.Batch, error) {
 	var (
@@ -21,7 +21,7 @@ func scanBatch(row pgx.Row) (store.Batch, error) {
 	)
 	err := row.Scan(&b.Seq, &b.ID, &b.Name, &b.Kind, &b.Size, &b.Parallelism, &key, &b.Canceled, &b.CanceledAt,
 		&b.CreatedAt, &b.Counts.Queued, &b.Counts.Running, &b.Counts.Succeeded, &b.Counts.Failed,
-		&b.Counts.Error, &b.Counts.Canceled)
+		&b.Counts.Error, &b.Counts.Canceled, &b.Owner)
 	if err != nil {
 		return store.Batch{}, err
 	}
@@ -43,8 +43,8 @@ func getBatch(ctx context.Context, q querier, id, lock string) (store.Batch, err
 // insertBatchSQL stores a batch, or nothing when its idempotency key is
 // stored already (RETURNING then returns no row).
 const insertBatchSQL = `INSERT INTO batches (id, name, kind, size, parallelism, idempotency_key, script,
-	inputs, created_at, n_queued)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $4)
+	inputs, created_at, n_queued, owner_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $4, $10)
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING ` + batchColumns
 
@@ -53,11 +53,11 @@ RETURNING ` + batchColumns
 // are one statement. The script is the batch's (script_size is its size).
 const insertItemsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, secret_env)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env)
 SELECT id, 'queued', $6, ''::bytea, $7, args::jsonb, $8, $9::jsonb,
 	$10, $11, $12, $13, $14, $15, $16, $17::jsonb,
-	$18, $19, inputs, $20, $21, $22, $23, idx, input, secret_env
-FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $24::bytea[])
+	$18, $19, inputs, $20, $21, $22, $23, idx, input, $24, secret_env
+FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $25::bytea[])
 	AS t(id, idx, input, args, inputs, secret_env)`
 
 // CreateBatch stores the batch and its items in one transaction, or finds
@@ -104,7 +104,7 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 	)
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		b, err := scanBatch(tx.QueryRow(ctx, insertBatchSQL, nb.ID, nb.Name, nb.Kind, n, nb.Parallelism, key,
-			script, textOrNull(t.Inputs), created))
+			script, textOrNull(t.Inputs), created, nb.Owner))
 		if errors.Is(err, pgx.ErrNoRows) {
 			// The key is taken: by a batch committed before, or by a
 			// concurrent submission the insert waited for.
@@ -120,7 +120,7 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 			t.FileName, int64(len(script)), t.Runtime, string(env),
 			t.Limits.MemoryBytes, t.Limits.CPUs, t.Limits.Pids, t.Limits.TimeoutSeconds, t.Network,
 			int32(t.MaxAttempts), int32(t.Retries), string(store.EncodeRequirements(t.Requirements)),
-			store.LogLimitOr(t.LogLimit), created, t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, secretEnvs)
+			store.LogLimitOr(t.LogLimit), created, t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, nb.Owner, secretEnvs)
 		if len(refHashes) > 0 {
 			bt.Queue(insertRefsSQL, refHashes, refOwners)
 		}
@@ -182,7 +182,8 @@ func (s *Store) ListBatches(ctx context.Context, p store.ListBatchesParams) ([]s
 		limit = 50
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+batchColumns+` FROM batches
-		WHERE ($1::bigint = 0 OR seq < $1) ORDER BY seq DESC LIMIT $2`, p.BeforeSeq, limit)
+		WHERE ($1::bigint = 0 OR seq < $1) AND (NOT $3 OR owner_id = $4)
+		ORDER BY seq DESC LIMIT $2`, p.BeforeSeq, limit, p.OwnerSet, p.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}

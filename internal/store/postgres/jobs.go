@@ -17,7 +17,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, secret_env`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -44,7 +44,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
 		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput, &j.SecretEnv}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv}
 	if withScript {
 		dest = append(dest, &j.Script, &j.Inputs)
 	}
@@ -104,30 +104,70 @@ func getJob(ctx context.Context, q querier, id string, lock string) (store.Job, 
 	return j, err
 }
 
-// CreateJob stores a queued job.
+// CreateJob stores a queued job. A job with an idempotency key is stored
+// in a transaction that first looks for the key: a job made with it within
+// store.IdempotencyWindow comes back instead, and an older one loses the
+// key. Two submissions with one key at the same moment meet at the unique
+// index: the loser finds the winner's job.
 func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error) {
-	js, err := s.CreateJobs(ctx, []store.NewJob{nj})
-	if err != nil {
-		return store.Job{}, err
+	if nj.IdempotencyKey == "" {
+		js, err := s.CreateJobs(ctx, []store.NewJob{nj})
+		if err != nil {
+			return store.Job{}, err
+		}
+		return js[0], nil
 	}
-	return js[0], nil
+	for try := 0; ; try++ {
+		var out store.Job
+		err := s.tx(ctx, func(tx pgx.Tx) error {
+			j, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE idempotency_key = $1 FOR UPDATE`, nj.IdempotencyKey), false)
+			switch {
+			case err == nil && !j.CreatedAt.Before(nowOr(nj.CreatedAt).Add(-store.IdempotencyWindow)):
+				out = j
+				return nil
+			case err == nil:
+				if _, err := tx.Exec(ctx, `UPDATE jobs SET idempotency_key = NULL WHERE id = $1`, j.ID); err != nil {
+					return err
+				}
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+			js, err := createJobs(ctx, tx, []store.NewJob{nj})
+			if err == nil {
+				out = js[0]
+			}
+			return err
+		})
+		if err != nil && try == 0 && pgCode(err) == codeUniqueViolation {
+			continue
+		}
+		if err != nil {
+			return store.Job{}, fmt.Errorf("create job %s: %w", nj.ID, err)
+		}
+		return out, nil
+	}
+}
+
+// batcher is what *pgxpool.Pool and pgx.Tx have for sending batches.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // createJobsSQL inserts a batch from one array per column, in one
 // statement: a thousand jobs cost one round trip.
 const createJobsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, secret_env)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
 SELECT id, 'queued', file_name, script, length(script), args::jsonb, runtime, env::jsonb,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements::jsonb,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, secret_env
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 	$7::bigint[], $8::double precision[], $9::bigint[], $10::bigint[], $11::boolean[],
 	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[],
-	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::bytea[])
+	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::bytea[])
 	WITH ORDINALITY AS t(id, file_name, script, args, runtime, env, memory_bytes, cpus, pids,
 		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at,
-		inputs, stdin_sha256, stdin_size, disk_bytes, secret_env, n)
+		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, n)
 ORDER BY n
 RETURNING ` + jobColumns
 
@@ -137,6 +177,10 @@ SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`
 
 // CreateJobs stores queued jobs in one statement.
 func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job, error) {
+	return createJobs(ctx, s.pool, njs)
+}
+
+func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job, error) {
 	if len(njs) == 0 {
 		return nil, nil
 	}
@@ -152,6 +196,8 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		inputs                                    = make([]*string, n)
 		stdinHash                                 = make([]string, n)
 		stdinSize, disk                           = make([]int64, n), make([]int64, n)
+		owners                                    = make([]string, n)
+		keys                                      = make([]*string, n)
 		secretEnvs                                = make([][]byte, n) // nil: NULL
 		refHashes, refJobs                        []string
 	)
@@ -174,6 +220,10 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 			inputs[i] = &in
 		}
 		stdinHash[i], stdinSize[i], disk[i] = nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes
+		owners[i] = nj.Owner
+		if nj.IdempotencyKey != "" {
+			keys[i] = &nj.IdempotencyKey
+		}
 		if len(nj.SecretEnv) > 0 {
 			secretEnvs[i] = nj.SecretEnv
 		}
@@ -186,11 +236,11 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 	b := &pgx.Batch{}
 	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
 		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
-		inputs, stdinHash, stdinSize, disk, secretEnvs)
+		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs)
 	if len(refHashes) > 0 {
 		b.Queue(insertRefsSQL, refHashes, refJobs)
 	}
-	br := s.pool.SendBatch(ctx, b)
+	br := q.SendBatch(ctx, b)
 	jobs, err := func() ([]store.Job, error) {
 		rows, err := br.Query()
 		if err != nil {
@@ -236,7 +286,8 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
 		WHERE ($1::bigint = 0 OR seq < $1)
 		  AND ($2::text[] IS NULL OR state = ANY ($2))
-		ORDER BY seq DESC LIMIT $3`, p.BeforeSeq, states, limit)
+		  AND (NOT $4 OR owner_id = $5)
+		ORDER BY seq DESC LIMIT $3`, p.BeforeSeq, states, limit, p.OwnerSet, p.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

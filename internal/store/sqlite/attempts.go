@@ -16,7 +16,7 @@ import (
 // claimCandidatesSQL selects queued jobs that fit, oldest first, after a
 // seq: items of a batch at its parallelism as stored, or of a batch in the
 // JSON list ?9 (found full by this claim), are passed over.
-const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, '') FROM jobs WHERE state = 'queued'
+const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, ''), owner_id FROM jobs WHERE state = 'queued'
 	AND (?1 = 0 OR memory_bytes <= ?1) AND (?2 = 0 OR cpus <= ?2)
 	AND (?3 = 0 OR pids <= ?3) AND (?4 = 0 OR timeout_seconds <= ?4)
 	AND (?5 = 0 OR disk_bytes <= ?5)
@@ -24,6 +24,7 @@ const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, '') FROM jobs WHERE s
 	AND (batch_id IS NULL OR (NOT EXISTS (SELECT 1 FROM batches b
 		WHERE b.id = jobs.batch_id AND b.parallelism > 0 AND b.n_running >= b.parallelism)
 		AND batch_id NOT IN (SELECT value FROM json_each(?8))))
+	AND owner_id NOT IN (SELECT value FROM json_each(?9))
 	ORDER BY seq LIMIT ?7`
 
 // claimSQL leases the jobs whose seqs are in the JSON list ?1.
@@ -81,35 +82,84 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	return jobs, nil
 }
 
+// ownerRooms is, for each owner with a running cap, how many more of
+// their jobs may be leased: the cap less their leased and running jobs,
+// counted in the claim's write transaction.
+func ownerRooms(ctx context.Context, tx *sql.Tx, caps map[string]int) (map[string]int, error) {
+	rooms := make(map[string]int, len(caps))
+	if len(caps) == 0 {
+		return rooms, nil
+	}
+	owners := make([]string, 0, len(caps))
+	for o, c := range caps {
+		owners, rooms[o] = append(owners, o), c
+	}
+	list, err := json.Marshal(owners)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT owner_id, count(*) FROM jobs
+		WHERE state IN ('leased', 'running') AND owner_id IN (SELECT value FROM json_each(?)) GROUP BY owner_id`, string(list))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			o string
+			n int
+		)
+		if err := rows.Scan(&o, &n); err != nil {
+			return nil, err
+		}
+		rooms[o] -= n
+	}
+	return rooms, rows.Err()
+}
+
 // claimable returns the seqs of up to p.Max jobs a claim may lease.
 func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, error) {
 	type room struct{ left int }
 	var (
-		seqs    []int64
-		after   int64
-		rooms   = map[string]*room{}
-		full    = []string{}
-		fullSet = map[string]bool{}
+		seqs      []int64
+		after     int64
+		rooms     = map[string]*room{}
+		full      = []string{}
+		fullSet   = map[string]bool{}
+		fullUsers = []string{}
 	)
+	owners, err := ownerRooms(ctx, tx, p.OwnerCap)
+	if err != nil {
+		return nil, err
+	}
+	for o, n := range owners {
+		if n <= 0 {
+			fullUsers = append(fullUsers, o)
+		}
+	}
 	for len(seqs) < p.Max {
 		fullList, err := json.Marshal(full)
 		if err != nil {
 			return nil, err
 		}
+		usersList, err := json.Marshal(fullUsers)
+		if err != nil {
+			return nil, err
+		}
 		want := p.Max - len(seqs)
 		rows, err := tx.QueryContext(ctx, claimCandidatesSQL, p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids,
-			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, want, string(fullList))
+			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, want, string(fullList), string(usersList))
 		if err != nil {
 			return nil, err
 		}
 		type cand struct {
-			seq   int64
-			batch string
+			seq          int64
+			batch, owner string
 		}
 		var cands []cand
 		for rows.Next() {
 			var c cand
-			if err := rows.Scan(&c.seq, &c.batch); err != nil {
+			if err := rows.Scan(&c.seq, &c.batch, &c.owner); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -124,8 +174,21 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, e
 		passed := false
 		for _, c := range cands {
 			after = c.seq
-			if c.batch == "" {
+			if n, capped := owners[c.owner]; capped && n <= 0 {
+				passed = true // the owner's room ran out in this claim
+				if !slices.Contains(fullUsers, c.owner) {
+					fullUsers = append(fullUsers, c.owner)
+				}
+				continue
+			}
+			take := func() {
 				seqs = append(seqs, c.seq)
+				if _, capped := owners[c.owner]; capped {
+					owners[c.owner]--
+				}
+			}
+			if c.batch == "" {
+				take()
 				continue
 			}
 			r, ok := rooms[c.batch]
@@ -147,10 +210,10 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, e
 				continue
 			}
 			r.left--
-			seqs = append(seqs, c.seq)
+			take()
 		}
 		if !passed || len(cands) < want {
-			break // no batch held the claim back, or the queue gave all it had
+			break // no batch or owner held the claim back, or the queue gave all it had
 		}
 	}
 	return seqs, nil

@@ -12,7 +12,7 @@ import (
 )
 
 const batchColumns = `seq, id, name, kind, size, parallelism, idempotency_key, canceled, canceled_at,
-	created_at, n_queued, n_running, n_succeeded, n_failed, n_error, n_canceled`
+	created_at, n_queued, n_running, n_succeeded, n_failed, n_error, n_canceled, owner_id`
 
 func scanBatch(sc scanner) (store.Batch, error) {
 	var (
@@ -24,7 +24,7 @@ func scanBatch(sc scanner) (store.Batch, error) {
 	)
 	err := sc.Scan(&b.Seq, &b.ID, &b.Name, &b.Kind, &b.Size, &b.Parallelism, &key, &canceled, &canceledAt,
 		&created, &b.Counts.Queued, &b.Counts.Running, &b.Counts.Succeeded, &b.Counts.Failed,
-		&b.Counts.Error, &b.Counts.Canceled)
+		&b.Counts.Error, &b.Counts.Canceled, &b.Owner)
 	if err != nil {
 		return store.Batch{}, err
 	}
@@ -79,9 +79,9 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 			}
 		}
 		b, err := scanBatch(tx.QueryRowContext(ctx, `INSERT INTO batches (id, name, kind, size, parallelism,
-			idempotency_key, script, inputs, created_at, n_queued)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?4) RETURNING `+batchColumns,
-			nb.ID, nb.Name, nb.Kind, len(nb.Items), nb.Parallelism, key, script, nullText(t.Inputs), created))
+			idempotency_key, script, inputs, created_at, n_queued, owner_id)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?4, ?10) RETURNING `+batchColumns,
+			nb.ID, nb.Name, nb.Kind, len(nb.Items), nb.Parallelism, key, script, nullText(t.Inputs), created, nb.Owner))
 		if err != nil {
 			return err
 		}
@@ -89,8 +89,8 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
 			network, max_attempts, retries, requirements, log_limit, created_at,
-			inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, secret_env)
-			VALUES (?, 'queued', ?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env)
+			VALUES (?, 'queued', ?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 			if _, err := stmt.ExecContext(ctx, it.ID, t.FileName, len(script), args, t.Runtime, env,
 				t.Limits.MemoryBytes, t.Limits.CPUs, t.Limits.Pids, t.Limits.TimeoutSeconds, t.Network,
 				t.MaxAttempts, t.Retries, reqs, store.LogLimitOr(t.LogLimit), created,
-				nullText(it.Inputs), t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, i, it.Input, nullBlob(it.SecretEnv)); err != nil {
+				nullText(it.Inputs), t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, i, it.Input, nb.Owner, nullBlob(it.SecretEnv)); err != nil {
 				return fmt.Errorf("item %d (%s): %w", i, it.ID, err)
 			}
 			if err := insertRefs(ctx, tx, it.ID, it.Blobs); err != nil {
@@ -160,7 +160,8 @@ func (s *Store) ListBatches(ctx context.Context, p store.ListBatchesParams) ([]s
 		limit = 50
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+batchColumns+` FROM batches
-		WHERE (?1 = 0 OR seq < ?1) ORDER BY seq DESC LIMIT ?2`, p.BeforeSeq, limit)
+		WHERE (?1 = 0 OR seq < ?1) AND (NOT ?3 OR owner_id = ?4)
+		ORDER BY seq DESC LIMIT ?2`, p.BeforeSeq, limit, p.OwnerSet, p.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}

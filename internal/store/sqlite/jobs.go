@@ -15,7 +15,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, secret_env`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env`
 
 // jobColumnsScript is jobColumns followed by what only the worker that
 // leases a job needs: the script and the inputs' manifest.
@@ -39,7 +39,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
 		&j.WorkerID, &leased, &cancelRequested, &j.ScriptFailures, &j.LostAttempts, &exit, &j.Reason, &j.Message, &j.Failure, &created,
 		&started, &finished, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput, &j.SecretEnv}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv}
 	var inputs sql.NullString
 	if withScript {
 		dest = append(dest, &j.Script, &inputs)
@@ -117,7 +117,10 @@ func getJob(ctx context.Context, q querier, id string, withScript bool) (store.J
 	return j, err
 }
 
-// CreateJob stores a queued job.
+// CreateJob stores a queued job. A job with an idempotency key is made
+// only if no job made with the key within store.IdempotencyWindow is
+// stored: that one comes back instead, and an older one loses the key (in
+// the one write transaction, so two submissions cannot both make one).
 func (s *Store) CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error) {
 	js, err := s.CreateJobs(ctx, []store.NewJob{nj})
 	if err != nil {
@@ -134,11 +137,18 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 	out := make([]store.Job, 0, len(njs))
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		out = out[:0] // a retried transaction starts over
+		if len(njs) == 1 && njs[0].IdempotencyKey != "" {
+			j, found, err := byIdempotencyKey(ctx, tx, njs[0])
+			if err != nil || found {
+				out = append(out, j)
+				return err
+			}
+		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
 			network, max_attempts, retries, requirements, log_limit, created_at,
-			inputs, stdin_sha256, stdin_size, disk_bytes, secret_env)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), ?)`)
 		if err != nil {
 			return err
 		}
@@ -156,7 +166,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 				nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 				nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
 				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)),
-				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nullBlob(nj.SecretEnv)); err != nil {
+				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey, nullBlob(nj.SecretEnv)); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
 			if err := insertRefs(ctx, tx, nj.ID, nj.Blobs); err != nil {
@@ -174,6 +184,22 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		return nil, fmt.Errorf("create %d jobs: %w", len(njs), err)
 	}
 	return out, nil
+}
+
+// byIdempotencyKey finds the job made with nj's key within the window;
+// an older one loses its key, for nj to take.
+func byIdempotencyKey(ctx context.Context, tx *sql.Tx, nj store.NewJob) (store.Job, bool, error) {
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE idempotency_key = ?`, nj.IdempotencyKey), false)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Job{}, false, nil
+	case err != nil:
+		return store.Job{}, false, err
+	case !j.CreatedAt.Before(nowOr(nj.CreatedAt).Add(-store.IdempotencyWindow)):
+		return j, true, nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE jobs SET idempotency_key = NULL WHERE id = ?`, j.ID)
+	return store.Job{}, false, err
 }
 
 // GetJob returns a job without its script, or store.ErrNotFound.
@@ -198,7 +224,8 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 	rows, err := s.r.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs
 		WHERE (?1 = 0 OR seq < ?1)
 		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
-		ORDER BY seq DESC LIMIT ?3`, p.BeforeSeq, string(states), limit)
+		  AND (NOT ?4 OR owner_id = ?5)
+		ORDER BY seq DESC LIMIT ?3`, p.BeforeSeq, string(states), limit, p.OwnerSet, p.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

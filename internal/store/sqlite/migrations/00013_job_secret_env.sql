@@ -4,8 +4,7 @@
 -- store keeps the bytes as they come; NULL for none. A batch's items each
 -- have their own, sealed for the item's id.
 --
--- Number 00012 is users and tokens (another branch); this one applies
--- after it.
+-- It applies after 00012 (users and tokens).
 
 -- +goose Up
 ALTER TABLE jobs ADD COLUMN secret_env BLOB;
