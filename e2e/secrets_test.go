@@ -45,7 +45,8 @@ func TestSecretEnvEndToEnd(t *testing.T) {
 	script := writeScript(t, "secret.sh", `printf %s "$MY_SECRET" | sha256sum | cut -c1-64
 env | grep -v '^MY_SECRET=' | sort >&2
 `)
-	r := g.rgrid(t, "run", "--secret-env", "MY_SECRET", "--detach", script)
+	const plain = "plain-e2e-Value-77xQ" // a plain --env value: kept out of the logs too
+	r := g.rgrid(t, "run", "--secret-env", "MY_SECRET", "-e", "PLAIN_VAR="+plain, "--detach", script)
 	if r.code != 0 {
 		t.Fatalf("run: code %d stderr %s", r.code, r.stderr)
 	}
@@ -59,7 +60,7 @@ env | grep -v '^MY_SECRET=' | sort >&2
 			t.Errorf("the job sees the worker's %s", kv)
 		}
 	}
-	if !strings.Contains(f.stderr, "HOME=") {
+	if !strings.Contains(f.stderr, "HOME=") || !strings.Contains(f.stderr, "PLAIN_VAR="+plain) {
 		t.Fatalf("the job's env was not printed: %q", f.stderr)
 	}
 	s := g.rgrid(t, "status", id)
@@ -87,8 +88,8 @@ env | grep -v '^MY_SECRET=' | sort >&2
 		t.Errorf("the secret is stored in clear in %v", tables)
 	}
 	for name, p := range map[string]*proc{"server": server, "worker": worker} {
-		if out := p.output(); strings.Contains(out, value) {
-			t.Errorf("the %s's log holds the secret:\n%s", name, out)
+		if out := p.output(); strings.Contains(out, value) || strings.Contains(out, plain) {
+			t.Errorf("the %s's log holds a job's environment value:\n%s", name, out)
 		}
 	}
 	if !strings.Contains(server.output(), "secret key loaded") {

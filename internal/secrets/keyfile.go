@@ -13,8 +13,10 @@ import (
 	"sync"
 )
 
-// KeyFileHint says how to make a key file.
-const KeyFileHint = "make one with: openssl rand -hex 32 > FILE && chmod 600 FILE"
+// makeHint says how to make a key file at path.
+func makeHint(path string) string {
+	return "make one with: (umask 077 && openssl rand -hex 32 > " + path + ")"
+}
 
 // ParseKey reads a key file's content: 32 bytes written as 64 hex digits or
 // in base64 (standard or URL alphabet, padded or not), surrounding space
@@ -38,7 +40,7 @@ func LoadKeyFile(path string) (*Key, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &KeyFileError{Path: path, Problem: "does not exist", Hint: KeyFileHint}
+			return nil, &KeyFileError{Path: path, Problem: "does not exist", Hint: makeHint(path)}
 		}
 		return nil, &KeyFileError{Path: path, Problem: err.Error(), Hint: "check the file's permissions"}
 	}
@@ -48,7 +50,7 @@ func LoadKeyFile(path string) (*Key, error) {
 		return nil, &KeyFileError{Path: path, Problem: err.Error(), Hint: "check the file"}
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &KeyFileError{Path: path, Problem: "is not a regular file", Hint: KeyFileHint}
+		return nil, &KeyFileError{Path: path, Problem: "is not a regular file", Hint: makeHint(path)}
 	}
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 		return nil, &KeyFileError{Path: path,
@@ -60,7 +62,7 @@ func LoadKeyFile(path string) (*Key, error) {
 	defer clear(b)
 	k, err := ParseKey(b[:n])
 	if err != nil {
-		return nil, &KeyFileError{Path: path, Problem: "holds no key: " + err.Error(), Hint: KeyFileHint}
+		return nil, &KeyFileError{Path: path, Problem: "holds no key: " + err.Error(), Hint: makeHint(path)}
 	}
 	return k, nil
 }

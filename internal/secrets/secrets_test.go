@@ -120,7 +120,7 @@ func TestKeyFiles(t *testing.T) {
 	path := filepath.Join(dir, "sub", "secret.key")
 	_, err := secrets.LoadKeyFile(path)
 	var kfe *secrets.KeyFileError
-	if !errors.As(err, &kfe) || !strings.Contains(kfe.Hint, "openssl rand -hex 32") {
+	if !errors.As(err, &kfe) || !strings.Contains(kfe.Hint, "openssl rand -hex 32 > "+path) {
 		t.Errorf("missing file: %v", err)
 	}
 	k, created, err := secrets.EnsureKeyFile(path)
