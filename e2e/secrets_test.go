@@ -132,3 +132,20 @@ echo ok
 		t.Errorf("the secret is stored in clear in %v", tables)
 	}
 }
+
+// A server on PostgreSQL without --secret-key-file refuses secrets, and
+// the user is told what to ask its operator for.
+func TestSecretEnvRefusedWithoutKey(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	server, url := startServer(t, env, testdb.PostgresURL(t))
+	script := writeScript(t, "x.sh", "echo hi\n")
+	r := rgrid(t, append(env[:len(env):len(env)], "RGRID_SERVER="+url, "MY_SECRET=refused-S3cret-Value-1"),
+		"run", "--secret-env", "MY_SECRET", script)
+	if r.code != 2 || !strings.Contains(r.stderr, "no secret key") || !strings.Contains(r.stderr, "--secret-key-file") {
+		t.Errorf("code %d stderr %q, want a usage error naming --secret-key-file", r.code, r.stderr)
+	}
+	if !strings.Contains(server.output(), "no --secret-key-file") {
+		t.Errorf("the server does not say it keeps no secrets:\n%s", server.output())
+	}
+}
