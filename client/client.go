@@ -57,6 +57,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeLimitExceeded    = "limit_exceeded"
+	CodeNoSecretKey      = "secret_key_missing" // the server has no key to store secret environment values with
 	CodeInvalidReqs      = "invalid_requirements"
 	CodeWorkerIDInUse    = "worker_id_in_use"
 	CodeBlobMissing      = "blob_missing"  // a job names a blob the server does not have

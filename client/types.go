@@ -73,8 +73,13 @@ type SubmitRequest struct {
 	Args     []string          `json:"args,omitempty"`
 	Runtime  string            `json:"runtime,omitempty"`
 	Env      map[string]string `json:"env,omitempty"`
-	Limits   Limits            `json:"limits,omitempty"`
-	Network  bool              `json:"network,omitempty"`
+	// SecretEnv are environment variables whose values the server stores
+	// encrypted and shows to no one but the worker that runs the job (the
+	// job's views list their names only). A name is in Env or here, not
+	// both.
+	SecretEnv map[string]string `json:"secret_env,omitempty"`
+	Limits    Limits            `json:"limits,omitempty"`
+	Network   bool              `json:"network,omitempty"`
 	// Retries is how many times the script's own failure (non-zero exit,
 	// timeout, out of memory) queues the job again. Infrastructure failures
 	// are retried regardless.
@@ -115,9 +120,13 @@ type Job struct {
 	Args     []string          `json:"args"`
 	Runtime  string            `json:"runtime"`
 	Env      map[string]string `json:"env,omitempty"`
-	Limits   Limits            `json:"limits"`
-	Network  bool              `json:"network"`
-	Retries  int               `json:"retries,omitempty"`
+	// SecretEnv names the job's secret environment variables; their
+	// values are never shown (a leased job's Env holds them, for its
+	// worker only).
+	SecretEnv []string `json:"secret_env,omitempty"`
+	Limits    Limits   `json:"limits"`
+	Network   bool     `json:"network"`
+	Retries   int      `json:"retries,omitempty"`
 	// Requirements are the Python packages installed for the job,
 	// validated and normalized.
 	Requirements []string `json:"requirements,omitempty"`

@@ -81,6 +81,9 @@ func printStatus(w io.Writer, j client.Job) {
 		fmt.Fprintf(tw, "Args:\t%s\n", strings.Join(j.Args, " "))
 	}
 	fmt.Fprintf(tw, "Runtime:\t%s\n", j.Runtime)
+	if len(j.SecretEnv) > 0 {
+		fmt.Fprintf(tw, "Secrets:\t%s\n", maskedSecrets(j.SecretEnv))
+	}
 	fmt.Fprintf(tw, "Limits:\t%s\n", describeLimits(j.Limits))
 	fmt.Fprintf(tw, "Created:\t%s\n", j.CreatedAt.Local().Format(time.DateTime))
 	if j.StartedAt != nil {

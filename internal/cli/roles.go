@@ -39,6 +39,7 @@ func newServerCmd(e *env) *cobra.Command {
 		userMaxQueued         int
 		userMaxRunning        int
 		tlsOpts               node.ServerTLS
+		secretKeyFile         string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -77,7 +78,7 @@ func newServerCmd(e *env) *cobra.Command {
 			}
 			opts.MaxQueuedPerUser, opts.MaxRunningPerUser = userMaxQueued, userMaxRunning
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
-				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile,
+				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile, SecretKeyFile: secretKeyFile,
 				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
 	}
@@ -103,6 +104,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.DurationVar(&retention, "retention", 7*24*time.Hour, "files no job references are deleted after this long")
 	sizeVar(f, &maxInputs, "max-inputs", 10<<30, "the largest working directory a job may send")
 	f.IntVar(&maxBatchItems, "max-batch-items", 100_000, "the most items one batch may have")
+	f.StringVar(&secretKeyFile, "secret-key-file", "", "file of 32 random bytes (hex or base64, mode 0600) that encrypts jobs' --secret-env values; every replica needs the same (env RGRID_SECRET_KEY_FILE; default: made beside a SQLite --db, none on PostgreSQL)")
 	return cmd
 }
 

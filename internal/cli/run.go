@@ -27,6 +27,7 @@ type runOptions struct {
 	runtime      string
 	detach       bool
 	env          []string
+	secretEnv    []string // names, their values read from this process's environment
 	limits       limitFlags
 	network      bool
 	retries      int
@@ -110,6 +111,7 @@ rgrid batch watch BATCH comes back).`,
 	f.StringVarP(&o.runtime, "runtime", "r", "", "runtime to use ("+names+"); default from the file extension")
 	f.BoolVarP(&o.detach, "detach", "d", false, "submit, print the job id and return")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable for the script, KEY=VALUE (repeatable)")
+	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "environment variable for the script whose value is read from this shell's environment and stored encrypted, shown to no one (repeatable; NAME only)")
 	f.BoolVar(&o.network, "network", false, "give the job network access (off by default)")
 	f.IntVar(&o.retries, "retries", 0, "run the script again up to N times if it fails (non-zero exit, timeout, out of memory)")
 	f.StringVar(&o.requirements, "requirements", "", "requirements file to install (default: requirements.txt beside the script, if any)")
@@ -162,11 +164,15 @@ func (o *runOptions) submitRequest() (client.SubmitRequest, error) {
 		}
 		env[k] = v
 	}
+	secretEnv, err := readSecretEnv(o.secretEnv, env)
+	if err != nil {
+		return client.SubmitRequest{}, err
+	}
 	limits, err := o.limits.limits()
 	if err != nil {
 		return client.SubmitRequest{}, err
 	}
-	req := client.SubmitRequest{
+	req := client.SubmitRequest{SecretEnv: secretEnv,
 		Script: script, FileName: filepath.Base(o.script), Args: o.args, Runtime: o.runtime,
 		Env: env, Limits: limits, Network: o.network, Retries: o.retries, NoDeps: o.noDeps,
 		LogLimit: o.logLimit,

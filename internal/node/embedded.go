@@ -119,7 +119,11 @@ func openEmbedded(ctx context.Context, dataDir string, rt *runtimes.Table, addr 
 		st.Close()
 		return nil, err
 	}
-	srv := server.New(st, rt, slog.New(slog.DiscardHandler), opts)
+	log := slog.New(slog.DiscardHandler)
+	if opts.Secrets == nil {
+		opts.Secrets = besideDB(filepath.Join(dataDir, secretKeyName), log)
+	}
+	srv := server.New(st, rt, log, opts)
 	c, err := client.New("http://"+ln.Addr().String(), opts.Token)
 	if err != nil {
 		ln.Close()

@@ -32,7 +32,11 @@ type ServerConfig struct {
 	// at start, or made and written there when the file does not exist.
 	// With it the server is never in open mode.
 	BootstrapTokenFile string
-	Log                *slog.Logger
+	// SecretKeyFile holds the key that seals jobs' secret environment
+	// values; "" is a key file made beside a SQLite database, and none on
+	// PostgreSQL (secrets are then refused).
+	SecretKeyFile string
+	Log           *slog.Logger
 }
 
 // RunServer serves the API and runs the reaper until ctx ends, then shuts
@@ -56,6 +60,9 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 		return err
 	}
 	c.Options.Blobs = blobs
+	if c.Options.Secrets, err = secretSource(c.SecretKeyFile, c.DB, st.Dialect(), c.Log); err != nil {
+		return err
+	}
 	if c.BootstrapTokenFile != "" {
 		c.Options.AuthRequired = true
 		if err := bootstrapFromFile(ctx, st, c.BootstrapTokenFile, c.Log); err != nil {

@@ -44,6 +44,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.checkQueued(r, len(nb.Items))
 	}
+	if err == nil {
+		err = s.sealBatchSecrets(&nb, req.Job.SecretEnv)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -488,6 +491,9 @@ func (s *Server) leasedJob(ctx context.Context, j store.Job) (client.LeasedJob, 
 		} else {
 			env["RGRID_BATCH_INPUT"] = j.BatchInput
 		}
+	}
+	if err == nil {
+		err = s.openSecretEnv(j, env)
 	}
 	if err != nil {
 		return lj, err

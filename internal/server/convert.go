@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/secrets"
 	"github.com/rgrid/rgrid/internal/store"
 )
 
@@ -20,6 +21,7 @@ func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
 		CancelRequested: j.CancelRequested, ExitCode: j.ExitCode, Reason: j.Reason,
 		Message: j.Message, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 		BatchID: j.BatchID, BatchIndex: j.BatchIndex, BatchInput: j.BatchInput,
+		SecretEnv: secrets.Names(j.SecretEnv),
 	}
 	if j.Failure != "" {
 		var f client.Failure

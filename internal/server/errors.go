@@ -102,6 +102,7 @@ var codes = map[string]codeSpec{
 	client.CodeWorkerIDInUse:    {kind: kindConflict},
 	client.CodeKeyReused:        {kind: kindConflict},
 	client.CodeLimitExceeded:    {kind: kindLimit},
+	client.CodeNoSecretKey:      {kind: kindLimit},
 	client.CodeTooLarge:         {kind: kindLimit, status: http.StatusRequestEntityTooLarge},
 	client.CodeInternal:         {kind: kindPlatform},
 	client.CodeUnavailable:      {kind: kindPlatform, status: http.StatusServiceUnavailable},

@@ -124,6 +124,9 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 		return store.NewJob{}, s.scriptTooLarge(int64(len(req.Script)))
 	}
 	rt, err := s.validateSubmit(&req)
+	if err == nil {
+		err = checkSecretEnv(req)
+	}
 	if err != nil {
 		return store.NewJob{}, err
 	}
@@ -138,11 +141,17 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 	if err != nil {
 		return store.NewJob{}, err
 	}
+	id := newJobID(now)
+	sealed, err := s.sealSecretEnv(id, req.SecretEnv)
+	if err != nil {
+		return store.NewJob{}, err
+	}
 	return store.NewJob{
+		SecretEnv:    sealed,
 		Inputs:       inputs,
 		Stdin:        stdin,
 		Blobs:        blobs,
-		ID:           newJobID(now),
+		ID:           id,
 		Script:       req.Script,
 		FileName:     req.FileName,
 		Args:         req.Args,

@@ -18,6 +18,7 @@ import (
 	"github.com/rgrid/rgrid/internal/blob"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/scheduler"
+	"github.com/rgrid/rgrid/internal/secrets"
 	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/store"
 	"github.com/rgrid/rgrid/internal/version"
@@ -75,6 +76,10 @@ type Options struct {
 	// DefaultMaxBatchItems, 100,000); a larger one is refused with
 	// limit_exceeded (422).
 	MaxBatchItems int
+	// Secrets gives the key that seals jobs' secret environment values
+	// when one is first needed; nil, or a source of no key, refuses
+	// submissions that carry secrets (secret_key_missing).
+	Secrets *secrets.Source
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

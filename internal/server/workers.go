@@ -217,6 +217,11 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 	resp := client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(l.Stop)}
 	for _, j := range l.Jobs {
 		lj, err := s.leasedJob(r.Context(), j)
+		var soe *secretOpenError
+		if errors.As(err, &soe) {
+			s.endUnopened(r.Context(), j, soe)
+			continue
+		}
 		if err != nil {
 			s.writeError(w, r, fmt.Errorf("lease job %s: %w", j.ID, err))
 			return

@@ -119,6 +119,9 @@ type NewBatchItem struct {
 	// Blobs the blobs it names.
 	Inputs []byte
 	Blobs  []string
+	// SecretEnv is the item's secret environment, sealed for the item's
+	// own id (NewJob.SecretEnv); the batch's Item.SecretEnv is not used.
+	SecretEnv []byte
 }
 
 // ListBatchesParams selects a page of batches, newest first.

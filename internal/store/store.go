@@ -114,6 +114,9 @@ type NewJob struct {
 	Stdin     BlobRef
 	Blobs     []string
 	CreatedAt time.Time
+	// SecretEnv is the job's secret environment, sealed by the server
+	// (internal/secrets): opaque bytes to the store, nil for none.
+	SecretEnv []byte
 }
 
 // BlobRef names a blob of the blob store by its SHA-256 (hex) and size.
@@ -195,6 +198,9 @@ type Job struct {
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+
+	// SecretEnv is NewJob.SecretEnv as stored (sealed; nil for none).
+	SecretEnv []byte
 }
 
 // Attempt is one lease of a job. Its number is the fencing token.

@@ -224,7 +224,7 @@ func (w *Worker) register(ctx context.Context) error {
 			// change; retrying would only hide that.
 			return fmt.Errorf("register with the server: %w", err)
 		}
-		w.log.Warn("cannot reach the server; retrying", "server", w.c.BaseURL(), "err", err)
+		w.log.Warn("cannot reach the server; retrying", "server", redactedURL(w.c.BaseURL()), "err", err)
 		if !b.wait(ctx) {
 			return ctx.Err()
 		}
@@ -251,7 +251,7 @@ func (w *Worker) registerOnce(ctx context.Context) error {
 	}
 	w.lastAck = time.Now()
 	w.mu.Unlock()
-	w.log.Info("registered", "server", w.c.BaseURL(), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
+	w.log.Info("registered", "server", redactedURL(w.c.BaseURL()), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
 	return nil
 }
 

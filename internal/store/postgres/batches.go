@@ -53,11 +53,12 @@ RETURNING ` + batchColumns
 // are one statement. The script is the batch's (script_size is its size).
 const insertItemsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env)
 SELECT id, 'queued', $6, ''::bytea, $7, args::jsonb, $8, $9::jsonb,
 	$10, $11, $12, $13, $14, $15, $16, $17::jsonb,
-	$18, $19, inputs, $20, $21, $22, $23, idx, input, $24
-FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[]) AS t(id, idx, input, args, inputs)`
+	$18, $19, inputs, $20, $21, $22, $23, idx, input, $24, secret_env
+FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $25::bytea[])
+	AS t(id, idx, input, args, inputs, secret_env)`
 
 // CreateBatch stores the batch and its items in one transaction, or finds
 // the batch stored under its idempotency key.
@@ -70,6 +71,7 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 	n := len(nb.Items)
 	ids, inputs, args, manifests := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
 	idx := make([]int32, n)
+	secretEnvs := make([][]byte, n) // nil: NULL
 	refHashes, refOwners := make([]string, 0, len(t.Blobs)+n), make([]string, 0, len(t.Blobs)+n)
 	for _, h := range t.Blobs {
 		refHashes, refOwners = append(refHashes, h), append(refOwners, nb.ID)
@@ -80,6 +82,9 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 			return store.Batch{}, false, fmt.Errorf("create batch %s: item %d: %w", nb.ID, i, err)
 		}
 		ids[i], idx[i], inputs[i], args[i], manifests[i] = it.ID, int32(i), it.Input, string(a), textOrNull(it.Inputs)
+		if len(it.SecretEnv) > 0 {
+			secretEnvs[i] = it.SecretEnv
+		}
 		for _, h := range it.Blobs {
 			refHashes, refOwners = append(refHashes, h), append(refOwners, it.ID)
 		}
@@ -115,7 +120,7 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 			t.FileName, int64(len(script)), t.Runtime, string(env),
 			t.Limits.MemoryBytes, t.Limits.CPUs, t.Limits.Pids, t.Limits.TimeoutSeconds, t.Network,
 			int32(t.MaxAttempts), int32(t.Retries), string(store.EncodeRequirements(t.Requirements)),
-			store.LogLimitOr(t.LogLimit), created, t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, nb.Owner)
+			store.LogLimitOr(t.LogLimit), created, t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, nb.Owner, secretEnvs)
 		if len(refHashes) > 0 {
 			bt.Queue(insertRefsSQL, refHashes, refOwners)
 		}

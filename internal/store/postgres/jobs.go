@@ -17,7 +17,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -44,7 +44,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
 		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv}
 	if withScript {
 		dest = append(dest, &j.Script, &j.Inputs)
 	}
@@ -157,17 +157,17 @@ type batcher interface {
 // statement: a thousand jobs cost one round trip.
 const createJobsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
 SELECT id, 'queued', file_name, script, length(script), args::jsonb, runtime, env::jsonb,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements::jsonb,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 	$7::bigint[], $8::double precision[], $9::bigint[], $10::bigint[], $11::boolean[],
 	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[],
-	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[])
+	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::bytea[])
 	WITH ORDINALITY AS t(id, file_name, script, args, runtime, env, memory_bytes, cpus, pids,
 		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at,
-		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, n)
+		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, n)
 ORDER BY n
 RETURNING ` + jobColumns
 
@@ -198,6 +198,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		stdinSize, disk                           = make([]int64, n), make([]int64, n)
 		owners                                    = make([]string, n)
 		keys                                      = make([]*string, n)
+		secretEnvs                                = make([][]byte, n) // nil: NULL
 		refHashes, refJobs                        []string
 	)
 	for i, nj := range njs {
@@ -223,6 +224,9 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		if nj.IdempotencyKey != "" {
 			keys[i] = &nj.IdempotencyKey
 		}
+		if len(nj.SecretEnv) > 0 {
+			secretEnvs[i] = nj.SecretEnv
+		}
 		for _, h := range nj.Blobs {
 			refHashes, refJobs = append(refHashes, h), append(refJobs, nj.ID)
 		}
@@ -232,7 +236,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 	b := &pgx.Batch{}
 	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
 		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
-		inputs, stdinHash, stdinSize, disk, owners, keys)
+		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs)
 	if len(refHashes) > 0 {
 		b.Queue(insertRefsSQL, refHashes, refJobs)
 	}

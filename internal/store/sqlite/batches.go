@@ -89,8 +89,8 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
 			network, max_attempts, retries, requirements, log_limit, created_at,
-			inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id)
-			VALUES (?, 'queued', ?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			inputs, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env)
+			VALUES (?, 'queued', ?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 			if _, err := stmt.ExecContext(ctx, it.ID, t.FileName, len(script), args, t.Runtime, env,
 				t.Limits.MemoryBytes, t.Limits.CPUs, t.Limits.Pids, t.Limits.TimeoutSeconds, t.Network,
 				t.MaxAttempts, t.Retries, reqs, store.LogLimitOr(t.LogLimit), created,
-				nullText(it.Inputs), t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, i, it.Input, nb.Owner); err != nil {
+				nullText(it.Inputs), t.Stdin.SHA256, t.Stdin.Size, t.Limits.DiskBytes, nb.ID, i, it.Input, nb.Owner, nullBlob(it.SecretEnv)); err != nil {
 				return fmt.Errorf("item %d (%s): %w", i, it.ID, err)
 			}
 			if err := insertRefs(ctx, tx, it.ID, it.Blobs); err != nil {

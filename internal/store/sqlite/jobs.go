@@ -15,7 +15,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env`
 
 // jobColumnsScript is jobColumns followed by what only the worker that
 // leases a job needs: the script and the inputs' manifest.
@@ -39,7 +39,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
 		&j.WorkerID, &leased, &cancelRequested, &j.ScriptFailures, &j.LostAttempts, &exit, &j.Reason, &j.Message, &j.Failure, &created,
 		&started, &finished, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv}
 	var inputs sql.NullString
 	if withScript {
 		dest = append(dest, &j.Script, &inputs)
@@ -147,8 +147,8 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
 			network, max_attempts, retries, requirements, log_limit, created_at,
-			inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''))`)
+			inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), ?)`)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 				nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 				nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
 				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)),
-				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey); err != nil {
+				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey, nullBlob(nj.SecretEnv)); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
 			if err := insertRefs(ctx, tx, nj.ID, nj.Blobs); err != nil {
@@ -407,4 +407,12 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 // nullText is b as a TEXT parameter, NULL for nil.
 func nullText(b []byte) sql.NullString {
 	return sql.NullString{String: string(b), Valid: b != nil}
+}
+
+// nullBlob stores nil or empty bytes as NULL.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

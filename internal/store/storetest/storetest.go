@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ClaimFitsDisk", func(t *testing.T) { t.Parallel(); testClaimFitsDisk(t, open(t)) })
 	t.Run("ClaimDefaults", func(t *testing.T) { t.Parallel(); testClaimDefaults(t, open(t)) })
 	t.Run("RequirementsRoundTrip", func(t *testing.T) { t.Parallel(); testRequirementsRoundTrip(t, open(t)) })
+	t.Run("SecretEnv", func(t *testing.T) { t.Parallel(); testSecretEnv(t, open(t)) })
 	t.Run("Retries", func(t *testing.T) { t.Parallel(); testRetries(t, open(t)) })
 	t.Run("RetriesOnlyScriptFailures", func(t *testing.T) { t.Parallel(); testRetriesOnlyScriptFailures(t, open(t)) })
 	t.Run("LoseAttempts", func(t *testing.T) { t.Parallel(); testLoseAttempts(t, open(t)) })

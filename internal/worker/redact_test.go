@@ -1,0 +1,16 @@
+package worker
+
+import "testing"
+
+func TestRedactedURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8080":             "http://127.0.0.1:8080",
+		"https://rgrid:s3cret@grid.example": "https://rgrid:xxxxx@grid.example",
+		"http://%zz":                        "(unparsable URL)",
+	} {
+		if got := redactedURL(in); got != want {
+			t.Errorf("redactedURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
