@@ -299,6 +299,12 @@ func RunDev(ctx context.Context, c DevConfig, ready func(url, notice string)) er
 	if url := DevURL(ctx, c.DataDir); url != "" {
 		return usageErr("use it, or stop it first", "rgrid dev is already running at %s", url)
 	}
+	// rgrid dev needs no token: every caller is an admin, so it serves
+	// this machine alone.
+	if c.Listen != "" && !isLoopback(c.Listen) {
+		return usageErr("keep --listen on 127.0.0.1; for other machines run rgrid server with tokens and TLS (the README's \"Running a real grid\")",
+			"rgrid dev takes no tokens, so it serves only on loopback, not on %s", c.Listen)
+	}
 	g, err := openEmbedded(ctx, c.DataDir, c.Runtimes, c.Listen, c.Server)
 	if err != nil {
 		return err
