@@ -274,7 +274,11 @@ type ListJobsParams struct {
 	// Owner, when OwnerSet, limits the list to that owner's jobs.
 	Owner    string
 	OwnerSet bool
-	Limit    int
+	// Runtime and BatchID, when not "", limit the list to jobs of that
+	// runtime (as submitted) and of that batch.
+	Runtime string
+	BatchID string
+	Limit   int
 }
 
 // ClaimParams asks for up to Max queued jobs for one worker.

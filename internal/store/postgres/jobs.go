@@ -287,7 +287,9 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 		WHERE ($1::bigint = 0 OR seq < $1)
 		  AND ($2::text[] IS NULL OR state = ANY ($2))
 		  AND (NOT $4 OR owner_id = $5)
-		ORDER BY seq DESC LIMIT $3`, p.BeforeSeq, states, limit, p.OwnerSet, p.Owner)
+		  AND ($6::text = '' OR runtime = $6)
+		  AND ($7::text = '' OR batch_id = $7)
+		ORDER BY seq DESC LIMIT $3`, p.BeforeSeq, states, limit, p.OwnerSet, p.Owner, p.Runtime, p.BatchID)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

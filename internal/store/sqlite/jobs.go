@@ -225,7 +225,9 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 		WHERE (?1 = 0 OR seq < ?1)
 		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
 		  AND (NOT ?4 OR owner_id = ?5)
-		ORDER BY seq DESC LIMIT ?3`, p.BeforeSeq, string(states), limit, p.OwnerSet, p.Owner)
+		  AND (?6 = '' OR runtime = ?6)
+		  AND (?7 = '' OR batch_id = ?7)
+		ORDER BY seq DESC LIMIT ?3`, p.BeforeSeq, string(states), limit, p.OwnerSet, p.Owner, p.Runtime, p.BatchID)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

@@ -87,6 +87,10 @@ func testBatchCreate(t *testing.T, s store.Store) {
 
 	its := items(t, s, "bat")
 	require.Len(t, its, 3)
+	listed, err := s.ListJobs(ctx, store.ListJobsParams{BatchID: "bat"})
+	require.NoError(t, err)
+	require.Len(t, listed, 3, "the jobs list filtered by batch")
+	require.Equal(t, its[2].ID, listed[0].ID, "newest first")
 	for i, j := range its {
 		require.Equal(t, nb.Items[i].ID, j.ID)
 		require.Equal(t, store.StateQueued, j.State)

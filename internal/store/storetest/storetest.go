@@ -250,6 +250,21 @@ func testListJobs(t *testing.T, s store.Store) {
 	running, err := s.ListJobs(ctx, store.ListJobsParams{States: []store.State{store.StateRunning}})
 	require.NoError(t, err)
 	require.Empty(t, running)
+
+	// Runtime and batch filters.
+	other := newJob("j-r")
+	other.Runtime = "python3.12"
+	_, err = s.CreateJob(ctx, other)
+	require.NoError(t, err)
+	byRuntime, err := s.ListJobs(ctx, store.ListJobsParams{Runtime: "python3.12"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"j-r"}, ids(byRuntime))
+	byRuntime, err = s.ListJobs(ctx, store.ListJobsParams{Runtime: "python3.11", Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, []string{"j-6", "j-5"}, ids(byRuntime))
+	noBatch, err := s.ListJobs(ctx, store.ListJobsParams{BatchID: "bat_none"})
+	require.NoError(t, err)
+	require.Empty(t, noBatch)
 }
 
 func testListJobsDefaultLimit(t *testing.T, s store.Store) {
