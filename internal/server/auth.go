@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ const (
 	accessAdmin                    // admins
 	accessWorker                   // workers
 	accessAny                      // users and workers: blobs, runtimes
+	accessConsole                  // console pages: users; others go to the login page
 )
 
 func (a access) String() string {
@@ -54,6 +56,8 @@ func (a access) String() string {
 		return "worker"
 	case accessAny:
 		return "user or worker"
+	case accessConsole:
+		return "console"
 	}
 	return "unknown"
 }
@@ -268,6 +272,9 @@ func (s *Server) OpenMode(ctx context.Context) (bool, error) { return s.openMode
 // identify finds the request's principal, or says why there is none.
 func (s *Server) identify(r *http.Request) (*principal, error) {
 	h := r.Header.Get("Authorization")
+	if c, err := r.Cookie(sessionCookie); h == "" && err == nil && c.Value != "" {
+		return s.sessionPrincipal(r, c.Value)
+	}
 	if h == "" {
 		open, err := s.openMode(r.Context())
 		if err != nil {
@@ -298,7 +305,12 @@ func (s *Server) identify(r *http.Request) (*principal, error) {
 
 // tokenPrincipal checks an RGrid token.
 func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*principal, error) {
-	key := sha256.Sum256([]byte(secret))
+	return s.hashPrincipal(ctx, sha256.Sum256([]byte(secret)), secret[:tokenIDLen]+"…")
+}
+
+// hashPrincipal checks the token whose SHA-256 is key; name says which
+// token in messages (its prefix, or "of this session").
+func (s *Server) hashPrincipal(ctx context.Context, key [32]byte, name string) (*principal, error) {
 	now := s.opts.Now()
 	s.auth.mu.Lock()
 	c, ok := s.auth.tokens[key]
@@ -310,7 +322,7 @@ func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*principal,
 				return &principal{kind: asOpen}, err
 			}
 			return nil, errorf(client.CodeUnauthorized,
-				"check the token; \"rgrid token list\" shows yours by prefix", "the API token %s… is not known to this server", secret[:tokenIDLen])
+				"check the token; \"rgrid token list\" shows yours by prefix", "the API token %s is not known to this server", name)
 		}
 		if err != nil {
 			return nil, err
@@ -374,7 +386,7 @@ func admits(a access, p *principal) *apiError {
 	switch a {
 	case accessPublic:
 		return nil
-	case accessUser:
+	case accessUser, accessConsole:
 		if p.kind == asWorker {
 			return forbidden("a worker token is for the worker endpoints only; use a user token (rgrid token create)")
 		}
@@ -415,6 +427,11 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, a access, h http.Han
 	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a != accessPublic {
 			p, err := s.identify(r)
+			var ae *apiError
+			if a == accessConsole && errors.As(err, &ae) && ae.code == client.CodeUnauthorized {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
 			if err != nil {
 				s.writeError(w, r, err)
 				return

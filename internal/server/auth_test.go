@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -569,6 +570,7 @@ func TestDefaultDeny(t *testing.T) {
 		access string
 		owned  bool   // the path names alice's job, batch or blob
 		body   string // a valid body, so refusals are about who asks
+		status int    // a public route's answer (default 200)
 	}
 	table := map[string]entry{
 		"GET /v1/health":                         {access: "public"},
@@ -613,6 +615,14 @@ func TestDefaultDeny(t *testing.T) {
 		"POST /v1/jobs/{id}/attempts/{n}/start":  {access: "worker"},
 		"POST /v1/jobs/{id}/attempts/{n}/logs":   {access: "worker", body: `{}`},
 		"POST /v1/jobs/{id}/attempts/{n}/result": {access: "worker", body: `{"state":"succeeded"}`},
+		"GET /console/":                          {access: "public"},
+		"GET /login":                             {access: "public"},
+		"POST /login":                            {access: "public", status: http.StatusUnauthorized}, // no token in the form
+		"POST /logout":                           {access: "public", status: http.StatusNoContent},
+		"GET /{$}":                               {access: "console"},
+		"GET /jobs":                              {access: "console"},
+		"GET /jobs/{id}":                         {access: "console", owned: true},
+		"GET /workers":                           {access: "console"},
 	}
 	routes := g.srv.Routes()
 	require.NotEmpty(t, routes)
@@ -638,7 +648,7 @@ func TestDefaultDeny(t *testing.T) {
 		if strings.HasPrefix(path, "/v1/workers/") {
 			id = "wx"
 		}
-		path = strings.NewReplacer("{id}", id, "{n}", "1", "{hash}", r.SHA256, "{name}", "bob", "{prefix}", g.aliceSecret[:12]).Replace(path)
+		path = strings.NewReplacer("{$}", "", "{id}", id, "{n}", "1", "{hash}", r.SHA256, "{name}", "bob", "{prefix}", g.aliceSecret[:12]).Replace(path)
 		for _, c := range creds {
 			if rt.Pattern == "DELETE /v1/tokens/{prefix}" && c.name == "owner" {
 				continue // would revoke the owner's token for the rest of the walk
@@ -647,7 +657,12 @@ func TestDefaultDeny(t *testing.T) {
 			what := fmt.Sprintf("%s %s with %s: %d %s", method, path, c.name, status, body)
 			switch {
 			case e.access == "public":
+				require.Equal(t, cmp.Or(e.status, http.StatusOK), status, what)
+			case e.access == "console" && (c.name == "no token" || c.name == "expired" || c.name == "revoked"):
 				require.Equal(t, http.StatusOK, status, what)
+				require.Contains(t, body, `name="token"`, "%s: sent to the login page", what)
+			case e.access == "console" && c.name == "worker":
+				require.Equal(t, http.StatusForbidden, status, what)
 			case c.name == "no token" || c.name == "expired" || c.name == "revoked":
 				require.Equal(t, http.StatusUnauthorized, status, what)
 			case c.name == "worker" && (e.access == "user" || e.access == "admin"),

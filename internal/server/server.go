@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rgrid/rgrid/client"
@@ -80,6 +81,9 @@ type Options struct {
 	// when one is first needed; nil, or a source of no key, refuses
 	// submissions that carry secrets (secret_key_missing).
 	Secrets *secrets.Source
+	// SessionKey signs the console's session cookies (see session.go);
+	// empty: a random key made at start.
+	SessionKey []byte
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -96,6 +100,8 @@ type Server struct {
 	auth     authState
 	limits   limitCache
 	routes   []Route
+	sessOnce sync.Once
+	sessKey  []byte
 	log      *slog.Logger
 	opts     Options
 }
@@ -273,6 +279,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/jobs/{id}/attempts/{n}/logs", accessWorker, s.uploadLogs)
 	h("POST /v1/jobs/{id}/attempts/{n}/result", accessWorker, s.reportResult)
 
+	s.consoleRoutes(h)
 	mux.HandleFunc("/", s.noRoute(mux))
 	return mux
 }

@@ -1,0 +1,89 @@
+// RGrid console: the live parts. Job output is only ever put in the page
+// as text nodes (textContent), never as HTML: ANSI SGR colours become
+// <span class> elements, every other escape sequence (OSC 8 links
+// included) is dropped.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf"]').content;
+
+function api(method, path) {
+  return fetch(path, {method, headers: {"X-RGrid-CSRF": csrf}, credentials: "same-origin"});
+}
+
+// ansiNodes turns terminal text into DOM nodes: text nodes in spans whose
+// classes carry the SGR state. Exported for the tests as window.rgridAnsi.
+function ansiNodes(text) {
+  const out = [];
+  let classes = [];
+  // CSI (ESC [ … final), OSC (ESC ] … BEL or ESC \), other ESC x.
+  const re = /\x1b\[([0-9;?]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?/g;
+  let last = 0, m;
+  const push = (s) => {
+    if (!s) return;
+    const span = document.createElement("span");
+    if (classes.length) span.className = classes.join(" ");
+    span.textContent = s;
+    out.push(span);
+  };
+  while ((m = re.exec(text)) !== null) {
+    push(text.slice(last, m.index));
+    last = re.lastIndex;
+    if (m[2] !== "m") continue; // not SGR: dropped
+    for (const p of (m[1] || "0").split(";")) {
+      const n = parseInt(p || "0", 10);
+      if (n === 0) classes = [];
+      else if (n === 1) classes.push("ansi-bold");
+      else if (n >= 30 && n <= 37) classes = classes.filter(c => !/^ansi-3/.test(c)).concat("ansi-" + n);
+      else if (n >= 90 && n <= 97) classes = classes.filter(c => !/^ansi-3/.test(c)).concat("ansi-" + (n - 60));
+      else if (n === 39) classes = classes.filter(c => !/^ansi-3/.test(c));
+    }
+  }
+  push(text.slice(last));
+  return out;
+}
+window.rgridAnsi = ansiNodes;
+
+const logout = document.getElementById("logout");
+if (logout) logout.onclick = async () => { await api("POST", "/logout"); location.href = "/login"; };
+
+const cancel = document.getElementById("cancel");
+if (cancel) cancel.onclick = async () => {
+  const r = await api("POST", "/v1/jobs/" + cancel.dataset.job + "/cancel");
+  if (r.ok) { cancel.disabled = true; cancel.textContent = "Cancel requested"; }
+  else { const e = await r.json(); alert(e.error.message + "\n" + (e.error.hint || "")); }
+};
+
+const log = document.getElementById("log");
+if (log) {
+  const job = log.dataset.job;
+  const show = {stdout: document.getElementById("show-stdout"), stderr: document.getElementById("show-stderr")};
+  const search = document.getElementById("search");
+  const apply = (line) => {
+    const st = line.dataset.stream;
+    const q = search.value;
+    const hide = (show[st] && !show[st].checked) || (q && !line.dataset.text.includes(q));
+    line.classList.toggle("hidden", !!hide);
+  };
+  const applyAll = () => log.childNodes.forEach(apply);
+  show.stdout.onchange = show.stderr.onchange = search.oninput = applyAll;
+  const add = (chunk) => {
+    const line = document.createElement("div");
+    line.className = chunk.stream;
+    line.dataset.stream = chunk.stream;
+    line.dataset.text = chunk.data;
+    for (const n of ansiNodes(chunk.data)) line.appendChild(n);
+    apply(line);
+    log.appendChild(line);
+  };
+  const es = new EventSource("/v1/jobs/" + job + "/logs/sse?stream=stdout,stderr");
+  const text = (b64) => new TextDecoder().decode(Uint8Array.from(atob(b64 || ""), (c) => c.charCodeAt(0)));
+  es.addEventListener("chunk", (e) => { const c = JSON.parse(e.data); c.data = text(c.data); add(c); });
+  es.addEventListener("end", (e) => {
+    es.close();
+    const end = JSON.parse(e.data);
+    const state = document.getElementById("state");
+    state.textContent = end.state; state.className = "state " + end.state;
+    log.dataset.ended = "true";
+    if (cancel) cancel.remove();
+  });
+}

@@ -1,0 +1,32 @@
+// Package console holds the web console's pages and assets, embedded in
+// the binary (no CDN, no build step): html/template pages the server fills
+// in (internal/server/console.go) and a little JavaScript for the live
+// parts, which calls the same JSON API and SSE stream as the CLI.
+package console
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"time"
+)
+
+//go:embed assets/*.html assets/*.js assets/*.css
+var assets embed.FS
+
+// Pages are the console's templates, each a page of layout.html.
+var Pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"since": func(t *time.Time) string {
+		if t == nil || t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05")
+	},
+}).ParseFS(assets, "assets/*.html"))
+
+// Static serves the scripts and style sheet under /console/.
+func Static() http.Handler {
+	sub, _ := fs.Sub(assets, "assets")
+	return http.StripPrefix("/console/", http.FileServerFS(sub))
+}

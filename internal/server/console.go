@@ -1,0 +1,231 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/console"
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// The web console's pages (internal/console holds their templates). They
+// read the store through the same checks as the API: a page is a route of
+// class accessConsole, whose caller is found as the API's is (a session
+// cookie, or nobody on an open server); without one it sends the browser
+// to the login page.
+
+// consoleRoutes registers the console's routes.
+func (s *Server) consoleRoutes(h func(string, access, http.HandlerFunc)) {
+	h("GET /console/", accessPublic, console.Static().ServeHTTP)
+	h("GET /login", accessPublic, s.loginPage)
+	h("POST /login", accessPublic, s.login)
+	h("POST /logout", accessPublic, s.logout)
+	h("GET /{$}", accessConsole, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/jobs", http.StatusSeeOther) })
+	h("GET /jobs", accessConsole, s.jobsPage)
+	h("GET /jobs/{id}", accessConsole, s.jobPage)
+	h("GET /workers", accessConsole, s.workersPage)
+}
+
+// page is what every page's layout needs.
+type page struct {
+	Title, CSRF, Who string
+}
+
+func (s *Server) pageOf(r *http.Request, title string) page {
+	pg := page{Title: title}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		pg.CSRF = s.csrfToken(c.Value)
+	}
+	if p := caller(r); p.kind == asUser {
+		pg.Who = p.user.Name
+	}
+	return pg
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := console.Pages.ExecuteTemplate(&buf, name, data); err != nil {
+		s.log.Error("console: rendering a page failed", "page", name, "err", err)
+		http.Error(w, "the console could not render this page; the server's log says why", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// consoleError shows an API error as a page.
+func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		s.log.Error("console: a page failed", "path", r.URL.Path, "err", err)
+		ae = errorf(client.CodeInternal, "try again; the server's log says why", "the server could not answer")
+	}
+	s.render(w, statusOf(ae.code), "login.html", struct {
+		page
+		Error, Next string
+	}{s.pageOf(r, "Error"), ae.message + " — " + ae.hint, ""})
+}
+
+type loginView struct {
+	page
+	Error, Next string
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "login.html", loginView{page: page{Title: "Log in"}, Next: localPath(r.URL.Query().Get("next"))})
+}
+
+// localPath keeps a redirect target on this server.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+		return "/jobs"
+	}
+	return p
+}
+
+// login exchanges a user token for a session cookie.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	secret := strings.TrimSpace(r.PostFormValue("token"))
+	next := localPath(r.PostFormValue("next"))
+	fail := func(msg string) {
+		s.render(w, http.StatusUnauthorized, "login.html", loginView{page: page{Title: "Log in"}, Error: msg, Next: next})
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			fail("log in from this server's own login page")
+			return
+		}
+	}
+	if !looksLikeToken(secret) {
+		fail("that is not an RGrid token (rgu_ followed by 40 letters and digits); \"rgrid token create\" makes one")
+		return
+	}
+	p, err := s.tokenPrincipal(r.Context(), secret)
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		fail(ae.message + "; " + ae.hint)
+		return
+	case err != nil:
+		s.consoleError(w, r, err)
+		return
+	case p.kind != asUser:
+		fail("a worker token cannot log in; use a user token (rgrid token create)")
+		return
+	}
+	setSession(w, r, s.newSession(hashToken(secret), s.opts.Now()))
+	s.log.Info("console: logged in", "user", p.user.Name, "token", p.token.ID)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// logout ends the session (its cookie; the CSRF header keeps other sites
+// from logging a user out).
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil && r.Header.Get(csrfHeader) != s.csrfToken(c.Value) {
+		s.writeError(w, r, errorf(client.CodeForbidden, "use the console's Log out button", "logging out needs the session's %s header", csrfHeader))
+		return
+	}
+	setSession(w, r, "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type jobsView struct {
+	page
+	Jobs                        []client.Job
+	States                      []client.JobState
+	State, Batch, Runtime, User string
+	Admin                       bool
+	Next                        string
+}
+
+const consolePageSize = 50
+
+func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := jobsView{page: s.pageOf(r, "Jobs"), States: client.AllStates, State: q.Get("state"), Batch: q.Get("batch"),
+		Runtime: q.Get("runtime"), User: q.Get("user"), Admin: caller(r).admin()}
+	p := store.ListJobsParams{Limit: consolePageSize, BatchID: v.Batch, Runtime: v.Runtime}
+	if v.State != "" {
+		if !client.JobState(v.State).Valid() {
+			s.consoleError(w, r, errorf(client.CodeInvalidRequest, "states are: "+joinStates(), "unknown state %q", v.State))
+			return
+		}
+		p.States = []store.State{store.State(v.State)}
+	}
+	if c := q.Get("cursor"); c != "" {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n < 1 {
+			s.consoleError(w, r, errorf(client.CodeInvalidRequest, "follow the page's own links", "cursor %q is not valid", c))
+			return
+		}
+		p.BeforeSeq = n
+	}
+	var err error
+	if p.Owner, p.OwnerSet, err = s.listOwner(r); err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	jobs, err := s.store.ListJobs(r.Context(), p)
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	for _, j := range jobs {
+		v.Jobs = append(v.Jobs, jobToAPI(j, nil))
+	}
+	if len(jobs) == p.Limit {
+		next := url.Values{}
+		for k, vs := range q {
+			if k != "cursor" && len(vs) > 0 && vs[0] != "" {
+				next.Set(k, vs[0])
+			}
+		}
+		next.Set("cursor", strconv.FormatInt(jobs[len(jobs)-1].Seq, 10))
+		v.Next = "/jobs?" + next.Encode()
+	}
+	s.render(w, http.StatusOK, "jobs.html", v)
+}
+
+func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
+	j, err := s.loadJob(r, r.PathValue("id"))
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	atts, err := s.store.ListAttempts(r.Context(), j.ID)
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	s.render(w, http.StatusOK, "job.html", struct {
+		page
+		Job client.Job
+	}{s.pageOf(r, "Job "+j.ID), jobToAPI(j, atts)})
+}
+
+func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.store.ListWorkers(r.Context())
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	v := struct {
+		page
+		Workers []client.Worker
+	}{page: s.pageOf(r, "Workers")}
+	for _, x := range ws {
+		v.Workers = append(v.Workers, workerToAPI(x))
+	}
+	s.render(w, http.StatusOK, "workers.html", v)
+}
