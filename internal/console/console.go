@@ -17,8 +17,17 @@ var assets embed.FS
 
 // Pages are the console's templates, each a page of layout.html.
 var Pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"since": func(t *time.Time) string {
-		if t == nil || t.IsZero() {
+	"since": func(v any) string {
+		var t time.Time
+		switch x := v.(type) {
+		case time.Time:
+			t = x
+		case *time.Time:
+			if x != nil {
+				t = *x
+			}
+		}
+		if t.IsZero() {
 			return "—"
 		}
 		return t.UTC().Format("2006-01-02 15:04:05")

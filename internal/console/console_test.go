@@ -1,0 +1,45 @@
+package console_test
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/console"
+)
+
+// TestPagesRender: every page renders with the data the server gives it.
+func TestPagesRender(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	job := client.Job{ID: "job_1", State: client.StateFailed, CreatedAt: now, Reason: "script_error", Message: "boom",
+		Failure: &client.Failure{Exception: "ZeroDivisionError"}, Attempts: []client.Attempt{{Number: 1, StartedAt: &now}}}
+	type page struct{ Title, CSRF, Who string }
+	for name, data := range map[string]any{
+		"login.html": struct {
+			page
+			Error, Next string
+		}{page{Title: "x"}, "e", "/jobs"},
+		"jobs.html": struct {
+			page
+			Jobs                        []client.Job
+			States                      []client.JobState
+			State, Batch, Runtime, User string
+			Admin                       bool
+			Next                        string
+		}{Jobs: []client.Job{job}, States: client.AllStates},
+		"job.html": struct {
+			page
+			Job client.Job
+		}{Job: job},
+		"workers.html": struct {
+			page
+			Workers []client.Worker
+		}{Workers: []client.Worker{{ID: "w", LastHeartbeat: now}}},
+	} {
+		if err := console.Pages.ExecuteTemplate(io.Discard, name, data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

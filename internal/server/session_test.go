@@ -1,0 +1,102 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgrid/rgrid/internal/server"
+)
+
+// TestConsoleSession: a token logs in for an HttpOnly, SameSite=Strict
+// cookie; the cookie authenticates the API as that user (another user's
+// job is not found); a change needs the session's CSRF header; a
+// revoked token ends the session.
+func TestConsoleSession(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	mine := submit(t, g.alice, "mine")
+	theirs := submit(t, g.bob, "theirs")
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(g.url+"/login", url.Values{"token": {g.aliceSecret}, "next": {"/jobs/" + mine.ID}})
+	require.NoError(t, err)
+	body := readAll(t, resp)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Equal(t, "/jobs/"+mine.ID, resp.Request.URL.Path, "sent where it asked")
+	require.Contains(t, body, mine.ID)
+	require.NotContains(t, body, g.aliceSecret)
+	setCookie := resp.Request.Response.Header.Get("Set-Cookie")
+	require.Contains(t, setCookie, "HttpOnly")
+	require.Contains(t, setCookie, "SameSite=Strict")
+	require.NotContains(t, setCookie, g.aliceSecret, "the cookie does not carry the token")
+	csrf := regexp.MustCompile(`name="csrf" content="([^"]+)"`).FindStringSubmatch(body)
+	require.Len(t, csrf, 2, "the page carries the CSRF token")
+
+	get := func(path string) int {
+		resp, err := c.Get(g.url + path)
+		require.NoError(t, err)
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get("/v1/jobs/"+mine.ID))
+	require.Equal(t, http.StatusNotFound, get("/v1/jobs/"+theirs.ID))
+	require.Equal(t, http.StatusNotFound, get("/jobs/"+theirs.ID))
+
+	post := func(path, token string) int {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("X-RGrid-CSRF", token)
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusForbidden, post("/v1/jobs/"+mine.ID+"/cancel", ""), "no CSRF header")
+	require.Equal(t, http.StatusForbidden, post("/v1/jobs/"+mine.ID+"/cancel", "forged"), "a wrong CSRF header")
+	j, err := g.alice.Job(ctx, mine.ID)
+	require.NoError(t, err)
+	require.False(t, j.CancelRequested, "refused changes changed nothing")
+	require.Equal(t, http.StatusOK, post("/v1/jobs/"+mine.ID+"/cancel", csrf[1]))
+
+	// A bad token does not log in.
+	resp, err = http.PostForm(g.url+"/login", url.Values{"token": {"rgu_" + strings.Repeat("x", 40)}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, readAll(t, resp), "not known")
+
+	// Revoking the token ends the session.
+	toks, err := g.alice.ListTokens(ctx, false)
+	require.NoError(t, err)
+	for _, tk := range toks {
+		_, err = g.admin.RevokeToken(ctx, tk.ID)
+		require.NoError(t, err)
+	}
+	g.advance(11 * time.Second) // past the token cache
+	require.Equal(t, http.StatusUnauthorized, get("/v1/jobs/"+mine.ID))
+	resp, err = c.Get(g.url + "/jobs")
+	require.NoError(t, err)
+	require.Equal(t, "/login", resp.Request.URL.Path, "the console sends the browser to log in")
+	readAll(t, resp)
+	requireNoSecretLogged(t, g)
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
