@@ -36,12 +36,12 @@ import (
 type access int
 
 const (
-	accessPublic access = iota + 1 // anyone: the health check
-	accessUser                     // users (any role)
-	accessAdmin                    // admins
-	accessWorker                   // workers
-	accessAny                      // users and workers: blobs, runtimes
-	accessConsole                  // console pages: users; others go to the login page
+	accessPublic  access = iota + 1 // anyone: the health check
+	accessUser                      // users (any role)
+	accessAdmin                     // admins
+	accessWorker                    // workers
+	accessAny                       // users and workers: blobs, runtimes
+	accessConsole                   // console pages: users; others go to the login page
 )
 
 func (a access) String() string {
