@@ -35,6 +35,8 @@ pg_start
 
 echo "== test images"
 bash scripts/images.sh
+echo "== chromium (the console's browser test)"
+bash scripts/chromium.sh
 
 echo "== go vet, golangci-lint"
 go vet ./...

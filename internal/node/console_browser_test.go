@@ -78,6 +78,7 @@ printf '\033[31mred text\033[0m plain\n'
 `)
 	waitEnded(t, c, evil.ID)
 	var pwned, anchors, scripts, red, text string
+	var shot []byte
 	run("the injection job's page",
 		chromedp.Navigate(base+"/jobs/"+evil.ID),
 		chromedp.WaitVisible(`#log[data-ended="true"]`),
@@ -86,6 +87,7 @@ printf '\033[31mred text\033[0m plain\n'
 		chromedp.Evaluate(`String(document.querySelectorAll("#log script, #log img").length)`, &scripts),
 		chromedp.Text(`#log .ansi-31`, &red),
 		chromedp.Text(`#log`, &text),
+		chromedp.CaptureScreenshot(&shot), // PNG
 	)
 	if pwned != "undefined" || anchors != "0" || scripts != "0" {
 		t.Errorf("job output injected into the page: window.pwned=%s, %s links, %s script/img elements", pwned, anchors, scripts)
@@ -129,12 +131,10 @@ printf '\033[31mred text\033[0m plain\n'
 		t.Fatal(err)
 	}
 	var first, second []string
-	var shot []byte
 	run("the jobs list",
 		chromedp.Navigate(base+"/jobs"),
 		chromedp.WaitVisible(`#next`),
 		chromedp.Evaluate(`[...document.querySelectorAll("#jobs tbody td:first-child")].map(e => e.textContent)`, &first),
-		chromedp.FullScreenshot(&shot, 90),
 		chromedp.Click(`#next`),
 		chromedp.WaitNotPresent(`#next`),
 		chromedp.Evaluate(`[...document.querySelectorAll("#jobs tbody td:first-child")].map(e => e.textContent)`, &second),
