@@ -33,6 +33,11 @@ func TestPagesRender(t *testing.T) {
 			page
 			Job client.Job
 		}{Job: job},
+		"batch.html": struct {
+			page
+			Batch  client.Batch
+			Failed []client.Job
+		}{Batch: client.Batch{ID: "bat_1", Counts: client.BatchCounts{Failed: 1}}, Failed: []client.Job{job}},
 		"workers.html": struct {
 			page
 			Workers []client.Worker

@@ -623,6 +623,7 @@ func TestDefaultDeny(t *testing.T) {
 		"GET /jobs":                              {access: "console"},
 		"GET /jobs/{id}":                         {access: "console", owned: true},
 		"GET /workers":                           {access: "console"},
+		"GET /batches/{id}":                      {access: "console", owned: true},
 	}
 	routes := g.srv.Routes()
 	require.NotEmpty(t, routes)
@@ -642,7 +643,7 @@ func TestDefaultDeny(t *testing.T) {
 		e := table[rt.Pattern]
 		method, path, _ := strings.Cut(rt.Pattern, " ")
 		id := job.ID
-		if strings.HasPrefix(path, "/v1/batches/") {
+		if strings.HasPrefix(path, "/v1/batches/") || strings.HasPrefix(path, "/batches/") {
 			id = batch.ID
 		}
 		if strings.HasPrefix(path, "/v1/workers/") {

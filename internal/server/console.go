@@ -28,6 +28,7 @@ func (s *Server) consoleRoutes(h func(string, access, http.HandlerFunc)) {
 	h("GET /{$}", accessConsole, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/jobs", http.StatusSeeOther) })
 	h("GET /jobs", accessConsole, s.jobsPage)
 	h("GET /jobs/{id}", accessConsole, s.jobPage)
+	h("GET /batches/{id}", accessConsole, s.batchPage)
 	h("GET /workers", accessConsole, s.workersPage)
 }
 
@@ -228,4 +229,28 @@ func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
 		v.Workers = append(v.Workers, workerToAPI(x))
 	}
 	s.render(w, http.StatusOK, "workers.html", v)
+}
+
+// batchPage shows a batch's counts and its failed items (the first 100).
+func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
+	b, err := s.loadBatch(r, r.PathValue("id"))
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	items, err := s.store.ListBatchItems(r.Context(), store.ListBatchItemsParams{BatchID: b.ID, Limit: 100,
+		States: []store.State{store.StateFailed, store.StateTimedOut, store.StateOOMKilled, store.StateError, store.StateLost}})
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	v := struct {
+		page
+		Batch  client.Batch
+		Failed []client.Job
+	}{page: s.pageOf(r, "Batch "+b.ID), Batch: batchToAPI(b)}
+	for _, j := range items {
+		v.Failed = append(v.Failed, jobToAPI(j, nil))
+	}
+	s.render(w, http.StatusOK, "batch.html", v)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/server"
 )
 
@@ -52,6 +53,17 @@ func TestConsoleSession(t *testing.T) {
 	require.Equal(t, http.StatusOK, get("/v1/jobs/"+mine.ID))
 	require.Equal(t, http.StatusNotFound, get("/v1/jobs/"+theirs.ID))
 	require.Equal(t, http.StatusNotFound, get("/jobs/"+theirs.ID))
+	batch, _, err := g.alice.SubmitBatchRun(ctx, client.BatchRequest{Job: client.SubmitRequest{Script: []byte("print(1)\n"), FileName: "b.py"},
+		Array: []int{0, 1}})
+	require.NoError(t, err)
+	for path, want := range map[string]string{"/jobs": mine.ID, "/batches/" + batch.ID: batch.ID, "/workers": "Workers"} {
+		resp, err := c.Get(g.url + path)
+		require.NoError(t, err)
+		body := readAll(t, resp)
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		require.Contains(t, body, want, path)
+		require.NotContains(t, body, theirs.ID, path)
+	}
 
 	post := func(path, token string) int {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+path, nil)

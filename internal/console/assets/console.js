@@ -87,3 +87,10 @@ if (log) {
     if (cancel) cancel.remove();
   });
 }
+
+const retry = document.getElementById("retry");
+if (retry) retry.onclick = async () => {
+  const r = await api("POST", "/v1/batches/" + retry.dataset.batch + "/retry");
+  if (r.ok) location.reload();
+  else { const e = await r.json(); alert(e.error.message + "\n" + (e.error.hint || "")); }
+};
