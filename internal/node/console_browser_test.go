@@ -131,12 +131,18 @@ printf '\033[31mred text\033[0m plain\n'
 		t.Fatal(err)
 	}
 	var first, second []string
+	var next string
 	run("the jobs list",
 		chromedp.Navigate(base+"/jobs"),
 		chromedp.WaitVisible(`#next`),
 		chromedp.Evaluate(`[...document.querySelectorAll("#jobs tbody td:first-child")].map(e => e.textContent)`, &first),
-		chromedp.Click(`#next`),
-		chromedp.WaitNotPresent(`#next`),
+		chromedp.AttributeValue(`#next`, "href", &next, nil),
+	)
+	if !strings.HasPrefix(next, "/jobs?") {
+		t.Fatalf("the next page's link is %q", next)
+	}
+	run("the jobs list's second page",
+		chromedp.Navigate(base+next), // waits for the page's load
 		chromedp.Evaluate(`[...document.querySelectorAll("#jobs tbody td:first-child")].map(e => e.textContent)`, &second),
 	)
 	if len(first) != 50 || len(second) != 13 {
