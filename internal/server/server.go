@@ -80,6 +80,10 @@ type Options struct {
 	// when one is first needed; nil, or a source of no key, refuses
 	// submissions that carry secrets (secret_key_missing).
 	Secrets *secrets.Source
+	// MetricsInterval is how often the gauges of GET /metrics that read
+	// the store (queue, workers, slots) are read (default 10 s): never per
+	// scrape.
+	MetricsInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -91,6 +95,8 @@ type Server struct {
 	sched    *scheduler.Scheduler
 	reaper   *scheduler.Reaper
 	sweeper  *startstop.FuncService // blob retention; nil without a blob store
+	gauges   *startstop.FuncService // the metrics' store-backed gauges
+	metrics  *metrics
 	blobs    blobCounters
 	batches  batchCache
 	auth     authState
@@ -139,10 +145,15 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.Retention <= 0 {
 		opts.Retention = blob.DefaultRetention
 	}
-	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval)
+	if opts.MetricsInterval <= 0 {
+		opts.MetricsInterval = DefaultMetricsInterval
+	}
+	m := newMetrics(rt, opts.Now)
+	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
 		store:    st,
 		runtimes: rt,
+		metrics:  m,
 		sched:    sched,
 		reaper: sched.NewReaper(scheduler.ReaperOptions{
 			DeadAfter: opts.DeadAfter, Interval: opts.ReapInterval, TimeoutGrace: opts.TimeoutGrace,
@@ -152,11 +163,16 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 }
 
-// Start starts the server's background work (the reaper, the blob
-// retention sweep) until ctx ends or Stop. Serving the Handler needs no
-// Start; a server without it serves but never reaps.
+// Start starts the server's background work (the reaper, the metrics'
+// store-backed gauges, the blob retention sweep) until ctx ends or Stop.
+// Serving the Handler needs no Start; a server without it serves but never
+// reaps, and its gauges stay at 0.
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.reaper.Start(ctx); err != nil {
+		return err
+	}
+	s.gauges = startstop.Func(s.metricsLoop)
+	if err := s.gauges.Start(ctx); err != nil {
 		return err
 	}
 	if s.opts.Blobs != nil {
@@ -171,6 +187,9 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Stop() {
 	if s.sweeper != nil {
 		s.sweeper.Stop()
+	}
+	if s.gauges != nil {
+		s.gauges.Stop()
 	}
 	s.reaper.Stop()
 }
@@ -219,13 +238,16 @@ func (s *Server) DeleteWorker(ctx context.Context, id string) error {
 	return s.store.DeleteWorker(ctx, id)
 }
 
-// Handler returns the API's routes. Every route has an access class
-// (auth.go); the default-deny test walks them all.
+// Handler returns the API's routes, every request counted in the metrics.
+// Every route has an access class (auth.go); the default-deny test walks
+// them all.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes = nil
 	h := func(pattern string, a access, f http.HandlerFunc) { s.handle(mux, pattern, a, f) }
 	h("GET /v1/health", accessPublic, s.health)
+	// Prometheus scrapes with an admin's token (open on an open server).
+	h("GET /metrics", accessAdmin, s.serveMetrics().ServeHTTP)
 	h("GET /v1/runtimes", accessAny, s.listRuntimes)
 	h("GET /v1/whoami", accessAny, s.whoami)
 
@@ -274,7 +296,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/jobs/{id}/attempts/{n}/result", accessWorker, s.reportResult)
 
 	mux.HandleFunc("/", s.noRoute(mux))
-	return mux
+	return s.instrument(mux)
 }
 
 // noRoute answers requests no route takes: 405 with Allow when the path
