@@ -63,6 +63,22 @@ func TestPrometheusScrapes(t *testing.T) {
 		}
 	}
 
+	// The worker's own metrics pass promtool as the server's do.
+	resp, err := http.Get("http://" + workerMetrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "rgrid_worker_slots 4") {
+		t.Fatalf("worker metrics: %d\n%s", resp.StatusCode, body)
+	}
+	check := exec.CommandContext(t.Context(), lookTool(t, "promtool"), "check", "metrics")
+	check.Stdin = strings.NewReader(string(body))
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics on the worker's metrics: %v\n%s", err, out)
+	}
+
 	promAddr := freeAddr(t)
 	config := filepath.Join(dir, "prometheus.yml")
 	writeFile(t, config, fmt.Sprintf(`global:
