@@ -1,8 +1,8 @@
 // Package cli holds rgrid's commands: what people type (run, status, logs,
 // list, cancel, runtimes, workers; login, whoami, token, admin) and the
 // long-running roles (server, worker, dev), each a cobra command over an
-// options struct, writing to
-// injected writers so that tests drive them like a user would.
+// options struct, writing to injected writers so that tests drive them
+// like a user would.
 package cli
 
 import (
