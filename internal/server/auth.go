@@ -345,7 +345,7 @@ func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*principal,
 		at := now
 		c.p.token.LastUsedAt = &at
 		s.auth.mu.Lock()
-		if cur, ok := s.auth.tokens[key]; ok && cur.fetched == c.fetched {
+		if cur, ok := s.auth.tokens[key]; ok && cur.fetched.Equal(c.fetched) {
 			s.auth.tokens[key] = c
 		}
 		s.auth.mu.Unlock()
