@@ -288,10 +288,12 @@ func TestMetricsLostAndExpired(t *testing.T) {
 		"the gauges loop reads the store after Start")
 	// Past the dead-after interval (and the slow job's time limit and
 	// grace): the dying worker's job is lost (one attempt allowed); the
-	// silent one's worker keeps heartbeating, and its job is expired.
-	g.advance(20 * time.Second)
+	// silent one's worker heartbeats halfway, so it stays alive through
+	// every reaper pass, and its job is expired.
+	g.advance(10 * time.Second)
 	_, err = g.worker2.Heartbeat(ctx, "silent", client.HeartbeatRequest{Running: []client.AttemptRef{{JobID: slow.ID, Attempt: 1}}})
 	require.NoError(t, err)
+	g.advance(10 * time.Second)
 	require.Eventually(t, func() bool {
 		return sum("rgrid_jobs_finished_total", map[string]string{"state": "lost"}) == 1 &&
 			sum("rgrid_jobs_finished_total", map[string]string{"state": "timed_out"}) == 1
