@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs rgrid's whole test suite the way CI does: installs and starts what the
 # tests need (a private PostgreSQL cluster on a free port under a temp dir,
-# and the Docker test images, built locally since no registry is reachable),
-# runs go vet and go test -race over every package, and stops what it started.
+# the Docker test images, built locally since no registry is reachable, and
+# Debian's prometheus for the metrics tests), runs go vet and go test -race
+# over every package, and stops what it started.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -run TestE2E    # extra arguments go to "go test"
@@ -21,6 +22,8 @@ command -v go >/dev/null 2>&1 || { echo "scripts/test.sh: Go is not installed (h
 source scripts/s3.sh
 # shellcheck source=scripts/pg.sh
 source scripts/pg.sh
+# shellcheck source=scripts/prometheus.sh
+source scripts/prometheus.sh
 s3_build_log=$(mktemp)
 setsid bash scripts/s3.sh build >"$s3_build_log" 2>&1 &
 s3_build_pid=$!
@@ -32,6 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 pg_start
+echo "== Prometheus (the metrics tests run promtool and a Prometheus server)"
+prom_install
 
 echo "== test images"
 bash scripts/images.sh

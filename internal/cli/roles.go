@@ -40,6 +40,7 @@ func newServerCmd(e *env) *cobra.Command {
 		userMaxRunning        int
 		tlsOpts               node.ServerTLS
 		secretKeyFile         string
+		metricsInterval       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -77,6 +78,10 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("pass 0 for no limit, or a positive number", "--user-max-queued and --user-max-running take no negative numbers")
 			}
 			opts.MaxQueuedPerUser, opts.MaxRunningPerUser = userMaxQueued, userMaxRunning
+			if metricsInterval < time.Second {
+				return userErr("read the gauges at most once a second, e.g. --metrics-interval 10s", "--metrics-interval %s is under a second", metricsInterval)
+			}
+			opts.MetricsInterval = metricsInterval
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile, SecretKeyFile: secretKeyFile,
 				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
@@ -104,6 +109,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.DurationVar(&retention, "retention", 7*24*time.Hour, "files no job references are deleted after this long")
 	sizeVar(f, &maxInputs, "max-inputs", 10<<30, "the largest working directory a job may send")
 	f.IntVar(&maxBatchItems, "max-batch-items", 100_000, "the most items one batch may have")
+	f.DurationVar(&metricsInterval, "metrics-interval", 10*time.Second, "how often /metrics' queue and worker gauges are read from the database (never per scrape)")
 	f.StringVar(&secretKeyFile, "secret-key-file", "", "file of 32 random bytes (hex or base64, mode 0600) that encrypts jobs' --secret-env values; every replica needs the same (env RGRID_SECRET_KEY_FILE; default: made beside a SQLite --db, none on PostgreSQL)")
 	return cmd
 }
@@ -111,6 +117,7 @@ func newServerCmd(e *env) *cobra.Command {
 type workerOptions struct {
 	server, token, executor, id, name string
 	caCert                            string
+	metricsListen                     string
 	slots                             int
 	maxLogBytes                       int64
 	diskQuota                         string
@@ -146,6 +153,7 @@ A second signal stops it at once.`,
 	f.StringVar(&o.executor, "executor", "", "docker, or process (no isolation); default docker, and an error if no engine answers")
 	f.StringVar(&o.id, "worker-id", "", "stable id of this worker (default: one made once and kept in the data directory)")
 	f.StringVar(&o.name, "name", "", "display name (default: the host name)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve this worker's Prometheus metrics at http://ADDR/metrics, unauthenticated: keep it on loopback, e.g. 127.0.0.1:9101 (default: none)")
 	sizeVar(f, &o.maxLogBytes, "max-log-bytes", 10<<20, "cap on the output of a job that carries no log limit of its own; the rest is cut with a notice")
 	f.StringVar(&o.diskQuota, "disk-quota", "auto", "limit each job's working directory to its --disk with a size-limited mount: auto (if this machine can: root, loop devices, mkfs.ext4), required, or off")
 	f.IntVar(&o.maxOutputFiles, "max-output-files", 10_000, "the most files collected of a job's outputs; the rest are listed as left out")
@@ -185,7 +193,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	return node.RunWorker(ctx, node.WorkerConfig{
 		Server: o.server, Token: o.token, CACert: o.caCert, ID: o.id, Name: o.name, Slots: o.slots, Executor: o.executor,
 		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes, Docker: dockerOpts,
-		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs,
+		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs, MetricsListen: o.metricsListen,
 		Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
 	})
 }

@@ -1,7 +1,8 @@
 // Package cli holds rgrid's commands: what people type (run, status, logs,
-// list, cancel, runtimes, workers) and the long-running roles (server,
-// worker, dev), each a cobra command over an options struct, writing to
-// injected writers so that tests drive them like a user would.
+// list, cancel, runtimes, workers; login, whoami, token, admin) and the
+// long-running roles (server, worker, dev), each a cobra command over an
+// options struct, writing to injected writers so that tests drive them
+// like a user would.
 package cli
 
 import (
@@ -33,10 +34,14 @@ type env struct {
 // Run executes rgrid with args (without the program name) and returns the
 // process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr}
+	return run(ctx, &env{stdin: os.Stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	stderr := e.stderr
 	root := newRoot(e)
 	root.SetArgs(args)
-	root.SetOut(stdout)
+	root.SetOut(e.stdout)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
@@ -83,12 +88,15 @@ codes of a job's outcome.`,
 					path = config.DefaultPath()
 				}
 			}
+			if cmd.Annotations[createsConfig] != "" {
+				explicit = false // rgrid login makes the file it is told to write
+			}
 			f, err := config.Load(path, explicit, settingNames(cmd.Root()))
 			if err != nil {
 				return configError(err)
 			}
 			e.cfg = f
-			if err := config.Apply(cmd.Flags(), f, os.Getenv); err != nil {
+			if err := config.Apply(cmd.Flags(), settingsFor(cmd, f), os.Getenv); err != nil {
 				return configError(err)
 			}
 			if fl := cmd.Flags().Lookup("server"); fl != nil {
@@ -109,6 +117,7 @@ codes of a job's outcome.`,
 		newRunCmd(e), newStatusCmd(e), newLogsCmd(e), newOutputsCmd(e), newListCmd(e), newCancelCmd(e),
 		newBatchCmd(e), newRuntimesCmd(e), newWorkersCmd(e), newVersionCmd(e),
 		newServerCmd(e), newWorkerCmd(e), newDevCmd(e), newMigrateCmd(e),
+		newLoginCmd(e), newWhoamiCmd(e), newTokenCmd(e), newAdminCmd(e),
 	)
 	return root
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/startstop"
@@ -36,6 +40,9 @@ type WorkerConfig struct {
 	// Abort, when closed, stops the running jobs at once (they are handed
 	// back to the queue) instead of letting a drain finish them.
 	Abort <-chan struct{}
+	// MetricsListen, when set, is the address the worker's own metrics
+	// are served on (GET /metrics, no authentication).
+	MetricsListen string
 }
 
 // RunWorker registers with the server and works until ctx ends, then
@@ -104,6 +111,13 @@ func RunWorker(ctx context.Context, c WorkerConfig) error {
 	if err != nil {
 		return usageErr("check the worker's flags", "%v", err)
 	}
+	if c.MetricsListen != "" {
+		stop, err := serveWorkerMetrics(ctx, c.MetricsListen, w, c.Log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if c.Abort != nil {
 		aborter := startstop.Func(func(ctx context.Context) {
 			select {
@@ -117,4 +131,24 @@ func RunWorker(ctx context.Context, c WorkerConfig) error {
 		defer aborter.Stop()
 	}
 	return w.Run(ctx)
+}
+
+// serveWorkerMetrics serves the worker's metrics on addr until the
+// returned stop is called. The listener has no authentication: on an
+// address other machines reach, anyone there reads them, which is
+// warned of.
+func serveWorkerMetrics(ctx context.Context, addr string, w *worker.Worker, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, platformErr("choose another address with --metrics-listen, or stop what uses it", "listen on %s for metrics: %v", addr, err)
+	}
+	if !loopback(ln.Addr()) {
+		log.Warn("worker metrics are served without authentication on an address other machines may reach; keep --metrics-listen on loopback, or firewall it", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.Metrics(), promhttp.HandlerOpts{}))
+	a := newAPI(ln, mux)
+	_ = a.Start(context.WithoutCancel(ctx)) // an api always starts
+	log.Info("worker metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return a.Stop, nil
 }

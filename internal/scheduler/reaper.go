@@ -111,6 +111,7 @@ func (r *Reaper) Reap(ctx context.Context) error {
 		}
 		r.s.log.Warn("worker is dead; its jobs were taken back", "worker", w.ID,
 			"last_heartbeat", w.LastHeartbeat, "jobs", len(jobs))
+		r.s.attemptsLost("worker_lost", jobs)
 		r.s.jobsChanged(jobs)
 	}
 	expired, err := r.s.store.ExpireOverdue(ctx, now, r.opts.TimeoutGrace)
@@ -122,6 +123,9 @@ func (r *Reaper) Reap(ctx context.Context) error {
 		if j.WorkerID != "" {
 			r.s.StopRequested(j.WorkerID)
 		}
+	}
+	if r.s.observer != nil && len(expired) > 0 {
+		r.s.observer.JobsExpired(expired)
 	}
 	r.s.jobsChanged(expired)
 	return nil
@@ -157,6 +161,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, workerID string, running []st
 	if len(jobs) > 0 {
 		s.log.Warn("worker does not run attempts leased to it; taken back", "worker", workerID, "jobs", len(jobs))
 	}
+	s.attemptsLost("worker_dropped", jobs)
 	s.jobsChanged(jobs)
 	return nil
 }
@@ -170,6 +175,7 @@ func (s *Scheduler) Release(ctx context.Context, workerID, message string) ([]st
 	if err != nil {
 		return nil, err
 	}
+	s.attemptsLost("worker_stopped", jobs)
 	s.jobsChanged(jobs)
 	return jobs, nil
 }
@@ -206,6 +212,7 @@ func (s *Scheduler) SweepGone(ctx context.Context, p GoneParams) ([]string, erro
 			if err != nil {
 				return gone, fmt.Errorf("take back the jobs of worker %s: %w", w.ID, err)
 			}
+			s.attemptsLost("worker_lost", jobs)
 			s.jobsChanged(jobs)
 		}
 		if err := s.store.DeleteWorker(ctx, w.ID); err != nil && !errors.Is(err, store.ErrNotFound) {

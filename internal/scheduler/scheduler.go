@@ -21,6 +21,32 @@ type Scheduler struct {
 	// PollInterval bounds how long a waiting lease goes without looking at
 	// the store, for changes made by another server replica.
 	pollInterval time.Duration
+	observer     Observer
+}
+
+// Observer hears of the state changes the scheduler makes itself (the
+// server's metrics count them). Its methods must not block.
+type Observer interface {
+	// AttemptsLost: each job lost its active attempt, for reason (a
+	// LoseParams reason: worker_lost, worker_dropped, worker_stopped),
+	// and is as it is now: queued again, or ended.
+	AttemptsLost(reason string, jobs []store.Job)
+	// JobsExpired: the server ended these running jobs, past their time
+	// limit and its grace.
+	JobsExpired(jobs []store.Job)
+}
+
+// WithObserver sets who hears of the scheduler's own state changes, and
+// returns s.
+func (s *Scheduler) WithObserver(o Observer) *Scheduler {
+	s.observer = o
+	return s
+}
+
+func (s *Scheduler) attemptsLost(reason string, jobs []store.Job) {
+	if s.observer != nil && len(jobs) > 0 {
+		s.observer.AttemptsLost(reason, jobs)
+	}
 }
 
 // New returns a scheduler over st. now may be nil for time.Now.

@@ -357,7 +357,7 @@ func (s *Server) hashPrincipal(ctx context.Context, key [32]byte, name string) (
 		at := now
 		c.p.token.LastUsedAt = &at
 		s.auth.mu.Lock()
-		if cur, ok := s.auth.tokens[key]; ok && cur.fetched == c.fetched {
+		if cur, ok := s.auth.tokens[key]; ok && cur.fetched.Equal(c.fetched) {
 			s.auth.tokens[key] = c
 		}
 		s.auth.mu.Unlock()

@@ -574,6 +574,7 @@ func TestDefaultDeny(t *testing.T) {
 	}
 	table := map[string]entry{
 		"GET /v1/health":                         {access: "public"},
+		"GET /metrics":                           {access: "admin"},
 		"GET /v1/runtimes":                       {access: "user or worker"},
 		"GET /v1/whoami":                         {access: "user or worker"},
 		"POST /v1/jobs":                          {access: "user", body: `{"script":"eAo=","file_name":"x.py"}`},

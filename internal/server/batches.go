@@ -69,6 +69,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK // the batch of the key, made before
 	if created {
 		status = http.StatusCreated
+		s.metrics.jobsSubmitted(nb.Item.Runtime, len(nb.Items))
 		s.sched.JobQueued()
 		s.log.Info("batch queued", "batch", b.ID, "items", b.Size, "parallelism", b.Parallelism)
 	}
@@ -378,6 +379,7 @@ func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
 		s.sched.StopRequested(j.WorkerID)
 		s.sched.JobChanged(j.ID)
 	}
+	s.countCanceledItems(r.Context(), id, b.Counts.Canceled-before.Counts.Canceled)
 	s.log.Info("batch canceled", "batch", id, "stopping", len(active))
 	writeJSON(w, http.StatusOK, client.BatchCancelResponse{Batch: batchToAPI(b), Stopping: len(active)})
 }
@@ -394,6 +396,7 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n > 0 {
+		s.metrics.retried.WithLabelValues(retryBatch).Add(float64(n))
 		s.sched.JobQueued()
 	}
 	s.log.Info("batch retried", "batch", id, "requeued", n)
@@ -525,4 +528,18 @@ func (s *Server) jobFilesOf(ctx context.Context, id string) (store.JobFiles, err
 	}
 	f.Inputs, err = json.Marshal(m)
 	return f, err
+}
+
+// countCanceledItems counts in the metrics the n items a cancel ended at
+// once (the queued ones), under the runtime they share.
+func (s *Server) countCanceledItems(ctx context.Context, batchID string, n int) {
+	if n <= 0 {
+		return
+	}
+	items, err := s.store.ListBatchItems(ctx, store.ListBatchItemsParams{BatchID: batchID, Limit: 1})
+	if err != nil || len(items) == 0 {
+		s.log.Warn("metrics: could not read a canceled batch's runtime", "batch", batchID, "err", err)
+		return
+	}
+	s.metrics.finished.WithLabelValues(string(store.StateCanceled), runtimeLabel(items[0])).Add(float64(n))
 }

@@ -183,6 +183,7 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	s.blobs.uploads.Add(1)
 	s.blobs.uploadBytes.Add(size)
+	s.metrics.blobBytes.Add(float64(size))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -60,6 +60,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK // the job of the key, made before
 	if j.ID == nj.ID {
 		status = http.StatusCreated
+		s.metrics.jobsSubmitted(j.Runtime, 1)
 		s.sched.JobQueued()
 	}
 	w.Header().Set("Location", "/v1/jobs/"+j.ID)
@@ -113,6 +114,7 @@ func (s *Server) submitJobs(w http.ResponseWriter, r *http.Request) {
 	out := client.BatchSubmitResponse{Jobs: make([]client.Job, len(jobs))}
 	for i, j := range jobs {
 		out.Jobs[i] = jobToAPI(j, nil)
+		s.metrics.jobsSubmitted(j.Runtime, 1)
 	}
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -360,7 +362,9 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrJobFinished):
 		err = errorf(client.CodeJobFinished, "there is nothing left to cancel",
 			"job %s already ended: %s", id, j.State).with("state", j.State)
-	case err == nil && j.WorkerID != "" && !j.State.Terminal():
+	case err == nil && j.State.Terminal():
+		s.metrics.jobEnded(j) // it was queued: canceled at once
+	case err == nil && j.WorkerID != "":
 		s.sched.StopRequested(j.WorkerID)
 	}
 	if err != nil {

@@ -138,8 +138,9 @@ func (s *Server) openSecretEnv(j store.Job, env map[string]string) error {
 // in error with the reason why, instead of handing it to the worker.
 func (s *Server) endUnopened(ctx context.Context, j store.Job, soe *secretOpenError) {
 	s.log.Warn("job's secret environment does not open; ended in error", "job", j.ID, "attempt", j.Attempt, "problem", soe.Message)
-	done, err := s.store.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: j.Attempt, State: store.StateError,
-		Reason: ReasonSecretKey, Message: soe.Message, Now: s.opts.Now().UTC()})
+	p := store.FinishParams{JobID: j.ID, Attempt: j.Attempt, State: store.StateError,
+		Reason: ReasonSecretKey, Message: soe.Message, Now: s.opts.Now().UTC()}
+	done, err := s.store.FinishAttempt(ctx, p)
 	if err != nil {
 		// The worker does not run it: the lease is taken back when the
 		// worker's heartbeat does not list it, and the next lease tries
@@ -147,5 +148,5 @@ func (s *Server) endUnopened(ctx context.Context, j store.Job, soe *secretOpenEr
 		s.log.Error("could not end a job whose secrets do not open", "job", j.ID, "err", err)
 		return
 	}
-	s.resultRecorded(done)
+	s.resultRecorded(done, p, false)
 }

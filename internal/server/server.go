@@ -84,6 +84,10 @@ type Options struct {
 	// SessionKey signs the console's session cookies (see session.go);
 	// empty: a random key made at start.
 	SessionKey []byte
+	// MetricsInterval is how often the gauges of GET /metrics that read
+	// the store (queue, workers, slots) are read (default 10 s): never per
+	// scrape.
+	MetricsInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -95,6 +99,8 @@ type Server struct {
 	sched    *scheduler.Scheduler
 	reaper   *scheduler.Reaper
 	sweeper  *startstop.FuncService // blob retention; nil without a blob store
+	gauges   *startstop.FuncService // the metrics' store-backed gauges
+	metrics  *metrics
 	blobs    blobCounters
 	batches  batchCache
 	auth     authState
@@ -145,10 +151,15 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	if opts.Retention <= 0 {
 		opts.Retention = blob.DefaultRetention
 	}
-	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval)
+	if opts.MetricsInterval <= 0 {
+		opts.MetricsInterval = DefaultMetricsInterval
+	}
+	m := newMetrics(rt, opts.Now)
+	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
 		store:    st,
 		runtimes: rt,
+		metrics:  m,
 		sched:    sched,
 		reaper: sched.NewReaper(scheduler.ReaperOptions{
 			DeadAfter: opts.DeadAfter, Interval: opts.ReapInterval, TimeoutGrace: opts.TimeoutGrace,
@@ -158,11 +169,16 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 }
 
-// Start starts the server's background work (the reaper, the blob
-// retention sweep) until ctx ends or Stop. Serving the Handler needs no
-// Start; a server without it serves but never reaps.
+// Start starts the server's background work (the reaper, the metrics'
+// store-backed gauges, the blob retention sweep) until ctx ends or Stop.
+// Serving the Handler needs no Start; a server without it serves but never
+// reaps, and its gauges stay at 0.
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.reaper.Start(ctx); err != nil {
+		return err
+	}
+	s.gauges = startstop.Func(s.metricsLoop)
+	if err := s.gauges.Start(ctx); err != nil {
 		return err
 	}
 	if s.opts.Blobs != nil {
@@ -177,6 +193,9 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Stop() {
 	if s.sweeper != nil {
 		s.sweeper.Stop()
+	}
+	if s.gauges != nil {
+		s.gauges.Stop()
 	}
 	s.reaper.Stop()
 }
@@ -225,13 +244,16 @@ func (s *Server) DeleteWorker(ctx context.Context, id string) error {
 	return s.store.DeleteWorker(ctx, id)
 }
 
-// Handler returns the API's routes. Every route has an access class
-// (auth.go); the default-deny test walks them all.
+// Handler returns the API's routes, every request counted in the metrics.
+// Every route has an access class (auth.go); the default-deny test walks
+// them all.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes = nil
 	h := func(pattern string, a access, f http.HandlerFunc) { s.handle(mux, pattern, a, f) }
 	h("GET /v1/health", accessPublic, s.health)
+	// Prometheus scrapes with an admin's token (open on an open server).
+	h("GET /metrics", accessAdmin, s.serveMetrics().ServeHTTP)
 	h("GET /v1/runtimes", accessAny, s.listRuntimes)
 	h("GET /v1/whoami", accessAny, s.whoami)
 
@@ -281,7 +303,7 @@ func (s *Server) Handler() http.Handler {
 
 	s.consoleRoutes(h)
 	mux.HandleFunc("/", s.noRoute(mux))
-	return mux
+	return s.instrument(mux)
 }
 
 // noRoute answers requests no route takes: 405 with Allow when the path

@@ -118,7 +118,8 @@ func (s *Server) takeOver(r *http.Request, id, tokenID string) error {
 		return errorf(client.CodeWorkerIDInUse, "give each worker its own --worker-id",
 			"worker id %s is registered with another worker token, and that worker is alive", id).with("worker_id", id)
 	}
-	_, err = s.store.LoseAttempts(r.Context(), store.LoseParams{WorkerID: id, Reason: "worker_lost",
+	jobs, err := s.store.LoseAttempts(r.Context(), store.LoseParams{WorkerID: id, Reason: "worker_lost",
 		Message: fmt.Sprintf("worker id %s was registered again with another token", id), Now: now})
+	s.metrics.AttemptsLost("worker_lost", jobs)
 	return err
 }

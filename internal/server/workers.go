@@ -265,8 +265,10 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		var j store.Job
-		j, err = s.store.StartAttempt(r.Context(), ref, s.opts.Now().UTC())
+		now := s.opts.Now().UTC()
+		j, err = s.store.StartAttempt(r.Context(), ref, now)
 		if err == nil {
+			s.metrics.started(j, now)
 			s.sched.JobChanged(ref.JobID)
 			writeJSON(w, http.StatusOK, client.AttemptStatus{Stop: j.CancelRequested})
 			return
@@ -312,6 +314,11 @@ func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
 		return
 	}
+	stored := 0
+	for _, c := range chunks {
+		stored += len(c.Data)
+	}
+	s.metrics.logBytes.Add(float64(stored))
 	if req.Truncated {
 		if err := s.store.MarkLogsTruncated(r.Context(), ref); err != nil {
 			s.writeError(w, r, s.staleOrMissing(r, ref, err))
@@ -356,16 +363,17 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	j, err := s.store.FinishAttempt(r.Context(), store.FinishParams{
+	p := store.FinishParams{
 		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
 		Reason: req.Reason, Message: req.Message, Failure: failure, Started: req.Started, Outputs: outputs,
 		Now: s.opts.Now().UTC(),
-	})
+	}
+	j, err := s.store.FinishAttempt(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
 		return
 	}
-	s.resultRecorded(j)
+	s.resultRecorded(j, p, false)
 	s.log.Info("job finished", "job", j.ID, "attempt", ref.Attempt, "state", j.State, "reason", j.Reason)
 	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
 }
@@ -475,6 +483,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	startedHere := map[store.AttemptRef]bool{} // starts this request recorded, at now
 	if len(req.Starts) > 0 {
 		refs := make([]store.AttemptRef, 0, len(req.Starts))
 		at := make([]int, 0, len(req.Starts))
@@ -493,6 +502,8 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		for k, ref := range refs {
 			i := at[k]
 			if resp.Starts[i].Error = reportError(ref, errs[k]); errs[k] == nil {
+				s.metrics.started(jobs[k], now)
+				startedHere[ref] = true
 				resp.Starts[i].Stop = jobs[k].CancelRequested
 				s.sched.JobChanged(ref.JobID)
 			} else if resp.Starts[i].Error == nil {
@@ -545,7 +556,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 			i := at[k]
 			ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
 			if resp.Results[i].Error = reportError(ref, errs[k]); errs[k] == nil {
-				s.resultRecorded(jobs[k])
+				s.resultRecorded(jobs[k], p, startedHere[ref])
 				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[k].State, "reason", jobs[k].Reason)
 			} else if resp.Results[i].Error == nil {
 				s.writeError(w, r, errs[k])
@@ -556,10 +567,12 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// resultRecorded wakes the job's followers and, when the result queued the
-// job again (a retry, or an attempt its worker lost) or freed a place in
-// its batch, the waiting leases.
-func (s *Server) resultRecorded(j store.Job) {
+// resultRecorded counts result p in the metrics (startedHere: the same
+// request recorded the attempt's start), and wakes the job's followers
+// and, when the result queued the job again (a retry, or an attempt its
+// worker lost) or freed a place in its batch, the waiting leases.
+func (s *Server) resultRecorded(j store.Job, p store.FinishParams, startedHere bool) {
+	s.metrics.resultRecorded(j, p, startedHere)
 	s.sched.JobChanged(j.ID)
 	if j.State == store.StateQueued || j.BatchID != "" || s.runningCapped(j.Owner) {
 		s.sched.JobQueued()

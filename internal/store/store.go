@@ -266,6 +266,14 @@ type Worker struct {
 	TokenID string
 }
 
+// QueueStats are the queue's size and its first job's submission time
+// (nil when the queue is empty). A job queued again keeps its place, and
+// so its submission time.
+type QueueStats struct {
+	Queued          int64
+	OldestCreatedAt *time.Time
+}
+
 // ListJobsParams selects a page of jobs, newest first.
 type ListJobsParams struct {
 	States []State // empty: all
@@ -440,6 +448,10 @@ type Store interface {
 	MarkDeadWorkers(ctx context.Context, cutoff time.Time) ([]Worker, error)
 	// ListWorkers returns all workers, most recently heard from first.
 	ListWorkers(ctx context.Context) ([]Worker, error)
+	// QueueStats counts the queued jobs and finds the first queued one
+	// (by Seq), through the queue's partial index: the metrics read it
+	// once per interval.
+	QueueStats(ctx context.Context) (QueueStats, error)
 
 	// JobFiles returns a job's inputs, outputs and stdin, or ErrNotFound.
 	JobFiles(ctx context.Context, id string) (JobFiles, error)

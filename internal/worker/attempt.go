@@ -172,7 +172,11 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		}
 	}
 	log.Info("starting job", "file", spec.FileName, "runtime", j.Job.Runtime)
+	startAt := time.Now()
 	h, err := w.opts.Executor.Start(ctx, spec)
+	if err == nil {
+		w.metrics.executorStarted(startAt)
+	}
 	if err != nil {
 		log.Error("job could not start", "err", err)
 		ship.system("rgrid: the job could not start: " + err.Error())
@@ -251,7 +255,12 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 	refused := ship.close()
 	if refused != nil {
 		log.Info("the server no longer accepts this attempt; not reporting", "err", refused)
+		w.metrics.ended(outcomeRefused)
 		return
+	}
+	switch a.killReason() {
+	case killLost, killIDTaken:
+		w.metrics.ended(outcomeAbandoned)
 	}
 	switch a.killReason() {
 	case killLost:
@@ -352,10 +361,12 @@ func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) 
 		cancel()
 		if err == nil {
 			w.log.Info("job finished", "job", a.ref.JobID, "attempt", a.ref.Attempt, "state", r.State)
+			w.metrics.ended(string(r.State))
 			return
 		}
 		if client.IsCode(err, client.CodeStaleAttempt) || client.IsCode(err, client.CodeNotFound) {
 			w.log.Info("result refused: the attempt is no longer current", "job", a.ref.JobID, "attempt", a.ref.Attempt)
+			w.metrics.ended(outcomeRefused)
 			return
 		}
 		var apiErr *client.Error

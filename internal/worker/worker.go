@@ -70,6 +70,7 @@ type Worker struct {
 	log      *slog.Logger
 	reporter *reporter
 	blobs    *blobCache
+	metrics  *metrics
 
 	heartbeat time.Duration
 	deadAfter time.Duration // the server's: after this long unheard, our jobs are given away
@@ -117,7 +118,7 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		opts.Instance = NewInstance()
 	}
 	c = c.WithWorkerInstance(opts.Instance)
-	return &Worker{
+	w := &Worker{
 		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
 		heartbeat: 5 * time.Second,
 		deadAfter: 15 * time.Second,
@@ -126,7 +127,9 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		idLost:    make(chan struct{}),
 		reporter:  newReporter(c, opts.ID),
 		blobs:     newBlobCache(c, opts.BlobCacheDir, opts.BlobCacheBytes),
-	}, nil
+	}
+	w.metrics = newMetrics(w)
+	return w, nil
 }
 
 // Run registers and works until ctx ends, then drains: it takes no new

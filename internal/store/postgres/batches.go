@@ -103,6 +103,13 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 		fresh bool
 	)
 	err = s.tx(ctx, func(tx pgx.Tx) error {
+		// A key older than the window is free again.
+		if key != nil {
+			if _, err := tx.Exec(ctx, `UPDATE batches SET idempotency_key = NULL WHERE idempotency_key = $1 AND created_at < $2`,
+				key, created.Add(-store.IdempotencyWindow)); err != nil {
+				return err
+			}
+		}
 		b, err := scanBatch(tx.QueryRow(ctx, insertBatchSQL, nb.ID, nb.Name, nb.Kind, n, nb.Parallelism, key,
 			script, textOrNull(t.Inputs), created, nb.Owner))
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -65,6 +65,12 @@ func (s *Store) CreateBatch(ctx context.Context, nb store.NewBatch) (store.Batch
 	)
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		fresh = false
+		if key.Valid { // a key older than the window is free again
+			if _, err := tx.ExecContext(ctx, `UPDATE batches SET idempotency_key = NULL WHERE idempotency_key = ? AND created_at < ?`,
+				key, created-int64(store.IdempotencyWindow)); err != nil {
+				return err
+			}
+		}
 		if key.Valid {
 			b, err := scanBatch(tx.QueryRowContext(ctx, `SELECT `+batchColumns+` FROM batches WHERE idempotency_key = ?`, key))
 			if err == nil {

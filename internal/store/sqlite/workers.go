@@ -231,3 +231,23 @@ func (s *Store) ListWorkers(ctx context.Context) ([]store.Worker, error) {
 func validWorkerState(s string) bool {
 	return s == "active" || s == "draining" || s == "dead"
 }
+
+// queueStatsSQL reads both from the partial index jobs_queued_seq (state
+// = 'queued'), never from the whole table.
+const queueStatsSQL = `SELECT
+	(SELECT count(*) FROM jobs WHERE state = 'queued'),
+	(SELECT created_at FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1)`
+
+// QueueStats counts the queued jobs and finds the first one's submission
+// time.
+func (s *Store) QueueStats(ctx context.Context) (store.QueueStats, error) {
+	var (
+		q      store.QueueStats
+		oldest sql.NullInt64
+	)
+	if err := s.r.QueryRowContext(ctx, queueStatsSQL).Scan(&q.Queued, &oldest); err != nil {
+		return store.QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	q.OldestCreatedAt = fromNullNanos(oldest)
+	return q, nil
+}

@@ -170,6 +170,14 @@ func testBatchIdempotent(t *testing.T, s store.Store) {
 	_, _, err = s.CreateBatch(ctx, other)
 	require.ErrorIs(t, err, store.ErrBatchKeyReused)
 
+	// A day later the key makes a new batch.
+	later := newBatch("later", 5)
+	later.IdempotencyKey, later.CreatedAt = "key-1", base.Add(store.IdempotencyWindow+time.Second)
+	got, created, err = s.CreateBatch(ctx, later)
+	require.NoError(t, err)
+	require.True(t, created, "a key older than the window is free again")
+	require.Equal(t, "later", got.ID)
+
 	// Concurrent submissions under one new key make one batch.
 	var wg sync.WaitGroup
 	results := make([]bool, 4)

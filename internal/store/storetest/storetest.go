@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("DeleteWorker", func(t *testing.T) { t.Parallel(); testDeleteWorker(t, open(t)) })
 	t.Run("ListWorkers", func(t *testing.T) { t.Parallel(); testListWorkers(t, open(t)) })
 	t.Run("MarkDeadWorkers", func(t *testing.T) { t.Parallel(); testMarkDeadWorkers(t, open(t)) })
+	t.Run("QueueStats", func(t *testing.T) { t.Parallel(); testQueueStats(t, open(t)) })
 	t.Run("WorkerInstanceRegister", func(t *testing.T) { t.Parallel(); testWorkerInstanceRegister(t, open(t)) })
 	t.Run("WorkerInstanceHeartbeat", func(t *testing.T) { t.Parallel(); testWorkerInstanceHeartbeat(t, open(t)) })
 	t.Run("WorkerInstanceLegacy", func(t *testing.T) { t.Parallel(); testWorkerInstanceLegacy(t, open(t)) })

@@ -147,3 +147,38 @@ func testMarkDeadWorkers(t *testing.T, s store.Store) {
 	}
 	require.Equal(t, map[string]string{"a": "active", "b": "draining", "c": "active", "d": "dead", "e": "active"}, states)
 }
+
+func testQueueStats(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	stats := func() store.QueueStats {
+		t.Helper()
+		q, err := s.QueueStats(ctx)
+		require.NoError(t, err)
+		return q
+	}
+	require.Equal(t, store.QueueStats{}, stats(), "an empty queue")
+	for i, id := range []string{"q-0", "q-1", "q-2"} {
+		nj := newJob(id)
+		nj.CreatedAt = at(i + 1)
+		_, err := s.CreateJob(ctx, nj)
+		require.NoError(t, err)
+	}
+	require.Equal(t, store.QueueStats{Queued: 3, OldestCreatedAt: timep(at(1))}, stats())
+
+	got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w", Max: 1, Now: at(5)})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "q-0", got[0].ID)
+	require.Equal(t, store.QueueStats{Queued: 2, OldestCreatedAt: timep(at(2))}, stats(), "a leased job is not queued")
+
+	_, err = s.RequestCancel(ctx, "q-2", at(6))
+	require.NoError(t, err)
+	require.Equal(t, store.QueueStats{Queued: 1, OldestCreatedAt: timep(at(2))}, stats(), "a canceled job is not queued")
+
+	lost, err := s.LoseAttempts(ctx, store.LoseParams{WorkerID: "w", Reason: "worker_lost", Message: "gone", Now: at(7)})
+	require.NoError(t, err)
+	require.Len(t, lost, 1)
+	require.Equal(t, store.StateQueued, lost[0].State)
+	require.Equal(t, store.QueueStats{Queued: 2, OldestCreatedAt: timep(at(1))}, stats(),
+		"a job queued again keeps its place and its submission time")
+}
