@@ -102,12 +102,15 @@ func (s *Server) checkQueued(r *http.Request, n int) error {
 	if p.kind != asUser {
 		return nil
 	}
-	limit := limitOf(p.user.MaxQueued, s.opts.MaxQueuedPerUser)
+	// The users' limits as last read (an admin's change here is seen at
+	// once), else the user as their token was checked.
+	u := p.user
 	if us, err := s.usersByID(r.Context()); err == nil {
-		if u, ok := us[p.user.ID]; ok {
-			limit = limitOf(u.MaxQueued, s.opts.MaxQueuedPerUser)
+		if cur, ok := us[p.user.ID]; ok {
+			u = cur
 		}
 	}
+	limit := limitOf(u.MaxQueued, s.opts.MaxQueuedPerUser)
 	if limit <= 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -270,20 +271,19 @@ func (s *Server) userNames(r *http.Request) (map[string]string, error) {
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	p := caller(r)
 	id := r.PathValue("prefix")
-	notFound := errorf(client.CodeNotFound, "\"rgrid token list\" shows your tokens by prefix", "no token %s", id)
-	ts, err := s.store.ListTokens(r.Context(), map[bool]string{true: "", false: p.owner()}[p.admin()])
+	// An admin revokes any token; a user one of their own, found among
+	// theirs; anyone else (the shared token is an admin) has none.
+	scope := ""
+	if !p.admin() {
+		scope = p.owner()
+	}
+	ts, err := s.store.ListTokens(r.Context(), scope)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var target *store.Token
-	for i := range ts {
-		if ts[i].ID == id && (p.admin() || p.kind == asUser && ts[i].UserID == p.user.ID && ts[i].Kind == store.TokenUser) {
-			target = &ts[i]
-		}
-	}
-	if target == nil || p.kind != asUser && !p.admin() {
-		s.writeError(w, r, notFound)
+	if !slices.ContainsFunc(ts, func(t store.Token) bool { return t.ID == id }) || scope == "" && !p.admin() {
+		s.writeError(w, r, errorf(client.CodeNotFound, "\"rgrid token list\" shows your tokens by prefix", "no token %s", id))
 		return
 	}
 	t, err := s.store.RevokeToken(r.Context(), id, s.opts.Now().UTC())
