@@ -92,6 +92,10 @@ func (e *Executor) cleanRunDir(dir string) {
 	}
 }
 
+// sweepAge is how old a run directory must be for sweep to take it: far
+// longer than the moment between making a run directory and locking it.
+const sweepAge = time.Minute
+
 // sweep removes the run directories in the work directory that no run
 // holds: a run's lock lives as long as the worker process that started
 // it, and its processes die with that process (Pdeathsig), but its mount
@@ -104,6 +108,12 @@ func (e *Executor) sweep() {
 	}
 	for _, d := range entries {
 		if !d.IsDir() || !strings.HasPrefix(d.Name(), runPrefix) {
+			continue
+		}
+		// A directory another worker process has just made is not yet
+		// locked (it locks it right after making it): only one older
+		// than sweepAge that no one holds is a leftover.
+		if info, err := d.Info(); err != nil || time.Since(info.ModTime()) < sweepAge {
 			continue
 		}
 		dir := filepath.Join(e.workDir, d.Name())
