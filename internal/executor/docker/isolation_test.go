@@ -50,8 +50,12 @@ func TestTimeout(t *testing.T) {
 	if want := "killed after 5 s (the job's time limit)"; got.res.Message != want {
 		t.Errorf("message %q, want %q", got.res.Message, want)
 	}
-	if got.res.ExitCode != 137 || got.res.Duration < 5*time.Second || got.elapsed > 10*time.Second {
-		t.Errorf("exit code %d, duration %v, Wait after %v; want 137, >= 5 s, < 10 s",
+	// The job sleeps 600 s: the bounds say the limit ended it, with room
+	// for a loaded engine (creating and starting a container has taken
+	// 4 s here while the e2e suite ran beside it; Wait's elapsed time
+	// includes that, the job's duration does not).
+	if got.res.ExitCode != 137 || got.res.Duration < 5*time.Second || got.res.Duration > 20*time.Second || got.elapsed > 60*time.Second {
+		t.Errorf("exit code %d, duration %v, Wait after %v; want 137, 5–20 s, < 60 s",
 			got.res.ExitCode, got.res.Duration, got.elapsed)
 	}
 }
