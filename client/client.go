@@ -325,8 +325,12 @@ func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 // ListOptions filter and page GET /v1/jobs.
 type ListOptions struct {
 	States []JobState
-	Limit  int
-	Cursor string
+	// Runtime and Batch, when not "", keep the jobs of that runtime (as
+	// submitted) and of that batch.
+	Runtime string
+	Batch   string
+	Limit   int
+	Cursor  string
 }
 
 // Jobs lists jobs newest first.
@@ -334,6 +338,12 @@ func (c *Client) Jobs(ctx context.Context, o ListOptions) (JobList, error) {
 	q := url.Values{}
 	for _, s := range o.States {
 		q.Add("state", string(s))
+	}
+	if o.Runtime != "" {
+		q.Set("runtime", o.Runtime)
+	}
+	if o.Batch != "" {
+		q.Set("batch", o.Batch)
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))

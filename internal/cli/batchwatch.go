@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/jobhint"
 )
 
 // Watching a batch: one progress line (redrawn in place on a terminal,
@@ -379,7 +380,7 @@ func batchOutcome(b client.Batch, items []client.Job, stderr io.Writer) error {
 				exit = fmt.Sprint(*j.ExitCode)
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", itemName(j), j.State, exit, failureLine(j))
-			if h := hintFor(j); h != "" {
+			if h := jobhint.For(j); h != "" {
 				if hints[h] == nil {
 					order = append(order, h)
 				}

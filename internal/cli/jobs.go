@@ -13,6 +13,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
+	"github.com/rgrid/rgrid/internal/jobhint"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -70,7 +71,7 @@ func printStatus(w io.Writer, j client.Job) {
 		fmt.Fprintf(tw, "Output:\ttruncated: only the first %s was kept (the job's log limit; rgrid run --log-limit raises it)\n",
 			bytesize.Format(j.LogLimit))
 	}
-	if h := hintFor(j); h != "" {
+	if h := jobhint.For(j); h != "" {
 		fmt.Fprintf(tw, "Hint:\t%s\n", h)
 	}
 	if j.CancelRequested && !j.State.Terminal() {

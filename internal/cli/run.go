@@ -16,6 +16,7 @@ import (
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
 	"github.com/rgrid/rgrid/internal/config"
+	"github.com/rgrid/rgrid/internal/jobhint"
 	"github.com/rgrid/rgrid/internal/node"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/workdir"
@@ -429,7 +430,7 @@ func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt 
 		onEnd(ctx, job)
 	}
 	if job.State == client.StateFailed && job.Failure != nil {
-		printError(stderr, &Error{Message: job.FileName + " failed: " + job.Failure.Summary(), Hint: hintFor(job)})
+		printError(stderr, &Error{Message: job.FileName + " failed: " + job.Failure.Summary(), Hint: jobhint.For(job)})
 	}
 	if job.LogsTruncated {
 		fmt.Fprintf(stderr, "rgrid: only the first %s of the output was kept (the job's log limit); raise it with --log-limit\n",
@@ -463,27 +464,27 @@ func outcome(j client.Job, stderr io.Writer) error {
 	case client.StateFailed:
 		if j.Reason == "disk_full" {
 			printError(stderr, &Error{Message: fmt.Sprintf("job %s filled its working directory (its disk limit, %s): %s",
-				j.ID, bytesize.Format(j.Limits.DiskBytes), j.Message), Hint: hintFor(j)})
+				j.ID, bytesize.Format(j.Limits.DiskBytes), j.Message), Hint: jobhint.For(j)})
 		}
 		if j.ExitCode != nil {
 			return exitCode(*j.ExitCode)
 		}
 		// Failed without an exit code: the script was stopped by something
 		// other than its own exit, which only the platform can explain.
-		printError(stderr, &Error{Message: fmt.Sprintf("job %s failed without an exit code: %s", j.ID, j.Message), Hint: hintFor(j)})
+		printError(stderr, &Error{Message: fmt.Sprintf("job %s failed without an exit code: %s", j.ID, j.Message), Hint: jobhint.For(j)})
 		return exitCode(exitPlatform)
 	case client.StateTimedOut:
-		printError(stderr, &Error{Message: "job " + j.ID + " timed out: " + j.Message, Hint: hintFor(j)})
+		printError(stderr, &Error{Message: "job " + j.ID + " timed out: " + j.Message, Hint: jobhint.For(j)})
 		return exitCode(exitTimedOut)
 	case client.StateOOMKilled:
-		printError(stderr, &Error{Message: "job " + j.ID + " ran out of memory: " + j.Message, Hint: hintFor(j)})
+		printError(stderr, &Error{Message: "job " + j.ID + " ran out of memory: " + j.Message, Hint: jobhint.For(j)})
 		return exitCode(exitOOM)
 	case client.StateCanceled:
 		fmt.Fprintf(stderr, "rgrid: job %s was canceled\n", j.ID)
 		return exitCode(exitCanceled)
 	}
 	// error and lost: the platform failed the job, not the script.
-	printError(stderr, &Error{Message: fmt.Sprintf("job %s ended %s: %s", j.ID, j.State, j.Message), Hint: hintFor(j)})
+	printError(stderr, &Error{Message: fmt.Sprintf("job %s ended %s: %s", j.ID, j.State, j.Message), Hint: jobhint.For(j)})
 	return exitCode(exitPlatform)
 }
 

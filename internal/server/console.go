@@ -10,6 +10,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/console"
+	"github.com/rgrid/rgrid/internal/jobhint"
 	"github.com/rgrid/rgrid/internal/store"
 )
 
@@ -209,10 +210,12 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 		s.consoleError(w, r, err)
 		return
 	}
+	job := jobToAPI(j, atts)
 	s.render(w, http.StatusOK, "job.html", struct {
 		page
-		Job client.Job
-	}{s.pageOf(r, "Job "+j.ID), jobToAPI(j, atts)})
+		Job  client.Job
+		Hint string
+	}{s.pageOf(r, "Job "+j.ID), job, jobhint.For(job)})
 }
 
 func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {

@@ -288,7 +288,7 @@ func (s *Server) loadJob(r *http.Request, id string) (store.Job, error) {
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := store.ListJobsParams{Limit: 50}
+	p := store.ListJobsParams{Limit: 50, Runtime: q.Get("runtime"), BatchID: q.Get("batch")}
 	for _, v := range q["state"] {
 		for _, st := range strings.Split(v, ",") {
 			if !client.JobState(st).Valid() {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,6 +242,34 @@ func TestListPagingNewestFirst(t *testing.T) {
 	}
 	if _, err := b.c.Jobs(t.Context(), client.ListOptions{States: []client.JobState{"nope"}}); !client.IsCode(err, client.CodeInvalidRequest) {
 		t.Errorf("bad state filter: %v", err)
+	}
+	py, err := b.c.Submit(t.Context(), client.SubmitRequest{FileName: "x.py", Script: []byte("print(1)"), Runtime: "python3.12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err = b.c.Jobs(t.Context(), client.ListOptions{Runtime: "python3.12"})
+	if err != nil || len(l.Jobs) != 1 || l.Jobs[0].ID != py.ID {
+		t.Errorf("runtime filter: %v %+v", err, l)
+	}
+	var bash []string
+	for cursor, n := "", 0; n < 5; n++ {
+		l, err = b.c.Jobs(t.Context(), client.ListOptions{Runtime: "bash", Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range l.Jobs {
+			bash = append(bash, j.ID)
+		}
+		if cursor = l.Next; cursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(bash, []string{ids[4], ids[3], ids[2], ids[1], ids[0]}) {
+		t.Errorf("runtime filter paged = %v, want the 5 bash jobs newest first %v", bash, ids)
+	}
+	l, err = b.c.Jobs(t.Context(), client.ListOptions{Batch: "bat_none"})
+	if err != nil || len(l.Jobs) != 0 {
+		t.Errorf("batch filter: %v %+v", err, l)
 	}
 }
 

@@ -121,6 +121,11 @@ type AuthStore interface {
 	// ListAudit returns entries newest first.
 	ListAudit(ctx context.Context, p ListAuditParams) ([]AuditEntry, error)
 
+	// ServerKey returns the key stored under name, storing fresh there
+	// first when there is none: every server on the database gets the same
+	// key, whichever stored it.
+	ServerKey(ctx context.Context, name string, fresh []byte, now time.Time) ([]byte, error)
+
 	// CountJobs counts the jobs of owner in states (a user's queued jobs,
 	// for the limit on them).
 	CountJobs(ctx context.Context, owner string, states []State) (int, error)

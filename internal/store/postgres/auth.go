@@ -264,3 +264,26 @@ func (s *Store) AttemptHolders(ctx context.Context, refs []store.AttemptRef) ([]
 func (s *Store) GetWorker(ctx context.Context, id string) (store.Worker, error) {
 	return notFound(scanWorker(s.pool.QueryRow(ctx, `SELECT `+workerColumns+` FROM workers WHERE id = $1`, id)))
 }
+
+// ServerKey returns the key named name, storing fresh first if there is
+// none.
+func (s *Store) ServerKey(ctx context.Context, name string, fresh []byte, now time.Time) ([]byte, error) {
+	var key []byte
+	var err error
+	// A key another server stored after this statement's snapshot and
+	// before its insert gives no row: the next statement sees it.
+	for range 3 {
+		err = s.pool.QueryRow(ctx, `WITH ins AS (
+				INSERT INTO server_keys (name, secret, created_at) VALUES ($1, $2, $3)
+				ON CONFLICT (name) DO NOTHING RETURNING secret)
+			SELECT secret FROM ins UNION ALL SELECT secret FROM server_keys WHERE name = $1
+			LIMIT 1`, name, fresh, nowOr(now)).Scan(&key)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server key %q: %w", name, err)
+	}
+	return key, nil
+}

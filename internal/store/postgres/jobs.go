@@ -283,13 +283,17 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 	for _, st := range p.States {
 		states = append(states, string(st))
 	}
+	// Planned for its values each time (an unnamed statement, not a
+	// cached generic plan), so that a filter left empty drops out and the
+	// others walk their own index: jobs_owner_seq, jobs_runtime_seq,
+	// jobs_batch_seq, jobs_unsucceeded_seq, or jobs_seq_key for none.
 	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
 		WHERE ($1::bigint = 0 OR seq < $1)
 		  AND ($2::text[] IS NULL OR state = ANY ($2))
 		  AND (NOT $4 OR owner_id = $5)
 		  AND ($6::text = '' OR runtime = $6)
 		  AND ($7::text = '' OR batch_id = $7)
-		ORDER BY seq DESC LIMIT $3`, p.BeforeSeq, states, limit, p.OwnerSet, p.Owner, p.Runtime, p.BatchID)
+		ORDER BY seq DESC LIMIT $3`, pgx.QueryExecModeCacheDescribe, p.BeforeSeq, states, limit, p.OwnerSet, p.Owner, p.Runtime, p.BatchID)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

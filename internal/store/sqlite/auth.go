@@ -327,3 +327,20 @@ func (s *Store) GetWorker(ctx context.Context, id string) (store.Worker, error) 
 	}
 	return w, err
 }
+
+// ServerKey returns the key named name, storing fresh first if there is
+// none.
+func (s *Store) ServerKey(ctx context.Context, name string, fresh []byte, now time.Time) ([]byte, error) {
+	var key []byte
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO server_keys (name, secret, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, name, fresh, nanos(nowOr(now))); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT secret FROM server_keys WHERE name = ?`, name).Scan(&key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server key %q: %w", name, err)
+	}
+	return key, nil
+}

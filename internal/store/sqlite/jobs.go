@@ -221,13 +221,19 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]store.J
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs
-		WHERE (?1 = 0 OR seq < ?1)
-		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
-		  AND (NOT ?4 OR owner_id = ?5)
-		  AND (?6 = '' OR runtime = ?6)
-		  AND (?7 = '' OR batch_id = ?7)
-		ORDER BY seq DESC LIMIT ?3`, p.BeforeSeq, string(states), limit, p.OwnerSet, p.Owner, p.Runtime, p.BatchID)
+	// SQLite plans a statement once, whatever its values: a filter written
+	// "(? = '' OR column = ?)" can never use its index. The statement is
+	// picked by its most selective filter, which then walks its own index.
+	query := listJobsAll
+	switch {
+	case p.BatchID != "":
+		query = listJobsByBatch
+	case p.Runtime != "":
+		query = listJobsByRuntime
+	case p.OwnerSet:
+		query = listJobsByOwner
+	}
+	rows, err := s.r.QueryContext(ctx, query, p.BeforeSeq, string(states), limit, p.OwnerSet, p.Owner, p.Runtime, p.BatchID)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -418,3 +424,27 @@ func nullBlob(b []byte) any {
 	}
 	return b
 }
+
+// The statements of ListJobs, one per index a page walks.
+const (
+	listJobsAll = `SELECT ` + jobColumns + ` FROM jobs
+		WHERE (?1 = 0 OR seq < ?1)
+		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
+		  AND (NOT ?4 OR owner_id = ?5) AND (?6 = '' OR runtime = ?6) AND (?7 = '' OR batch_id = ?7)
+		ORDER BY seq DESC LIMIT ?3`
+	listJobsByBatch = `SELECT ` + jobColumns + ` FROM jobs INDEXED BY jobs_batch_seq
+		WHERE batch_id = ?7 AND (?1 = 0 OR seq < ?1)
+		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
+		  AND (NOT ?4 OR owner_id = ?5) AND (?6 = '' OR runtime = ?6)
+		ORDER BY seq DESC LIMIT ?3`
+	listJobsByRuntime = `SELECT ` + jobColumns + ` FROM jobs INDEXED BY jobs_runtime_seq
+		WHERE runtime = ?6 AND (?1 = 0 OR seq < ?1)
+		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
+		  AND (NOT ?4 OR owner_id = ?5) AND (?7 = '' OR batch_id = ?7)
+		ORDER BY seq DESC LIMIT ?3`
+	listJobsByOwner = `SELECT ` + jobColumns + ` FROM jobs INDEXED BY jobs_owner_seq
+		WHERE owner_id = ?5 AND ?4 AND (?1 = 0 OR seq < ?1)
+		  AND (?2 = 'null' OR ?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
+		  AND (?6 = '' OR runtime = ?6) AND (?7 = '' OR batch_id = ?7)
+		ORDER BY seq DESC LIMIT ?3`
+)

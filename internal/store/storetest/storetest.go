@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ScriptBytes", func(t *testing.T) { t.Parallel(); testScriptBytes(t, open(t)) })
 	t.Run("ListJobs", func(t *testing.T) { t.Parallel(); testListJobs(t, open(t)) })
 	t.Run("ListJobsDefaultLimit", func(t *testing.T) { t.Parallel(); testListJobsDefaultLimit(t, open(t)) })
+	t.Run("ListJobsFilters", func(t *testing.T) { t.Parallel(); testListJobsFilters(t, open(t)) })
+	t.Run("ServerKey", func(t *testing.T) { t.Parallel(); testServerKey(t, open(t)) })
 	t.Run("CancelQueued", func(t *testing.T) { t.Parallel(); testCancelQueued(t, open(t)) })
 	t.Run("CancelActive", func(t *testing.T) { t.Parallel(); testCancelActive(t, open(t)) })
 	t.Run("CancelFinished", func(t *testing.T) { t.Parallel(); testCancelFinished(t, open(t)) })

@@ -1,4 +1,7 @@
-package cli
+// Package jobhint names the fix for a job's outcome: the hint the CLI
+// prints under a failed job and the web console shows beside its failure
+// summary, so that both say the same.
+package jobhint
 
 import (
 	"fmt"
@@ -8,9 +11,9 @@ import (
 	"github.com/rgrid/rgrid/client"
 )
 
-// hintFor names the fix for a job's outcome, or "" when there is nothing
+// For names the fix for a job's outcome, or "" when there is nothing
 // to suggest.
-func hintFor(j client.Job) string {
+func For(j client.Job) string {
 	if j.Reason == "disk_full" {
 		more := "4g"
 		if d := j.Limits.DiskBytes; d > 0 {

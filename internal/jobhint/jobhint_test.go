@@ -1,4 +1,4 @@
-package cli
+package jobhint
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	"github.com/rgrid/rgrid/client"
 )
 
-func TestHintFor(t *testing.T) {
+func TestFor(t *testing.T) {
 	t.Parallel()
 	failed := func(exc, msg string) client.Job {
 		return client.Job{ID: "j", State: client.StateFailed, Failure: &client.Failure{Exception: exc, Message: msg, File: "a.py", Line: 1}}
@@ -26,7 +26,7 @@ func TestHintFor(t *testing.T) {
 		{"timeout", client.Job{State: client.StateTimedOut, Limits: client.Limits{TimeoutSeconds: 5}}, "--timeout 10s"},
 		{"missing image", client.Job{State: client.StateError, Reason: "image_pull_failed"}, "check the runtime's image name (rgrid runtimes)"},
 	} {
-		got := hintFor(tc.job)
+		got := For(tc.job)
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: hint %q, want it to contain %q", tc.name, got, tc.want)
 		}
