@@ -41,7 +41,10 @@ type page struct {
 func (s *Server) pageOf(r *http.Request, title string) page {
 	pg := page{Title: title}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		pg.CSRF = s.csrfToken(c.Value)
+		// The session was checked with the key: it is at hand.
+		if pg.CSRF, err = s.csrfToken(r.Context(), c.Value); err != nil {
+			s.log.Error("console: no CSRF token for the page", "err", err)
+		}
 	}
 	if p := caller(r); p.kind == asUser {
 		pg.Who = p.user.Name
@@ -126,7 +129,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		fail("a worker token cannot log in; use a user token (rgrid token create)")
 		return
 	}
-	setSession(w, r, s.newSession(hashToken(secret), s.opts.Now()))
+	session, err := s.newSession(r.Context(), hashToken(secret), s.opts.Now())
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	setSession(w, r, session)
 	s.log.Info("console: logged in", "user", p.user.Name, "token", p.token.ID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -134,7 +142,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // logout ends the session (its cookie; the CSRF header keeps other sites
 // from logging a user out).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil && r.Header.Get(csrfHeader) != s.csrfToken(c.Value) {
+	if c, err := r.Cookie(sessionCookie); err == nil && !s.csrfMatches(r, c.Value) {
 		s.writeError(w, r, errorf(client.CodeForbidden, "use the console's Log out button", "logging out needs the session's %s header", csrfHeader))
 		return
 	}

@@ -82,7 +82,8 @@ type Options struct {
 	// submissions that carry secrets (secret_key_missing).
 	Secrets *secrets.Source
 	// SessionKey signs the console's session cookies (see session.go);
-	// empty: a random key made at start.
+	// empty: the key stored in the database, made by the first server
+	// that needs one.
 	SessionKey []byte
 	// MetricsInterval is how often the gauges of GET /metrics that read
 	// the store (queue, workers, slots) are read (default 10 s): never per
@@ -106,7 +107,7 @@ type Server struct {
 	auth     authState
 	limits   limitCache
 	routes   []Route
-	sessOnce sync.Once
+	sessMu   sync.Mutex
 	sessKey  []byte
 	log      *slog.Logger
 	opts     Options

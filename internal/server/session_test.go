@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,7 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
+	"github.com/rgrid/rgrid/internal/testdb"
 )
 
 // TestConsoleSession: a token logs in for an HttpOnly, SameSite=Strict
@@ -111,4 +116,80 @@ func readAll(t *testing.T, resp *http.Response) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestConsoleSessionSharedKey: two replicas on one PostgreSQL database
+// sign sessions with the key stored there, so a session made on one works
+// on the other, its CSRF token included, and on a server started after
+// both have stopped (a restart).
+func TestConsoleSessionSharedKey(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.PostgresURL(t)
+	rt, _ := runtimes.New(nil)
+	replica := func() string {
+		st, err := database.Open(t.Context(), dbURL, database.Options{Migrate: true})
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		ts := httptest.NewServer(server.New(st, rt, slog.New(slog.DiscardHandler), server.Options{}).Handler())
+		t.Cleanup(ts.Close)
+		return ts.URL
+	}
+	a, b := replica(), replica()
+	st, err := database.Open(t.Context(), dbURL, database.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	secret, _, err := server.Bootstrap(t.Context(), st, "", time.Now())
+	require.NoError(t, err)
+	admin, err := client.New(a, secret)
+	require.NoError(t, err)
+	job := submit(t, admin, "shared")
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(a+"/login", url.Values{"token": {secret}, "next": {"/jobs/" + job.ID}})
+	require.NoError(t, err)
+	body := readAll(t, resp)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	csrf := regexp.MustCompile(`name="csrf" content="([^"]+)"`).FindStringSubmatch(body)
+	require.Len(t, csrf, 2, "the page carries the CSRF token")
+	au, err := url.Parse(a)
+	require.NoError(t, err)
+	cookies := jar.Cookies(au)
+	require.Len(t, cookies, 1)
+
+	// The same cookie on replica b (another address: set it there).
+	on := func(base string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/jobs/"+job.ID, nil)
+		require.NoError(t, err)
+		req.AddCookie(cookies[0])
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp.StatusCode, readAll(t, resp)
+	}
+	status, page := on(b)
+	require.Equal(t, http.StatusOK, status, page)
+	require.Contains(t, page, job.ID, "replica b takes replica a's session")
+	require.Contains(t, page, csrf[1], "and gives it the same CSRF token")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, b+"/v1/jobs/"+job.ID+"/cancel", nil)
+	require.NoError(t, err)
+	req.AddCookie(cookies[0])
+	req.Header.Set("X-RGrid-CSRF", csrf[1])
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, readAll(t, resp))
+
+	// A server started later (a restart) takes it too.
+	status, page = on(replica())
+	require.Equal(t, http.StatusOK, status, page)
+	require.Contains(t, page, job.ID)
+	// A cookie signed with another key does not.
+	forged := *cookies[0]
+	forged.Value = forged.Value[:strings.LastIndex(forged.Value, ".")+1] + "AAAA"
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodGet, b+"/v1/jobs/"+job.ID, nil)
+	require.NoError(t, err)
+	req.AddCookie(&forged)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, readAll(t, resp))
 }
