@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	"github.com/rgrid/rgrid/internal/bytesize"
 )
 
 //go:embed assets/*.html assets/*.js assets/*.css
@@ -17,6 +19,12 @@ var assets embed.FS
 
 // Pages are the console's templates, each a page of layout.html.
 var Pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"size": func(n int64) string {
+		if n <= 0 {
+			return "the worker's default"
+		}
+		return bytesize.Format(n)
+	},
 	"since": func(v any) string {
 		var t time.Time
 		switch x := v.(type) {

@@ -1,11 +1,7 @@
 package node
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,32 +9,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/testbrowser"
 )
-
-// browser starts headless Chromium (Debian's chromium; scripts/chromium.sh
-// installs it). Missing, it fails the test under CI=true and skips it
-// elsewhere.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed: run scripts/chromium.sh (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed (scripts/chromium.sh installs it)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("headless", true), chromedp.WindowSize(1200, 900))
-	actx, cancelA := chromedp.NewExecAllocator(t.Context(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(cancel)
-	if err := chromedp.Run(tctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return tctx
-}
 
 // TestConsoleInBrowser drives the console of an embedded grid (open mode:
 // no login; the login is tested in internal/server) with a process
@@ -47,7 +19,7 @@ func browser(t *testing.T) context.Context {
 // through, and a job's output cannot inject script or links.
 func TestConsoleInBrowser(t *testing.T) {
 	hostOnly(t)
-	ctx := browser(t)
+	ctx := testbrowser.Start(t, 2*time.Minute)
 	g, err := StartEmbedded(t.Context(), EmbeddedConfig{DataDir: t.TempDir(), Runtimes: table(t),
 		Worker: &EmbeddedWorker{Executor: "process", Defaults: Limits{Timeout: time.Minute}}})
 	if err != nil {
@@ -66,9 +38,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		testbrowser.Run(t, ctx, what, actions...)
 	}
 
 	// Injection: markup, an OSC 8 javascript: link and colours.
@@ -78,7 +48,6 @@ printf '\033[31mred text\033[0m plain\n'
 `)
 	waitEnded(t, c, evil.ID)
 	var pwned, anchors, scripts, red, text string
-	var shot []byte
 	run("the injection job's page",
 		chromedp.Navigate(base+"/jobs/"+evil.ID),
 		chromedp.WaitVisible(`#log[data-ended="true"]`),
@@ -87,7 +56,6 @@ printf '\033[31mred text\033[0m plain\n'
 		chromedp.Evaluate(`String(document.querySelectorAll("#log script, #log img").length)`, &scripts),
 		chromedp.Text(`#log .ansi-31`, &red),
 		chromedp.Text(`#log`, &text),
-		chromedp.CaptureScreenshot(&shot), // PNG
 	)
 	if pwned != "undefined" || anchors != "0" || scripts != "0" {
 		t.Errorf("job output injected into the page: window.pwned=%s, %s links, %s script/img elements", pwned, anchors, scripts)
@@ -153,11 +121,6 @@ printf '\033[31mred text\033[0m plain\n'
 			if id == f {
 				t.Errorf("job %s is on both pages", id)
 			}
-		}
-	}
-	if dir := os.Getenv("RGRID_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "console.png"), shot, 0o644); err != nil {
-			t.Error(err)
 		}
 	}
 }

@@ -11,17 +11,19 @@ function api(method, path) {
 }
 
 // ansiNodes turns terminal text into DOM nodes: text nodes in spans whose
-// classes carry the SGR state. Exported for the tests as window.rgridAnsi.
-function ansiNodes(text) {
+// classes carry the SGR state, kept in sgr ({classes: []}) from one call
+// to the next (a colour set on one line holds on the next). Exported for
+// the tests as window.rgridAnsi.
+function ansiNodes(text, sgr) {
+  sgr = sgr || {classes: []};
   const out = [];
-  let classes = [];
   // CSI (ESC [ … final), OSC (ESC ] … BEL or ESC \), other ESC x.
   const re = /\x1b\[([0-9;?]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?/g;
   let last = 0, m;
   const push = (s) => {
     if (!s) return;
     const span = document.createElement("span");
-    if (classes.length) span.className = classes.join(" ");
+    if (sgr.classes.length) span.className = sgr.classes.join(" ");
     span.textContent = s;
     out.push(span);
   };
@@ -31,11 +33,12 @@ function ansiNodes(text) {
     if (m[2] !== "m") continue; // not SGR: dropped
     for (const p of (m[1] || "0").split(";")) {
       const n = parseInt(p || "0", 10);
-      if (n === 0) classes = [];
-      else if (n === 1) classes.push("ansi-bold");
-      else if (n >= 30 && n <= 37) classes = classes.filter(c => !/^ansi-3/.test(c)).concat("ansi-" + n);
-      else if (n >= 90 && n <= 97) classes = classes.filter(c => !/^ansi-3/.test(c)).concat("ansi-" + (n - 60));
-      else if (n === 39) classes = classes.filter(c => !/^ansi-3/.test(c));
+      const fg = (c) => !/^ansi-3/.test(c);
+      if (n === 0) sgr.classes = [];
+      else if (n === 1) sgr.classes.push("ansi-bold");
+      else if (n >= 30 && n <= 37) sgr.classes = sgr.classes.filter(fg).concat("ansi-" + n);
+      else if (n >= 90 && n <= 97) sgr.classes = sgr.classes.filter(fg).concat("ansi-" + (n - 60));
+      else if (n === 39) sgr.classes = sgr.classes.filter(fg);
     }
   }
   push(text.slice(last));
@@ -66,22 +69,41 @@ if (log) {
   };
   const applyAll = () => log.childNodes.forEach(apply);
   show.stdout.onchange = show.stderr.onchange = search.oninput = applyAll;
+  // Each stream's output is cut into lines as it comes: a chunk may end
+  // in the middle of one, which the next chunk of that stream goes on.
+  const open = {}, sgr = {};
   const add = (chunk) => {
-    const line = document.createElement("div");
-    line.className = chunk.stream;
-    line.dataset.stream = chunk.stream;
-    line.dataset.text = chunk.data;
-    for (const n of ansiNodes(chunk.data)) line.appendChild(n);
-    apply(line);
-    log.appendChild(line);
+    const st = chunk.stream;
+    sgr[st] = sgr[st] || {classes: []};
+    const pieces = chunk.data.split("\n");
+    pieces.forEach((piece, i) => {
+      let line = open[st];
+      if (!line) {
+        line = document.createElement("div");
+        line.className = st;
+        line.dataset.stream = st;
+        line.dataset.text = "";
+        log.appendChild(line);
+        open[st] = line;
+      }
+      line.dataset.text += piece;
+      for (const n of ansiNodes(piece, sgr[st])) line.appendChild(n);
+      apply(line);
+      if (i < pieces.length - 1) open[st] = null; // the line ended
+    });
+    if (open[st] && !open[st].dataset.text) { open[st].remove(); open[st] = null; }
   };
   const es = new EventSource("/v1/jobs/" + job + "/logs/sse?stream=stdout,stderr");
   const text = (b64) => new TextDecoder().decode(Uint8Array.from(atob(b64 || ""), (c) => c.charCodeAt(0)));
-  es.addEventListener("chunk", (e) => { const c = JSON.parse(e.data); c.data = text(c.data); add(c); });
+  const state = document.getElementById("state");
+  es.addEventListener("chunk", (e) => {
+    const c = JSON.parse(e.data); c.data = text(c.data); add(c);
+    // A job that prints runs: the page was rendered before it started.
+    if (state.textContent === "queued" || state.textContent === "leased") { state.textContent = "running"; state.className = "state running"; }
+  });
   es.addEventListener("end", (e) => {
     es.close();
     const end = JSON.parse(e.data);
-    const state = document.getElementById("state");
     state.textContent = end.state; state.className = "state " + end.state;
     log.dataset.ended = "true";
     if (cancel) cancel.remove();

@@ -28,9 +28,7 @@ func testListJobsFilters(t *testing.T, s store.Store) {
 	nb.Item.Owner = "usr_a"
 	nb.Item.Runtime = "bash"
 	createBatch(t, s, nb)
-	for _, j := range items(t, s, "fb") {
-		all = append(all, j)
-	}
+	all = append(all, items(t, s, "fb")...)
 	for _, id := range []string{"f-03", "f-06", "fb-1"} {
 		_, err := s.RequestCancel(ctx, id, at(1))
 		require.NoError(t, err)
