@@ -31,8 +31,9 @@ func TestPagesRender(t *testing.T) {
 		}{Jobs: []client.Job{job}, States: client.AllStates},
 		"job.html": struct {
 			page
-			Job client.Job
-		}{Job: job},
+			Job  client.Job
+			Hint string
+		}{Job: job, Hint: "a hint"},
 		"batch.html": struct {
 			page
 			Batch  client.Batch
