@@ -88,8 +88,22 @@ type Options struct {
 	// the store (queue, workers, slots) are read (default 10 s): never per
 	// scrape.
 	MetricsInterval time.Duration
+	// Relay, if set, carries the scheduler's wake-ups to the other
+	// replicas on the same database (internal/pgnotify on PostgreSQL):
+	// New attaches it to the scheduler's notifier, Start starts it and
+	// Stop stops it. Without one, a change made through another replica
+	// is seen at the next poll (PollInterval).
+	Relay Relay
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// Relay carries the scheduler's wake-ups to the other replicas.
+type Relay interface {
+	scheduler.Relay
+	startstop.Service
+	// Attach sets where the other replicas' topics are delivered.
+	Attach(sink scheduler.Sink)
 }
 
 // Server serves the API over a store.
@@ -97,6 +111,7 @@ type Server struct {
 	store    store.Store
 	runtimes *runtimes.Table
 	sched    *scheduler.Scheduler
+	relay    Relay // nil: wake-ups stay in this process
 	reaper   *scheduler.Reaper
 	sweeper  *startstop.FuncService // blob retention; nil without a blob store
 	gauges   *startstop.FuncService // the metrics' store-backed gauges
@@ -155,8 +170,15 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 		opts.MetricsInterval = DefaultMetricsInterval
 	}
 	m := newMetrics(rt, opts.Now)
-	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
+	notifier := scheduler.NewNotifier()
+	relay := opts.Relay
+	if relay != nil {
+		relay.Attach(notifier)
+		notifier.SetRelay(relay)
+	}
+	sched := scheduler.New(st, notifier, log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
+		relay:    relay,
 		store:    st,
 		runtimes: rt,
 		metrics:  m,
@@ -169,11 +191,16 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 }
 
-// Start starts the server's background work (the reaper, the metrics'
+// Start starts the server's background work (the relay, the reaper, the metrics'
 // store-backed gauges, the blob retention sweep) until ctx ends or Stop.
 // Serving the Handler needs no Start; a server without it serves but never
 // reaps, and its gauges stay at 0.
 func (s *Server) Start(ctx context.Context) error {
+	if s.relay != nil {
+		if err := s.relay.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if err := s.reaper.Start(ctx); err != nil {
 		return err
 	}
@@ -198,6 +225,9 @@ func (s *Server) Stop() {
 		s.gauges.Stop()
 	}
 	s.reaper.Stop()
+	if s.relay != nil {
+		s.relay.Stop()
+	}
 }
 
 // sweepBlobs deletes the blobs no job references that are older than the
