@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,7 +90,9 @@ func IsCode(err error, code string) bool {
 
 // Client talks to an RGrid server.
 type Client struct {
-	base     string
+	base     string   // servers[0]: every request is built against it (see failover)
+	servers  []string // the server URLs, in order
+	cur      *atomic.Int32
 	token    string
 	instance string // a worker process's nonce, sent as WorkerInstanceHeader
 	http     *http.Client
@@ -98,20 +101,31 @@ type Client struct {
 	sleep func(ctx context.Context, d time.Duration) bool
 }
 
-// New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080).
-// token, if not empty, is sent as a bearer token.
+// New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080),
+// or for the replicas of one grid listed comma-separated
+// (https://a:8443,https://b:8443): the client sticks to the one that
+// answered last, and moves to the next when it cannot connect (see
+// failover). token, if not empty, is sent as a bearer token.
 func New(baseURL, token string) (*Client, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q is not an http:// or https:// address", baseURL)
+	servers, err := parseServers(baseURL)
+	if err != nil {
+		return nil, err
 	}
-	return &Client{
-		base:  strings.TrimRight(baseURL, "/"),
-		token: token,
-		// No overall timeout: long polls set their own deadline via context.
-		http:  &http.Client{Transport: transport},
-		sleep: sleep,
-	}, nil
+	c := &Client{
+		base:    servers[0],
+		servers: servers,
+		cur:     new(atomic.Int32),
+		token:   token,
+		sleep:   sleep,
+	}
+	// No overall timeout: long polls set their own deadline via context.
+	c.http = &http.Client{Transport: c.failover(transport)}
+	return c, nil
+}
+
+// failover wraps the transport that reaches the servers.
+func (c *Client) failover(next http.RoundTripper) http.RoundTripper {
+	return failover{servers: c.servers, cur: c.cur, next: next}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -149,8 +163,9 @@ func (c *Client) WithWorkerInstance(instance string) *Client {
 	return &cc
 }
 
-// BaseURL is the server address the client talks to.
-func (c *Client) BaseURL() string { return c.base }
+// BaseURL is the server address the client was given: its list,
+// comma-separated, for several replicas (what New takes again).
+func (c *Client) BaseURL() string { return strings.Join(c.servers, ",") }
 
 // getRetries is how often a GET answered 503 (the server's database is
 // restarting, say) or 429 is tried again, waiting as the server's
@@ -226,7 +241,7 @@ func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Hea
 		if ctx.Err() != nil {
 			return 0, err // the caller gave up; the server is not to blame
 		}
-		return 0, &UnreachableError{URL: c.base, Err: err}
+		return 0, &UnreachableError{URL: c.BaseURL(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -141,6 +141,7 @@ func newWorkerCmd(e *env) *cobra.Command {
 SIGTERM (or Ctrl-C, or SIGHUP) drains: no new jobs, running ones finish, then it exits.
 A second signal stops it at once.`,
 		Example: `  rgrid worker --server https://control:8443 --slots 4
+  rgrid worker --server https://control-a:8443,https://control-b:8443
   rgrid worker --server https://control:8443 --ca-cert /etc/rgrid/ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -148,7 +149,7 @@ A second signal stops it at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.server, "server", "", "server URL (env RGRID_SERVER)")
+	f.StringVar(&o.server, "server", "", "server URL, or the replicas' URLs comma-separated: the worker moves to the next when one cannot be connected to (env RGRID_SERVER)")
 	f.StringVar(&o.token, "token", "", "API token (env RGRID_TOKEN)")
 	addCACertFlag(f, &o.caCert)
 	f.IntVar(&o.slots, "slots", 1, "how many jobs to run at once")

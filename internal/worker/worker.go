@@ -254,7 +254,7 @@ func (w *Worker) registerOnce(ctx context.Context) error {
 	}
 	w.lastAck = time.Now()
 	w.mu.Unlock()
-	w.log.Info("registered", "server", redactedURL(w.c.BaseURL()), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
+	w.log.Info("registered", "server", redactedURL(w.c.Server()), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
 	return nil
 }
 
