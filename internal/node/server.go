@@ -112,8 +112,10 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	return a.Err()
 }
 
-// replicaRelay sets the relay that carries wake-ups between the replicas
-// of a PostgreSQL database; SQLite serves one process and needs none.
+// replicaRelay sets what replicas of a PostgreSQL database need: the relay
+// that carries wake-ups between them, and the leases that run the reaper
+// and retention on one of them. SQLite serves one process and needs
+// neither.
 func replicaRelay(c *ServerConfig, st store.Store) error {
 	pg, ok := st.(*postgres.Store)
 	if !ok {
@@ -133,7 +135,7 @@ func replicaRelay(c *ServerConfig, st store.Store) error {
 	if err != nil {
 		return usageErr("pass a postgres://… URL of the same database to --db-listen", "%v", err)
 	}
-	c.Options.Relay = r
+	c.Options.Relay, c.Options.Elect = r, true
 	return nil
 }
 

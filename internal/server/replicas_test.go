@@ -25,10 +25,19 @@ import (
 // reach the handler, so a test can wait until a long poll is under way.
 func replicas(t *testing.T, n int) ([]bundle, []chan string) {
 	t.Helper()
+	b, in, _ := replicasWith(t, n, server.Options{PollInterval: time.Hour})
+	return b, in
+}
+
+// replicasWith is replicas with opts (the relay added), returning each
+// replica's server too.
+func replicasWith(t *testing.T, n int, opts server.Options) ([]bundle, []chan string, []*server.Server) {
+	t.Helper()
 	url := testdb.PostgresURL(t)
 	rt, _ := runtimes.New(nil)
 	var out []bundle
 	var entered []chan string
+	var servers []*server.Server
 	for i := range n {
 		st, err := database.Open(t.Context(), url, database.Options{Migrate: i == 0})
 		if err != nil {
@@ -38,7 +47,10 @@ func replicas(t *testing.T, n int) ([]bundle, []chan string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := server.New(st, rt, slog.New(slog.DiscardHandler), server.Options{PollInterval: time.Hour, Relay: relay})
+		o := opts
+		o.Relay = relay
+		srv := server.New(st, rt, slog.New(slog.DiscardHandler), o)
+		servers = append(servers, srv)
 		if err := srv.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +76,7 @@ func replicas(t *testing.T, n int) ([]bundle, []chan string) {
 		}
 		out = append(out, bundle{c: c, url: ts.URL})
 	}
-	return out, entered
+	return out, entered, servers
 }
 
 // waitEntered waits until a request whose path ends in suffix reaches the
@@ -136,4 +148,43 @@ func TestReplicaWakesLeaseAndFollowerOfAnother(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("a follower on replica a was not woken by an upload through replica b")
 	}
+}
+
+// With leases, the reaper runs on one replica, and on the other once the
+// first has stopped.
+func TestReplicasReapThroughTheLeader(t *testing.T) {
+	t.Parallel()
+	r, _, servers := replicasWith(t, 2, server.Options{
+		Elect: true, LeaderTTL: 600 * time.Millisecond, ReapInterval: 50 * time.Millisecond, DeadAfter: 300 * time.Millisecond,
+	})
+	j, err := r[1].c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	silentWorkerIsReaped := func(worker string, attempt int) {
+		t.Helper()
+		leased := r[1].leaseOne(t, worker)
+		if leased.Job.ID != j.ID {
+			t.Fatalf("leased %s, want %s", leased.Job.ID, j.ID)
+		}
+		// The worker goes silent: the reaper, wherever it runs, takes
+		// the job back.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			got, err := r[1].c.Job(t.Context(), j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State == client.StateQueued && got.Attempt == attempt {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s of silent worker %s is %s; the reaper never took it back", j.ID, worker, got.State)
+			}
+			time.Sleep(20 * time.Millisecond) //nolint:forbidigo // polls the condition
+		}
+	}
+	silentWorkerIsReaped("w1", 1)
+	servers[0].Stop() // resigns whatever it led
+	silentWorkerIsReaped("w2", 2)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/blob"
+	"github.com/rgrid/rgrid/internal/leader"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/scheduler"
 	"github.com/rgrid/rgrid/internal/secrets"
@@ -94,6 +95,13 @@ type Options struct {
 	// Stop stops it. Without one, a change made through another replica
 	// is seen at the next poll (PollInterval).
 	Relay Relay
+	// Elect runs the singleton loops (the reaper, blob retention) only on
+	// the replica that holds their lease in the database (internal/leader),
+	// for replicas sharing PostgreSQL; without it they run in this
+	// process. LeaderTTL is the lease's life (default leader.DefaultTTL):
+	// how long the loops may go unrun after their leader dies.
+	Elect     bool
+	LeaderTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -111,9 +119,11 @@ type Server struct {
 	store    store.Store
 	runtimes *runtimes.Table
 	sched    *scheduler.Scheduler
-	relay    Relay // nil: wake-ups stay in this process
+	relay    Relay  // nil: wake-ups stay in this process
+	holder   string // this replica's name in leader leases
 	reaper   *scheduler.Reaper
-	sweeper  *startstop.FuncService // blob retention; nil without a blob store
+	reaping  startstop.Service      // the reaper, run while this replica leads it
+	sweeper  startstop.Service      // blob retention; nil without a blob store
 	gauges   *startstop.FuncService // the metrics' store-backed gauges
 	metrics  *metrics
 	blobs    blobCounters
@@ -179,6 +189,7 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	sched := scheduler.New(st, notifier, log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
 		relay:    relay,
+		holder:   leader.DefaultHolder(),
 		store:    st,
 		runtimes: rt,
 		metrics:  m,
@@ -201,7 +212,12 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.reaper.Start(ctx); err != nil {
+	s.reaping = s.Singleton("reaper", func(ctx context.Context) {
+		_ = s.reaper.Start(ctx) // a reaper always starts
+		<-ctx.Done()
+		s.reaper.Stop()
+	})
+	if err := s.reaping.Start(ctx); err != nil {
 		return err
 	}
 	s.gauges = startstop.Func(s.metricsLoop)
@@ -209,10 +225,21 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	if s.opts.Blobs != nil {
-		s.sweeper = startstop.Func(s.sweepBlobs)
+		s.sweeper = s.Singleton("blob-retention", s.sweepBlobs)
 		return s.sweeper.Start(ctx)
 	}
 	return nil
+}
+
+// Singleton returns a service that runs fn on one replica at a time: with
+// Options.Elect, only while this replica holds the lease name (fn's
+// context ends when it loses it); otherwise always, in this process. The
+// caller starts and stops it (the autoscaler plugs in here).
+func (s *Server) Singleton(name string, fn func(ctx context.Context)) startstop.Service {
+	if !s.opts.Elect {
+		return startstop.Func(fn)
+	}
+	return leader.New(s.store, name, fn, leader.Options{TTL: s.opts.LeaderTTL, Holder: s.holder, Now: s.opts.Now, Log: s.log})
 }
 
 // Stop stops the background work and waits for it, so that the store can
@@ -223,6 +250,9 @@ func (s *Server) Stop() {
 	}
 	if s.gauges != nil {
 		s.gauges.Stop()
+	}
+	if s.reaping != nil {
+		s.reaping.Stop()
 	}
 	s.reaper.Stop()
 	if s.relay != nil {
