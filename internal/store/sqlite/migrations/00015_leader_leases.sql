@@ -6,6 +6,9 @@
 -- loops itself, as before).
 --
 -- It applies after 00013 (00014 is another change's).
+--
+-- rgrid:compatible marks it so (see internal/database/compat.go):
+-- rgrid:compatible
 
 -- +goose Up
 CREATE TABLE leader_leases (
