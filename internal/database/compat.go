@@ -50,13 +50,25 @@ func compatibleMarks(fsys fs.FS, versions map[int64]string) (map[int64]bool, err
 // recordMarks writes the marks of every embedded migration applied, and
 // drops those of versions no longer applied that this binary embeds.
 func (m *Migrator) recordMarks(ctx context.Context) error {
-	if _, err := m.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+marksTable+` (
-		version BIGINT PRIMARY KEY, compatible BOOLEAN NOT NULL)`); err != nil {
-		return fmt.Errorf("record migration marks: %w", err)
-	}
 	st, err := m.Status(ctx)
 	if err != nil {
 		return err
+	}
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record migration marks: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if m.dialect == DialectPostgres {
+		// Replicas started together with --migrate take turns: two
+		// concurrent CREATE TABLE IF NOT EXISTS can collide.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7210471823)`); err != nil {
+			return fmt.Errorf("record migration marks: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+marksTable+` (
+		version BIGINT PRIMARY KEY, compatible BOOLEAN NOT NULL)`); err != nil {
+		return fmt.Errorf("record migration marks: %w", err)
 	}
 	for _, s := range st {
 		q, args := `DELETE FROM `+marksTable+` WHERE version = $1`, []any{s.Version}
@@ -67,9 +79,12 @@ func (m *Migrator) recordMarks(ctx context.Context) error {
 		if m.dialect == DialectSQLite {
 			q = strings.NewReplacer("$1", "?", "$2", "?").Replace(q)
 		}
-		if _, err := m.db.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("record migration marks: %w", err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record migration marks: %w", err)
 	}
 	return nil
 }
