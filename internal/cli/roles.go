@@ -25,6 +25,7 @@ func newServerCmd(e *env) *cobra.Command {
 	var (
 		listen, db, token     string
 		dbListen              string
+		leaderTTL             time.Duration
 		blobs                 string
 		retention             time.Duration
 		maxInputs             int64
@@ -83,6 +84,10 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("read the gauges at most once a second, e.g. --metrics-interval 10s", "--metrics-interval %s is under a second", metricsInterval)
 			}
 			opts.MetricsInterval = metricsInterval
+			if leaderTTL < time.Second {
+				return userErr("give the lease at least a second, e.g. --leader-ttl 15s", "--leader-ttl %s is under a second", leaderTTL)
+			}
+			opts.LeaderTTL = leaderTTL
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, ListenDB: dbListen, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile, SecretKeyFile: secretKeyFile,
 				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
@@ -95,6 +100,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.BoolVar(&tlsOpts.InsecureHTTP, "insecure-http", false, "serve plain HTTP on an address other machines reach, e.g. behind a proxy that terminates TLS (warned of at every start)")
 	f.StringVar(&db, "db", "", "database: postgres://… or a SQLite file path (env RGRID_DB)")
 	f.StringVar(&dbListen, "db-listen", "", "PostgreSQL URL for the connection that hears the other replicas' wake-ups (LISTEN needs a session: not a transaction pooler); default --db (env RGRID_DB_LISTEN)")
+	f.DurationVar(&leaderTTL, "leader-ttl", 15*time.Second, "PostgreSQL replicas: the reaper and retention run on the replica holding their lease, renewed every third of this; another takes over this long after its holder dies")
 	f.BoolVar(&migrate, "migrate", false, "apply pending database migrations before serving")
 	f.StringVar(&token, "token", "", "deprecated: one shared token for every user and worker, acting as an admin (env RGRID_TOKEN); use --bootstrap-token-file and users")
 	f.StringVar(&bootstrapFile, "bootstrap-token-file", "", "the first admin's token: read from FILE, or made and written there (mode 0600) if it does not exist; the server then always needs tokens")
