@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -252,9 +253,22 @@ func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Hea
 		return resp.StatusCode, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if cutShort(err) && ctx.Err() == nil {
+			// The connection broke before the whole answer (a server
+			// shutting down): like no answer, the request may have
+			// taken effect, and an idempotent one may be sent again.
+			return 0, &UnreachableError{URL: c.BaseURL(), Err: fmt.Errorf("the answer to %s %s was cut short: %w", method, path, err)}
+		}
 		return 0, fmt.Errorf("decode response of %s %s: %w", method, path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// cutShort reports a response body that ended before its JSON did, or
+// whose connection failed while it was read.
+func cutShort(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
 
 func decodeError(resp *http.Response) error {

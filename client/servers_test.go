@@ -165,3 +165,35 @@ func TestServerListParse(t *testing.T) {
 		t.Errorf("Servers = %q", got)
 	}
 }
+
+// An answer cut short (a server shutting down mid-response) is like no
+// answer: Submit, with its idempotency key, sends the request again.
+func TestSubmitRetriesAnAnswerCutShort(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":`))
+			return // the connection ends before the promised body
+		}
+		_ = json.NewEncoder(w).Encode(client.Job{ID: "J1"})
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo hi"), IdempotencyKey: "k"})
+	if err != nil || j.ID != "J1" || hits.Load() != 2 {
+		t.Fatalf("submit: %+v, %v after %d requests; want J1 on the second", j, err, hits.Load())
+	}
+	// Without a key nothing is resent, and the error says the answer was cut.
+	hits.Store(0)
+	_, err = c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo hi")})
+	var ue *client.UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "cut short") || hits.Load() != 1 {
+		t.Errorf("err = %v after %d requests; want one request, UnreachableError", err, hits.Load())
+	}
+}

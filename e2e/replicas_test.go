@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -161,5 +162,82 @@ func TestReplicasReaperMovesWhenItsLeaderIsKilled(t *testing.T) {
 	}
 	if strings.Contains(holder, fmt.Sprintf("/%d/", leader.cmd.Process.Pid)) {
 		t.Errorf("the dead replica still holds the reaper's lease: %s", holder)
+	}
+}
+
+// A rolling upgrade through a compatible migration: two replicas serve
+// while a newer rgrid's compatible migration is applied (as its first
+// replica would with --migrate), then each is restarted in turn against
+// the schema ahead of it; every job submitted throughout succeeds once.
+func TestReplicasRollingUpgradeThroughCompatibleMigration(t *testing.T) {
+	t.Parallel()
+	env := isolatedEnv(t)
+	db := testdb.PostgresURL(t)
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	servers := make([]*proc, 2)
+	for i, a := range addrs {
+		servers[i], _ = startServer(t, env, db, "--listen", a)
+	}
+	list := "http://" + addrs[0] + ",http://" + addrs[1]
+	w := start(t, env, "worker", "--server", list, "--worker-id", "w1", "--slots", "4", "--executor", "process")
+	w.waitReady(t, "registered", func() bool { return workerActive("http://"+addrs[0], "w1") })
+	c := newClient(t, list)
+
+	stop := make(chan struct{})
+	submitted := make(chan []string)
+	var count atomic.Int32
+	// more waits until n more jobs have been submitted.
+	more := func(n int32) {
+		t.Helper()
+		want := count.Load() + n
+		w.waitReady(t, fmt.Sprintf("%d jobs submitted", want), func() bool { return count.Load() >= want })
+	}
+	go func() {
+		var ids []string
+		defer func() { submitted <- ids }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			j, err := c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo ok\n"),
+				IdempotencyKey: fmt.Sprintf("upgrade-%d", i)})
+			if err != nil {
+				t.Errorf("submit %d during the upgrade: %v", i, err)
+				return
+			}
+			ids = append(ids, j.ID)
+			count.Add(1)
+		}
+	}()
+	more(5)
+
+	// The newer rgrid's migration: additive, marked compatible.
+	pool, err := pgxpool.New(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(t.Context(), `ALTER TABLE jobs ADD COLUMN future_note text;
+		INSERT INTO goose_db_version (version_id, is_applied) VALUES (1001, true);
+		INSERT INTO rgrid_migration_marks (version, compatible) VALUES (1001, true)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range addrs {
+		if err := syscall.Kill(servers[i].cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-servers[i].done
+		more(3)                                                // through the other replica alone
+		servers[i], _ = startServer(t, env, db, "--listen", a) // accepts the schema ahead of it
+		more(3)
+	}
+	close(stop)
+	ids := <-submitted
+	for id, j := range waitTerminal(t, c, ids, 60*time.Second) {
+		if j.State != client.StateSucceeded || len(j.Attempts) != 1 {
+			t.Errorf("job %s ended %s after %d attempt(s); want succeeded once", id, j.State, len(j.Attempts))
+		}
 	}
 }
