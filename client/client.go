@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,7 +91,9 @@ func IsCode(err error, code string) bool {
 
 // Client talks to an RGrid server.
 type Client struct {
-	base     string
+	base     string   // servers[0]: every request is built against it (see failover)
+	servers  []string // the server URLs, in order
+	cur      *atomic.Int32
 	token    string
 	instance string // a worker process's nonce, sent as WorkerInstanceHeader
 	http     *http.Client
@@ -98,20 +102,31 @@ type Client struct {
 	sleep func(ctx context.Context, d time.Duration) bool
 }
 
-// New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080).
-// token, if not empty, is sent as a bearer token.
+// New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080),
+// or for the replicas of one grid listed comma-separated
+// (https://a:8443,https://b:8443): the client sticks to the one that
+// answered last, and moves to the next when it cannot connect (see
+// failover). token, if not empty, is sent as a bearer token.
 func New(baseURL, token string) (*Client, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q is not an http:// or https:// address", baseURL)
+	servers, err := parseServers(baseURL)
+	if err != nil {
+		return nil, err
 	}
-	return &Client{
-		base:  strings.TrimRight(baseURL, "/"),
-		token: token,
-		// No overall timeout: long polls set their own deadline via context.
-		http:  &http.Client{Transport: transport},
-		sleep: sleep,
-	}, nil
+	c := &Client{
+		base:    servers[0],
+		servers: servers,
+		cur:     new(atomic.Int32),
+		token:   token,
+		sleep:   sleep,
+	}
+	// No overall timeout: long polls set their own deadline via context.
+	c.http = &http.Client{Transport: c.failover(transport)}
+	return c, nil
+}
+
+// failover wraps the transport that reaches the servers.
+func (c *Client) failover(next http.RoundTripper) http.RoundTripper {
+	return failover{servers: c.servers, cur: c.cur, next: next}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -149,8 +164,9 @@ func (c *Client) WithWorkerInstance(instance string) *Client {
 	return &cc
 }
 
-// BaseURL is the server address the client talks to.
-func (c *Client) BaseURL() string { return c.base }
+// BaseURL is the server address the client was given: its list,
+// comma-separated, for several replicas (what New takes again).
+func (c *Client) BaseURL() string { return strings.Join(c.servers, ",") }
 
 // getRetries is how often a GET answered 503 (the server's database is
 // restarting, say) or 429 is tried again, waiting as the server's
@@ -226,7 +242,7 @@ func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Hea
 		if ctx.Err() != nil {
 			return 0, err // the caller gave up; the server is not to blame
 		}
-		return 0, &UnreachableError{URL: c.base, Err: err}
+		return 0, &UnreachableError{URL: c.BaseURL(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -237,9 +253,22 @@ func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Hea
 		return resp.StatusCode, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if cutShort(err) && ctx.Err() == nil {
+			// The connection broke before the whole answer (a server
+			// shutting down): like no answer, the request may have
+			// taken effect, and an idempotent one may be sent again.
+			return 0, &UnreachableError{URL: c.BaseURL(), Err: fmt.Errorf("the answer to %s %s was cut short: %w", method, path, err)}
+		}
 		return 0, fmt.Errorf("decode response of %s %s: %w", method, path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// cutShort reports a response body that ended before its JSON did, or
+// whose connection failed while it was read.
+func cutShort(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
 
 func decodeError(resp *http.Response) error {

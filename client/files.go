@@ -152,7 +152,7 @@ func (c *Client) OpenBlob(ctx context.Context, hash string, off int64) (io.ReadC
 		if ctx.Err() != nil {
 			return nil, 0, err
 		}
-		return nil, 0, &UnreachableError{URL: c.base, Err: err}
+		return nil, 0, &UnreachableError{URL: c.BaseURL(), Err: err}
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK && off == 0, resp.StatusCode == http.StatusPartialContent && off > 0:

@@ -108,7 +108,7 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 		if ctx.Err() != nil {
 			return LogEnd{}, false, err
 		}
-		return LogEnd{}, false, &UnreachableError{URL: c.base, Err: err}
+		return LogEnd{}, false, &UnreachableError{URL: c.BaseURL(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

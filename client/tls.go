@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
-	"net/url"
 )
 
 // ErrNoCACert is WithCACert given no PEM certificate.
@@ -33,21 +32,20 @@ func (c *Client) WithCACert(pemCerts []byte) (*Client, error) {
 	server.TLSClientConfig = &tls.Config{RootCAs: own, MinVersion: tls.VersionTLS12}
 	others := transport.Clone()
 	others.TLSClientConfig = &tls.Config{RootCAs: both, MinVersion: tls.VersionTLS12}
-	u, _ := url.Parse(c.base) // New checked it
 	cc := *c
-	cc.http = &http.Client{Transport: byHost{host: u.Host, server: server, others: others}}
+	cc.http = &http.Client{Transport: c.failover(byHost{hosts: serverHosts(c.servers), server: server, others: others})}
 	return &cc, nil
 }
 
-// byHost sends requests to the server's host through one transport and
+// byHost sends requests to the servers' hosts through one transport and
 // everything else through another: each trusts its own roots.
 type byHost struct {
-	host           string
+	hosts          map[string]bool
 	server, others http.RoundTripper
 }
 
 func (b byHost) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host == b.host {
+	if b.hosts[req.URL.Host] {
 		return b.server.RoundTrip(req)
 	}
 	return b.others.RoundTrip(req)

@@ -77,7 +77,7 @@ dialect, embedded in this binary.`,
 	}
 	status := &cobra.Command{
 		Use:   "status",
-		Short: "List migrations and whether each is applied",
+		Short: "List migrations, whether each is applied, and whether each is marked compatible with the binary before it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := open(cmd)
@@ -90,13 +90,17 @@ dialect, embedded in this binary.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+			fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED\tCOMPATIBLE")
 			for _, s := range list {
 				when := "pending"
 				if s.Applied {
 					when = s.AppliedAt.Local().Format(time.DateTime)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\n", s.Version, s.Source, when)
+				compat := "no"
+				if s.Compatible {
+					compat = "yes"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Version, s.Source, when, compat)
 			}
 			return tw.Flush()
 		},

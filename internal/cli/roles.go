@@ -24,6 +24,8 @@ import (
 func newServerCmd(e *env) *cobra.Command {
 	var (
 		listen, db, token     string
+		dbListen              string
+		leaderTTL             time.Duration
 		blobs                 string
 		retention             time.Duration
 		maxInputs             int64
@@ -82,7 +84,11 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("read the gauges at most once a second, e.g. --metrics-interval 10s", "--metrics-interval %s is under a second", metricsInterval)
 			}
 			opts.MetricsInterval = metricsInterval
-			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
+			if leaderTTL < time.Second {
+				return userErr("give the lease at least a second, e.g. --leader-ttl 15s", "--leader-ttl %s is under a second", leaderTTL)
+			}
+			opts.LeaderTTL = leaderTTL
+			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, ListenDB: dbListen, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile, SecretKeyFile: secretKeyFile,
 				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
@@ -93,6 +99,8 @@ func newServerCmd(e *env) *cobra.Command {
 	f.StringVar(&tlsOpts.KeyFile, "tls-key", "", "the PEM private key of --tls-cert (env RGRID_TLS_KEY)")
 	f.BoolVar(&tlsOpts.InsecureHTTP, "insecure-http", false, "serve plain HTTP on an address other machines reach, e.g. behind a proxy that terminates TLS (warned of at every start)")
 	f.StringVar(&db, "db", "", "database: postgres://… or a SQLite file path (env RGRID_DB)")
+	f.StringVar(&dbListen, "db-listen", "", "PostgreSQL URL for the connection that hears the other replicas' wake-ups (LISTEN needs a session: not a transaction pooler); default --db (env RGRID_DB_LISTEN)")
+	f.DurationVar(&leaderTTL, "leader-ttl", 15*time.Second, "PostgreSQL replicas: the reaper and retention run on the replica holding their lease, renewed every third of this; another takes over this long after its holder dies")
 	f.BoolVar(&migrate, "migrate", false, "apply pending database migrations before serving")
 	f.StringVar(&token, "token", "", "deprecated: one shared token for every user and worker, acting as an admin (env RGRID_TOKEN); use --bootstrap-token-file and users")
 	f.StringVar(&bootstrapFile, "bootstrap-token-file", "", "the first admin's token: read from FILE, or made and written there (mode 0600) if it does not exist; the server then always needs tokens")
@@ -139,6 +147,7 @@ func newWorkerCmd(e *env) *cobra.Command {
 SIGTERM (or Ctrl-C, or SIGHUP) drains: no new jobs, running ones finish, then it exits.
 A second signal stops it at once.`,
 		Example: `  rgrid worker --server https://control:8443 --slots 4
+  rgrid worker --server https://control-a:8443,https://control-b:8443
   rgrid worker --server https://control:8443 --ca-cert /etc/rgrid/ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -146,7 +155,7 @@ A second signal stops it at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.server, "server", "", "server URL (env RGRID_SERVER)")
+	f.StringVar(&o.server, "server", "", "server URL, or the replicas' URLs comma-separated: the worker moves to the next when one cannot be connected to (env RGRID_SERVER)")
 	f.StringVar(&o.token, "token", "", "API token (env RGRID_TOKEN)")
 	addCACertFlag(f, &o.caCert)
 	f.IntVar(&o.slots, "slots", 1, "how many jobs to run at once")

@@ -125,7 +125,7 @@ codes of a job's outcome.`,
 // addClientFlags adds --server, --token and --ca-cert to a command that
 // talks to a server.
 func addClientFlags(cmd *cobra.Command) {
-	cmd.Flags().String("server", "", "server URL (env RGRID_SERVER); without one, rgrid uses a local \"rgrid dev\" or runs embedded")
+	cmd.Flags().String("server", "", "server URL, or the replicas' URLs comma-separated (tried in turn when one cannot be connected to) (env RGRID_SERVER); without one, rgrid uses a local \"rgrid dev\" or runs embedded")
 	cmd.Flags().String("token", "", "API token (env RGRID_TOKEN)")
 	addCACertFlag(cmd.Flags(), nil)
 }

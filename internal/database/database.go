@@ -77,6 +77,16 @@ func prepare(ctx context.Context, t target, dbURL string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if cur > latest {
+		if err := m.checkAhead(ctx, cur, latest); err != nil {
+			return err
+		}
+		if opts.Logger != nil {
+			opts.Logger.WarnContext(ctx, "database schema is ahead of this binary through compatible migrations only; running on (upgrade this replica soon)",
+				"schema", cur, "binary", latest)
+		}
+		return nil
+	}
 	return checkVersion(cur, latest, dbURL)
 }
 

@@ -17,14 +17,20 @@ func (e *SchemaBehindError) Hint() string {
 	return fmt.Sprintf(`run "rgrid migrate up --db %s" or start the server with --migrate`, e.DBURL)
 }
 
-// SchemaAheadError: the database was migrated by a newer rgrid.
+// SchemaAheadError: the database was migrated by a newer rgrid, through a
+// migration not marked compatible with this binary.
 type SchemaAheadError struct {
 	Current, Latest int64
-	DBURL           string // redacted
+	DBURL           string  // redacted
+	Incompatible    []int64 // the newer migrations not marked compatible; empty if none carries marks
 }
 
 func (e *SchemaAheadError) Error() string {
-	return fmt.Sprintf("database schema is at version %d, newer than this rgrid binary knows (%d)", e.Current, e.Latest)
+	msg := fmt.Sprintf("database schema is at version %d, newer than this rgrid binary knows (%d)", e.Current, e.Latest)
+	if len(e.Incompatible) > 0 {
+		msg += fmt.Sprintf(", and migration(s) %v of those are not marked compatible with older binaries", e.Incompatible)
+	}
+	return msg
 }
 
 // Hint says how to get a binary and a schema that agree.

@@ -33,6 +33,9 @@ type MigrationStatus struct {
 	Source    string
 	Applied   bool
 	AppliedAt time.Time // zero when not applied
+	// Compatible: the file carries CompatibleMark, so replicas of the
+	// binary before it run on against the migrated schema.
+	Compatible bool
 }
 
 // Migrator applies the embedded migrations of the URL's dialect with goose.
@@ -41,6 +44,7 @@ type Migrator struct {
 	dbURL   string
 	db      *sql.DB
 	p       *goose.Provider
+	marks   map[int64]bool // the embedded migrations marked compatible
 }
 
 // NewMigrator connects to dbURL for migrating. Close it when done.
@@ -98,7 +102,16 @@ func newMigrator(t target, dbURL string) (*Migrator, error) {
 		db.Close()
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
-	return &Migrator{dialect: t.dialect, dbURL: dbURL, db: db, p: p}, nil
+	names := map[int64]string{}
+	for _, src := range p.ListSources() {
+		names[src.Version] = path.Base(src.Path)
+	}
+	marks, err := compatibleMarks(fsys, names)
+	if err != nil {
+		_ = p.Close() // the load failed; nothing to report of the close
+		return nil, err
+	}
+	return &Migrator{dialect: t.dialect, dbURL: dbURL, db: db, p: p, marks: marks}, nil
 }
 
 // Dialect returns DialectPostgres or DialectSQLite.
@@ -120,20 +133,30 @@ func (m *Migrator) Version(ctx context.Context) (current, latest int64, err erro
 // Up applies every pending migration. It refuses a database that is ahead
 // of this binary with *SchemaAheadError.
 func (m *Migrator) Up(ctx context.Context) ([]Applied, error) {
-	if err := m.refuseAhead(ctx); err != nil {
+	if ahead, err := m.refuseAhead(ctx); err != nil || ahead {
 		return nil, err
 	}
 	res, err := m.p.Up(ctx)
-	return m.results(res, err, "migrate up")
+	return m.recorded(ctx)(m.results(res, err, "migrate up"))
+}
+
+// recorded records the marks after a migration run, keeping its results.
+func (m *Migrator) recorded(ctx context.Context) func([]Applied, error) ([]Applied, error) {
+	return func(a []Applied, err error) ([]Applied, error) {
+		if merr := m.recordMarks(ctx); err == nil {
+			err = merr
+		}
+		return a, err
+	}
 }
 
 // UpTo applies pending migrations up to and including version.
 func (m *Migrator) UpTo(ctx context.Context, version int64) ([]Applied, error) {
-	if err := m.refuseAhead(ctx); err != nil {
+	if ahead, err := m.refuseAhead(ctx); err != nil || ahead {
 		return nil, err
 	}
 	res, err := m.p.UpTo(ctx, version)
-	return m.results(res, err, fmt.Sprintf("migrate up to %d", version))
+	return m.recorded(ctx)(m.results(res, err, fmt.Sprintf("migrate up to %d", version)))
 }
 
 // Down rolls back the newest applied migration, or gives
@@ -143,7 +166,7 @@ func (m *Migrator) Down(ctx context.Context) (Applied, error) {
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return Applied{}, fmt.Errorf("migrate down %s: %w", Redact(m.dbURL), ErrNothingToRollBack)
 	}
-	applied, err := m.results([]*goose.MigrationResult{res}, err, "migrate down")
+	applied, err := m.recorded(ctx)(m.results([]*goose.MigrationResult{res}, err, "migrate down"))
 	if err != nil {
 		return Applied{}, err
 	}
@@ -160,24 +183,28 @@ func (m *Migrator) Status(ctx context.Context) ([]MigrationStatus, error) {
 	out := make([]MigrationStatus, 0, len(st))
 	for _, s := range st {
 		out = append(out, MigrationStatus{
-			Version:   s.Source.Version,
-			Source:    path.Base(s.Source.Path),
-			Applied:   s.State == goose.StateApplied,
-			AppliedAt: s.AppliedAt,
+			Version:    s.Source.Version,
+			Source:     path.Base(s.Source.Path),
+			Applied:    s.State == goose.StateApplied,
+			AppliedAt:  s.AppliedAt,
+			Compatible: m.marks[s.Source.Version],
 		})
 	}
 	return out, nil
 }
 
-func (m *Migrator) refuseAhead(ctx context.Context) error {
+// refuseAhead is a *SchemaAheadError for a database migrated past this
+// binary through a migration not marked compatible; ahead says it is past
+// this binary through compatible ones only (there is nothing to apply).
+func (m *Migrator) refuseAhead(ctx context.Context) (ahead bool, err error) {
 	cur, latest, err := m.Version(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if cur > latest {
-		return &SchemaAheadError{Current: cur, Latest: latest, DBURL: Redact(m.dbURL)}
+	if err := m.checkAhead(ctx, cur, latest); err != nil {
+		return false, err
 	}
-	return nil
+	return cur > latest, nil
 }
 
 // results converts goose's results, keeping those that ran before an error.

@@ -105,7 +105,7 @@ func TestMigrationKeepsData(t *testing.T) {
 		_, latest, err := m.Version(ctx)
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, latest, int64(2), "the test needs a migration after the first")
-		require.Len(t, status, int(latest))
+		require.Equal(t, latest, status[len(status)-1].Version) // numbers may skip one reserved by a change not merged yet
 		require.True(t, status[0].Applied)
 		require.False(t, status[0].AppliedAt.IsZero())
 		require.False(t, status[1].Applied)
@@ -119,17 +119,17 @@ func TestMigrationKeepsData(t *testing.T) {
 
 		applied, err = m.Up(ctx)
 		require.NoError(t, err)
-		require.Len(t, applied, int(latest)-1)
+		require.Len(t, applied, len(status)-1)
 		require.Equal(t, int64(2), applied[0].Version)
 		require.Equal(t, latest, applied[len(applied)-1].Version)
 		checkOldJobs(t, dbURL, n)
 
 		down, err := m.Down(ctx)
 		require.NoError(t, err)
-		require.Equal(t, Applied{Version: latest, Source: status[latest-1].Source, Direction: "down", Duration: down.Duration}, down)
+		require.Equal(t, Applied{Version: latest, Source: status[len(status)-1].Source, Direction: "down", Duration: down.Duration}, down)
 		cur, _, err := m.Version(ctx)
 		require.NoError(t, err)
-		require.Equal(t, latest-1, cur)
+		require.Equal(t, status[len(status)-2].Version, cur)
 		var count int
 		require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&count))
 		require.Equal(t, n, count)
@@ -140,7 +140,7 @@ func TestMigrationKeepsData(t *testing.T) {
 		checkOldScripts(t, dbURL, n)
 
 		// All the way down and up again on an empty schema.
-		for range latest {
+		for range status {
 			_, err = m.Down(ctx)
 			require.NoError(t, err)
 		}
@@ -327,10 +327,11 @@ func testMigration7(t *testing.T, dbURL string) {
 	// Down to 6, through whatever came after 7.
 	_, latest, err := m.Version(ctx)
 	require.NoError(t, err)
-	for v := latest; v > 6; v-- {
+	for v := latest; v > 6; {
 		applied, err := m.Down(ctx)
 		require.NoError(t, err)
-		require.Equal(t, v, applied.Version)
+		require.LessOrEqual(t, applied.Version, v) // numbers may skip one reserved by a change not merged yet
+		v = applied.Version - 1
 	}
 	var (
 		state  string

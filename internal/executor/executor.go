@@ -206,6 +206,16 @@ type Recoverer interface {
 	RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error)
 }
 
+// Reconciler is a Recoverer that can also sweep while runs start: the
+// worker calls it periodically, so that containers orphaned while it runs
+// (a removal that failed, a lease the server took back) do not wait for
+// its next start.
+type Reconciler interface {
+	// RemoveOrphansBefore is RemoveOrphans sparing every run created at
+	// or after before: one being started may not be known to keep yet.
+	RemoveOrphansBefore(ctx context.Context, keep func(jobID string, attempt int) bool, before time.Time) (removed int, err error)
+}
+
 // KilledMessage is the Result.Message of a run stopped by Handle.Kill.
 const KilledMessage = "killed on request"
 

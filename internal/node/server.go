@@ -11,16 +11,23 @@ import (
 
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/pgnotify"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
 	"github.com/rgrid/rgrid/internal/startstop"
+	"github.com/rgrid/rgrid/internal/store"
+	"github.com/rgrid/rgrid/internal/store/postgres"
 )
 
 // ServerConfig is what rgrid server runs.
 type ServerConfig struct {
 	DB      string // postgres://… or a SQLite file
 	Migrate bool   // apply pending migrations first
-	Listen  string
+	// ListenDB is where the replica notifications' own connection goes
+	// (LISTEN needs a session: not a transaction pooler); "" is DB.
+	// PostgreSQL only.
+	ListenDB string
+	Listen   string
 	// Blobs is where jobs' files are kept: a directory or an s3:// URL;
 	// "" is a directory beside a SQLite database, else in the data
 	// directory (one machine only: replicas need S3 or a shared one).
@@ -69,6 +76,9 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 			return err
 		}
 	}
+	if err := replicaRelay(&c, st); err != nil {
+		return err
+	}
 	ln, err := listen(c.Listen)
 	if err != nil {
 		return err
@@ -100,6 +110,33 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	}
 	a.Stop()
 	return a.Err()
+}
+
+// replicaRelay sets what replicas of a PostgreSQL database need: the relay
+// that carries wake-ups between them, and the leases that run the reaper
+// and retention on one of them. SQLite serves one process and needs
+// neither.
+func replicaRelay(c *ServerConfig, st store.Store) error {
+	pg, ok := st.(*postgres.Store)
+	if !ok {
+		if c.ListenDB != "" {
+			return usageErr("drop --db-listen: a SQLite database serves one process", "--db-listen is for a PostgreSQL --db only")
+		}
+		return nil
+	}
+	url := c.ListenDB
+	if url == "" {
+		url = c.DB
+	}
+	if d, err := database.Dialect(url); err != nil || d != database.DialectPostgres {
+		return usageErr("pass a postgres://… URL of the same database, straight to PostgreSQL (not through a transaction pooler)", "--db-listen %q is not a PostgreSQL URL", database.Redact(url))
+	}
+	r, err := pgnotify.New(url, pg.Pool(), c.Log)
+	if err != nil {
+		return usageErr("pass a postgres://… URL of the same database to --db-listen", "%v", err)
+	}
+	c.Options.Relay, c.Options.Elect = r, true
+	return nil
 }
 
 // listen opens addr, or says how to free it.

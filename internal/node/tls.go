@@ -201,7 +201,7 @@ func certNames(c *x509.Certificate) string {
 func NewClient(url, token, caCert string) (*client.Client, error) {
 	c, err := client.New(url, token)
 	if err != nil {
-		return nil, usageErr("pass a URL like https://control:8443 (or http://127.0.0.1:8080) with --server or RGRID_SERVER", "%v", err)
+		return nil, usageErr("pass a URL like https://control:8443 (or http://127.0.0.1:8080), or several comma-separated, with --server or RGRID_SERVER", "%v", err)
 	}
 	if caCert == "" {
 		return c, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/blob"
+	"github.com/rgrid/rgrid/internal/leader"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/scheduler"
 	"github.com/rgrid/rgrid/internal/secrets"
@@ -89,8 +90,29 @@ type Options struct {
 	// the store (queue, workers, slots) are read (default 10 s): never per
 	// scrape.
 	MetricsInterval time.Duration
+	// Relay, if set, carries the scheduler's wake-ups to the other
+	// replicas on the same database (internal/pgnotify on PostgreSQL):
+	// New attaches it to the scheduler's notifier, Start starts it and
+	// Stop stops it. Without one, a change made through another replica
+	// is seen at the next poll (PollInterval).
+	Relay Relay
+	// Elect runs the singleton loops (the reaper, blob retention) only on
+	// the replica that holds their lease in the database (internal/leader),
+	// for replicas sharing PostgreSQL; without it they run in this
+	// process. LeaderTTL is the lease's life (default leader.DefaultTTL):
+	// how long the loops may go unrun after their leader dies.
+	Elect     bool
+	LeaderTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// Relay carries the scheduler's wake-ups to the other replicas.
+type Relay interface {
+	scheduler.Relay
+	startstop.Service
+	// Attach sets where the other replicas' topics are delivered.
+	Attach(sink scheduler.Sink)
 }
 
 // Server serves the API over a store.
@@ -98,8 +120,11 @@ type Server struct {
 	store    store.Store
 	runtimes *runtimes.Table
 	sched    *scheduler.Scheduler
+	relay    Relay  // nil: wake-ups stay in this process
+	holder   string // this replica's name in leader leases
 	reaper   *scheduler.Reaper
-	sweeper  *startstop.FuncService // blob retention; nil without a blob store
+	reaping  startstop.Service      // the reaper, run while this replica leads it
+	sweeper  startstop.Service      // blob retention; nil without a blob store
 	gauges   *startstop.FuncService // the metrics' store-backed gauges
 	metrics  *metrics
 	blobs    blobCounters
@@ -156,8 +181,16 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 		opts.MetricsInterval = DefaultMetricsInterval
 	}
 	m := newMetrics(rt, opts.Now)
-	sched := scheduler.New(st, scheduler.NewNotifier(), log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
+	notifier := scheduler.NewNotifier()
+	relay := opts.Relay
+	if relay != nil {
+		relay.Attach(notifier)
+		notifier.SetRelay(relay)
+	}
+	sched := scheduler.New(st, notifier, log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
+		relay:    relay,
+		holder:   leader.DefaultHolder(),
 		store:    st,
 		runtimes: rt,
 		metrics:  m,
@@ -170,12 +203,22 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 }
 
-// Start starts the server's background work (the reaper, the metrics'
+// Start starts the server's background work (the relay, the reaper, the metrics'
 // store-backed gauges, the blob retention sweep) until ctx ends or Stop.
 // Serving the Handler needs no Start; a server without it serves but never
 // reaps, and its gauges stay at 0.
 func (s *Server) Start(ctx context.Context) error {
-	if err := s.reaper.Start(ctx); err != nil {
+	if s.relay != nil {
+		if err := s.relay.Start(ctx); err != nil {
+			return err
+		}
+	}
+	s.reaping = s.Singleton("reaper", func(ctx context.Context) {
+		_ = s.reaper.Start(ctx) // a reaper always starts
+		<-ctx.Done()
+		s.reaper.Stop()
+	})
+	if err := s.reaping.Start(ctx); err != nil {
 		return err
 	}
 	s.gauges = startstop.Func(s.metricsLoop)
@@ -183,10 +226,21 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	if s.opts.Blobs != nil {
-		s.sweeper = startstop.Func(s.sweepBlobs)
+		s.sweeper = s.Singleton("blob-retention", s.sweepBlobs)
 		return s.sweeper.Start(ctx)
 	}
 	return nil
+}
+
+// Singleton returns a service that runs fn on one replica at a time: with
+// Options.Elect, only while this replica holds the lease name (fn's
+// context ends when it loses it); otherwise always, in this process. The
+// caller starts and stops it (the autoscaler plugs in here).
+func (s *Server) Singleton(name string, fn func(ctx context.Context)) startstop.Service {
+	if !s.opts.Elect {
+		return startstop.Func(fn)
+	}
+	return leader.New(s.store, name, fn, leader.Options{TTL: s.opts.LeaderTTL, Holder: s.holder, Now: s.opts.Now, Log: s.log})
 }
 
 // Stop stops the background work and waits for it, so that the store can
@@ -198,7 +252,13 @@ func (s *Server) Stop() {
 	if s.gauges != nil {
 		s.gauges.Stop()
 	}
+	if s.reaping != nil {
+		s.reaping.Stop()
+	}
 	s.reaper.Stop()
+	if s.relay != nil {
+		s.relay.Stop()
+	}
 }
 
 // sweepBlobs deletes the blobs no job references that are older than the

@@ -356,6 +356,7 @@ type ReadLogsParams struct {
 type Store interface {
 	BatchStore
 	AuthStore
+	LeaderStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

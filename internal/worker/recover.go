@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/executor"
@@ -101,4 +102,46 @@ func (w *Worker) adopt(ctx context.Context, rec executor.Recoverer, f executor.F
 		w.supervise(ctx, a, h, ship)
 	})
 	return nil
+}
+
+// reconcileLoop removes, every ReconcileInterval, the executor's runs of
+// this worker that no attempt it runs holds (a container whose removal
+// failed, one of an attempt the server gave away), sparing those made in
+// the last ReconcileGrace: an attempt being started may have made its
+// container before this look.
+func (w *Worker) reconcileLoop(ctx context.Context) {
+	rec, ok := w.opts.Executor.(executor.Reconciler)
+	if !ok || w.opts.ReconcileInterval < 0 {
+		return
+	}
+	t := time.NewTicker(w.opts.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.reconcile(ctx, rec)
+	}
+}
+
+// reconcile makes one pass of reconcileLoop.
+func (w *Worker) reconcile(ctx context.Context, rec executor.Reconciler) {
+	// The cut-off before the snapshot: an attempt tracked after the
+	// snapshot made its container after the cut-off.
+	before := time.Now().Add(-w.opts.ReconcileGrace)
+	keep := map[client.AttemptRef]bool{}
+	for _, r := range w.runningRefs() {
+		keep[r] = true
+	}
+	n, err := rec.RemoveOrphansBefore(ctx, func(jobID string, attempt int) bool {
+		return keep[client.AttemptRef{JobID: jobID, Attempt: attempt}]
+	}, before)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.log.Warn("could not remove runs no attempt holds; trying again later", "err", err)
+	case n > 0:
+		w.log.Info("removed runs no attempt of this worker holds", "count", n)
+	}
 }

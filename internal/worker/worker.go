@@ -56,7 +56,18 @@ type Options struct {
 	// Instance is the nonce by which the server tells this worker process
 	// from another using the same ID (default: a new one; see IDLock).
 	Instance string
+	// ReconcileInterval is how often the executor's runs that no attempt
+	// of this worker holds are removed, besides at start (default
+	// DefaultReconcileInterval; negative: only at start), sparing those
+	// made in the last ReconcileGrace (default DefaultReconcileGrace).
+	ReconcileInterval, ReconcileGrace time.Duration
 }
+
+// The periodic reconciler's defaults.
+const (
+	DefaultReconcileInterval = time.Minute
+	DefaultReconcileGrace    = time.Minute
+)
 
 // callTimeout bounds each call to the server (beyond a long poll's own
 // wait), so that a partition that drops packets is noticed and retried
@@ -117,6 +128,12 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	if opts.Instance == "" {
 		opts.Instance = NewInstance()
 	}
+	if opts.ReconcileInterval == 0 {
+		opts.ReconcileInterval = DefaultReconcileInterval
+	}
+	if opts.ReconcileGrace <= 0 {
+		opts.ReconcileGrace = DefaultReconcileGrace
+	}
 	c = c.WithWorkerInstance(opts.Instance)
 	w := &Worker{
 		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
@@ -154,6 +171,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	_ = loops.Start(bg, w.reporter)
 	loops.Go(bg, w.heartbeatLoop)
 	loops.Go(bg, w.stopLoop)
+	loops.Go(bg, w.reconcileLoop)
 
 	leaseCtx, stopLeasing := context.WithCancel(ctx)
 	defer stopLeasing()
@@ -254,7 +272,7 @@ func (w *Worker) registerOnce(ctx context.Context) error {
 	}
 	w.lastAck = time.Now()
 	w.mu.Unlock()
-	w.log.Info("registered", "server", redactedURL(w.c.BaseURL()), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
+	w.log.Info("registered", "server", redactedURL(w.c.Server()), "slots", w.opts.Slots, "executor", w.opts.Executor.Name())
 	return nil
 }
 

@@ -110,11 +110,21 @@ func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Sp
 // accepting the runs to be adopted (so before Adopt, or with keep accepting
 // them), and again whenever leases are lost.
 func (e *Executor) RemoveOrphans(ctx context.Context, keep func(jobID string, attempt int) bool) (removed int, err error) {
+	return e.RemoveOrphansBefore(ctx, keep, time.Time{})
+}
+
+// RemoveOrphansBefore implements executor.Reconciler: RemoveOrphans, but
+// a container created at or after before is left alone (the zero time
+// spares none).
+func (e *Executor) RemoveOrphansBefore(ctx context.Context, keep func(jobID string, attempt int) bool, before time.Time) (removed int, err error) {
 	list, err := e.ours(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	removed, err = e.removeMatching(ctx, list, func(c container.Summary) bool {
+		if !before.IsZero() && !time.Unix(c.Created, 0).Before(before) {
+			return false // just made: its attempt may not be known to keep yet
+		}
 		attempt, perr := strconv.Atoi(c.Labels[LabelAttempt])
 		// A container without a readable attempt belongs to no attempt.
 		return perr != nil || !keep(c.Labels[LabelJob], attempt)

@@ -324,3 +324,43 @@ func (b *cutBuffer) Write(p []byte) (int, error) {
 	}
 	return b.Buffer.Write(p)
 }
+
+// The periodic sweep removes this worker's containers no attempt holds,
+// but spares the ones kept and the ones made after its cut-off.
+func TestRemoveOrphansBeforeSparesKeptAndNew(t *testing.T) {
+	b := setupRecover(t)
+	cli := dockerClient(t)
+	mk := func(job string) string {
+		c, err := cli.ContainerCreate(t.Context(), client.ContainerCreateOptions{
+			Config: &container.Config{Image: b.helper, Cmd: []string{"/helper", "sleep", "600"}, Labels: map[string]string{
+				"rgrid.managed": "true", "rgrid.worker": b.worker, "rgrid.job": job, "rgrid.attempt": "1",
+			}},
+			HostConfig: &container.HostConfig{NetworkMode: "none"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = cli.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true})
+		})
+		return c.ID
+	}
+	mk("orphan")
+	mk("kept")
+	keep := func(job string, _ int) bool { return job == "kept" }
+
+	// A cut-off in the past: both are newer, neither goes.
+	n, err := b.ex.RemoveOrphansBefore(t.Context(), keep, time.Now().Add(-time.Hour))
+	if err != nil || n != 0 {
+		t.Fatalf("with every container newer than the cut-off: removed %d, %v; want 0", n, err)
+	}
+	// A cut-off past their creation: the orphan goes, the kept one stays.
+	n, err = b.ex.RemoveOrphansBefore(t.Context(), keep, time.Now().Add(2*time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d, %v; want the orphan", n, err)
+	}
+	found, err := b.ex.Find(t.Context())
+	if want := []executor.Found{{JobID: "kept", Attempt: 1}}; err != nil || !slices.Equal(found, want) {
+		t.Errorf("left %+v, %v; want %+v", found, err, want)
+	}
+}

@@ -26,6 +26,8 @@ func at(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
 // Run runs the suite against the stores open returns.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Meta", func(t *testing.T) { t.Parallel(); testMeta(t, open(t)) })
+	t.Run("LeaderLease", func(t *testing.T) { t.Parallel(); testLeaderLease(t, open(t)) })
+	t.Run("LeaderLeaseConcurrent", func(t *testing.T) { t.Parallel(); testLeaderLeaseConcurrent(t, open(t)) })
 	t.Run("CreateAndGet", func(t *testing.T) { t.Parallel(); testCreateAndGet(t, open(t)) })
 	t.Run("CreateJobs", func(t *testing.T) { t.Parallel(); testCreateJobs(t, open(t)) })
 	t.Run("ScriptBytes", func(t *testing.T) { t.Parallel(); testScriptBytes(t, open(t)) })
