@@ -71,7 +71,12 @@ type Decision struct {
 	Create          int      // machines to create
 	Drain           []string // workers to mark draining
 	Delete          []string // machines (by name) to delete now
-	Reason          string
+	// Draining counts the machines draining (not in Current).
+	Draining int
+	Reason   string
+	// Unserved is the queued work this pool neither has room for nor
+	// makes room for: the next pool weighs it.
+	Unserved []Demand
 }
 
 // capacity is what a worker (or a machine still starting) has free.
@@ -81,6 +86,7 @@ type capacity struct {
 	cpus  float64
 	mem   int64
 	used  bool // given queued work this round
+	got   []Demand
 }
 
 func (c *capacity) take(d Demand) bool {
@@ -91,6 +97,7 @@ func (c *capacity) take(d Demand) bool {
 	c.cpus -= d.CPUs
 	c.mem -= d.MemoryBytes
 	c.used = true
+	c.got = append(c.got, d)
 	return true
 }
 
@@ -150,6 +157,7 @@ func Decide(p *Pool, s Snapshot) Decision {
 	for _, q := range s.Queued {
 		if q.CPUs > p.CPUs || q.MemoryBytes > p.memoryBytes {
 			unfit++
+			d.Unserved = append(d.Unserved, q)
 			continue
 		}
 		if slices.ContainsFunc(free, func(c *capacity) bool { return c.take(q) }) {
@@ -178,7 +186,10 @@ func Decide(p *Pool, s Snapshot) Decision {
 			capped = fmt.Sprintf("capped by max_spend_per_hour %g (%g each, %d draining)", p.MaxSpendPerHour, p.PricePerHour, draining)
 		}
 	}
-	d.Target = target
+	d.Target, d.Draining = target, draining
+	for _, c := range fresh[min(max(target-d.Current, 0), len(fresh)):] {
+		d.Unserved = append(d.Unserved, c.got...)
+	}
 
 	switch {
 	case target > d.Current:

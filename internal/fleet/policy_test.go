@@ -140,11 +140,27 @@ func TestDecide(t *testing.T) {
 			s.Now = now
 			got := Decide(p, s)
 			reason := got.Reason
-			got.Reason = ""
+			got.Reason, got.Unserved, got.Draining = "", nil, 0
 			require.Equal(t, tc.want, got, reason)
 			require.Contains(t, reason, tc.reason)
 		})
 	}
+}
+
+func TestDecideUnserved(t *testing.T) {
+	t.Parallel()
+	p := testPool(t, nil)
+	big := Demand{CPUs: 16}
+	small := Demand{CPUs: 1}
+	queued := []Demand{big}
+	for range 10 {
+		queued = append(queued, small)
+	}
+	d := Decide(p, Snapshot{Now: time.Now(), Queued: queued})
+	// Three new workers of 2 slots take 6; the big one and 4 others are
+	// left to the next pool.
+	require.Equal(t, 3, d.Create)
+	require.Equal(t, []Demand{big, small, small, small, small}, d.Unserved)
 }
 
 func TestPoolValidate(t *testing.T) {
