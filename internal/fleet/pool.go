@@ -84,8 +84,10 @@ type HetznerPool struct {
 	// CACertFile the CA they trust for it (optional).
 	ServerURL  string `toml:"server_url"`
 	CACertFile string `toml:"ca_cert_file"`
-	// BinaryURL is where cloud-init downloads the rgrid binary from.
-	BinaryURL string `toml:"binary_url"`
+	// BinaryURL is where cloud-init downloads the rgrid binary from, and
+	// BinarySHA256 its SHA-256 (hex), checked before it runs.
+	BinaryURL    string `toml:"binary_url"`
+	BinarySHA256 string `toml:"binary_sha256"`
 	// Executor the workers use (default docker).
 	Executor string `toml:"executor"`
 }
@@ -201,6 +203,9 @@ func (h *HetznerPool) validate() error {
 	}
 	if !strings.HasPrefix(h.BinaryURL, "https://") {
 		return errors.New(`[pools.hetzner] binary_url must be an https:// URL of the rgrid linux binary`)
+	}
+	if len(h.BinarySHA256) != 64 || strings.Trim(strings.ToLower(h.BinarySHA256), "0123456789abcdef") != "" {
+		return errors.New(`[pools.hetzner] binary_sha256 must be the 64 hex digits of the binary's SHA-256 (sha256sum rgrid), so that a machine never runs a binary altered on its way`)
 	}
 	for k := range h.Labels {
 		if strings.HasPrefix(k, "rgrid-") {
