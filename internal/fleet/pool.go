@@ -57,7 +57,7 @@ type Pool struct {
 	Docker  *DockerPool  `toml:"docker"`
 
 	// Parsed by Validate.
-	memoryBytes                         int64
+	memoryBytes                        int64
 	idle, coolOut, coolIn, bootTimeout time.Duration
 }
 
@@ -69,11 +69,11 @@ type HetznerPool struct {
 	Locations   []string `toml:"locations"`
 	// Image is an image name ("ubuntu-24.04"); ImageSelector a label
 	// selector picking the newest snapshot that matches. One of them.
-	Image         string `toml:"image"`
-	ImageSelector string `toml:"image_selector"`
-	SSHKeys       []string `toml:"ssh_keys"`
-	Networks      []string `toml:"networks"`
-	Firewalls     []string `toml:"firewalls"`
+	Image         string            `toml:"image"`
+	ImageSelector string            `toml:"image_selector"`
+	SSHKeys       []string          `toml:"ssh_keys"`
+	Networks      []string          `toml:"networks"`
+	Firewalls     []string          `toml:"firewalls"`
 	Labels        map[string]string `toml:"labels"`
 	// TokenEnv is the environment variable holding the API token (default
 	// HCLOUD_TOKEN): the token is never written in the file.
