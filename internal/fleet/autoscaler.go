@@ -61,6 +61,7 @@ const (
 type Autoscaler struct {
 	startstop.Base
 	opts Options
+	born time.Time // no worker counts as idle since before this
 
 	mu     sync.Mutex
 	status map[string]client.PoolStatus
@@ -91,7 +92,7 @@ func New(opts Options) *Autoscaler {
 	if opts.DrainGrace <= 0 {
 		opts.DrainGrace = 40 * time.Second
 	}
-	a := &Autoscaler{opts: opts, status: map[string]client.PoolStatus{}, state: map[string]*poolState{}}
+	a := &Autoscaler{opts: opts, born: opts.Now(), status: map[string]client.PoolStatus{}, state: map[string]*poolState{}}
 	for _, p := range opts.Pools {
 		a.state[p.Name] = &poolState{drainedAt: map[string]time.Time{}, idleSince: map[string]time.Time{}}
 		a.status[p.Name] = client.PoolStatus{Name: p.Name, Provider: p.Provider, Min: p.Min, Max: p.Max, LastDecision: "none yet"}
@@ -240,8 +241,14 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 			}
 			continue
 		}
-		if u.Running > 0 || st.idleSince[w.ID].IsZero() {
+		switch {
+		case u.Running > 0:
 			st.idleSince[w.ID] = now
+		case st.idleSince[w.ID].IsZero():
+			// First seen idle: since it registered, or since this
+			// autoscaler started, whichever is later (what it ran before a
+			// restart is not known: it is kept the longer, never less).
+			st.idleSince[w.ID] = later(w.RegisteredAt, a.born)
 		}
 		views = append(views, WorkerView{ID: w.ID, State: w.State, Running: u.Running,
 			UsedCPUs: u.UsedCPUs, UsedMemory: u.UsedMemory, IdleSince: st.idleSince[w.ID]})
@@ -249,10 +256,20 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 	demand = absorb(demand, others)
 	d := Decide(p, Snapshot{Now: now, Queued: demand, Workers: views, Machines: machines,
 		DrainedAt: st.drainedAt, DrainGrace: a.opts.DrainGrace, LastOut: st.lastOut, LastIn: st.lastIn})
-	a.act(ctx, p, prov, st, machines, &d, now)
+	gone := a.act(ctx, p, prov, st, machines, &d, now)
+	for _, name := range gone {
+		delete(names, name)
+	}
 	a.revokeOrphans(ctx, p, tokens, names, now)
 	a.record(p, d, now)
 	return d.Unserved
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // absorb takes from demand what the capacities hold and returns the rest.
@@ -269,8 +286,10 @@ func absorb(demand []Demand, caps []*capacity) []Demand {
 	return rest
 }
 
-func (a *Autoscaler) act(ctx context.Context, p *Pool, prov Provider, st *poolState, machines []Machine, d *Decision, now time.Time) {
+// act carries a decision out and returns the machines it deleted.
+func (a *Autoscaler) act(ctx context.Context, p *Pool, prov Provider, st *poolState, machines []Machine, d *Decision, now time.Time) []string {
 	log := a.opts.Log.With("pool", p.Name)
+	var gone []string
 	for _, name := range d.Delete {
 		i := slices.IndexFunc(machines, func(m Machine) bool { return m.Name == name })
 		if err := prov.Delete(ctx, machines[i]); err != nil {
@@ -283,6 +302,7 @@ func (a *Autoscaler) act(ctx context.Context, p *Pool, prov Provider, st *poolSt
 		}
 		delete(st.drainedAt, name)
 		delete(st.idleSince, name)
+		gone = append(gone, name)
 		log.Info("autoscaler: machine deleted", "machine", name)
 	}
 	for _, name := range d.Drain {
@@ -308,6 +328,7 @@ func (a *Autoscaler) act(ctx context.Context, p *Pool, prov Provider, st *poolSt
 	if created < d.Create {
 		d.Target = d.Current + created
 	}
+	return gone
 }
 
 // create mints the machine's own worker token and has the provider make

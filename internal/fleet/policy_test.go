@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -188,7 +189,7 @@ func TestPoolValidate(t *testing.T) {
 		{"hetzner own label", func(p *Pool) {
 			p.Provider = ProviderHetzner
 			p.Hetzner = &HetznerPool{ServerTypes: []string{"cx22"}, Locations: []string{"fsn1"}, Image: "ubuntu-24.04",
-				ServerURL: "https://s", BinaryURL: "https://b", Labels: map[string]string{"rgrid-pool": "x"}}
+				ServerURL: "https://s", BinaryURL: "https://b", BinarySHA256: strings.Repeat("ab", 32), Labels: map[string]string{"rgrid-pool": "x"}}
 		}, "autoscaler's own"},
 	}
 	for _, tc := range tests {
