@@ -140,20 +140,28 @@ server_url = %q
 		mu       sync.Mutex
 		most     int
 		seen     = map[string]string{} // container name → id
-		twice    []string
+		problems []string
 		stopSpy  = make(chan struct{})
 		spyEnded = make(chan struct{})
 	)
+	cli := dockerAPI(t)
 	go func() {
 		defer close(spyEnded)
-		for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
-			cs := containers(t, label)
+		for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); {
+			// Not containers(): a goroutine must not end the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			res, err := cli.ContainerList(ctx, moby.ContainerListOptions{All: true, Filters: make(moby.Filters).Add("label", label)})
+			cancel()
+			cs := res.Items
 			mu.Lock()
+			if err != nil {
+				problems = append(problems, "list failed: "+err.Error())
+			}
 			most = max(most, len(cs))
 			for _, ct := range cs {
 				name := strings.TrimPrefix(ct.Names[0], "/")
 				if id, ok := seen[name]; ok && id != ct.ID {
-					twice = append(twice, name)
+					problems = append(problems, "container "+name+" made twice")
 				}
 				seen[name] = ct.ID
 			}
@@ -223,8 +231,8 @@ server_url = %q
 	if most == 0 {
 		t.Errorf("no worker container was started")
 	}
-	if len(twice) > 0 {
-		t.Errorf("containers made twice under one name: %v", twice)
+	if len(problems) > 0 {
+		t.Errorf("while watching the containers: %v", problems)
 	}
 	t.Logf("worker containers: %d at most, %d in all", most, len(seen))
 }
