@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -80,12 +79,3 @@ func ShellQuote(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
-
-// ErrorWithHint is an error that carries the fix.
-type ErrorWithHint struct {
-	Err  error
-	Hint string
-}
-
-func (e *ErrorWithHint) Error() string { return fmt.Sprintf("%v (%s)", e.Err, e.Hint) }
-func (e *ErrorWithHint) Unwrap() error { return e.Err }
