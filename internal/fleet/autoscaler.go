@@ -250,6 +250,19 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 			// restart is not known: it is kept the longer, never less).
 			st.idleSince[w.ID] = later(w.RegisteredAt, a.born)
 		}
+		if _, drained := st.drainedAt[w.ID]; drained && w.State == "active" {
+			// Drained, then registered again (its process restarted): the
+			// machine is still to go, so it drains again, from now.
+			if err := a.opts.Store.SetWorkerState(ctx, w.ID, "draining"); err == nil {
+				w.State, st.drainedAt[w.ID] = "draining", now
+			}
+		}
+		if _, known := st.drainedAt[w.ID]; !known && w.State == "draining" {
+			// Draining before this autoscaler knew (a restart, or a worker
+			// stopped by hand): the grace counts from now, as a lease may
+			// have begun just before.
+			st.drainedAt[w.ID] = now
+		}
 		views = append(views, WorkerView{ID: w.ID, State: w.State, Running: u.Running,
 			UsedCPUs: u.UsedCPUs, UsedMemory: u.UsedMemory, IdleSince: st.idleSince[w.ID]})
 	}

@@ -222,3 +222,40 @@ func TestAutoscalerRunsOnlyOnTheLeader(t *testing.T) {
 	require.Empty(t, b.prov.names(), "a replica that is not the leader made a machine")
 	require.Equal(t, "none yet", a.Status()[0].LastDecision)
 }
+
+// After a restart, a worker found draining is deleted only after the
+// grace (a lease may have begun just before); one drained that registers
+// again is drained again.
+func TestAutoscalerDrainsAgainAfterRestarts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.submit(t, 1)
+	b.autoscaler().Round(t.Context())
+	require.Len(t, b.prov.names(), 1)
+	b.register(t)
+	name := b.prov.names()[0]
+	// The queued job is canceled (nothing to make room for), and the
+	// worker drains.
+	jobs, err := b.st.ListJobs(t.Context(), store.ListJobsParams{Limit: 10})
+	require.NoError(t, err)
+	for _, j := range jobs {
+		_, err := b.st.RequestCancel(t.Context(), j.ID, b.clock.Now())
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.st.SetWorkerState(t.Context(), name, "draining"))
+
+	a := b.autoscaler() // a restarted server
+	a.Round(t.Context())
+	require.Equal(t, []string{name}, b.prov.names(), "deleted at once, within the grace")
+
+	// The worker's process restarts and registers: active again; the
+	// autoscaler drains it again.
+	b.register(t)
+	require.Equal(t, "active", b.workerStates(t)[name])
+	a.Round(t.Context())
+	require.Equal(t, "draining", b.workerStates(t)[name])
+
+	b.clock.Add(31 * time.Second)
+	a.Round(t.Context())
+	require.Empty(t, b.prov.names())
+}
