@@ -142,6 +142,18 @@ func (a *Autoscaler) Round(ctx context.Context) {
 		a.opts.Log.Warn("autoscaler: read the queue and workers", "err", err)
 		return
 	}
+	// Workers the autoscaler did not start (by hand, of any pool or none)
+	// take queued work first: they lease it as soon as they have room.
+	var others []*capacity
+	for _, w := range workers {
+		if w.State != "active" || strings.HasPrefix(tokens[w.TokenID].Name, tokenNamePrefix) {
+			continue
+		}
+		u := usage[w.ID]
+		others = append(others, &capacity{slots: w.Slots - u.Running, cpus: orUnlimited(w.Max.CPUs) - u.UsedCPUs,
+			mem: int64(orUnlimited(float64(w.Max.MemoryBytes))) - u.UsedMemory})
+	}
+	demand = absorb(demand, others)
 	for i := range a.opts.Pools {
 		if ctx.Err() != nil {
 			return
@@ -226,21 +238,14 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 	for _, m := range machines {
 		names[m.Name] = true
 	}
-	// Workers of the pool that are not its machines (started by hand with
-	// a token of the pool) take queued work first; they are never drained.
+	// The pool's machines' workers: registered under the machine's name
+	// with a token minted for a machine of this pool.
 	var views []WorkerView
-	var others []*capacity
 	for _, w := range workers {
-		if tokens[w.TokenID].Pool != p.Name {
+		if tok := tokens[w.TokenID]; tok.Pool != p.Name || !names[w.ID] || !strings.HasPrefix(tok.Name, tokenNamePrefix) {
 			continue
 		}
 		u := usage[w.ID]
-		if !names[w.ID] {
-			if w.State == "active" {
-				others = append(others, &capacity{slots: w.Slots - u.Running, cpus: w.Max.CPUs - u.UsedCPUs, mem: w.Max.MemoryBytes - u.UsedMemory})
-			}
-			continue
-		}
 		switch {
 		case u.Running > 0:
 			st.idleSince[w.ID] = now
@@ -266,7 +271,6 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 		views = append(views, WorkerView{ID: w.ID, State: w.State, Running: u.Running,
 			UsedCPUs: u.UsedCPUs, UsedMemory: u.UsedMemory, IdleSince: st.idleSince[w.ID]})
 	}
-	demand = absorb(demand, others)
 	d := Decide(p, Snapshot{Now: now, Queued: demand, Workers: views, Machines: machines,
 		DrainedAt: st.drainedAt, DrainGrace: a.opts.DrainGrace, LastOut: st.lastOut, LastIn: st.lastIn})
 	gone := a.act(ctx, p, prov, st, machines, &d, now)
@@ -276,6 +280,14 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 	a.revokeOrphans(ctx, p, tokens, names, now)
 	a.record(p, d, now)
 	return d.Unserved
+}
+
+// orUnlimited is a worker's maximum, a zero one (no maximum) as very large.
+func orUnlimited(v float64) float64 {
+	if v == 0 {
+		return 1 << 50
+	}
+	return v
 }
 
 func later(a, b time.Time) time.Time {

@@ -259,3 +259,31 @@ func TestAutoscalerDrainsAgainAfterRestarts(t *testing.T) {
 	a.Round(t.Context())
 	require.Empty(t, b.prov.names())
 }
+
+// A worker started by hand (its token not minted by the autoscaler) takes
+// queued work first: only what it has no room for makes machines.
+func TestAutoscalerCountsWorkersStartedByHand(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, tok := server.MintToken(store.TokenWorker, b.clock.Now())
+	tok.Pool, tok.Name = "cpu", "rack-1"
+	require.NoError(t, b.st.CreateToken(t.Context(), tok))
+	now := b.clock.Now()
+	_, err := b.st.UpsertWorker(t.Context(), store.Worker{ID: "by-hand", Slots: 1, State: "active", RegisteredAt: now,
+		LastHeartbeat: now, TokenID: tok.ID}, now.Add(-time.Minute))
+	require.NoError(t, err)
+	a := b.autoscaler()
+
+	b.submit(t, 1)
+	a.Round(t.Context())
+	require.Empty(t, b.prov.names(), "the job fits the worker started by hand")
+
+	b.submit(t, 1)
+	a.Round(t.Context())
+	require.Len(t, b.prov.names(), 1)
+	a.Round(t.Context())
+	require.Len(t, b.prov.names(), 1)
+	ws, err := b.st.ListWorkers(t.Context())
+	require.NoError(t, err)
+	require.Len(t, ws, 1, "the worker started by hand is never drained or deleted")
+}
