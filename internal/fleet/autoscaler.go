@@ -367,7 +367,11 @@ func (a *Autoscaler) create(ctx context.Context, p *Pool, prov Provider, now tim
 	}
 	m, err := prov.Create(ctx, MachineSpec{Pool: p, Name: name, Token: secret})
 	if err != nil {
-		if _, rerr := a.opts.Store.RevokeToken(ctx, t.ID, now.UTC()); rerr != nil {
+		// Even when ctx ended (the server stopping is what cut the create
+		// short); a token left is revoked by a later round anyway.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, rerr := a.opts.Store.RevokeToken(rctx, t.ID, now.UTC()); rerr != nil {
 			a.opts.Log.Warn("autoscaler: revoke the token of a machine not made", "token", t.ID, "err", rerr)
 		}
 		return Machine{}, fmt.Errorf("create %s: %w", name, err)
