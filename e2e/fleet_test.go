@@ -223,6 +223,12 @@ server_url = %q
 	if err != nil || !pools.Enabled || len(pools.Pools) != 1 || pools.Pools[0].Current != 0 {
 		t.Errorf("rgrid pools: %+v, %v", pools, err)
 	}
+	// rgrid pools shows it (the CLI's own environment: no pools of its own).
+	r := rgrid(t, isolatedEnv(t), "pools", "--server", url, "--token", strings.TrimSpace(string(secret)))
+	if r.code != 0 || !strings.Contains(r.stdout, "POOL") || !strings.Contains(r.stdout, pool+"  docker") {
+		t.Errorf("rgrid pools: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("rgrid pools:\n%s", r.stdout)
 	mu.Lock()
 	defer mu.Unlock()
 	if most > 3 {

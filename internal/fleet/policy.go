@@ -125,22 +125,22 @@ func Decide(p *Pool, s Snapshot) Decision {
 		switch {
 		case m.Failed:
 			d.Delete = append(d.Delete, m.Name)
-			notes = append(notes, m.Name+" failed")
+			notes = append(notes, m.Name+" failed: deleted")
 		case !registered && age >= p.bootTimeout:
 			d.Delete = append(d.Delete, m.Name)
-			notes = append(notes, fmt.Sprintf("%s never registered within %s", m.Name, p.bootTimeout))
+			notes = append(notes, fmt.Sprintf("%s never registered within %s: deleted", m.Name, p.bootTimeout))
 		case !registered:
 			free = append(free, &capacity{name: m.Name, slots: p.Slots, cpus: p.CPUs, mem: p.memoryBytes})
 		case w.State == "dead" && w.Running == 0:
 			d.Delete = append(d.Delete, m.Name)
-			notes = append(notes, m.Name+"'s worker is dead")
+			notes = append(notes, m.Name+"'s worker is dead: deleted")
 		case w.State == "dead":
 			draining++ // its attempts go back to the queue first (the reaper)
 		case w.State == "draining":
 			since, ours := s.DrainedAt[m.Name]
 			if w.Running == 0 && (!ours || s.Now.Sub(since) >= s.DrainGrace) {
 				d.Delete = append(d.Delete, m.Name)
-				notes = append(notes, m.Name+" drained")
+				notes = append(notes, m.Name+" drained: deleted")
 			} else {
 				draining++
 			}
