@@ -6,6 +6,10 @@
 #                             (internal/testimages/helper) at /helper
 #   rgrid-test/python:3.11    a debootstrapped Debian bookworm rootfs with
 #                             python3 (3.11), pip and venv, via docker import
+#   rgrid-worker:dev          rgrid-test/python:3.11 with a static rgrid of
+#                             this tree at /usr/local/bin/rgrid: the image of
+#                             the autoscaler's docker pools (README,
+#                             Autoscaling); rebuilt when the Go sources change
 #
 # Idempotent: an image is rebuilt only when it is missing or was built from
 # other sources (a label records a hash of them). Run as root on a clean
@@ -103,5 +107,30 @@ build_python() {
   log "built $PYTHON_IMAGE in $((SECONDS - start)) s ($(docker image inspect --format '{{.Size}}' "$PYTHON_IMAGE" | awk '{printf "%d MB", $1/1e6}'))"
 }
 
+WORKER_IMAGE=rgrid-worker:dev
+
+build_worker() {
+  local hash start
+  hash=$( (git ls-files -z -- '*.go' go.mod go.sum 2>/dev/null | xargs -0 cat; docker image inspect --format '{{.Id}}' "$PYTHON_IMAGE") | sha256sum | cut -c1-16)
+  if up_to_date "$WORKER_IMAGE" "$hash"; then
+    log "$WORKER_IMAGE is up to date"
+    return
+  fi
+  start=$SECONDS
+  mkdir "$work/worker"
+  CGO_ENABLED=0 go build -trimpath -o "$work/worker/rgrid" ./cmd/rgrid
+  cat >"$work/worker/Dockerfile" <<DOCKERFILE
+FROM $PYTHON_IMAGE
+COPY rgrid /usr/local/bin/rgrid
+LABEL rgrid.source=$hash
+ENTRYPOINT ["rgrid"]
+CMD ["worker", "--help"]
+DOCKERFILE
+  DOCKER_BUILDKIT=0 docker build -q -t "$WORKER_IMAGE" "$work/worker" >"$work/build.log" 2>&1 ||
+    { cat "$work/build.log" >&2; die "docker build of $WORKER_IMAGE failed"; }
+  log "built $WORKER_IMAGE in $((SECONDS - start)) s"
+}
+
 build_helper
 build_python
+build_worker

@@ -43,6 +43,7 @@ func newServerCmd(e *env) *cobra.Command {
 		tlsOpts               node.ServerTLS
 		secretKeyFile         string
 		metricsInterval       time.Duration
+		autoscaleInterval     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -88,9 +89,13 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("give the lease at least a second, e.g. --leader-ttl 15s", "--leader-ttl %s is under a second", leaderTTL)
 			}
 			opts.LeaderTTL = leaderTTL
+			scale, err := e.autoscale(autoscaleInterval)
+			if err != nil {
+				return err
+			}
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, ListenDB: dbListen, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile, SecretKeyFile: secretKeyFile,
-				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
+				Autoscale: scale, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 		},
 	}
 	f := cmd.Flags()
@@ -118,6 +123,7 @@ func newServerCmd(e *env) *cobra.Command {
 	sizeVar(f, &maxInputs, "max-inputs", 10<<30, "the largest working directory a job may send")
 	f.IntVar(&maxBatchItems, "max-batch-items", 100_000, "the most items one batch may have")
 	f.DurationVar(&metricsInterval, "metrics-interval", 10*time.Second, "how often /metrics' queue and worker gauges are read from the database (never per scrape)")
+	f.DurationVar(&autoscaleInterval, "autoscale-interval", 10*time.Second, "how often the autoscaler weighs the queue against each [[pools]] table of the config file (autoscaling is off without pools)")
 	f.StringVar(&secretKeyFile, "secret-key-file", "", "file of 32 random bytes (hex or base64, mode 0600) that encrypts jobs' --secret-env values; every replica needs the same (env RGRID_SECRET_KEY_FILE; default: made beside a SQLite --db, none on PostgreSQL)")
 	return cmd
 }

@@ -115,7 +115,7 @@ codes of a job's outcome.`,
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newRunCmd(e), newStatusCmd(e), newLogsCmd(e), newOutputsCmd(e), newListCmd(e), newCancelCmd(e),
-		newBatchCmd(e), newRuntimesCmd(e), newWorkersCmd(e), newVersionCmd(e),
+		newBatchCmd(e), newRuntimesCmd(e), newWorkersCmd(e), newPoolsCmd(e), newVersionCmd(e),
 		newServerCmd(e), newWorkerCmd(e), newDevCmd(e), newMigrateCmd(e),
 		newLoginCmd(e), newWhoamiCmd(e), newTokenCmd(e), newAdminCmd(e),
 	)

@@ -5,7 +5,8 @@
 // RGRID_SLOTS and the file key slots are the same thing. The file is TOML,
 // flat keys plus [[runtimes]] tables that override the runtime table; a
 // key no setting has is refused, naming the one meant. Unknown RGRID_*
-// variables are left alone: other tools may use the prefix.
+// variables are left alone: other tools may use the prefix. [[pools]]
+// tables define the server's autoscaled worker pools (see fleet.Pool).
 package config
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
 
+	"github.com/rgrid/rgrid/internal/fleet"
 	"github.com/rgrid/rgrid/internal/runtimes"
 )
 
@@ -30,6 +32,7 @@ type File struct {
 	Path     string
 	Values   map[string]any
 	Runtimes []runtimes.Runtime
+	Pools    []fleet.Pool // not yet validated: rgrid server does that
 }
 
 // EnvName is the environment variable for a setting: "worker-id" → RGRID_WORKER_ID.
@@ -77,12 +80,12 @@ func Load(path string, explicit bool, known []string) (*File, error) {
 	}
 	unknown := &UnknownKeyError{Path: path}
 	for _, k := range md.Keys() {
-		if len(k) == 1 && k[0] != "runtimes" && !slices.Contains(known, k[0]) {
+		if len(k) == 1 && k[0] != "runtimes" && k[0] != "pools" && !slices.Contains(known, k[0]) {
 			unknown.add(k.String(), k[0], known)
 		}
 	}
 	for k, v := range raw {
-		if k != "runtimes" {
+		if k != "runtimes" && k != "pools" {
 			f.Values[k] = v
 		}
 	}
@@ -101,10 +104,40 @@ func Load(path string, explicit bool, known []string) (*File, error) {
 		}
 		f.Runtimes = rt.Runtimes
 	}
+	if _, ok := raw["pools"]; ok {
+		var pt struct {
+			Pools []fleet.Pool `toml:"pools"`
+		}
+		md, err := toml.Decode(string(b), &pt)
+		if err != nil {
+			return nil, fmt.Errorf("read [[pools]] in config file %s: %w", path, err)
+		}
+		for _, k := range md.Undecoded() {
+			if len(k) >= 2 && k[0] == "pools" {
+				unknown.add(k.String(), k[len(k)-1], poolKeys(k))
+			}
+		}
+		f.Pools = pt.Pools
+	}
 	if len(unknown.Keys) > 0 {
 		return nil, unknown
 	}
 	return f, nil
+}
+
+// poolKeys are the keys the table of key k takes: a [[pools]] table's,
+// or its [pools.hetzner] or [pools.docker] table's.
+func poolKeys(k toml.Key) []string {
+	t := reflect.TypeFor[fleet.Pool]()
+	if len(k) >= 3 {
+		if f, ok := t.FieldByNameFunc(func(n string) bool {
+			f, _ := t.FieldByName(n)
+			return f.Tag.Get("toml") == k[1]
+		}); ok && f.Type.Kind() == reflect.Pointer {
+			t = f.Type.Elem()
+		}
+	}
+	return tomlKeys(t)
 }
 
 // UnknownKeyError is a config file with keys no setting has.
@@ -159,15 +192,19 @@ func (e *UnknownKeyError) Hint() string {
 		}
 	}
 	if len(parts) == 0 {
-		return `the keys are the flags' names without "--" ("rgrid COMMAND --help" lists them), and [[runtimes]] tables`
+		return `the keys are the flags' names without "--" ("rgrid COMMAND --help" lists them), [[runtimes]] and [[pools]] tables`
 	}
 	return strings.Join(parts, "; ")
 }
 
 // runtimeKeys are the keys a [[runtimes]] table takes.
 func runtimeKeys() []string {
+	return tomlKeys(reflect.TypeFor[runtimes.Runtime]())
+}
+
+// tomlKeys are the toml tags of a struct's fields.
+func tomlKeys(t reflect.Type) []string {
 	var keys []string
-	t := reflect.TypeFor[runtimes.Runtime]()
 	for i := range t.NumField() {
 		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); tag != "" {
 			keys = append(keys, tag)

@@ -113,6 +113,9 @@ func TestUnknownKeys(t *testing.T) {
 		{"an unknown table", "[worker]\nslots = 4\n", []string{"worker"}, `the keys are the flags' names`},
 		{"nothing close", "colour = true\n", []string{"colour"}, `the keys are the flags' names`},
 		{"a setting of the environment only", "data-dir = \"/d\"\n", []string{"data-dir"}, "RGRID_DATA_DIR"},
+		{"a pool's key", "[[pools]]\nname = \"cpu\"\nmax_workers = 3\n", []string{"pools.max_workers"}, ""},
+		{"a pool's misspelled key", "[[pools]]\nname = \"cpu\"\nidle_windo = \"1m\"\n", []string{"pools.idle_windo"}, `did you mean "pools.idle_window"?`},
+		{"a pool provider's key", "[[pools]]\nname = \"cpu\"\n[pools.hetzner]\nserver_type = [\"cx22\"]\n", []string{"pools.hetzner.server_type"}, `did you mean "pools.hetzner.server_types"?`},
 	} {
 		path := writeFile(t, tc.text)
 		_, err := Load(path, true, known)
@@ -123,7 +126,11 @@ func TestUnknownKeys(t *testing.T) {
 			t.Errorf("%s: err = %v, keys %v, hint %q; want keys %v, hint with %q", tc.name, err, keysOf(uk), hintOf(uk), tc.keys, tc.hint)
 		}
 	}
-	f, err := Load(writeFile(t, "slots = 4\nmemory = \"1g\"\n[[runtimes]]\nname = \"n\"\nimage = \"i\"\ncommand = [\"c\"]\nextensions = [\".n\"]\nalias_of = \"\"\n"), true, known)
+	f, err := Load(writeFile(t, "slots = 4\n[[pools]]\nname = \"cpu\"\nprovider = \"docker\"\nmax = 3\n[pools.docker]\nimage = \"rgrid-worker:dev\"\n"), true, known)
+	if err != nil || len(f.Pools) != 1 || f.Pools[0].Max != 3 || f.Pools[0].Docker.Image != "rgrid-worker:dev" || f.Values["pools"] != nil {
+		t.Errorf("file with a pool: %+v, %v", f, err)
+	}
+	f, err = Load(writeFile(t, "slots = 4\nmemory = \"1g\"\n[[runtimes]]\nname = \"n\"\nimage = \"i\"\ncommand = [\"c\"]\nextensions = [\".n\"]\nalias_of = \"\"\n"), true, known)
 	if err != nil || f.Values["slots"] != int64(4) || len(f.Runtimes) != 1 {
 		t.Errorf("valid file: %+v, %v", f, err)
 	}

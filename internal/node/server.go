@@ -11,6 +11,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/fleet"
 	"github.com/rgrid/rgrid/internal/pgnotify"
 	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
@@ -43,7 +44,10 @@ type ServerConfig struct {
 	// values; "" is a key file made beside a SQLite database, and none on
 	// PostgreSQL (secrets are then refused).
 	SecretKeyFile string
-	Log           *slog.Logger
+	// Autoscale starts and stops the machines of worker pools; off
+	// without pools.
+	Autoscale Autoscale
+	Log       *slog.Logger
 }
 
 // RunServer serves the API and runs the reaper until ctx ends, then shuts
@@ -83,10 +87,33 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	if err != nil {
 		return err
 	}
+	var scaler *fleet.Autoscaler
+	if len(c.Autoscale.Pools) > 0 {
+		var closeProviders func()
+		scaler, closeProviders, err = newAutoscaler(ctx, c.Autoscale, st, c.Options.MaxLeaseWait, c.Log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer closeProviders()
+		c.Options.Pools = scaler.Status
+	}
 	srv := server.New(st, c.Runtimes, c.Log, c.Options)
 	if err := checkAuthMode(ctx, srv, ln.Addr(), c.Options, c.Log); err != nil {
 		ln.Close()
 		return err
+	}
+	if scaler != nil {
+		// The machines get worker tokens: on an open grid the first one
+		// would close it to everyone else.
+		if open, err := srv.OpenMode(ctx); err != nil || open {
+			ln.Close()
+			if err != nil {
+				return err
+			}
+			return platformErr("start the server with --bootstrap-token-file FILE (or run \"rgrid admin bootstrap\" first)",
+				"autoscaling ([[pools]] in the config file) needs a server that requires tokens: each machine gets a worker token of its own")
+		}
 	}
 	if err := srv.Start(ctx); err != nil {
 		ln.Close()
@@ -102,6 +129,11 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 		a.hs.ErrorLog = slog.NewLogLogger(c.Log.Handler(), slog.LevelInfo)
 	}
 	_ = a.Start(ctx) // an api always starts
+	if scaler != nil {
+		_ = scaler.Start(ctx) // an autoscaler always starts
+		defer scaler.Stop()
+		c.Log.Info("autoscaler started", "pools", len(c.Autoscale.Pools))
+	}
 	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "scheme", scheme, "db", database.Redact(c.DB), "dialect", st.Dialect(), "blobs", where)
 	select {
 	case <-ctx.Done():

@@ -606,6 +606,7 @@ func TestDefaultDeny(t *testing.T) {
 		"DELETE /v1/tokens/{prefix}":             {access: "user", owned: true},
 		"POST /v1/worker-tokens":                 {access: "admin", body: `{}`},
 		"GET /v1/audit":                          {access: "admin"},
+		"GET /v1/pools":                          {access: "admin"},
 		"GET /v1/workers":                        {access: "user"},
 		"POST /v1/workers":                       {access: "worker", body: `{"id":"wx","slots":1}`},
 		"POST /v1/workers/{id}/heartbeat":        {access: "worker", body: `{}`},

@@ -103,6 +103,9 @@ type Options struct {
 	// how long the loops may go unrun after their leader dies.
 	Elect     bool
 	LeaderTTL time.Duration
+	// Pools reports the autoscaler's pools for GET /v1/pools; nil when the
+	// server runs no autoscaler.
+	Pools func() []client.PoolStatus
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -350,6 +353,7 @@ func (s *Server) Handler() http.Handler {
 	h("DELETE /v1/tokens/{prefix}", accessUser, s.revokeToken)
 	h("POST /v1/worker-tokens", accessAdmin, s.createWorkerToken)
 	h("GET /v1/audit", accessAdmin, s.listAudit)
+	h("GET /v1/pools", accessAdmin, s.listPools)
 
 	h("GET /v1/workers", accessUser, s.listWorkers)
 	h("POST /v1/workers", accessWorker, s.registerWorker)

@@ -201,6 +201,10 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait := min(time.Duration(req.WaitSeconds)*time.Second, s.opts.MaxLeaseWait)
+	if wk, err := s.store.GetWorker(r.Context(), id); err == nil && wk.State == "draining" {
+		s.drainedLease(w, r, id, wait)
+		return
+	}
 	caps, err := s.ownerCaps(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -230,6 +234,26 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("job leased", "job", j.ID, "attempt", j.Attempt, "worker", id)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// drainedLease answers the lease of a worker marked draining (by the
+// autoscaler, before it stops the machine, or by the worker itself): no
+// jobs, after the wait asked for, so that the worker does not ask again
+// at once; attempts to stop are still told.
+func (s *Server) drainedLease(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	}
+	stop, err := s.store.AttemptsToStop(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(stop)})
 }
 
 func attemptRef(r *http.Request) (store.AttemptRef, error) {

@@ -20,6 +20,7 @@ import (
 const (
 	HelperImage = "rgrid-test/helper:latest" // FROM scratch, /helper (see helper/)
 	PythonImage = "rgrid-test/python:3.11"   // Debian bookworm, python3.11, pip, venv
+	WorkerImage = "rgrid-worker:dev"         // PythonImage with rgrid at /usr/local/bin/rgrid
 )
 
 const fix = "; run scripts/images.sh (as root) to build the test images"
@@ -45,6 +46,13 @@ func Helper(t testing.TB) string {
 func Python(t testing.TB) string {
 	t.Helper()
 	return image(t, PythonImage)
+}
+
+// Worker returns the worker image's name: the python image with a
+// static rgrid in it, for the autoscaler's docker pools.
+func Worker(t testing.TB) string {
+	t.Helper()
+	return image(t, WorkerImage)
 }
 
 func image(t testing.TB, name string) string {

@@ -1,0 +1,40 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// PoolStatus is one autoscaled pool as GET /v1/pools shows it (admins
+// only): its bounds, how many machines it has and should have, and the
+// autoscaler's last decision with its reason.
+type PoolStatus struct {
+	Name     string `json:"name"`
+	Provider string `json:"provider"`
+	Min      int    `json:"min"`
+	Max      int    `json:"max"`
+	// Current counts the machines up or starting and not draining;
+	// Draining those draining; Target what Current should be.
+	Current  int `json:"current"`
+	Target   int `json:"target"`
+	Draining int `json:"draining"`
+	// LastDirection is "out", "in" or "hold"; LastDecision says why.
+	LastDirection string     `json:"last_direction,omitempty"`
+	LastDecision  string     `json:"last_decision"`
+	DecidedAt     *time.Time `json:"decided_at,omitempty"`
+}
+
+// PoolsResponse is the body of GET /v1/pools. Enabled is false when the
+// server runs no autoscaler (no [[pools]] in its config).
+type PoolsResponse struct {
+	Enabled bool         `json:"enabled"`
+	Pools   []PoolStatus `json:"pools"`
+}
+
+// Pools lists the autoscaled pools (admins only).
+func (c *Client) Pools(ctx context.Context) (PoolsResponse, error) {
+	var out PoolsResponse
+	err := c.do(ctx, http.MethodGet, "/v1/pools", nil, &out)
+	return out, err
+}

@@ -1,0 +1,175 @@
+package hetzner_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgrid/rgrid/internal/fleet"
+	"github.com/rgrid/rgrid/internal/fleet/hetzner"
+)
+
+const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func hetznerPool(t *testing.T, api *fakeAPI, name string) *fleet.Pool {
+	t.Helper()
+	p := &fleet.Pool{Name: name, Provider: fleet.ProviderHetzner, Max: 3, Slots: 2, CPUs: 4, Memory: "8GiB",
+		Hetzner: &fleet.HetznerPool{ServerTypes: []string{"cpx31", "cx42"}, Locations: []string{"fsn1", "nbg1"},
+			Image: "ubuntu-24.04", SSHKeys: []string{"ops"}, Labels: map[string]string{"team": "data"},
+			Endpoint: api.srv.URL, ServerURL: "https://rgrid.example.com", BinaryURL: "https://dl.example.com/rgrid", BinarySHA256: sha}}
+	require.NoError(t, p.Validate())
+	return p
+}
+
+// clock is a settable clock for the quarantine.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newProvider(t *testing.T, p *fleet.Pool, c *clock) *hetzner.Provider {
+	t.Helper()
+	opts := hetzner.Options{Token: "test-token", PollInterval: time.Millisecond}
+	if c != nil {
+		opts.Now = c.Now
+	}
+	prov, err := hetzner.New(p, opts)
+	require.NoError(t, err)
+	return prov
+}
+
+func TestCreateWaitsForItsActionsAndLabels(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	p := hetznerPool(t, api, "cpu")
+	prov := newProvider(t, p, nil)
+	m, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "rgw_secret"})
+	require.NoError(t, err)
+	require.Equal(t, "rgrid-cpu-1", m.Name)
+	creates, deleted, polls := api.snapshot()
+	require.Equal(t, []string{"cpx31/fsn1"}, creates)
+	require.Empty(t, deleted)
+	require.GreaterOrEqual(t, polls, 3, "the create returned before its start action ended")
+
+	ms, err := prov.Machines(t.Context())
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	require.Equal(t, m.ID, ms[0].ID)
+	require.False(t, ms[0].Failed)
+
+	ud := api.userData("rgrid-cpu-1")
+	require.Contains(t, ud, "RGRID_TOKEN=rgw_secret")
+	require.Contains(t, ud, "permissions: '0600'")
+	require.Contains(t, ud, "'--worker-id' 'rgrid-cpu-1'")
+	require.Contains(t, ud, sha+"  /usr/local/bin/rgrid.new")
+	require.NotContains(t, ud[strings.Index(ud, "ExecStart"):strings.Index(ud, "Restart=")], "rgw_secret", "the token is on the command line")
+}
+
+func TestMachinesAfterARestartByLabel(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	p := hetznerPool(t, api, "cpu")
+	_, err := newProvider(t, p, nil).Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-a", Token: "x"})
+	require.NoError(t, err)
+	api.addServer("rgrid-gpu-b", fleet.Labels("gpu"))
+	api.addServer("hand-made", map[string]string{fleet.LabelPool: "cpu"}) // not the autoscaler's
+
+	// A new provider (the server restarted) finds its own by label only.
+	ms, err := newProvider(t, p, nil).Machines(t.Context())
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	require.Equal(t, "rgrid-cpu-a", ms[0].Name)
+}
+
+func TestFallbackOnResourceUnavailableAndQuarantine(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	api.unavailable["cpx31/fsn1"] = true
+	p := hetznerPool(t, api, "cpu")
+	c := &clock{now: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	prov := newProvider(t, p, c)
+
+	_, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "x"})
+	require.NoError(t, err)
+	creates, _, _ := api.snapshot()
+	require.Equal(t, []string{"cpx31/fsn1", "cpx31/nbg1"}, creates)
+
+	// The pair without capacity is skipped while quarantined...
+	_, err = prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-2", Token: "x"})
+	require.NoError(t, err)
+	creates, _, _ = api.snapshot()
+	require.Equal(t, []string{"cpx31/fsn1", "cpx31/nbg1", "cpx31/nbg1"}, creates)
+
+	// ...and tried again after.
+	c.Add(16 * time.Minute)
+	api.mu.Lock()
+	delete(api.unavailable, "cpx31/fsn1")
+	api.mu.Unlock()
+	_, err = prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-3", Token: "x"})
+	require.NoError(t, err)
+	creates, _, _ = api.snapshot()
+	require.Equal(t, "cpx31/fsn1", creates[len(creates)-1])
+}
+
+func TestNoCapacityAnywhere(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	for _, k := range []string{"cpx31/fsn1", "cpx31/nbg1", "cx42/fsn1", "cx42/nbg1"} {
+		api.unavailable[k] = true
+	}
+	p := hetznerPool(t, api, "cpu")
+	_, err := newProvider(t, p, nil).Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "x"})
+	require.ErrorIs(t, err, hetzner.ErrNoCapacity)
+	require.ErrorContains(t, err, "add server_types or locations")
+	require.Empty(t, api.serverNames())
+}
+
+// A server whose start fails is deleted, never left to cost money; on
+// resource_unavailable the next pair is tried, on another error the
+// create fails.
+func TestHalfCreatedServerIsDeleted(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	api.failStart["cpx31/fsn1"] = "resource_unavailable"
+	api.failStart["cpx31/nbg1"] = "server_start_failed"
+	p := hetznerPool(t, api, "cpu")
+	prov := newProvider(t, p, nil)
+	_, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "x"})
+	require.ErrorContains(t, err, "server_start_failed")
+	require.ErrorContains(t, err, "the server was deleted")
+	creates, deleted, _ := api.snapshot()
+	require.Equal(t, []string{"cpx31/fsn1", "cpx31/nbg1"}, creates)
+	require.Equal(t, []string{"rgrid-cpu-1", "rgrid-cpu-1"}, deleted)
+	require.Empty(t, api.serverNames())
+}
+
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	p := hetznerPool(t, api, "cpu")
+	prov := newProvider(t, p, nil)
+	m, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "x"})
+	require.NoError(t, err)
+	require.NoError(t, prov.Delete(t.Context(), m))
+	require.Empty(t, api.serverNames())
+	require.NoError(t, prov.Delete(t.Context(), m), "a server already gone")
+}
+
+func TestNewNeedsAToken(t *testing.T) {
+	api := newFakeAPI(t)
+	p := hetznerPool(t, api, "cpu")
+	p.Hetzner.TokenEnv = "RGRID_TEST_NO_SUCH_TOKEN"
+	t.Setenv("RGRID_TEST_NO_SUCH_TOKEN", "")
+	_, err := hetzner.New(p, hetzner.Options{})
+	require.ErrorContains(t, err, "set RGRID_TEST_NO_SUCH_TOKEN")
+}
