@@ -126,6 +126,7 @@ type workerOptions struct {
 	limits                            limitFlags
 	max                               maxFlags
 	deps                              depsFlags
+	price                             priceFlags
 }
 
 func newWorkerCmd(e *env) *cobra.Command {
@@ -161,6 +162,7 @@ A second signal stops it at once.`,
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
+	o.price.add(f)
 	return cmd
 }
 
@@ -187,6 +189,10 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	if o.maxOutputFiles < 1 {
 		return userErr("collect at least one file, e.g. --max-output-files 10000", "--max-output-files %d is not a positive count", o.maxOutputFiles)
 	}
+	pricing, err := o.price.pricing()
+	if err != nil {
+		return err
+	}
 	// The first signal (through ctx) drains; a second one aborts.
 	abort, stop := secondSignal(ctx)
 	defer stop()
@@ -194,7 +200,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 		Server: o.server, Token: o.token, CACert: o.caCert, ID: o.id, Name: o.name, Slots: o.slots, Executor: o.executor,
 		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes, Docker: dockerOpts,
 		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs, MetricsListen: o.metricsListen,
-		Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
+		Pricing: pricing, Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
 	})
 }
 

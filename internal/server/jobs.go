@@ -259,7 +259,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := jobToAPI(j, atts)
+	out := withCost(jobToAPI(j, atts), atts, s.opts.Now())
 	f, err := s.jobFilesOf(r.Context(), j.ID)
 	if err == nil {
 		out.Files, err = filesSummary(f)

@@ -105,6 +105,7 @@ type Server struct {
 	batches  batchCache
 	auth     authState
 	limits   limitCache
+	pricing  pricingCache
 	routes   []Route
 	sessOnce sync.Once
 	sessKey  []byte
@@ -280,6 +281,7 @@ func (s *Server) Handler() http.Handler {
 	h("PUT /v1/blobs/{hash}", accessAny, s.withBlobs(s.putBlob))
 	h("GET /v1/blobs/{hash}", accessAny, s.withBlobs(s.getBlob))
 	h("GET /v1/stats", accessAdmin, s.stats)
+	h("GET /v1/cost", accessUser, s.costReport)
 
 	h("GET /v1/users", accessAdmin, s.listUsers)
 	h("POST /v1/users", accessAdmin, s.createUser)

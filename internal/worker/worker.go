@@ -56,6 +56,9 @@ type Options struct {
 	// Instance is the nonce by which the server tells this worker process
 	// from another using the same ID (default: a new one; see IDLock).
 	Instance string
+	// Pricing is what this worker costs, sent when it registers; nil for
+	// an unpriced worker.
+	Pricing *client.Pricing
 }
 
 // callTimeout bounds each call to the server (beyond a long poll's own
@@ -241,6 +244,7 @@ func (w *Worker) registerOnce(ctx context.Context) error {
 	resp, err := w.c.Register(rctx, client.RegisterRequest{
 		ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
 		Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
+		Pricing: w.opts.Pricing,
 	})
 	if err != nil {
 		return err

@@ -82,6 +82,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Owners", func(t *testing.T) { t.Parallel(); testOwners(t, open(t)) })
 	t.Run("IdempotentCreate", func(t *testing.T) { t.Parallel(); testIdempotentCreate(t, open(t)) })
 	t.Run("ClaimOwnerCap", func(t *testing.T) { t.Parallel(); testClaimOwnerCap(t, open(t)) })
+	t.Run("ClaimRate", func(t *testing.T) { t.Parallel(); testClaimRate(t, open(t)) })
+	t.Run("Charges", func(t *testing.T) { t.Parallel(); testCharges(t, open(t)) })
 	t.Run("BatchCreate", func(t *testing.T) { t.Parallel(); testBatchCreate(t, open(t)) })
 	t.Run("BatchIdempotent", func(t *testing.T) { t.Parallel(); testBatchIdempotent(t, open(t)) })
 	t.Run("BatchList", func(t *testing.T) { t.Parallel(); testBatchList(t, open(t)) })

@@ -1,0 +1,171 @@
+package storetest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+const gib = 1 << 30
+
+// pricedWorker is a 2-CPU, 4 GiB, 4-slot worker at 0.02 EUR per hour.
+var pricedWorker = store.Pricing{PriceMicros: 20000, Currency: "EUR", CPUs: 2, MemoryBytes: 4 * gib}
+
+// testClaimRate: a claim writes each job's rate as store.Rate has it for
+// the claiming worker's pricing and the job's limits as claimed (the
+// worker's defaults filled): by CPUs, by memory when larger, one slot
+// for a job that sets neither; nothing on an unpriced worker. Random
+// limits and pricings agree with store.Rate too.
+func testClaimRate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	jobs := map[string]store.Limits{
+		"rate-cpu":  {CPUs: 1},
+		"rate-mem":  {MemoryBytes: 3 * gib},
+		"rate-none": {},
+		"rate-big":  {CPUs: 8},
+	}
+	want := map[string]int64{"rate-cpu": 10000, "rate-mem": 15000, "rate-none": 5000, "rate-big": 20000}
+	for id, l := range jobs {
+		nj := newJob(id)
+		nj.Limits = l
+		_, err := s.CreateJob(ctx, nj)
+		require.NoError(t, err)
+	}
+	got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w1", Max: 10, Pricing: pricedWorker, Slots: 4, Now: at(1)})
+	require.NoError(t, err)
+	require.Len(t, got, len(jobs))
+	for _, j := range got {
+		require.Equal(t, want[j.ID], j.RateMicros, "rate of %s", j.ID)
+		require.Equal(t, "EUR", j.Currency, j.ID)
+		stored, err := s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, want[j.ID], stored.RateMicros, "stored rate of %s", j.ID)
+	}
+
+	_, err = s.CreateJob(ctx, newJob("rate-free"))
+	require.NoError(t, err)
+	got, err = s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w2", Max: 1, Now: at(1)})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Zero(t, got[0].RateMicros, "an unpriced worker charges nothing")
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i := range 40 {
+		id := fmt.Sprintf("rate-rand-%d", i)
+		nj := newJob(id)
+		nj.Limits = store.Limits{CPUs: float64(rng.IntN(9)) / 2, MemoryBytes: int64(rng.IntN(5)) * 700 << 20}
+		defaults := store.Limits{CPUs: float64(rng.IntN(3)) / 4, MemoryBytes: int64(rng.IntN(3)) * 300 << 20}
+		p := store.Pricing{PriceMicros: int64(rng.IntN(4)) * 33333, Currency: "USD",
+			CPUs: float64(rng.IntN(5)), MemoryBytes: int64(rng.IntN(4)) * gib}
+		slots := rng.IntN(5)
+		_, err := s.CreateJob(ctx, nj)
+		require.NoError(t, err)
+		got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w3", Max: 1, Defaults: defaults, Pricing: p, Slots: slots, Now: at(2)})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, store.Rate(p, slots, got[0].Limits), got[0].RateMicros, "job %s: limits %+v, pricing %+v", id, got[0].Limits, p)
+	}
+}
+
+// testCharges: Charges returns each priced attempt once, with its owner,
+// batch and worker, by when it ended: attempts recorded apart (a script
+// failure retried) and the attempt a job's row records, running ones
+// only when asked, never queued jobs; an attempt that never started is
+// there and costs nothing.
+func testCharges(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	create := func(id string) {
+		nj := newJob(id)
+		nj.Owner = "u-" + id
+		nj.Limits = store.Limits{CPUs: 1}
+		nj.Retries = 1
+		_, err := s.CreateJob(ctx, nj)
+		require.NoError(t, err)
+	}
+	claim := func(sec int) store.Job {
+		got, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "wp", Max: 1, Pricing: pricedWorker, Slots: 4, Now: at(sec)})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		return got[0]
+	}
+	start := func(j store.Job, sec int) {
+		_, err := s.StartAttempt(ctx, store.AttemptRef{JobID: j.ID, Attempt: j.Attempt}, at(sec))
+		require.NoError(t, err)
+	}
+	finish := func(j store.Job, st store.State, started bool, sec int) {
+		_, err := s.FinishAttempt(ctx, store.FinishParams{JobID: j.ID, Attempt: j.Attempt, State: st, Started: started, Now: at(sec)})
+		require.NoError(t, err)
+	}
+
+	create("ch-ok") // runs 60 s: 60/3600 × 0.02 EUR × 1/2
+	j := claim(10)
+	start(j, 10)
+	finish(j, store.StateSucceeded, true, 70)
+
+	create("ch-retry") // fails after 36 s, retried, succeeds after 72 s
+	j = claim(100)
+	start(j, 100)
+	finish(j, store.StateFailed, true, 136)
+	j = claim(140)
+	start(j, 140)
+	finish(j, store.StateSucceeded, true, 212)
+
+	create("ch-never") // its image could not be pulled: never started
+	j = claim(300)
+	finish(j, store.StateError, false, 301)
+
+	create("ch-running")
+	j = claim(400)
+	start(j, 400)
+
+	create("ch-queued")
+
+	cs, err := s.Charges(ctx, at(0), at(1000), false)
+	require.NoError(t, err)
+	type row struct {
+		job     string
+		attempt int
+		owner   string
+		cost    int64
+	}
+	var rows []row
+	for _, c := range cs {
+		require.Equal(t, "wp", c.WorkerID)
+		require.Equal(t, int64(10000), c.RateMicros)
+		require.Equal(t, "EUR", c.Currency)
+		rows = append(rows, row{c.JobID, c.Attempt, c.Owner, c.Cost(at(1000))})
+	}
+	require.Equal(t, []row{
+		{"ch-ok", 1, "u-ch-ok", 167},
+		{"ch-retry", 1, "u-ch-retry", 100},
+		{"ch-retry", 2, "u-ch-retry", 200},
+		{"ch-never", 1, "u-ch-never", 0},
+	}, rows)
+
+	cs, err = s.Charges(ctx, at(100), at(213), true)
+	require.NoError(t, err)
+	rows = rows[:0]
+	for _, c := range cs {
+		rows = append(rows, row{c.JobID, c.Attempt, c.Owner, c.Cost(at(436))})
+	}
+	require.Equal(t, []row{
+		{"ch-retry", 1, "u-ch-retry", 100},
+		{"ch-retry", 2, "u-ch-retry", 200},
+		{"ch-running", 1, "u-ch-running", 100}, // 36 s so far
+	}, rows)
+	require.Nil(t, cs[2].FinishedAt)
+
+	atts, err := s.ListAttempts(ctx, "ch-retry")
+	require.NoError(t, err)
+	require.Len(t, atts, 2)
+	for _, a := range atts {
+		require.Equal(t, int64(10000), a.RateMicros)
+		require.Equal(t, "EUR", a.Currency)
+	}
+	require.Equal(t, int64(300), atts[0].Cost(time.Time{})+atts[1].Cost(time.Time{}))
+}
