@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"time"
 )
@@ -112,4 +114,68 @@ type CostStore interface {
 	// and those running now when running is set, oldest end first (the
 	// running ones last).
 	Charges(ctx context.Context, since, until time.Time, running bool) ([]Charge, error)
+}
+
+// ErrBudgetExceeded: a hold would take a user past their budget; a
+// *BudgetExceededError says by how much.
+var ErrBudgetExceeded = errors.New("budget exceeded")
+
+// BudgetExceededError is ErrBudgetExceeded with the figures.
+type BudgetExceededError struct {
+	Used, Asked, Budget int64 // micro-units
+	Currency            string
+}
+
+func (e *BudgetExceededError) Error() string {
+	return fmt.Sprintf("budget exceeded: %d used or held of %d %s, %d more asked", e.Used, e.Budget, e.Currency, e.Asked)
+}
+
+// Is makes errors.Is(err, ErrBudgetExceeded) hold.
+func (e *BudgetExceededError) Is(target error) bool { return target == ErrBudgetExceeded }
+
+// Hold is one job's worst case held against its owner's budget.
+type Hold struct {
+	JobID  string
+	Micros int64
+}
+
+// HoldParams hold jobs' worst cases against a user's budget of Budget
+// micro-units of Currency for the period from PeriodStart.
+type HoldParams struct {
+	UserID      string
+	Budget      int64
+	Currency    string
+	PeriodStart time.Time
+	Holds       []Hold
+	Now         time.Time
+}
+
+// holdGrace is how long a hold counts before its job's row exists (the
+// job is created after its hold, in its own transaction).
+const holdGrace = time.Minute
+
+// HoldSince is the creation time after which a hold whose job does not
+// exist still counts, at now.
+func HoldSince(now time.Time) time.Time { return now.Add(-holdGrace) }
+
+// BudgetStore keeps budgets' holds.
+type BudgetStore interface {
+	// BudgetUsed is what a user's budget has used since periodStart: the
+	// cost of their attempts in currency that ended since then, and the
+	// holds of their jobs not yet finished.
+	BudgetUsed(ctx context.Context, userID, currency string, periodStart, now time.Time) (int64, error)
+	// HoldBudget records p's holds if what the budget has used and they
+	// fit in it, in one transaction that no other hold of the user's
+	// passes (so two at once cannot both take the last of a budget); a
+	// *BudgetExceededError if not. It returns what is used with them.
+	HoldBudget(ctx context.Context, p HoldParams) (int64, error)
+	// ReleaseHolds removes jobs' holds (their creation failed).
+	ReleaseHolds(ctx context.Context, jobIDs []string) error
+}
+
+// MonthStart is the first instant of t's calendar month (UTC), when
+// budgets start again.
+func MonthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }

@@ -373,6 +373,7 @@ type Store interface {
 	BatchStore
 	AuthStore
 	CostStore
+	BudgetStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

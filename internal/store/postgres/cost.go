@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,4 +51,78 @@ func (s *Store) Charges(ctx context.Context, since, until time.Time, running boo
 		return nil, fmt.Errorf("read charges: %w", err)
 	}
 	return out, nil
+}
+
+// spentSQL is what $1's attempts in currency $2 that ended since $3 cost,
+// rounded per attempt as store.Cost rounds: those recorded apart and the
+// latest of each job whose row is its record.
+const spentSQL = `SELECT
+  (SELECT coalesce(sum((a.rate_micros * floor(extract(epoch FROM a.finished_at - a.started_at) * 1000)::bigint + 1800000) / 3600000), 0)
+   FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+   WHERE j.owner_id = $1 AND a.rate_micros > 0 AND a.currency = $2 AND a.finished_at >= $3
+     AND a.started_at IS NOT NULL AND a.finished_at > a.started_at)
++ (SELECT coalesce(sum((j.rate_micros * floor(extract(epoch FROM j.finished_at - j.started_at) * 1000)::bigint + 1800000) / 3600000), 0)
+   FROM jobs j
+   WHERE j.owner_id = $1 AND j.rate_micros > 0 AND j.currency = $2 AND j.finished_at >= $3
+     AND j.started_at IS NOT NULL AND j.finished_at > j.started_at
+     AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt))
++ (SELECT coalesce(sum(h.micros), 0) FROM budget_holds h LEFT JOIN jobs j ON j.id = h.job_id
+   WHERE h.user_id = $1 AND (j.state IN ('queued', 'leased', 'running') OR j.id IS NULL AND h.created_at > $4))`
+
+// BudgetUsed is what the user's budget has used since periodStart.
+func (s *Store) BudgetUsed(ctx context.Context, userID, currency string, periodStart, now time.Time) (int64, error) {
+	var used int64
+	if err := s.pool.QueryRow(ctx, spentSQL, userID, currency, periodStart, store.HoldSince(nowOr(now))).Scan(&used); err != nil {
+		return 0, fmt.Errorf("budget of %s: %w", userID, err)
+	}
+	return used, nil
+}
+
+// HoldBudget holds p's jobs against the user's budget, under the user's
+// row lock, after dropping holds that no longer count.
+func (s *Store) HoldBudget(ctx context.Context, p store.HoldParams) (int64, error) {
+	now := nowOr(p.Now)
+	var used int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR UPDATE`, p.UserID).Scan(new(string)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM budget_holds h WHERE h.user_id = $1 AND (
+			EXISTS (SELECT 1 FROM jobs j WHERE j.id = h.job_id AND j.state NOT IN ('queued', 'leased', 'running'))
+			OR h.created_at <= $2 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = h.job_id))`,
+			p.UserID, store.HoldSince(now)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, spentSQL, p.UserID, p.Currency, p.PeriodStart, store.HoldSince(now)).Scan(&used); err != nil {
+			return err
+		}
+		ids, micros := make([]string, len(p.Holds)), make([]int64, len(p.Holds))
+		var asked int64
+		for i, h := range p.Holds {
+			ids[i], micros[i] = h.JobID, h.Micros
+			asked += h.Micros
+		}
+		if used+asked > p.Budget {
+			return &store.BudgetExceededError{Used: used, Asked: asked, Budget: p.Budget, Currency: p.Currency}
+		}
+		used += asked
+		_, err := tx.Exec(ctx, `INSERT INTO budget_holds (job_id, user_id, micros, created_at)
+			SELECT id, $3, m, $4 FROM unnest($1::text[], $2::bigint[]) AS t(id, m)`, ids, micros, p.UserID, now)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return used, fmt.Errorf("hold budget of %s: %w", p.UserID, err)
+	}
+	return used, nil
+}
+
+// ReleaseHolds removes the jobs' holds.
+func (s *Store) ReleaseHolds(ctx context.Context, jobIDs []string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM budget_holds WHERE job_id = ANY($1)`, jobIDs); err != nil {
+		return fmt.Errorf("release budget holds: %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -168,4 +169,149 @@ func testCharges(t *testing.T, s store.Store) {
 		require.Equal(t, "EUR", a.Currency)
 	}
 	require.Equal(t, int64(300), atts[0].Cost(time.Time{})+atts[1].Cost(time.Time{}))
+}
+
+// testBudgetHolds: holds count against a user's budget while their jobs
+// have not finished (and for a minute before the job exists), then the
+// job counts at what it cost; a hold past the budget is refused with the
+// figures; the spent sum agrees with what Charges cost, attempt by
+// attempt.
+func testBudgetHolds(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.CreateUser(ctx, store.User{ID: "usr_bud", Name: "bud", Role: store.RoleUser, CreatedAt: at(0)})
+	require.NoError(t, err)
+	budget := int64(1000)
+	u, err := s.SetUserBudget(ctx, "usr_bud", &budget, "EUR")
+	require.NoError(t, err)
+	require.Equal(t, budget, *u.BudgetMicros)
+	require.Equal(t, "EUR", u.BudgetCurrency)
+	got, err := s.GetUser(ctx, "usr_bud")
+	require.NoError(t, err)
+	require.Equal(t, u, got)
+
+	hold := func(sec int, job string, micros int64) (int64, error) {
+		return s.HoldBudget(ctx, store.HoldParams{UserID: "usr_bud", Budget: budget, Currency: "EUR",
+			PeriodStart: at(0), Holds: []store.Hold{{JobID: job, Micros: micros}}, Now: at(sec)})
+	}
+	used, err := hold(1, "bud-1", 600)
+	require.NoError(t, err)
+	require.Equal(t, int64(600), used)
+	_, err = hold(1, "bud-2", 500)
+	var be *store.BudgetExceededError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, store.BudgetExceededError{Used: 600, Asked: 500, Budget: 1000, Currency: "EUR"}, *be)
+	require.ErrorIs(t, err, store.ErrBudgetExceeded)
+
+	nj := newJob("bud-1")
+	nj.Owner, nj.Limits = "usr_bud", store.Limits{CPUs: 1}
+	_, err = s.CreateJob(ctx, nj)
+	require.NoError(t, err)
+	js, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "wb", Max: 1, Pricing: pricedWorker, Slots: 4, Now: at(2)})
+	require.NoError(t, err)
+	require.Len(t, js, 1)
+	_, err = s.StartAttempt(ctx, store.AttemptRef{JobID: "bud-1", Attempt: 1}, at(2))
+	require.NoError(t, err)
+	used, err = s.BudgetUsed(ctx, "usr_bud", "EUR", at(0), at(3))
+	require.NoError(t, err)
+	require.Equal(t, int64(600), used, "running: its hold counts")
+	_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: "bud-1", Attempt: 1, State: store.StateSucceeded, Started: true, Now: at(38)})
+	require.NoError(t, err)
+	used, err = s.BudgetUsed(ctx, "usr_bud", "EUR", at(0), at(39))
+	require.NoError(t, err)
+	require.Equal(t, int64(100), used, "finished: 36 s at 10000 per hour, the hold gone")
+	used, err = s.BudgetUsed(ctx, "usr_bud", "EUR", at(39), at(39))
+	require.NoError(t, err)
+	require.Zero(t, used, "a new period starts from nothing")
+	used, err = s.BudgetUsed(ctx, "usr_bud", "USD", at(0), at(39))
+	require.NoError(t, err)
+	require.Zero(t, used, "charges in another currency are not this budget's")
+
+	used, err = hold(40, "bud-3", 900)
+	require.NoError(t, err)
+	require.Equal(t, int64(1000), used)
+	_, err = hold(40, "bud-4", 1)
+	require.ErrorIs(t, err, store.ErrBudgetExceeded)
+	used, err = hold(101, "bud-4", 1)
+	require.NoError(t, err, "bud-3 was never made: its hold lapsed after a minute")
+	require.Equal(t, int64(101), used)
+	require.NoError(t, s.ReleaseHolds(ctx, []string{"bud-4"}))
+	used, err = s.BudgetUsed(ctx, "usr_bud", "EUR", at(0), at(101))
+	require.NoError(t, err)
+	require.Equal(t, int64(100), used)
+
+	_, err = s.HoldBudget(ctx, store.HoldParams{UserID: "usr_nobody", Budget: 1, Currency: "EUR", Holds: []store.Hold{{JobID: "x", Micros: 1}}})
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// testBudgetHoldsRace: two holds at the same moment that each fit but
+// not together: exactly one is taken, every round.
+func testBudgetHoldsRace(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for round := range 10 {
+		id := fmt.Sprintf("usr_race%d", round)
+		_, err := s.CreateUser(ctx, store.User{ID: id, Name: id, Role: store.RoleUser, CreatedAt: at(0)})
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		for i := range 2 {
+			go func() {
+				_, err := s.HoldBudget(ctx, store.HoldParams{UserID: id, Budget: 1000, Currency: "EUR", PeriodStart: at(0),
+					Holds: []store.Hold{{JobID: fmt.Sprintf("%s-%d", id, i), Micros: 600}}, Now: at(1)})
+				errs <- err
+			}()
+		}
+		var ok, refused int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrBudgetExceeded):
+				refused++
+			default:
+				require.NoError(t, err)
+			}
+		}
+		require.Equal(t, [2]int{1, 1}, [2]int{ok, refused}, "round %d", round)
+	}
+}
+
+// testBudgetSpentAgrees: the budget's spent sum, computed by the
+// database, is the sum of what Charges cost in Go, over attempts of
+// random lengths (sub-millisecond, half-micro-unit edges, hours).
+func testBudgetSpentAgrees(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.CreateUser(ctx, store.User{ID: "usr_sum", Name: "sum", Role: store.RoleUser, CreatedAt: at(0)})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(3, 5))
+	start := at(10)
+	for i := range 30 {
+		id := fmt.Sprintf("sum-%d", i)
+		nj := newJob(id)
+		nj.Owner, nj.Limits = "usr_sum", store.Limits{CPUs: float64(1 + rng.IntN(4))}
+		_, err := s.CreateJob(ctx, nj)
+		require.NoError(t, err)
+		p := store.Pricing{PriceMicros: int64(1 + rng.IntN(5_000_000)), Currency: "EUR", CPUs: 4}
+		js, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "ws", Max: 1, Pricing: p, Slots: 1, Now: start})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		_, err = s.StartAttempt(ctx, store.AttemptRef{JobID: id, Attempt: 1}, start)
+		require.NoError(t, err)
+		run := time.Duration(rng.Int64N(int64(3 * time.Hour)))
+		if i%3 == 0 {
+			run = time.Duration(rng.Int64N(int64(5 * time.Millisecond)))
+		}
+		run = run.Truncate(time.Microsecond)
+		_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: id, Attempt: 1, State: store.StateSucceeded, Started: true, Now: start.Add(run)})
+		require.NoError(t, err)
+	}
+	cs, err := s.Charges(ctx, at(0), at(100_000), false)
+	require.NoError(t, err)
+	var want int64
+	for _, c := range cs {
+		if c.Owner == "usr_sum" {
+			want += c.Cost(time.Time{})
+		}
+	}
+	used, err := s.BudgetUsed(ctx, "usr_sum", "EUR", at(0), at(100_000))
+	require.NoError(t, err)
+	require.Equal(t, want, used)
 }
