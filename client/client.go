@@ -68,6 +68,7 @@ const (
 	CodeForbidden        = "forbidden"              // the credential is valid but not for this endpoint
 	CodeQuotaExceeded    = "quota_exceeded"         // the user is at a limit of theirs (429)
 	CodeUserExists       = "user_exists"
+	CodeBudgetExceeded   = "budget_exceeded" // the user's monthly budget is used (402)
 )
 
 // IdempotencyHeader names a job submission (POST /v1/jobs): the same key

@@ -56,7 +56,28 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	if nb.IdempotencyKey != "" {
 		nb.IdempotencyKey = scopedKey(nb.Owner, nb.IdempotencyKey)
 	}
+	held := make([]*store.NewJob, len(nb.Items))
+	ids := make([]string, len(nb.Items))
+	if _, ok := s.budgeted(r); ok {
+		if nb.Item.Limits.TimeoutSeconds == 0 {
+			nb.Item.Limits.TimeoutSeconds = int64(s.opts.BudgetJobTimeout / time.Second)
+		}
+		for i, it := range nb.Items {
+			held[i] = &store.NewJob{ID: it.ID, Limits: nb.Item.Limits, Retries: nb.Item.Retries}
+			ids[i] = it.ID
+		}
+	} else {
+		held = nil
+	}
+	release, err := s.holdBudget(r, held)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	b, created, err := s.store.CreateBatch(r.Context(), nb)
+	if err != nil || !created {
+		release(ids...)
+	}
 	if errors.Is(err, store.ErrBatchKeyReused) {
 		err = errorf(client.CodeKeyReused, "use a new key for a new batch; repeat a submission only as it was",
 			"idempotency key %q belongs to batch %s (%d items, %q), not to this one (%d items, %q)",

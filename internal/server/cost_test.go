@@ -109,3 +109,106 @@ func TestWorkerPricingChecked(t *testing.T) {
 		require.Contains(t, apiErr.Hint, "--price-per-hour")
 	}
 }
+
+// TestBudget: a user's monthly budget holds each submission's worst case
+// (time limit × the dearest worker's rate, per run): the submission that
+// would pass it is refused with 402 budget_exceeded naming the budget and
+// its reset date, also when two arrive at once; finished jobs count at
+// what they cost, freeing the rest; the next month starts again.
+func TestBudget(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	// Mid-month, so that a day's steps stay in it.
+	g.mu.Lock()
+	g.now = time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)
+	g.mu.Unlock()
+	_, err := g.worker.Register(ctx, client.RegisterRequest{ID: "w1", Slots: 10, Executor: "process",
+		Pricing: &client.Pricing{PriceMicrosPerHour: 20000, Currency: "EUR", CPUs: 2, MemoryBytes: 4 * gib}})
+	require.NoError(t, err)
+	for _, bad := range []client.UserBudgetRequest{{Micros: ptr64(-1), Currency: "EUR"}, {Micros: ptr64(5), Currency: "eur"}} {
+		_, err := g.admin.SetUserBudget(ctx, "alice", bad)
+		require.True(t, client.IsCode(err, client.CodeInvalidRequest), "%+v: %v", bad, err)
+	}
+	_, err = g.alice.SetUserBudget(ctx, "alice", client.UserBudgetRequest{Micros: ptr64(1 << 40), Currency: "EUR"})
+	forbidden(t, err, "a user setting their own budget")
+	u, err := g.admin.SetUserBudget(ctx, "alice", client.UserBudgetRequest{Micros: ptr64(1000), Currency: "EUR"})
+	require.NoError(t, err)
+	require.Equal(t, &client.Money{Micros: 1000, Currency: "EUR"}, u.Budget)
+
+	oneCPU := func(c *client.Client, timeout int64) (client.Job, error) {
+		return c.Submit(ctx, client.SubmitRequest{Script: []byte("x"), FileName: "a.py",
+			Limits: client.Limits{CPUs: 1, TimeoutSeconds: timeout}})
+	}
+	for range 5 { // each holds 60/3600 × 10000 = 167
+		_, err := oneCPU(g.alice, 60)
+		require.NoError(t, err)
+	}
+	_, err = oneCPU(g.alice, 60)
+	var apiErr *client.Error
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, client.CodeBudgetExceeded, apiErr.Code)
+	require.Equal(t, 402, apiErr.Status)
+	require.Contains(t, apiErr.Message, "budget of 0.001 EUR for December 2026")
+	require.Contains(t, apiErr.Hint, "2027-01-01")
+	require.EqualValues(t, 835, apiErr.Details["used_micros"])
+	require.EqualValues(t, 167, apiErr.Details["asked_micros"])
+
+	_, err = g.alice.Submit(ctx, client.SubmitRequest{Script: []byte("x"), FileName: "n.py", Limits: client.Limits{CPUs: 1}})
+	require.True(t, client.IsCode(err, client.CodeBudgetExceeded), "no time limit: an hour is held (10000): %v", err)
+
+	// The five run 36 s each: 100 apiece, not the 167 held.
+	l, err := g.worker.Lease(ctx, "w1", client.LeaseRequest{Max: 5, WaitSeconds: 5})
+	require.NoError(t, err)
+	require.Len(t, l.Jobs, 5)
+	for _, lj := range l.Jobs {
+		_, err := g.worker.StartAttempt(ctx, client.AttemptRef{JobID: lj.Job.ID, Attempt: lj.Attempt})
+		require.NoError(t, err)
+	}
+	g.advance(36 * time.Second)
+	exit := 0
+	for _, lj := range l.Jobs {
+		_, err := g.worker.ReportResult(ctx, client.AttemptRef{JobID: lj.Job.ID, Attempt: lj.Attempt},
+			client.ResultReport{State: client.StateSucceeded, ExitCode: &exit, Started: true})
+		require.NoError(t, err)
+	}
+	j, err := oneCPU(g.alice, 60*3) // 500 spent + 500 held: exactly the budget
+	require.NoError(t, err)
+	require.Equal(t, int64(180), j.Limits.TimeoutSeconds)
+	_, err = oneCPU(g.alice, 1)
+	require.True(t, client.IsCode(err, client.CodeBudgetExceeded), "the budget is used up: %v", err)
+	_, err = g.bob.Submit(ctx, client.SubmitRequest{Script: []byte("x"), FileName: "b.py"})
+	require.NoError(t, err, "bob has no budget")
+
+	// Two submissions at once that fit alone but not together.
+	for round := range 3 {
+		// What the rounds before hold, and room for one more, not two.
+		_, err = g.admin.SetUserBudget(ctx, "bob", client.UserBudgetRequest{Micros: ptr64(int64(1000 + 600*round)), Currency: "EUR"})
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { _, err := oneCPU(g.bob, 216); errs <- err }() // 600 each
+		}
+		var ok, refused int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case client.IsCode(err, client.CodeBudgetExceeded):
+				refused++
+			default:
+				require.NoError(t, err)
+			}
+		}
+		require.Equal(t, [2]int{1, 1}, [2]int{ok, refused}, "round %d", round)
+	}
+
+	// January: alice's budget starts again (her held job still holds).
+	g.advance(22 * 24 * time.Hour)
+	_, err = g.worker.Heartbeat(ctx, "w1", client.HeartbeatRequest{})
+	require.NoError(t, err)
+	_, err = oneCPU(g.alice, 60)
+	require.NoError(t, err, "a new month")
+}
+
+func ptr64(v int64) *int64 { return &v }

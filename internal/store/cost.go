@@ -165,7 +165,8 @@ type BudgetStore interface {
 	// holds of their jobs not yet finished.
 	BudgetUsed(ctx context.Context, userID, currency string, periodStart, now time.Time) (int64, error)
 	// HoldBudget records p's holds if what the budget has used and they
-	// fit in it, in one transaction that no other hold of the user's
+	// fit in it (and it is not used up already: a budget at 100% takes
+	// nothing more, not even a job held at nothing), in one transaction that no other hold of the user's
 	// passes (so two at once cannot both take the last of a budget); a
 	// *BudgetExceededError if not. It returns what is used with them.
 	HoldBudget(ctx context.Context, p HoldParams) (int64, error)

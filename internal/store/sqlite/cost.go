@@ -108,7 +108,7 @@ func (s *Store) HoldBudget(ctx context.Context, p store.HoldParams) (int64, erro
 		for _, h := range p.Holds {
 			asked += h.Micros
 		}
-		if used+asked > p.Budget {
+		if used >= p.Budget || used+asked > p.Budget {
 			return &store.BudgetExceededError{Used: used, Asked: asked, Budget: p.Budget, Currency: p.Currency}
 		}
 		used += asked

@@ -231,6 +231,8 @@ func testBudgetHolds(t *testing.T, s store.Store) {
 	require.Equal(t, int64(1000), used)
 	_, err = hold(40, "bud-4", 1)
 	require.ErrorIs(t, err, store.ErrBudgetExceeded)
+	_, err = hold(40, "bud-free", 0)
+	require.ErrorIs(t, err, store.ErrBudgetExceeded, "a budget used up takes nothing more")
 	used, err = hold(101, "bud-4", 1)
 	require.NoError(t, err, "bud-3 was never made: its hold lapsed after a minute")
 	require.Equal(t, int64(101), used)
