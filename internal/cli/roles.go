@@ -41,6 +41,7 @@ func newServerCmd(e *env) *cobra.Command {
 		tlsOpts               node.ServerTLS
 		secretKeyFile         string
 		metricsInterval       time.Duration
+		budgetJobTimeout      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -82,6 +83,10 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("read the gauges at most once a second, e.g. --metrics-interval 10s", "--metrics-interval %s is under a second", metricsInterval)
 			}
 			opts.MetricsInterval = metricsInterval
+			if budgetJobTimeout < time.Second {
+				return userErr("give jobs of budgeted users at least a second, e.g. --budget-job-timeout 1h", "--budget-job-timeout %s is under a second", budgetJobTimeout)
+			}
+			opts.BudgetJobTimeout = budgetJobTimeout
 			return node.RunServer(cmd.Context(), node.ServerConfig{DB: db, Migrate: migrate, Listen: listen, Blobs: blobs,
 				Runtimes: rt, Options: opts, TLS: tlsOpts, BootstrapTokenFile: bootstrapFile, SecretKeyFile: secretKeyFile,
 				Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
@@ -98,6 +103,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.StringVar(&bootstrapFile, "bootstrap-token-file", "", "the first admin's token: read from FILE, or made and written there (mode 0600) if it does not exist; the server then always needs tokens")
 	f.IntVar(&userMaxQueued, "user-max-queued", 100_000, "queued jobs a user may have (0: no limit); an admin sets a user's own with rgrid admin user limits")
 	f.IntVar(&userMaxRunning, "user-max-running", 0, "jobs of one user leased or running at once (0: no limit); more wait while others' run")
+	f.DurationVar(&budgetJobTimeout, "budget-job-timeout", time.Hour, "the time limit given to a job without one of a user with a budget (rgrid admin user budget), so its worst case can be held")
 	sizeVar(f, &maxScript, "max-script-size", 10<<20, "largest script accepted")
 	liveness.add(f, false)
 	f.DurationVar(&reapInterval, "reap-interval", 2*time.Second, "how often to look for dead workers and overdue jobs")
