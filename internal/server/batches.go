@@ -69,7 +69,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	} else {
 		held = nil
 	}
-	release, err := s.holdBudget(r, held)
+	release, err := s.holdBudget(w, r, held)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -21,6 +21,10 @@ import (
 // refused with 402 budget_exceeded. A job without a time limit gets
 // Options.BudgetJobTimeout, so that it has a worst case.
 
+// warnPercent is how much of a budget a submission may take before it
+// is answered with a warning (client.WarningHeader).
+const warnPercent = 80
+
 // maxBudget bounds a budget (a million units of its currency).
 const maxBudget = 1_000_000 * money.Micro
 
@@ -81,7 +85,7 @@ func (s *Server) budgeted(r *http.Request) (store.User, bool) {
 // a job without a time limit gets Options.BudgetJobTimeout in) against
 // the request's user's budget, if they have one. release undoes the
 // holds of jobs that were not made after all (nil when nothing is held).
-func (s *Server) holdBudget(r *http.Request, jobs []*store.NewJob) (release func(ids ...string), err error) {
+func (s *Server) holdBudget(w http.ResponseWriter, r *http.Request, jobs []*store.NewJob) (release func(ids ...string), err error) {
 	u, ok := s.budgeted(r)
 	if !ok {
 		return func(...string) {}, nil
@@ -98,7 +102,7 @@ func (s *Server) holdBudget(r *http.Request, jobs []*store.NewJob) (release func
 		}
 		holds[i] = store.Hold{JobID: nj.ID, Micros: worstCase(*nj, ws, u.BudgetCurrency)}
 	}
-	_, err = s.store.HoldBudget(r.Context(), store.HoldParams{UserID: u.ID, Budget: *u.BudgetMicros,
+	used, err := s.store.HoldBudget(r.Context(), store.HoldParams{UserID: u.ID, Budget: *u.BudgetMicros,
 		Currency: u.BudgetCurrency, PeriodStart: store.MonthStart(now), Holds: holds, Now: now})
 	var be *store.BudgetExceededError
 	if errors.As(err, &be) {
@@ -114,6 +118,11 @@ func (s *Server) holdBudget(r *http.Request, jobs []*store.NewJob) (release func
 	}
 	if err != nil {
 		return nil, err
+	}
+	if b := *u.BudgetMicros; used*100 >= b*warnPercent {
+		w.Header().Add(client.WarningHeader, fmt.Sprintf("%d%% of %s's budget of %s %s for %s is spent or held (it starts again on %s)",
+			min(used*100/max(b, 1), 100), u.Name, money.Format(b), u.BudgetCurrency, now.Format("January 2006"),
+			store.MonthStart(now).AddDate(0, 1, 0).Format(time.DateOnly)))
 	}
 	return func(ids ...string) {
 		if len(ids) == 0 {

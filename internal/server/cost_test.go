@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -140,9 +141,21 @@ func TestBudget(t *testing.T) {
 		return c.Submit(ctx, client.SubmitRequest{Script: []byte("x"), FileName: "a.py",
 			Limits: client.Limits{CPUs: 1, TimeoutSeconds: timeout}})
 	}
-	for range 5 { // each holds 60/3600 × 10000 = 167
+	var (
+		warnMu sync.Mutex
+		warns  []string
+	)
+	g.alice.OnWarning(func(w string) { warnMu.Lock(); warns = append(warns, w); warnMu.Unlock() })
+	for i := range 5 { // each holds 60/3600 × 10000 = 167
 		_, err := oneCPU(g.alice, 60)
 		require.NoError(t, err)
+		warnMu.Lock()
+		if i < 4 {
+			require.Empty(t, warns, "%d held of 1000: no warning", 167*(i+1))
+		} else {
+			require.Equal(t, []string{"83% of alice's budget of 0.001 EUR for December 2026 is spent or held (it starts again on 2027-01-01)"}, warns)
+		}
+		warnMu.Unlock()
 	}
 	_, err = oneCPU(g.alice, 60)
 	var apiErr *client.Error

@@ -52,7 +52,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		nj.IdempotencyKey = scopedKey(nj.Owner, key)
 	}
-	release, err := s.holdBudget(r, []*store.NewJob{&nj})
+	release, err := s.holdBudget(w, r, []*store.NewJob{&nj})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -118,7 +118,7 @@ func (s *Server) submitJobs(w http.ResponseWriter, r *http.Request) {
 	for i := range njs {
 		ptrs[i], ids[i] = &njs[i], njs[i].ID
 	}
-	release, err := s.holdBudget(r, ptrs)
+	release, err := s.holdBudget(w, r, ptrs)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
