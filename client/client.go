@@ -95,7 +95,7 @@ type Client struct {
 	instance string // a worker process's nonce, sent as WorkerInstanceHeader
 	// onWarning is given the server's warnings (WarningHeader).
 	onWarning func(string)
-	http     *http.Client
+	http      *http.Client
 	// sleep waits d before a retry; false if ctx ended first. Tests
 	// replace it to see the waits without taking them.
 	sleep func(ctx context.Context, d time.Duration) bool
