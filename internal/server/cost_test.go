@@ -225,3 +225,48 @@ func TestBudget(t *testing.T) {
 }
 
 func ptr64(v int64) *int64 { return &v }
+
+// TestBatchCost: a batch shows what its items cost so far and what the
+// whole batch will at its finished items' average; a budgeted user's
+// batch holds every item's worst case.
+func TestBatchCost(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	_, err := g.worker.Register(ctx, client.RegisterRequest{ID: "w1", Slots: 4, Executor: "process",
+		Pricing: &client.Pricing{PriceMicrosPerHour: 20000, Currency: "EUR", CPUs: 2, MemoryBytes: 4 * gib}})
+	require.NoError(t, err)
+	bat, _, err := g.alice.SubmitBatchRun(ctx, client.BatchRequest{Job: client.SubmitRequest{Script: []byte("x"), FileName: "b.py",
+		Limits: client.Limits{CPUs: 1}}, Array: []int{0, 1, 2, 3}})
+	require.NoError(t, err)
+	got, err := g.alice.Batch(ctx, bat.ID)
+	require.NoError(t, err)
+	require.Nil(t, got.Cost, "nothing ran")
+	l, err := g.worker.Lease(ctx, "w1", client.LeaseRequest{Max: 2, WaitSeconds: 5})
+	require.NoError(t, err)
+	require.Len(t, l.Jobs, 2)
+	exit := 0
+	for _, lj := range l.Jobs {
+		_, err := g.worker.StartAttempt(ctx, client.AttemptRef{JobID: lj.Job.ID, Attempt: lj.Attempt})
+		require.NoError(t, err)
+	}
+	for i, lj := range l.Jobs { // 36 s and 72 s: 100 and 200
+		g.advance(36 * time.Second)
+		_, err := g.worker.ReportResult(ctx, client.AttemptRef{JobID: lj.Job.ID, Attempt: lj.Attempt},
+			client.ResultReport{State: client.StateSucceeded, ExitCode: &exit, Started: true})
+		require.NoError(t, err, "item %d", i)
+	}
+	got, err = g.alice.Batch(ctx, bat.ID)
+	require.NoError(t, err)
+	require.Equal(t, &client.Money{Micros: 300, Currency: "EUR"}, got.Cost)
+	require.Equal(t, &client.Money{Micros: 600, Currency: "EUR"}, got.Projected, "two more at the average of 150")
+
+	_, err = g.admin.SetUserBudget(ctx, "bob", client.UserBudgetRequest{Micros: ptr64(500), Currency: "EUR"})
+	require.NoError(t, err)
+	_, _, err = g.bob.SubmitBatchRun(ctx, client.BatchRequest{Job: client.SubmitRequest{Script: []byte("x"), FileName: "b.py",
+		Limits: client.Limits{CPUs: 1, TimeoutSeconds: 60}}, Array: []int{0, 1, 2}})
+	require.True(t, client.IsCode(err, client.CodeBudgetExceeded), "3 × 167 > 500: %v", err)
+	_, _, err = g.bob.SubmitBatchRun(ctx, client.BatchRequest{Job: client.SubmitRequest{Script: []byte("x"), FileName: "b.py",
+		Limits: client.Limits{CPUs: 1, TimeoutSeconds: 60}}, Array: []int{0, 1}})
+	require.NoError(t, err, "2 × 167 fit")
+}

@@ -95,8 +95,10 @@ type Charge struct {
 	WorkerID string
 	// Pool is the pool of the worker's token as the worker is registered
 	// now ("" for none, or a worker no longer registered).
-	Pool       string
+	Pool string
+	// State is the attempt's, JobState its job's as it is now.
 	State      State
+	JobState   State
 	RateMicros int64
 	Currency   string
 	StartedAt  *time.Time
@@ -114,6 +116,9 @@ type CostStore interface {
 	// and those running now when running is set, oldest end first (the
 	// running ones last).
 	Charges(ctx context.Context, since, until time.Time, running bool) ([]Charge, error)
+	// BatchCharges returns the priced attempts of a batch's items, ended
+	// and running.
+	BatchCharges(ctx context.Context, batchID string) ([]Charge, error)
 }
 
 // ErrBudgetExceeded: a hold would take a user past their budget; a

@@ -16,7 +16,7 @@ import (
 // store.Attempts has it), both through their partial priced indexes.
 const chargesSQL = `
 SELECT a.job_id, a.number, j.owner_id, coalesce(j.batch_id, ''), a.worker_id, coalesce(t.pool, ''),
-    a.state, a.rate_micros, a.currency, a.started_at, a.finished_at
+    a.state, a.rate_micros, a.currency, a.started_at, a.finished_at, j.state
 FROM job_attempts a
 JOIN jobs j ON j.id = a.job_id
 LEFT JOIN workers w ON w.id = a.worker_id
@@ -24,7 +24,7 @@ LEFT JOIN tokens t ON t.id = w.token_id
 WHERE a.rate_micros > 0 AND a.finished_at >= $1 AND a.finished_at < $2
 UNION ALL
 SELECT j.id, j.attempt, j.owner_id, coalesce(j.batch_id, ''), j.worker_id, coalesce(t.pool, ''),
-    j.state, j.rate_micros, j.currency, j.started_at, j.finished_at
+    j.state, j.rate_micros, j.currency, j.started_at, j.finished_at, j.state
 FROM jobs j
 LEFT JOIN workers w ON w.id = j.worker_id
 LEFT JOIN tokens t ON t.id = w.token_id
@@ -33,17 +33,40 @@ WHERE j.rate_micros > 0 AND j.attempt > 0 AND j.state <> 'queued'
   AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt)
 ORDER BY 11 NULLS LAST, 1, 2`
 
+// batchChargesSQL is chargesSQL for the items of batch $1, through
+// jobs_batch_items.
+const batchChargesSQL = `
+SELECT a.job_id, a.number, j.owner_id, coalesce(j.batch_id, ''), a.worker_id, '',
+    a.state, a.rate_micros, a.currency, a.started_at, a.finished_at, j.state
+FROM jobs j JOIN job_attempts a ON a.job_id = j.id
+WHERE j.batch_id = $1 AND a.rate_micros > 0
+UNION ALL
+SELECT j.id, j.attempt, j.owner_id, coalesce(j.batch_id, ''), j.worker_id, '',
+    j.state, j.rate_micros, j.currency, j.started_at, j.finished_at, j.state
+FROM jobs j
+WHERE j.batch_id = $1 AND j.rate_micros > 0 AND j.attempt > 0 AND j.state <> 'queued'
+  AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt)`
+
+// BatchCharges returns the priced attempts of the batch's items.
+func (s *Store) BatchCharges(ctx context.Context, batchID string) ([]store.Charge, error) {
+	return s.charges(ctx, batchChargesSQL, batchID)
+}
+
 // Charges returns the priced attempts that ended in [since, until), and
 // the running ones when running is set.
 func (s *Store) Charges(ctx context.Context, since, until time.Time, running bool) ([]store.Charge, error) {
-	rows, err := s.pool.Query(ctx, chargesSQL, since, until, running)
+	return s.charges(ctx, chargesSQL, since, until, running)
+}
+
+func (s *Store) charges(ctx context.Context, sql string, args ...any) ([]store.Charge, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read charges: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Charge, error) {
 		var c store.Charge
 		err := r.Scan(&c.JobID, &c.Attempt, &c.Owner, &c.BatchID, &c.WorkerID, &c.Pool,
-			&c.State, &c.RateMicros, &c.Currency, &c.StartedAt, &c.FinishedAt)
+			&c.State, &c.RateMicros, &c.Currency, &c.StartedAt, &c.FinishedAt, &c.JobState)
 		c.StartedAt, c.FinishedAt = utcPtr(c.StartedAt), utcPtr(c.FinishedAt)
 		return c, err
 	})

@@ -317,3 +317,36 @@ func testBudgetSpentAgrees(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Equal(t, want, used)
 }
+
+// testBatchCharges: a batch's charges are its items' priced attempts,
+// ended and running, and no other job's.
+func testBatchCharges(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	nb := newBatch("bch", 3)
+	nb.Item.Limits = store.Limits{CPUs: 1}
+	nb.Item.Retries = 1
+	createBatch(t, s, nb)
+	other := newJob("bch-other")
+	other.Limits = store.Limits{CPUs: 1}
+	_, err := s.CreateJob(ctx, other)
+	require.NoError(t, err)
+	js, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "wc", Max: 10, Pricing: pricedWorker, Slots: 4, Now: at(1)})
+	require.NoError(t, err)
+	require.Len(t, js, 4)
+	for _, j := range js {
+		_, err := s.StartAttempt(ctx, store.AttemptRef{JobID: j.ID, Attempt: 1}, at(1))
+		require.NoError(t, err)
+	}
+	_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: "bch-0", Attempt: 1, State: store.StateFailed, Started: true, Now: at(37)})
+	require.NoError(t, err) // retried: recorded apart
+	_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: "bch-1", Attempt: 1, State: store.StateSucceeded, Started: true, Now: at(73)})
+	require.NoError(t, err)
+	cs, err := s.BatchCharges(ctx, "bch")
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for _, c := range cs {
+		require.Equal(t, "bch", c.BatchID)
+		got[fmt.Sprintf("%s/%d", c.JobID, c.Attempt)] = c.Cost(at(109))
+	}
+	require.Equal(t, map[string]int64{"bch-0/1": 100, "bch-1/1": 200, "bch-2/1": 300}, got)
+}

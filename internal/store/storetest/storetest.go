@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ClaimOwnerCap", func(t *testing.T) { t.Parallel(); testClaimOwnerCap(t, open(t)) })
 	t.Run("ClaimRate", func(t *testing.T) { t.Parallel(); testClaimRate(t, open(t)) })
 	t.Run("Charges", func(t *testing.T) { t.Parallel(); testCharges(t, open(t)) })
+	t.Run("BatchCharges", func(t *testing.T) { t.Parallel(); testBatchCharges(t, open(t)) })
 	t.Run("BudgetHolds", func(t *testing.T) { t.Parallel(); testBudgetHolds(t, open(t)) })
 	t.Run("BudgetHoldsRace", func(t *testing.T) { t.Parallel(); testBudgetHoldsRace(t, open(t)) })
 	t.Run("BudgetSpentAgrees", func(t *testing.T) { t.Parallel(); testBudgetSpentAgrees(t, open(t)) })
