@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rgrid/rgrid/client"
@@ -79,6 +81,14 @@ func TestCost(t *testing.T) {
 	require.Equal(t, []client.Money{{Micros: 417, Currency: "EUR"}}, rep.Total)
 	require.Equal(t, []client.CostRow{{Key: "default", RunSeconds: 120, Cost: client.Money{Micros: 667 - 417, Currency: "EUR"}}}, rep.Idle,
 		"120 s paid (667) less 417 charged")
+
+	// The month's spend per pool, as /metrics shows it.
+	require.NoError(t, g.srv.RefreshMetrics(ctx))
+	require.NoError(t, testutil.GatherAndCompare(g.srv.Metrics(), strings.NewReader(`
+# HELP rgrid_spend_month_microunits What this calendar month's (UTC) attempts cost so far, by the pool of their worker's token, in micro-units of the currency (read every 5 minutes).
+# TYPE rgrid_spend_month_microunits gauge
+rgrid_spend_month_microunits{currency="EUR",pool="default"} 417
+`), "rgrid_spend_month_microunits"))
 
 	mine, err := g.alice.Cost(ctx, client.CostOptions{Since: "1h", By: "batch"})
 	require.NoError(t, err)
