@@ -78,6 +78,12 @@ type Batch struct {
 	CreatedAt      time.Time   `json:"created_at"`
 	// Finished: every item has ended (Counts.Done() == Size).
 	Finished bool `json:"finished"`
+	// Cost is what the items' attempts cost so far, and Projected what
+	// the whole batch will at the finished items' average (both only
+	// from GET /v1/batches/{id}, on priced workers; Projected once an
+	// item has finished).
+	Cost      *Money `json:"cost,omitempty"`
+	Projected *Money `json:"projected,omitempty"`
 }
 
 // BatchList is one page of GET /v1/batches, newest first.

@@ -70,6 +70,7 @@ const (
 	CodeForbidden        = "forbidden"              // the credential is valid but not for this endpoint
 	CodeQuotaExceeded    = "quota_exceeded"         // the user is at a limit of theirs (429)
 	CodeUserExists       = "user_exists"
+	CodeBudgetExceeded   = "budget_exceeded" // the user's monthly budget is used (402)
 )
 
 // IdempotencyHeader names a job submission (POST /v1/jobs): the same key
@@ -96,7 +97,9 @@ type Client struct {
 	cur      *atomic.Int32
 	token    string
 	instance string // a worker process's nonce, sent as WorkerInstanceHeader
-	http     *http.Client
+	// onWarning is given the server's warnings (WarningHeader).
+	onWarning func(string)
+	http      *http.Client
 	// sleep waits d before a retry; false if ctx ended first. Tests
 	// replace it to see the waits without taking them.
 	sleep func(ctx context.Context, d time.Duration) bool
@@ -158,6 +161,15 @@ var transport = func() *http.Transport {
 // same worker id while the first lives, and stops answering the first once
 // another has taken the id over. A server that predates instances ignores
 // the header.
+// WarningHeader carries what the server warns the caller of with an
+// answer that is not an error, e.g. a budget 80% used; one header per
+// warning.
+const WarningHeader = "Rgrid-Warning"
+
+// OnWarning has f called with each warning the server sends (the
+// WarningHeader of any answer). Set it before the client is used.
+func (c *Client) OnWarning(f func(string)) { c.onWarning = f }
+
 func (c *Client) WithWorkerInstance(instance string) *Client {
 	cc := *c
 	cc.instance = instance
@@ -245,6 +257,11 @@ func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Hea
 		return 0, &UnreachableError{URL: c.BaseURL(), Err: err}
 	}
 	defer resp.Body.Close()
+	if f := c.onWarning; f != nil {
+		for _, w := range resp.Header.Values(WarningHeader) {
+			f(w)
+		}
+	}
 	if resp.StatusCode/100 != 2 {
 		return 0, decodeError(resp)
 	}

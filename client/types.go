@@ -161,6 +161,9 @@ type Job struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 
 	Attempts []Attempt `json:"attempts,omitempty"`
+	// Cost is what the job's attempts cost, so far while one runs (only
+	// from GET /v1/jobs/{id}; absent when no attempt was priced).
+	Cost *Money `json:"cost,omitempty"`
 	// Files counts the job's inputs and outputs (only from GET
 	// /v1/jobs/{id}).
 	Files *FilesSummary `json:"files,omitempty"`
@@ -202,6 +205,12 @@ type Attempt struct {
 	LeasedAt   time.Time  `json:"leased_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// RateMicrosPerHour is what the attempt is charged per hour of run
+	// time (its worker's price times the job's share of the worker), Cost
+	// what it cost (so far, while it runs); both absent on an unpriced
+	// worker. An attempt that never started costs nothing.
+	RateMicrosPerHour int64  `json:"rate_micros_per_hour,omitempty"`
+	Cost              *Money `json:"cost,omitempty"`
 }
 
 // JobList is one page of GET /v1/jobs, newest first.
@@ -278,6 +287,25 @@ type Worker struct {
 	State         string    `json:"state"`
 	RegisteredAt  time.Time `json:"registered_at"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	Pricing       *Pricing  `json:"pricing,omitempty"`
+}
+
+// Pricing is what a worker costs: its price per hour in integer
+// micro-units of Currency (an ISO 4217 code: 0.02 EUR is 20000), the CPUs
+// and memory a job's share of it is taken of, and how its provider bills
+// (BillingSeconds: the granularity of paid time; 0 for per second).
+type Pricing struct {
+	PriceMicrosPerHour int64   `json:"price_micros_per_hour"`
+	Currency           string  `json:"currency"`
+	CPUs               float64 `json:"cpus,omitempty"`
+	MemoryBytes        int64   `json:"memory_bytes,omitempty"`
+	BillingSeconds     int64   `json:"billing_seconds,omitempty"`
+}
+
+// Money is an amount in integer micro-units of a currency.
+type Money struct {
+	Micros   int64  `json:"micros"`
+	Currency string `json:"currency"`
 }
 
 // RegisterRequest is the body of POST /v1/workers.
@@ -290,6 +318,9 @@ type RegisterRequest struct {
 	Slots    int    `json:"slots"`
 	// Max is the most a job may ask of this worker (zero: no maximum).
 	Max Limits `json:"max,omitempty"`
+	// Pricing is what the worker costs; nil for an unpriced worker, whose
+	// jobs cost nothing.
+	Pricing *Pricing `json:"pricing,omitempty"`
 }
 
 // RegisterResponse tells a worker how often to heartbeat, and after how
@@ -445,4 +476,29 @@ type Health struct {
 	Version       string `json:"version"`
 	SchemaVersion int64  `json:"schema_version"`
 	Database      string `json:"database"`
+}
+
+// CostReport is GET /v1/cost: what jobs cost in a period, summed by a key
+// (user, batch, pool, worker or day), per currency.
+type CostReport struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	By    string    `json:"by"`
+	Rows  []CostRow `json:"rows"`
+	// Idle is, for an admin, each pool's paid capacity no job used: its
+	// workers' time over the period (rounded up to their billing period)
+	// at their price, less what their jobs were charged. It includes
+	// attempts that never started, which cost their users nothing.
+	Idle []CostRow `json:"idle,omitempty"`
+	// Total is the rows' sum, per currency (idle not included).
+	Total []Money `json:"total"`
+}
+
+// CostRow is one key's jobs and what they cost.
+type CostRow struct {
+	Key        string  `json:"key"`
+	Jobs       int     `json:"jobs"`
+	Attempts   int     `json:"attempts"`
+	RunSeconds float64 `json:"run_seconds"`
+	Cost       Money   `json:"cost"`
 }

@@ -34,12 +34,28 @@ type Whoami struct {
 // User is a user of the grid. MaxQueued and MaxRunning are their own
 // limits (nil: the server's default; 0: none).
 type User struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Role       string    `json:"role"`
-	MaxQueued  *int      `json:"max_queued,omitempty"`
-	MaxRunning *int      `json:"max_running,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	MaxQueued  *int   `json:"max_queued,omitempty"`
+	MaxRunning *int   `json:"max_running,omitempty"`
+	// Budget is what the user's jobs may cost per calendar month (UTC);
+	// nil for none.
+	Budget    *Money    `json:"budget,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// UserBudgetRequest is the body of PUT /v1/users/{name}/budget: a
+// monthly budget, or nil Micros for none.
+type UserBudgetRequest struct {
+	Micros   *int64 `json:"micros"`
+	Currency string `json:"currency,omitempty"`
+}
+
+// SetUserBudget sets a user's monthly budget (nil micros: none).
+func (c *Client) SetUserBudget(ctx context.Context, name string, req UserBudgetRequest) (User, error) {
+	var out User
+	return out, c.do(ctx, http.MethodPut, "/v1/users/"+url.PathEscape(name)+"/budget", req, &out)
 }
 
 // Token is an API token as listed: never its secret.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/money"
 	"github.com/rgrid/rgrid/internal/node"
 )
 
@@ -28,7 +29,7 @@ func newAdminCmd(e *env) *cobra.Command {
 		Use:   "user",
 		Short: "Make users, list them, set their limits",
 	}
-	user.AddCommand(newUserCreateCmd(e), newUserListCmd(e), newUserLimitsCmd(e))
+	user.AddCommand(newUserCreateCmd(e), newUserListCmd(e), newUserLimitsCmd(e), newUserBudgetCmd(e))
 	worker := &cobra.Command{
 		Use:   "worker-token",
 		Short: "Make tokens for workers",
@@ -130,10 +131,14 @@ func newUserListCmd(e *env) *cobra.Command {
 				return printJSON(e.stdout, us)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tMAX QUEUED\tMAX RUNNING\tCREATED")
+			fmt.Fprintln(tw, "NAME\tROLE\tMAX QUEUED\tMAX RUNNING\tBUDGET/MONTH\tCREATED")
 			for _, u := range us {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, limitWord(u.MaxQueued), limitWord(u.MaxRunning),
-					u.CreatedAt.Local().Format(time.DateTime))
+				budget := "none"
+				if u.Budget != nil {
+					budget = money.Format(u.Budget.Micros) + " " + u.Budget.Currency
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, limitWord(u.MaxQueued), limitWord(u.MaxRunning),
+					budget, u.CreatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
 		},
@@ -228,6 +233,58 @@ none, and "default" goes back to the server's (rgrid server --user-max-queued,
 	}
 	cmd.Flags().StringVar(&maxQueued, "max-queued", "", "most jobs queued at once: a number, 0 for none, or default")
 	cmd.Flags().StringVar(&maxRunning, "max-running", "", "most jobs running at once: a number, 0 for none, or default")
+	addClientFlags(cmd)
+	return cmd
+}
+
+func newUserBudgetCmd(e *env) *cobra.Command {
+	var (
+		currency string
+		none     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "budget NAME [AMOUNT]",
+		Short: "Set what a user's jobs may cost per calendar month",
+		Long: `Set a user's monthly budget in money (UTC calendar months). Each submission
+holds its jobs' worst case against it (time limit × the dearest worker's rate,
+for every run a job may have; a job without a time limit gets an hour) with
+what the month's jobs cost; a submission that does not fit, or any once the
+budget is used up, is refused with budget_exceeded until the next month.`,
+		Example: `  rgrid admin user budget alice 50 --currency EUR
+  rgrid admin user budget alice --none`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := client.UserBudgetRequest{Currency: currency}
+			switch {
+			case none && len(args) == 2:
+				return userErr("give an AMOUNT or --none, not both", "both a budget and --none")
+			case !none && len(args) == 1:
+				return userErr("give the budget, e.g. rgrid admin user budget "+args[0]+" 50 --currency EUR, or --none", "no budget given")
+			case !none:
+				m, err := money.Parse(args[1], 1_000_000)
+				if err != nil {
+					return userErr("give the budget as a decimal amount, e.g. 50 or 12.50", "budget: %v", err)
+				}
+				req.Micros = &m
+			}
+			c, err := e.remote(cmd.Context())
+			if err != nil {
+				return err
+			}
+			u, err := c.SetUserBudget(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if u.Budget == nil {
+				fmt.Fprintf(e.stdout, "%s: no budget\n", u.Name)
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "%s: budget %s %s per month\n", u.Name, money.Format(u.Budget.Micros), u.Budget.Currency)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&currency, "currency", "EUR", "the budget's ISO 4217 currency code (the workers' prices must be in it)")
+	cmd.Flags().BoolVar(&none, "none", false, "remove the user's budget")
 	addClientFlags(cmd)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 // rgrid batch: status, list, watch, cancel, set and retry of batches
@@ -98,11 +99,24 @@ func printBatchStatus(w io.Writer, b client.Batch) {
 	fmt.Fprintf(tw, "Parallelism:\t%s\n", parallelismText(b.Parallelism))
 	fmt.Fprintf(tw, "Items:\t%d succeeded, %d failed, %d error, %d canceled, %d running, %d queued\n",
 		c.Succeeded, c.Failed, c.Error, c.Canceled, c.Running, c.Queued)
+	if b.Cost != nil {
+		fmt.Fprintf(tw, "Cost:\t%s\n", costText(b))
+	}
 	fmt.Fprintf(tw, "Created:\t%s\n", b.CreatedAt.Local().Format(time.DateTime))
 	if b.CanceledAt != nil {
 		fmt.Fprintf(tw, "Canceled:\t%s\n", b.CanceledAt.Local().Format(time.DateTime))
 	}
 	tw.Flush()
+}
+
+// costText is a batch's spend so far and, until it has finished, what it
+// will cost at its finished items' average.
+func costText(b client.Batch) string {
+	s := money.Format(b.Cost.Micros) + " " + b.Cost.Currency
+	if p := b.Projected; p != nil && !b.Finished {
+		s += fmt.Sprintf(" so far, about %s %s in all", money.Format(p.Micros), p.Currency)
+	}
+	return s
 }
 
 func newBatchListCmd(e *env) *cobra.Command {

@@ -222,6 +222,9 @@ func formatProgress(b client.Batch, rate float64) string {
 		}
 	}
 	fmt.Fprintf(&sb, " (%s), %d running, %d queued", strings.Join(parts, ", "), c.Running, c.Queued)
+	if b.Cost != nil {
+		sb.WriteString(", " + costText(b))
+	}
 	if b.Finished {
 		return sb.String()
 	}

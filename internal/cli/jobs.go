@@ -14,6 +14,7 @@ import (
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
 	"github.com/rgrid/rgrid/internal/jobhint"
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -96,6 +97,13 @@ func printStatus(w io.Writer, j client.Job) {
 			took = fmt.Sprintf(" (ran %s)", j.FinishedAt.Sub(*j.StartedAt).Round(time.Millisecond))
 		}
 		fmt.Fprintf(tw, "Finished:\t%s%s\n", j.FinishedAt.Local().Format(time.DateTime), took)
+	}
+	if c := j.Cost; c != nil {
+		sofar := ""
+		if !j.State.Terminal() {
+			sofar = " so far"
+		}
+		fmt.Fprintf(tw, "Cost:\t%s %s%s\n", money.Format(c.Micros), c.Currency, sofar)
 	}
 	tw.Flush()
 	if len(j.Attempts) == 0 {

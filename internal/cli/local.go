@@ -35,6 +35,7 @@ func (e *env) connect(ctx context.Context, withWorker bool, exec execOptions) (*
 		if err != nil {
 			return nil, err
 		}
+		c.OnWarning(func(w string) { fmt.Fprintf(e.stderr, "Warning: %s\n", cell(w)) })
 		return &session{c: c}, nil
 	}
 	dataDir, err := config.DataDir()

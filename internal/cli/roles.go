@@ -44,6 +44,7 @@ func newServerCmd(e *env) *cobra.Command {
 		secretKeyFile         string
 		metricsInterval       time.Duration
 		autoscaleInterval     time.Duration
+		budgetJobTimeout      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -85,6 +86,10 @@ func newServerCmd(e *env) *cobra.Command {
 				return userErr("read the gauges at most once a second, e.g. --metrics-interval 10s", "--metrics-interval %s is under a second", metricsInterval)
 			}
 			opts.MetricsInterval = metricsInterval
+			if budgetJobTimeout < time.Second {
+				return userErr("give jobs of budgeted users at least a second, e.g. --budget-job-timeout 1h", "--budget-job-timeout %s is under a second", budgetJobTimeout)
+			}
+			opts.BudgetJobTimeout = budgetJobTimeout
 			if leaderTTL < time.Second {
 				return userErr("give the lease at least a second, e.g. --leader-ttl 15s", "--leader-ttl %s is under a second", leaderTTL)
 			}
@@ -111,6 +116,7 @@ func newServerCmd(e *env) *cobra.Command {
 	f.StringVar(&bootstrapFile, "bootstrap-token-file", "", "the first admin's token: read from FILE, or made and written there (mode 0600) if it does not exist; the server then always needs tokens")
 	f.IntVar(&userMaxQueued, "user-max-queued", 100_000, "queued jobs a user may have (0: no limit); an admin sets a user's own with rgrid admin user limits")
 	f.IntVar(&userMaxRunning, "user-max-running", 0, "jobs of one user leased or running at once (0: no limit); more wait while others' run")
+	f.DurationVar(&budgetJobTimeout, "budget-job-timeout", time.Hour, "the time limit given to a job without one of a user with a budget (rgrid admin user budget), so its worst case can be held")
 	sizeVar(f, &maxScript, "max-script-size", 10<<20, "largest script accepted")
 	liveness.add(f, false)
 	f.DurationVar(&reapInterval, "reap-interval", 2*time.Second, "how often to look for dead workers and overdue jobs")
@@ -140,6 +146,7 @@ type workerOptions struct {
 	limits                            limitFlags
 	max                               maxFlags
 	deps                              depsFlags
+	price                             priceFlags
 }
 
 func newWorkerCmd(e *env) *cobra.Command {
@@ -176,6 +183,7 @@ A second signal stops it at once.`,
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
+	o.price.add(f)
 	return cmd
 }
 
@@ -202,6 +210,10 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	if o.maxOutputFiles < 1 {
 		return userErr("collect at least one file, e.g. --max-output-files 10000", "--max-output-files %d is not a positive count", o.maxOutputFiles)
 	}
+	pricing, err := o.price.pricing()
+	if err != nil {
+		return err
+	}
 	// The first signal (through ctx) drains; a second one aborts.
 	abort, stop := secondSignal(ctx)
 	defer stop()
@@ -209,7 +221,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 		Server: o.server, Token: o.token, CACert: o.caCert, ID: o.id, Name: o.name, Slots: o.slots, Executor: o.executor,
 		Defaults: defaults, Max: maxima, MaxLogBytes: o.maxLogBytes, Docker: dockerOpts,
 		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs, MetricsListen: o.metricsListen,
-		Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
+		Pricing: pricing, Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
 	})
 }
 

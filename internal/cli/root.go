@@ -117,7 +117,7 @@ codes of a job's outcome.`,
 		newRunCmd(e), newStatusCmd(e), newLogsCmd(e), newOutputsCmd(e), newListCmd(e), newCancelCmd(e),
 		newBatchCmd(e), newRuntimesCmd(e), newWorkersCmd(e), newPoolsCmd(e), newVersionCmd(e),
 		newServerCmd(e), newWorkerCmd(e), newDevCmd(e), newMigrateCmd(e),
-		newLoginCmd(e), newWhoamiCmd(e), newTokenCmd(e), newAdminCmd(e),
+		newLoginCmd(e), newWhoamiCmd(e), newTokenCmd(e), newAdminCmd(e), newCostCmd(e),
 	)
 	return root
 }

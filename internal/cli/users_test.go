@@ -200,7 +200,7 @@ func TestUsersAndTokensThroughTheCLI(t *testing.T) {
 	wantUsage(t, r.code, r.stderr, `--max-queued "-1": not a limit`, "0 for no limit")
 	r = admin("admin", "user", "limits", "nobody", "--max-queued", "1")
 	wantUsage(t, r.code, r.stderr, `no user "nobody"`, "rgrid admin user list")
-	if out := admin("admin", "user", "list").ok(t, "user list"); !regexp.MustCompile(`(?m)^alice\s+user\s+default\s+2\s+\d{4}-`).MatchString(out) ||
+	if out := admin("admin", "user", "list").ok(t, "user list"); !regexp.MustCompile(`(?m)^alice\s+user\s+default\s+2\s+none\s+\d{4}-`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^admin\s+admin\s+default\s+default\s`).MatchString(out) {
 		t.Errorf("user list:\n%s", out)
 	}

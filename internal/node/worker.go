@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/worker"
@@ -43,6 +44,9 @@ type WorkerConfig struct {
 	// MetricsListen, when set, is the address the worker's own metrics
 	// are served on (GET /metrics, no authentication).
 	MetricsListen string
+	// Pricing is what the worker costs (nil: unpriced). Its CPUs and
+	// memory, when zero, are this machine's.
+	Pricing *client.Pricing
 }
 
 // RunWorker registers with the server and works until ctx ends, then
@@ -101,6 +105,7 @@ func RunWorker(ctx context.Context, c WorkerConfig) error {
 		ID: c.ID, Name: c.Name, Slots: c.Slots, Executor: ex, Log: c.Log,
 		Defaults: c.Defaults, Max: c.Max, MaxLogBytes: c.MaxLogBytes, Instance: instance,
 		MaxOutputFiles: c.MaxOutputFiles, MaxOutputBytes: c.MaxOutputBytes,
+		Pricing: machinePricing(c.Pricing),
 	}
 	if dirErr == nil {
 		fileOptions(&wo, dir, ex)

@@ -82,6 +82,10 @@ type LeaseParams struct {
 	// OwnerCap is the running limit of each owner that has one (see
 	// store.ClaimParams).
 	OwnerCap map[string]int
+	// Pricing and Slots are the worker's, what its attempts are charged
+	// by (see store.ClaimParams).
+	Pricing store.Pricing
+	Slots   int
 }
 
 // Lease claims up to p.Max jobs for the worker, waiting up to p.Wait for
@@ -104,7 +108,8 @@ func (s *Scheduler) Lease(ctx context.Context, p LeaseParams) (Lease, error) {
 		}
 		if max > 0 {
 			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{
-				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, OwnerCap: p.OwnerCap, Now: s.now(),
+				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, OwnerCap: p.OwnerCap,
+				Pricing: p.Pricing, Slots: p.Slots, Now: s.now(),
 			})
 			if err != nil {
 				return Lease{}, err

@@ -601,6 +601,8 @@ func TestDefaultDeny(t *testing.T) {
 		"GET /v1/users":                          {access: "admin"},
 		"POST /v1/users":                         {access: "admin", body: `{"name":"carol"}`},
 		"PATCH /v1/users/{name}":                 {access: "admin", body: `{}`},
+		"PUT /v1/users/{name}/budget":            {access: "admin", body: `{"micros":null}`},
+		"GET /v1/cost":                           {access: "user"},
 		"GET /v1/tokens":                         {access: "user"},
 		"POST /v1/tokens":                        {access: "user", body: `{}`},
 		"DELETE /v1/tokens/{prefix}":             {access: "user", owned: true},

@@ -56,7 +56,28 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	if nb.IdempotencyKey != "" {
 		nb.IdempotencyKey = scopedKey(nb.Owner, nb.IdempotencyKey)
 	}
+	held := make([]*store.NewJob, len(nb.Items))
+	ids := make([]string, len(nb.Items))
+	if _, ok := s.budgeted(r); ok {
+		if nb.Item.Limits.TimeoutSeconds == 0 {
+			nb.Item.Limits.TimeoutSeconds = int64(s.opts.BudgetJobTimeout / time.Second)
+		}
+		for i, it := range nb.Items {
+			held[i] = &store.NewJob{ID: it.ID, Limits: nb.Item.Limits, Retries: nb.Item.Retries}
+			ids[i] = it.ID
+		}
+	} else {
+		held = nil
+	}
+	release, err := s.holdBudget(w, r, held)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	b, created, err := s.store.CreateBatch(r.Context(), nb)
+	if err != nil || !created {
+		release(ids...)
+	}
 	if errors.Is(err, store.ErrBatchKeyReused) {
 		err = errorf(client.CodeKeyReused, "use a new key for a new batch; repeat a submission only as it was",
 			"idempotency key %q belongs to batch %s (%d items, %q), not to this one (%d items, %q)",
@@ -224,7 +245,42 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, batchToAPI(b))
+	out := batchToAPI(b)
+	cs, err := s.store.BatchCharges(r.Context(), b.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out.Cost, out.Projected = batchCost(cs, b, s.opts.Now())
+	writeJSON(w, http.StatusOK, out)
+}
+
+// batchCost is what a batch's items cost so far, and what the whole
+// batch will at its finished items' average cost (nil until one has
+// finished). Items charged in another currency than the first are left
+// out (a grid prices in one).
+func batchCost(cs []store.Charge, b store.Batch, now time.Time) (spent, projected *client.Money) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	cur := cs[0].Currency
+	var all, done int64
+	for _, c := range cs {
+		if c.Currency != cur {
+			continue
+		}
+		cost := c.Cost(now)
+		all += cost
+		if c.JobState.Terminal() {
+			done += cost
+		}
+	}
+	spent = &client.Money{Micros: all, Currency: cur}
+	if n := int64(b.Counts.Done()); n > 0 {
+		rest := int64(b.Size) - n
+		projected = &client.Money{Micros: done + (done*rest+n/2)/n, Currency: cur}
+	}
+	return spent, projected
 }
 
 // loadBatch gets a batch the caller may see, or a not-found error: a

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/secrets"
@@ -36,16 +37,54 @@ func jobToAPI(j store.Job, atts []store.Attempt) client.Job {
 		out.Attempts = append(out.Attempts, client.Attempt{
 			Number: a.Number, WorkerID: a.WorkerID, State: client.JobState(a.State), ExitCode: a.ExitCode,
 			Reason: a.Reason, Message: a.Message, LeasedAt: a.LeasedAt, StartedAt: a.StartedAt, FinishedAt: a.FinishedAt,
+			RateMicrosPerHour: a.RateMicros,
 		})
 	}
 	return out
+}
+
+// withCost fills the cost of j's attempts atts (as jobToAPI listed them)
+// and of the job, counted at now while one runs. Attempts on unpriced
+// workers have none; a job whose attempts were charged in different
+// currencies has no total (each attempt says its own).
+func withCost(j client.Job, atts []store.Attempt, now time.Time) client.Job {
+	var total *client.Money
+	mixed := false
+	for i, a := range atts {
+		if a.RateMicros <= 0 || i >= len(j.Attempts) {
+			continue
+		}
+		c := client.Money{Micros: a.Cost(now), Currency: a.Currency}
+		j.Attempts[i].Cost = &c
+		switch {
+		case total == nil:
+			t := c
+			total = &t
+		case total.Currency == c.Currency:
+			total.Micros += c.Micros
+		default:
+			mixed = true
+		}
+	}
+	if !mixed {
+		j.Cost = total
+	}
+	return j
+}
+
+func pricingToAPI(p store.Pricing) *client.Pricing {
+	if p == (store.Pricing{}) {
+		return nil
+	}
+	return &client.Pricing{PriceMicrosPerHour: p.PriceMicros, Currency: p.Currency, CPUs: p.CPUs,
+		MemoryBytes: p.MemoryBytes, BillingSeconds: p.BillingSeconds}
 }
 
 func workerToAPI(w store.Worker) client.Worker {
 	return client.Worker{
 		ID: w.ID, Name: w.Name, Hostname: w.Hostname, Version: w.Version, Executor: w.Executor,
 		Slots: w.Slots, SlotsInUse: w.SlotsInUse, State: w.State, RegisteredAt: w.RegisteredAt,
-		LastHeartbeat: w.LastHeartbeat, Max: client.Limits(w.Max),
+		LastHeartbeat: w.LastHeartbeat, Max: client.Limits(w.Max), Pricing: pricingToAPI(w.Pricing),
 	}
 }
 

@@ -96,6 +96,7 @@ var codes = map[string]codeSpec{
 	client.CodeForbidden:        {kind: kindUnauthorized, status: http.StatusForbidden},
 	client.CodeQuotaExceeded:    {kind: kindLimit, status: http.StatusTooManyRequests},
 	client.CodeUserExists:       {kind: kindConflict},
+	client.CodeBudgetExceeded:   {kind: kindLimit, status: http.StatusPaymentRequired},
 	client.CodeNotFound:         {kind: kindNotFound},
 	client.CodeStaleAttempt:     {kind: kindConflict},
 	client.CodeJobFinished:      {kind: kindConflict},

@@ -52,7 +52,15 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		nj.IdempotencyKey = scopedKey(nj.Owner, key)
 	}
+	release, err := s.holdBudget(w, r, []*store.NewJob{&nj})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	j, err := s.store.CreateJob(r.Context(), nj)
+	if err != nil || j.ID != nj.ID {
+		release(nj.ID) // not made, or the key's job made before
+	}
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("create job: %w", err))
 		return
@@ -105,8 +113,19 @@ func (s *Server) submitJobs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	ptrs := make([]*store.NewJob, len(njs))
+	ids := make([]string, len(njs))
+	for i := range njs {
+		ptrs[i], ids[i] = &njs[i], njs[i].ID
+	}
+	release, err := s.holdBudget(w, r, ptrs)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	jobs, err := s.store.CreateJobs(r.Context(), njs)
 	if err != nil {
+		release(ids...)
 		s.writeError(w, r, fmt.Errorf("create jobs: %w", err))
 		return
 	}
@@ -259,7 +278,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := jobToAPI(j, atts)
+	out := withCost(jobToAPI(j, atts), atts, s.opts.Now())
 	f, err := s.jobFilesOf(r.Context(), j.ID)
 	if err == nil {
 		out.Files, err = filesSummary(f)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -65,7 +66,13 @@ type metrics struct {
 	slotsInUse    prometheus.Gauge
 	refreshed     prometheus.Gauge
 	refreshErrors prometheus.Counter
+	spend         *prometheus.GaugeVec
+	spendAt       time.Time // when spend was last read (by the metrics loop only)
 }
+
+// spendInterval is how often the spend gauge is read: it sums the
+// month's priced attempts, more work than the other gauges.
+const spendInterval = 5 * time.Minute
 
 func newMetrics(rt *runtimes.Table, now func() time.Time) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), now: now}
@@ -135,9 +142,13 @@ func newMetrics(rt *runtimes.Table, now func() time.Time) *metrics {
 		Name: "rgrid_metrics_refresh_failures_total",
 		Help: "Reads of the store-backed gauges that failed (the gauges keep their last values).",
 	})
+	m.spend = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rgrid_spend_month_microunits",
+		Help: "What this calendar month's (UTC) attempts cost so far, by the pool of their worker's token, in micro-units of the currency (read every 5 minutes).",
+	}, []string{"pool", "currency"})
 	m.reg.MustRegister(m.submitted, m.finished, m.lost, m.retried, m.startLatency, m.runTime,
 		m.logBytes, m.blobBytes, m.requests, m.queued, oldestAge, m.workers, m.slots, m.slotsInUse,
-		m.refreshed, m.refreshErrors,
+		m.refreshed, m.refreshErrors, m.spend,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Every series of a fixed label set exists from the start, at 0, so
@@ -289,6 +300,22 @@ func (s *Server) refreshMetrics(ctx context.Context) error {
 	}
 	m.slots.Set(float64(slots))
 	m.slotsInUse.Set(float64(inUse))
+	if now := s.opts.Now(); now.Sub(m.spendAt) >= spendInterval {
+		cs, err := s.store.Charges(ctx, store.MonthStart(now), now, true)
+		if err != nil {
+			m.refreshErrors.Inc()
+			return err
+		}
+		spend := map[[2]string]int64{}
+		for _, c := range cs {
+			spend[[2]string{cmp.Or(c.Pool, "none"), c.Currency}] += c.Cost(now)
+		}
+		m.spend.Reset()
+		for k, v := range spend {
+			m.spend.WithLabelValues(k[0], k[1]).Set(float64(v))
+		}
+		m.spendAt = now
+	}
 	m.refreshed.Set(float64(s.opts.Now().UnixNano()) / 1e9)
 	return nil
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// MaxQueuedPerUser and MaxRunningPerUser are the per-user limits of
 	// users without their own (0: none; see limits.go).
 	MaxQueuedPerUser, MaxRunningPerUser int
+	// BudgetJobTimeout is the time limit given to a job without one of a
+	// user with a budget, so that its worst case can be held (default 1 h).
+	BudgetJobTimeout time.Duration
 	// PollInterval is how long a waiting lease request goes without
 	// looking at the store when nothing in this process wakes it: the
 	// fallback for changes made elsewhere (default 1 s).
@@ -134,6 +137,7 @@ type Server struct {
 	batches  batchCache
 	auth     authState
 	limits   limitCache
+	pricing  pricingCache
 	routes   []Route
 	sessMu   sync.Mutex
 	sessKey  []byte
@@ -158,6 +162,9 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 	if opts.MaxLeaseWait <= 0 {
 		opts.MaxLeaseWait = 30 * time.Second
+	}
+	if opts.BudgetJobTimeout <= 0 {
+		opts.BudgetJobTimeout = time.Hour
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 3
@@ -344,10 +351,12 @@ func (s *Server) Handler() http.Handler {
 	h("PUT /v1/blobs/{hash}", accessAny, s.withBlobs(s.putBlob))
 	h("GET /v1/blobs/{hash}", accessAny, s.withBlobs(s.getBlob))
 	h("GET /v1/stats", accessAdmin, s.stats)
+	h("GET /v1/cost", accessUser, s.costReport)
 
 	h("GET /v1/users", accessAdmin, s.listUsers)
 	h("POST /v1/users", accessAdmin, s.createUser)
 	h("PATCH /v1/users/{name}", accessAdmin, s.setUserLimits)
+	h("PUT /v1/users/{name}/budget", accessAdmin, s.setUserBudget)
 	h("GET /v1/tokens", accessUser, s.listTokens)
 	h("POST /v1/tokens", accessUser, s.createToken)
 	h("DELETE /v1/tokens/{prefix}", accessUser, s.revokeToken)

@@ -38,7 +38,11 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 }
 
 func userToAPI(u store.User) client.User {
-	return client.User{ID: u.ID, Name: u.Name, Role: u.Role, MaxQueued: u.MaxQueued, MaxRunning: u.MaxRunning, CreatedAt: u.CreatedAt}
+	out := client.User{ID: u.ID, Name: u.Name, Role: u.Role, MaxQueued: u.MaxQueued, MaxRunning: u.MaxRunning, CreatedAt: u.CreatedAt}
+	if u.BudgetMicros != nil {
+		out.Budget = &client.Money{Micros: *u.BudgetMicros, Currency: u.BudgetCurrency}
+	}
+	return out
 }
 
 func tokenToAPI(t store.Token, userName string) client.Token {

@@ -58,6 +58,11 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 			"start the worker with --slots 1 or more", "slots must be at least 1, got %d", req.Slots))
 		return
 	}
+	pricing, err := checkPricing(req.Pricing)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	instance, err := workerInstance(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -72,12 +77,13 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 	wk, err := s.store.UpsertWorker(r.Context(), store.Worker{
 		ID: req.ID, Name: req.Name, Hostname: req.Hostname, Version: req.Version,
 		Executor: req.Executor, Slots: req.Slots, State: "active", RegisteredAt: now, LastHeartbeat: now,
-		Max: store.Limits(req.Max), Instance: instance, TokenID: tokenID,
+		Max: store.Limits(req.Max), Instance: instance, TokenID: tokenID, Pricing: pricing,
 	}, now.Add(-s.opts.DeadAfter))
 	if err != nil {
 		s.writeError(w, r, s.workerInUse(r, fmt.Errorf("register worker %s: %w", req.ID, err)))
 		return
 	}
+	s.pricing.put(wk, now)
 	s.log.Info("worker registered", "worker", wk.ID, "host", wk.Hostname, "slots", wk.Slots, "executor", wk.Executor)
 	writeJSON(w, http.StatusOK, client.RegisterResponse{
 		Worker:                   workerToAPI(wk),
@@ -210,9 +216,14 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	pricing, slots, err := s.pricingOf(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	l, err := s.sched.Lease(r.Context(), scheduler.LeaseParams{
 		WorkerID: id, Max: req.Max, Wait: wait, Fits: store.Limits(req.Fits), Defaults: store.Limits(req.Defaults),
-		OwnerCap: caps,
+		OwnerCap: caps, Pricing: pricing, Slots: slots,
 	})
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("lease for worker %s: %w", id, err))

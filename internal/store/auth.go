@@ -34,7 +34,11 @@ type User struct {
 	// the user's queued and running (leased or running) jobs: nil takes
 	// the server's default, 0 is no limit.
 	MaxQueued, MaxRunning *int
-	CreatedAt             time.Time
+	// BudgetMicros is what the user's jobs may cost per calendar month
+	// (UTC), in micro-units of BudgetCurrency; nil for no budget.
+	BudgetMicros   *int64
+	BudgetCurrency string
+	CreatedAt      time.Time
 }
 
 // Token is an API credential. Its secret is never stored: Hash is the
@@ -97,6 +101,8 @@ type AuthStore interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetUserLimits replaces a user's MaxQueued and MaxRunning.
 	SetUserLimits(ctx context.Context, id string, maxQueued, maxRunning *int) (User, error)
+	// SetUserBudget replaces a user's monthly budget (nil: none).
+	SetUserBudget(ctx context.Context, id string, micros *int64, currency string) (User, error)
 
 	// CreateToken stores a token (its hash, never its secret).
 	CreateToken(ctx context.Context, t Token) error

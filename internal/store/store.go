@@ -201,6 +201,12 @@ type Job struct {
 
 	// SecretEnv is NewJob.SecretEnv as stored (sealed; nil for none).
 	SecretEnv []byte
+
+	// RateMicros and Currency are what the current attempt is charged:
+	// micro-units of Currency per hour of run time (see Rate), set when it
+	// is claimed; 0 on an unpriced worker.
+	RateMicros int64
+	Currency   string
 }
 
 // Attempt is one lease of a job. Its number is the fencing token.
@@ -215,6 +221,10 @@ type Attempt struct {
 	LeasedAt   time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+	// RateMicros and Currency are the attempt's charge per hour of run
+	// time (Job.RateMicros when it was claimed).
+	RateMicros int64
+	Currency   string
 }
 
 // AttemptRef names one attempt of one job.
@@ -264,6 +274,8 @@ type Worker struct {
 	// open grid or with the old shared token): every later call of the
 	// worker, and every report on its attempts, must come with it.
 	TokenID string
+	// Pricing is what the worker costs (zero: unpriced).
+	Pricing Pricing
 }
 
 // QueueStats are the queue's size and its first job's submission time
@@ -304,7 +316,11 @@ type ClaimParams struct {
 	// an owner's jobs only within it, and passes over an owner at it.
 	// Owners it does not name have no cap.
 	OwnerCap map[string]int
-	Now      time.Time
+	// Pricing and Slots are the claiming worker's: each claimed job's
+	// attempt is charged Rate(Pricing, Slots, its limits as claimed).
+	Pricing Pricing
+	Slots   int
+	Now     time.Time
 }
 
 // LoseParams ends a worker's active attempts as lost.
@@ -357,6 +373,8 @@ type Store interface {
 	BatchStore
 	AuthStore
 	LeaderStore
+	CostStore
+	BudgetStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

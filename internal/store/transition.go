@@ -269,7 +269,8 @@ func requeued(j Job) Job {
 func endedAttempt(j Job, s State, exit *int, reason, message string, now time.Time) *Attempt {
 	return &Attempt{JobID: j.ID, Number: j.Attempt, WorkerID: j.WorkerID, State: s,
 		ExitCode: exit, Reason: reason, Message: message,
-		LeasedAt: leasedAt(j), StartedAt: j.StartedAt, FinishedAt: &now}
+		LeasedAt: leasedAt(j), StartedAt: j.StartedAt, FinishedAt: &now,
+		RateMicros: j.RateMicros, Currency: j.Currency}
 }
 
 // leasedAt is when j's current attempt was leased; a row from before the
@@ -302,5 +303,6 @@ func Attempts(j Job, recorded []Attempt) []Attempt {
 	}
 	return append(recorded, Attempt{JobID: j.ID, Number: j.Attempt, WorkerID: j.WorkerID, State: j.State,
 		ExitCode: j.ExitCode, Reason: j.Reason, Message: j.Message,
-		LeasedAt: leasedAt(j), StartedAt: j.StartedAt, FinishedAt: j.FinishedAt})
+		LeasedAt: leasedAt(j), StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		RateMicros: j.RateMicros, Currency: j.Currency})
 }

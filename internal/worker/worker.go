@@ -61,6 +61,9 @@ type Options struct {
 	// DefaultReconcileInterval; negative: only at start), sparing those
 	// made in the last ReconcileGrace (default DefaultReconcileGrace).
 	ReconcileInterval, ReconcileGrace time.Duration
+	// Pricing is what this worker costs, sent when it registers; nil for
+	// an unpriced worker.
+	Pricing *client.Pricing
 }
 
 // The periodic reconciler's defaults.
@@ -259,6 +262,7 @@ func (w *Worker) registerOnce(ctx context.Context) error {
 	resp, err := w.c.Register(rctx, client.RegisterRequest{
 		ID: w.opts.ID, Name: w.opts.Name, Hostname: host, Version: version.String(),
 		Executor: w.opts.Executor.Name(), Slots: w.opts.Slots, Max: toClientLimits(w.opts.Max),
+		Pricing: w.opts.Pricing,
 	})
 	if err != nil {
 		return err

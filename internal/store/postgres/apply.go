@@ -22,8 +22,8 @@ RETURNING ` + jobColumns
 
 // insertAttemptSQL records an attempt apart from its job.
 const insertAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code,
-        reason, message, leased_at, started_at, finished_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+        reason, message, leased_at, started_at, finished_at, rate_micros, currency)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 
 // apply writes c, decided on a row the caller holds locked in q (a
 // transaction), and returns the job as it now is: the ended attempt and
@@ -42,7 +42,7 @@ func apply(ctx context.Context, q pgx.Tx, c store.Change, d batchDeltas) (store.
 			sql += ` ON CONFLICT DO NOTHING`
 		}
 		b.Queue(sql, a.JobID, a.Number, a.WorkerID, string(a.State), a.ExitCode,
-			a.Reason, a.Message, a.LeasedAt, a.StartedAt, a.FinishedAt)
+			a.Reason, a.Message, a.LeasedAt, a.StartedAt, a.FinishedAt, a.RateMicros, a.Currency)
 	}
 	if o := c.Outputs; o != nil {
 		b.Queue(`UPDATE jobs SET outputs = $2, outputs_skipped = $3 WHERE id = $1`,

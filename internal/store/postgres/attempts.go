@@ -42,6 +42,10 @@ import (
 // claims at the same instant may each fill the same room: an owner may
 // briefly run up to one claim's worth over the cap per concurrent
 // claimer, never without bound.
+//
+// leased writes each job's rate as store.Rate has it for the claiming
+// worker's pricing ($16 price, $17 currency, $18 CPUs, $19 memory, $20
+// slots) and the job's limits as claimed (defaults filled).
 const claimSQL = `
 WITH busy AS (
     SELECT cap_owner AS busy_owner, cap - (SELECT count(*) FROM jobs a
@@ -91,7 +95,14 @@ WITH busy AS (
         cpus = CASE WHEN cpus = 0 THEN $9 ELSE cpus END,
         pids = CASE WHEN pids = 0 THEN $10 ELSE pids END,
         timeout_seconds = CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END,
-        disk_bytes = CASE WHEN disk_bytes = 0 THEN $13 ELSE disk_bytes END
+        disk_bytes = CASE WHEN disk_bytes = 0 THEN $13 ELSE disk_bytes END,
+        rate_micros = CASE WHEN $16::bigint <= 0 THEN 0 ELSE floor($16::bigint * least(1.0, greatest(
+            CASE WHEN $18::float8 > 0 AND (CASE WHEN cpus = 0 THEN $9 ELSE cpus END) > 0
+                THEN (CASE WHEN cpus = 0 THEN $9 ELSE cpus END) / $18 ELSE 1.0 / greatest($20::int, 1) END,
+            CASE WHEN $19::bigint > 0 AND (CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END) > 0
+                THEN (CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END)::float8 / $19 ELSE 1.0 / greatest($20::int, 1) END
+        )) + 0.5)::bigint END,
+        currency = $17
     FROM granted WHERE id = picked_id
     RETURNING ` + jobColumnsScript + `
 )
@@ -120,7 +131,8 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 			claimSQL, p.WorkerID, p.Max-len(jobs), nowOr(p.Now),
 			p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
 			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-			p.Fits.DiskBytes, p.Defaults.DiskBytes, owners, caps)
+			p.Fits.DiskBytes, p.Defaults.DiskBytes, owners, caps,
+			p.Pricing.PriceMicros, p.Pricing.Currency, p.Pricing.CPUs, p.Pricing.MemoryBytes, p.Slots)
 		if err != nil {
 			if len(jobs) > 0 {
 				break // those are leased: hand them out; the next claim retries

@@ -11,11 +11,11 @@ import (
 	"github.com/rgrid/rgrid/internal/store"
 )
 
-const userColumns = `id, name, role, max_queued, max_running, created_at`
+const userColumns = `id, name, role, max_queued, max_running, created_at, budget_micros, budget_currency`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
-	if err := row.Scan(&u.ID, &u.Name, &u.Role, &u.MaxQueued, &u.MaxRunning, &u.CreatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Role, &u.MaxQueued, &u.MaxRunning, &u.CreatedAt, &u.BudgetMicros, &u.BudgetCurrency); err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = utc(u.CreatedAt)
@@ -31,7 +31,7 @@ func notFound[T any](v T, err error) (T, error) {
 
 // CreateUser stores a user.
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
-	out, err := scanUser(s.pool.QueryRow(ctx, `INSERT INTO users (`+userColumns+`)
+	out, err := scanUser(s.pool.QueryRow(ctx, `INSERT INTO users (id, name, role, max_queued, max_running, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+userColumns,
 		u.ID, u.Name, u.Role, u.MaxQueued, u.MaxRunning, nowOr(u.CreatedAt)))
 	if pgCode(err) == codeUniqueViolation {
@@ -60,6 +60,12 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+}
+
+// SetUserBudget replaces a user's monthly budget.
+func (s *Store) SetUserBudget(ctx context.Context, id string, micros *int64, currency string) (store.User, error) {
+	return notFound(scanUser(s.pool.QueryRow(ctx, `UPDATE users SET budget_micros = $2, budget_currency = $3
+		WHERE id = $1 RETURNING `+userColumns, id, micros, currency)))
 }
 
 // SetUserLimits replaces a user's limits.

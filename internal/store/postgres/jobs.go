@@ -17,7 +17,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env, rate_micros, currency`
 
 // jobColumnsOf is jobColumns qualified with a table name, for statements
 // that join jobs with another table having columns of the same names.
@@ -44,7 +44,7 @@ func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &j.Network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &j.LogsTruncated, &j.Attempt,
 		&j.WorkerID, &j.LeasedAt, &j.CancelRequested, &j.ScriptFailures, &j.LostAttempts, &j.ExitCode, &j.Reason, &j.Message, &j.Failure,
 		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv, &j.RateMicros, &j.Currency}
 	if withScript {
 		dest = append(dest, &j.Script, &j.Inputs)
 	}
@@ -316,7 +316,7 @@ func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt
 	snapshot := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT job_id, number, worker_id, state,
-			exit_code, reason, message, leased_at, started_at, finished_at
+			exit_code, reason, message, leased_at, started_at, finished_at, rate_micros, currency
 			FROM job_attempts WHERE job_id = $1 ORDER BY number`, jobID)
 		if err != nil {
 			return err
@@ -324,7 +324,7 @@ func (s *Store) ListAttempts(ctx context.Context, jobID string) ([]store.Attempt
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Attempt, error) {
 			var a store.Attempt
 			err := r.Scan(&a.JobID, &a.Number, &a.WorkerID, &a.State, &a.ExitCode,
-				&a.Reason, &a.Message, &a.LeasedAt, &a.StartedAt, &a.FinishedAt)
+				&a.Reason, &a.Message, &a.LeasedAt, &a.StartedAt, &a.FinishedAt, &a.RateMicros, &a.Currency)
 			a.LeasedAt = utc(a.LeasedAt)
 			a.StartedAt, a.FinishedAt = utcPtr(a.StartedAt), utcPtr(a.FinishedAt)
 			return a, err

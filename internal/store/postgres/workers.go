@@ -13,13 +13,15 @@ import (
 
 const workerColumns = `id, name, hostname, version, executor, slots, state,
 	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
-	max_timeout_seconds, max_disk_bytes, coalesce(instance, '') AS instance, token_id`
+	max_timeout_seconds, max_disk_bytes, coalesce(instance, '') AS instance, token_id,
+	price_micros, currency, cpus, memory_bytes, billing_seconds`
 
 func scanWorker(row pgx.Row, extra ...any) (store.Worker, error) {
 	var w store.Worker
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
 		&w.Slots, &w.State, &w.RegisteredAt, &w.LastHeartbeat, &w.Max.MemoryBytes,
-		&w.Max.CPUs, &w.Max.Pids, &w.Max.TimeoutSeconds, &w.Max.DiskBytes, &w.Instance, &w.TokenID}, extra...)
+		&w.Max.CPUs, &w.Max.Pids, &w.Max.TimeoutSeconds, &w.Max.DiskBytes, &w.Instance, &w.TokenID,
+		&w.Pricing.PriceMicros, &w.Pricing.Currency, &w.Pricing.CPUs, &w.Pricing.MemoryBytes, &w.Pricing.BillingSeconds}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -41,8 +43,9 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker, aliveAfter tim
 	out, err := scanWorker(s.pool.QueryRow(ctx, `INSERT INTO workers
 		(id, name, hostname, version, executor, slots, state, registered_at,
 			last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds,
-			instance, max_disk_bytes, token_id)
-		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12, nullif($13, ''), $15, $16)
+			instance, max_disk_bytes, token_id, price_micros, currency, cpus, memory_bytes, billing_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12, nullif($13, ''), $15, $16,
+			$17, $18, $19, $20, $21)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 			hostname = excluded.hostname, version = excluded.version,
 			executor = excluded.executor, slots = excluded.slots,
@@ -51,12 +54,15 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker, aliveAfter tim
 			max_cpus = excluded.max_cpus, max_pids = excluded.max_pids,
 			max_timeout_seconds = excluded.max_timeout_seconds,
 			max_disk_bytes = excluded.max_disk_bytes,
-			instance = excluded.instance, token_id = excluded.token_id
+			instance = excluded.instance, token_id = excluded.token_id,
+			price_micros = excluded.price_micros, currency = excluded.currency, cpus = excluded.cpus,
+			memory_bytes = excluded.memory_bytes, billing_seconds = excluded.billing_seconds
 		WHERE workers.instance IS NULL OR workers.instance = excluded.instance
 			OR workers.state = 'dead' OR workers.last_heartbeat < $14
 		RETURNING `+workerColumns,
 		w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots, registered, hb,
-		w.Max.MemoryBytes, w.Max.CPUs, w.Max.Pids, w.Max.TimeoutSeconds, w.Instance, aliveAfter, w.Max.DiskBytes, w.TokenID))
+		w.Max.MemoryBytes, w.Max.CPUs, w.Max.Pids, w.Max.TimeoutSeconds, w.Instance, aliveAfter, w.Max.DiskBytes, w.TokenID,
+		w.Pricing.PriceMicros, w.Pricing.Currency, w.Pricing.CPUs, w.Pricing.MemoryBytes, w.Pricing.BillingSeconds))
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = s.inUse(ctx, w.ID)
 	}

@@ -21,8 +21,8 @@ RETURNING ` + jobColumns
 
 // insertAttemptSQL records an attempt apart from its job.
 const insertAttemptSQL = `INSERT INTO job_attempts (job_id, number, worker_id, state, exit_code,
-        reason, message, leased_at, started_at, finished_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+        reason, message, leased_at, started_at, finished_at, rate_micros, currency)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // apply writes c, decided on a row read in tx (the write transaction, so
 // no other writer can have changed it since), and returns the job as it
@@ -40,7 +40,7 @@ func apply(ctx context.Context, tx *sql.Tx, c store.Change, d batchDeltas) (stor
 		}
 		if _, err := tx.ExecContext(ctx, insert, a.JobID, a.Number, a.WorkerID, string(a.State),
 			nullInt(a.ExitCode), a.Reason, a.Message, nanos(a.LeasedAt),
-			nullNanos(a.StartedAt), nullNanos(a.FinishedAt)); err != nil {
+			nullNanos(a.StartedAt), nullNanos(a.FinishedAt), a.RateMicros, a.Currency); err != nil {
 			return store.Job{}, fmt.Errorf("record attempt %d: %w", a.Number, err)
 		}
 	}

@@ -27,14 +27,24 @@ const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, ''), owner_id FROM jo
 	AND owner_id NOT IN (SELECT value FROM json_each(?9))
 	ORDER BY seq LIMIT ?7`
 
-// claimSQL leases the jobs whose seqs are in the JSON list ?1.
+// claimSQL leases the jobs whose seqs are in the JSON list ?1, writing
+// each one's rate as store.Rate has it for the claiming worker's pricing
+// (?9 price, ?10 currency, ?11 CPUs, ?12 memory, ?13 slots) and the job's
+// limits as claimed.
 const claimSQL = `UPDATE jobs
 	SET state = 'leased', attempt = attempt + 1, worker_id = ?2, leased_at = ?3,
 		memory_bytes = CASE WHEN memory_bytes = 0 THEN ?4 ELSE memory_bytes END,
 		cpus = CASE WHEN cpus = 0 THEN ?5 ELSE cpus END,
 		pids = CASE WHEN pids = 0 THEN ?6 ELSE pids END,
 		timeout_seconds = CASE WHEN timeout_seconds = 0 THEN ?7 ELSE timeout_seconds END,
-		disk_bytes = CASE WHEN disk_bytes = 0 THEN ?8 ELSE disk_bytes END
+		disk_bytes = CASE WHEN disk_bytes = 0 THEN ?8 ELSE disk_bytes END,
+		rate_micros = CASE WHEN ?9 <= 0 THEN 0 ELSE CAST(?9 * min(1.0, max(
+			CASE WHEN ?11 > 0 AND (CASE WHEN cpus = 0 THEN ?5 ELSE cpus END) > 0
+				THEN (CASE WHEN cpus = 0 THEN ?5 ELSE cpus END) / ?11 ELSE 1.0 / max(?13, 1) END,
+			CASE WHEN ?12 > 0 AND (CASE WHEN memory_bytes = 0 THEN ?4 ELSE memory_bytes END) > 0
+				THEN CAST(CASE WHEN memory_bytes = 0 THEN ?4 ELSE memory_bytes END AS REAL) / ?12 ELSE 1.0 / max(?13, 1) END
+		)) + 0.5 AS INTEGER) END,
+		currency = ?10
 	WHERE seq IN (SELECT value FROM json_each(?1)) AND state = 'queued'
 	RETURNING ` + jobColumnsScript
 
@@ -61,7 +71,8 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 		}
 		if jobs, err = queryJobsScript(ctx, tx, claimSQL, string(list), p.WorkerID, nanos(nowOr(p.Now)),
 			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
-			p.Defaults.DiskBytes); err != nil {
+			p.Defaults.DiskBytes, p.Pricing.PriceMicros, p.Pricing.Currency, p.Pricing.CPUs,
+			p.Pricing.MemoryBytes, p.Slots); err != nil {
 			return err
 		}
 		d := batchDeltas{}

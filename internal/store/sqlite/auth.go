@@ -11,21 +11,25 @@ import (
 	"github.com/rgrid/rgrid/internal/store"
 )
 
-const userColumns = `id, name, role, max_queued, max_running, created_at`
+const userColumns = `id, name, role, max_queued, max_running, created_at, budget_micros, budget_currency`
 
 func scanUser(sc scanner) (store.User, error) {
 	var (
 		u                 store.User
 		maxQueued, maxRun sql.NullInt64
 		created           int64
+		budget            sql.NullInt64
 	)
-	if err := sc.Scan(&u.ID, &u.Name, &u.Role, &maxQueued, &maxRun, &created); err != nil {
+	if err := sc.Scan(&u.ID, &u.Name, &u.Role, &maxQueued, &maxRun, &created, &budget, &u.BudgetCurrency); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.User{}, store.ErrNotFound
 		}
 		return store.User{}, err
 	}
 	u.MaxQueued, u.MaxRunning, u.CreatedAt = fromNullInt(maxQueued), fromNullInt(maxRun), fromNanos(created)
+	if budget.Valid {
+		u.BudgetMicros = &budget.Int64
+	}
 	return u, nil
 }
 
@@ -34,7 +38,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	var out store.User
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = scanUser(tx.QueryRowContext(ctx, `INSERT INTO users (`+userColumns+`)
+		out, err = scanUser(tx.QueryRowContext(ctx, `INSERT INTO users (id, name, role, max_queued, max_running, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING `+userColumns,
 			u.ID, u.Name, u.Role, nullInt(u.MaxQueued), nullInt(u.MaxRunning), nanos(nowOr(u.CreatedAt))))
 		if errors.Is(err, store.ErrNotFound) {
@@ -83,6 +87,22 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
+}
+
+// SetUserBudget replaces a user's monthly budget.
+func (s *Store) SetUserBudget(ctx context.Context, id string, micros *int64, currency string) (store.User, error) {
+	var out store.User
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var b sql.NullInt64
+		if micros != nil {
+			b = sql.NullInt64{Int64: *micros, Valid: true}
+		}
+		var err error
+		out, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET budget_micros = ?, budget_currency = ?
+			WHERE id = ? RETURNING `+userColumns, b, currency, id))
+		return err
+	})
+	return out, err
 }
 
 // SetUserLimits replaces a user's limits.

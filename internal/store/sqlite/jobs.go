@@ -15,7 +15,7 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries,
 	requirements, log_limit, logs_truncated, attempt, worker_id, leased_at, cancel_requested,
 	script_failures, lost_attempts, exit_code, reason, message, failure, created_at, started_at,
-	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env`
+	finished_at, stdin_sha256, stdin_size, disk_bytes, batch_id, batch_index, batch_input, owner_id, secret_env, rate_micros, currency`
 
 // jobColumnsScript is jobColumns followed by what only the worker that
 // leases a job needs: the script and the inputs' manifest.
@@ -39,7 +39,7 @@ func scanJob(sc scanner, withScript bool) (store.Job, error) {
 		&j.Limits.TimeoutSeconds, &network, &j.MaxAttempts, &j.Retries, &reqs, &j.LogLimit, &truncated, &j.Attempt,
 		&j.WorkerID, &leased, &cancelRequested, &j.ScriptFailures, &j.LostAttempts, &exit, &j.Reason, &j.Message, &j.Failure, &created,
 		&started, &finished, &j.Stdin.SHA256, &j.Stdin.Size, &j.Limits.DiskBytes,
-		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv}
+		&batchID, &j.BatchIndex, &j.BatchInput, &j.Owner, &j.SecretEnv, &j.RateMicros, &j.Currency}
 	var inputs sql.NullString
 	if withScript {
 		dest = append(dest, &j.Script, &inputs)
@@ -298,7 +298,7 @@ func (s *Store) listAttempts(ctx context.Context, jobID string) ([]store.Attempt
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
 	rows, err := tx.QueryContext(ctx, `SELECT job_id, number, worker_id, state,
-		exit_code, reason, message, leased_at, started_at, finished_at
+		exit_code, reason, message, leased_at, started_at, finished_at, rate_micros, currency
 		FROM job_attempts WHERE job_id = ? ORDER BY number`, jobID)
 	if err != nil {
 		return nil, err
@@ -313,7 +313,7 @@ func (s *Store) listAttempts(ctx context.Context, jobID string) ([]store.Attempt
 			started, finished sql.NullInt64
 		)
 		if err := rows.Scan(&a.JobID, &a.Number, &a.WorkerID, &a.State, &exit,
-			&a.Reason, &a.Message, &leased, &started, &finished); err != nil {
+			&a.Reason, &a.Message, &leased, &started, &finished, &a.RateMicros, &a.Currency); err != nil {
 			return nil, err
 		}
 		a.ExitCode = fromNullInt(exit)

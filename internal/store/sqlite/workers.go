@@ -14,7 +14,8 @@ import (
 
 const workerColumns = `id, name, hostname, version, executor, slots, state,
 	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
-	max_timeout_seconds, max_disk_bytes, coalesce(instance, '') AS instance, token_id`
+	max_timeout_seconds, max_disk_bytes, coalesce(instance, '') AS instance, token_id,
+	price_micros, currency, cpus, memory_bytes, billing_seconds`
 
 func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	var (
@@ -23,7 +24,8 @@ func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	)
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
 		&w.Slots, &w.State, &registered, &hb, &w.Max.MemoryBytes, &w.Max.CPUs,
-		&w.Max.Pids, &w.Max.TimeoutSeconds, &w.Max.DiskBytes, &w.Instance, &w.TokenID}, extra...)
+		&w.Max.Pids, &w.Max.TimeoutSeconds, &w.Max.DiskBytes, &w.Instance, &w.TokenID,
+		&w.Pricing.PriceMicros, &w.Pricing.Currency, &w.Pricing.CPUs, &w.Pricing.MemoryBytes, &w.Pricing.BillingSeconds}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -48,8 +50,8 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker, aliveAfter tim
 		out, err = scanWorker(tx.QueryRowContext(ctx, `INSERT INTO workers
 			(id, name, hostname, version, executor, slots, state, registered_at,
 				last_heartbeat, max_memory_bytes, max_cpus, max_pids, max_timeout_seconds,
-				instance, max_disk_bytes, token_id)
-			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, nullif(?, ''), ?, ?)
+				instance, max_disk_bytes, token_id, price_micros, currency, cpus, memory_bytes, billing_seconds)
+			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, nullif(?, ''), ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 				hostname = excluded.hostname, version = excluded.version,
 				executor = excluded.executor, slots = excluded.slots,
@@ -58,13 +60,17 @@ func (s *Store) UpsertWorker(ctx context.Context, w store.Worker, aliveAfter tim
 				max_cpus = excluded.max_cpus, max_pids = excluded.max_pids,
 				max_timeout_seconds = excluded.max_timeout_seconds,
 				max_disk_bytes = excluded.max_disk_bytes,
-				instance = excluded.instance, token_id = excluded.token_id
+				instance = excluded.instance, token_id = excluded.token_id,
+				price_micros = excluded.price_micros, currency = excluded.currency, cpus = excluded.cpus,
+				memory_bytes = excluded.memory_bytes, billing_seconds = excluded.billing_seconds
 			WHERE workers.instance IS NULL OR workers.instance = excluded.instance
 				OR workers.state = 'dead' OR workers.last_heartbeat < ?
 			RETURNING `+workerColumns,
 			w.ID, w.Name, w.Hostname, w.Version, w.Executor, w.Slots,
 			nanos(registered), nanos(hb), w.Max.MemoryBytes, w.Max.CPUs,
-			w.Max.Pids, w.Max.TimeoutSeconds, w.Instance, w.Max.DiskBytes, w.TokenID, nanos(aliveAfter)))
+			w.Max.Pids, w.Max.TimeoutSeconds, w.Instance, w.Max.DiskBytes, w.TokenID,
+			w.Pricing.PriceMicros, w.Pricing.Currency, w.Pricing.CPUs, w.Pricing.MemoryBytes, w.Pricing.BillingSeconds,
+			nanos(aliveAfter)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return inUse(ctx, tx, w.ID)
 		}

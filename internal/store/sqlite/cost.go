@@ -1,0 +1,165 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rgrid/rgrid/internal/store"
+)
+
+// chargesSQL reads the priced attempts recorded apart from their jobs and
+// the latest attempt of each job whose row is its record (as
+// store.Attempts has it), both through their partial priced indexes.
+const chargesSQL = `
+SELECT a.job_id, a.number, j.owner_id, coalesce(j.batch_id, ''), a.worker_id, coalesce(t.pool, ''),
+    a.state, a.rate_micros, a.currency, a.started_at, a.finished_at, j.state
+FROM job_attempts a
+JOIN jobs j ON j.id = a.job_id
+LEFT JOIN workers w ON w.id = a.worker_id
+LEFT JOIN tokens t ON t.id = w.token_id
+WHERE a.rate_micros > 0 AND a.finished_at >= ?1 AND a.finished_at < ?2
+UNION ALL
+SELECT j.id, j.attempt, j.owner_id, coalesce(j.batch_id, ''), j.worker_id, coalesce(t.pool, ''),
+    j.state, j.rate_micros, j.currency, j.started_at, j.finished_at, j.state
+FROM jobs j
+LEFT JOIN workers w ON w.id = j.worker_id
+LEFT JOIN tokens t ON t.id = w.token_id
+WHERE j.rate_micros > 0 AND j.attempt > 0 AND j.state <> 'queued'
+  AND ((j.finished_at >= ?1 AND j.finished_at < ?2) OR (?3 AND j.finished_at IS NULL AND j.state = 'running'))
+  AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt)
+ORDER BY 11 NULLS LAST, 1, 2`
+
+// batchChargesSQL is chargesSQL for the items of batch ?1, through
+// jobs_batch_items.
+const batchChargesSQL = `
+SELECT a.job_id, a.number, j.owner_id, coalesce(j.batch_id, ''), a.worker_id, '',
+    a.state, a.rate_micros, a.currency, a.started_at, a.finished_at, j.state
+FROM jobs j JOIN job_attempts a ON a.job_id = j.id
+WHERE j.batch_id = ?1 AND a.rate_micros > 0
+UNION ALL
+SELECT j.id, j.attempt, j.owner_id, coalesce(j.batch_id, ''), j.worker_id, '',
+    j.state, j.rate_micros, j.currency, j.started_at, j.finished_at, j.state
+FROM jobs j
+WHERE j.batch_id = ?1 AND j.rate_micros > 0 AND j.attempt > 0 AND j.state <> 'queued'
+  AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt)`
+
+// BatchCharges returns the priced attempts of the batch's items.
+func (s *Store) BatchCharges(ctx context.Context, batchID string) ([]store.Charge, error) {
+	return s.charges(ctx, batchChargesSQL, batchID)
+}
+
+// Charges returns the priced attempts that ended in [since, until), and
+// the running ones when running is set.
+func (s *Store) Charges(ctx context.Context, since, until time.Time, running bool) ([]store.Charge, error) {
+	return s.charges(ctx, chargesSQL, nanos(since), nanos(until), running)
+}
+
+func (s *Store) charges(ctx context.Context, query string, args ...any) ([]store.Charge, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read charges: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Charge
+	for rows.Next() {
+		var (
+			c                 store.Charge
+			started, finished sql.NullInt64
+		)
+		if err := rows.Scan(&c.JobID, &c.Attempt, &c.Owner, &c.BatchID, &c.WorkerID, &c.Pool,
+			&c.State, &c.RateMicros, &c.Currency, &started, &finished, &c.JobState); err != nil {
+			return nil, fmt.Errorf("read charges: %w", err)
+		}
+		c.StartedAt, c.FinishedAt = fromNullNanos(started), fromNullNanos(finished)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read charges: %w", err)
+	}
+	return out, nil
+}
+
+// spentSQL is what ?1's attempts in currency ?2 that ended since ?3 cost,
+// rounded per attempt as store.Cost rounds (times are nanoseconds: a
+// run's milliseconds are its difference / 1e6), and the holds of ?1's
+// jobs not finished (or, created after ?4, not yet made).
+const spentSQL = `SELECT
+  (SELECT coalesce(sum((a.rate_micros * ((a.finished_at - a.started_at) / 1000000) + 1800000) / 3600000), 0)
+   FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+   WHERE j.owner_id = ?1 AND a.rate_micros > 0 AND a.currency = ?2 AND a.finished_at >= ?3
+     AND a.started_at IS NOT NULL AND a.finished_at > a.started_at)
++ (SELECT coalesce(sum((j.rate_micros * ((j.finished_at - j.started_at) / 1000000) + 1800000) / 3600000), 0)
+   FROM jobs j
+   WHERE j.owner_id = ?1 AND j.rate_micros > 0 AND j.currency = ?2 AND j.finished_at >= ?3
+     AND j.started_at IS NOT NULL AND j.finished_at > j.started_at
+     AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt))
++ (SELECT coalesce(sum(h.micros), 0) FROM budget_holds h LEFT JOIN jobs j ON j.id = h.job_id
+   WHERE h.user_id = ?1 AND (j.state IN ('queued', 'leased', 'running') OR j.id IS NULL AND h.created_at > ?4))`
+
+// BudgetUsed is what the user's budget has used since periodStart.
+func (s *Store) BudgetUsed(ctx context.Context, userID, currency string, periodStart, now time.Time) (int64, error) {
+	var used int64
+	if err := s.r.QueryRowContext(ctx, spentSQL, userID, currency, nanos(periodStart), nanos(store.HoldSince(nowOr(now)))).Scan(&used); err != nil {
+		return 0, fmt.Errorf("budget of %s: %w", userID, err)
+	}
+	return used, nil
+}
+
+// HoldBudget holds p's jobs against the user's budget in one write
+// transaction (which no other can pass), after dropping holds that no
+// longer count.
+func (s *Store) HoldBudget(ctx context.Context, p store.HoldParams) (int64, error) {
+	now := nowOr(p.Now)
+	var used int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = ?`, p.UserID).Scan(new(string)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM budget_holds WHERE user_id = ?1 AND (
+			EXISTS (SELECT 1 FROM jobs j WHERE j.id = budget_holds.job_id AND j.state NOT IN ('queued', 'leased', 'running'))
+			OR created_at <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = budget_holds.job_id))`,
+			p.UserID, nanos(store.HoldSince(now))); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, spentSQL, p.UserID, p.Currency, nanos(p.PeriodStart), nanos(store.HoldSince(now))).Scan(&used); err != nil {
+			return err
+		}
+		var asked int64
+		for _, h := range p.Holds {
+			asked += h.Micros
+		}
+		if used >= p.Budget || used+asked > p.Budget {
+			return &store.BudgetExceededError{Used: used, Asked: asked, Budget: p.Budget, Currency: p.Currency}
+		}
+		used += asked
+		for _, h := range p.Holds {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO budget_holds (job_id, user_id, micros, created_at) VALUES (?, ?, ?, ?)`,
+				h.JobID, p.UserID, h.Micros, nanos(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return used, fmt.Errorf("hold budget of %s: %w", p.UserID, err)
+	}
+	return used, nil
+}
+
+// ReleaseHolds removes the jobs' holds.
+func (s *Store) ReleaseHolds(ctx context.Context, jobIDs []string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, id := range jobIDs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM budget_holds WHERE job_id = ?`, id); err != nil {
+				return fmt.Errorf("release budget holds: %w", err)
+			}
+		}
+		return nil
+	})
+}
