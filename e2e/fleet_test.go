@@ -190,14 +190,28 @@ server_url = %q
 		js, err := c.Jobs(t.Context(), client.ListOptions{States: []client.JobState{client.StateRunning}})
 		return err == nil && len(js.Jobs) > 0
 	})
-	before := len(containers(t, label))
+	// The workers running before the restart must all be there after it.
+	// A container whose start the stopping server cut short (created, never
+	// running) is the provider's to remove as half-made.
+	running := map[string]bool{}
+	for _, c := range containers(t, label) {
+		if c.State == "running" {
+			running[c.ID] = true
+		}
+	}
 	if err := syscall.Kill(srv.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitExit(t, srv, 30*time.Second)
 	startServer(t, env, db, args...)
-	if after := len(containers(t, label)); after < before {
-		t.Errorf("the restart removed worker containers: %d before, %d after", before, after)
+	after := map[string]bool{}
+	for _, c := range containers(t, label) {
+		after[c.ID] = true
+	}
+	for id := range running {
+		if !after[id] {
+			t.Errorf("the restart removed worker container %s, which was running before it", id[:12])
+		}
 	}
 
 	jobs := waitTerminal(t, c, ids, 4*time.Minute)
