@@ -27,9 +27,14 @@ type PoolStatus struct {
 
 // PoolsResponse is the body of GET /v1/pools. Enabled is false when the
 // server runs no autoscaler (no [[pools]] in its config).
+//
+// Elsewhere is true on a replica that does not run the autoscaler now:
+// another replica holds its lease, and the pools shown are what this one
+// last decided when it did (or nothing yet).
 type PoolsResponse struct {
-	Enabled bool         `json:"enabled"`
-	Pools   []PoolStatus `json:"pools"`
+	Enabled   bool         `json:"enabled"`
+	Elsewhere bool         `json:"elsewhere,omitempty"`
+	Pools     []PoolStatus `json:"pools"`
 }
 
 // Pools lists the autoscaled pools (admins only).

@@ -39,6 +39,9 @@ hold, and why.`,
 				fmt.Fprintln(e.stdout, "Autoscaling is off on this server: it has no [[pools]] in its config file (see the README's Autoscaling part).")
 				return nil
 			}
+			if res.Elsewhere {
+				fmt.Fprintln(e.stdout, "This replica does not run the autoscaler now: another replica holds its lease and decides. What follows is this one's last view; ask the other replica (rgrid pools --server URL) for the live one.")
+			}
 			printPools(e, res.Pools)
 			return nil
 		},

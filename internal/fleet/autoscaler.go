@@ -33,10 +33,6 @@ type Options struct {
 	Store     Store
 	// Mint makes a token's secret and its stored form (server.MintToken).
 	Mint func(kind string, now time.Time) (secret string, t store.Token)
-	// IsLeader says whether this replica runs the loop now; nil is always
-	// (one replica). A replica that is not the leader looks at nothing and
-	// changes nothing.
-	IsLeader func() bool
 	// Interval is the time between two rounds (default 10 s).
 	Interval time.Duration
 	// DrainGrace is how long a worker marked draining must stay idle before
@@ -86,9 +82,6 @@ func New(opts Options) *Autoscaler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.IsLeader == nil {
-		opts.IsLeader = func() bool { return true }
-	}
 	if opts.DrainGrace <= 0 {
 		opts.DrainGrace = 40 * time.Second
 	}
@@ -111,9 +104,7 @@ func (a *Autoscaler) Start(ctx context.Context) error {
 		t := time.NewTicker(a.opts.Interval)
 		defer t.Stop()
 		for {
-			if a.opts.IsLeader() {
-				a.Round(ctx)
-			}
+			a.Round(ctx)
 			select {
 			case <-ctx.Done():
 				return

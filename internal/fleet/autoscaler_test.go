@@ -202,27 +202,6 @@ func TestAutoscalerScalesOutAndInWithoutKillingAJob(t *testing.T) {
 	}
 }
 
-func TestAutoscalerRunsOnlyOnTheLeader(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.submit(t, 1)
-	leader := make(chan bool, 1)
-	a := fleet.New(fleet.Options{Pools: b.pools, Providers: map[string]fleet.Provider{"cpu": b.prov}, Store: b.st,
-		Mint: server.MintToken, Now: b.clock.Now, Log: slog.New(slog.DiscardHandler), Interval: time.Millisecond,
-		IsLeader: func() bool {
-			select {
-			case leader <- false:
-			default:
-			}
-			return false
-		}})
-	require.NoError(t, a.Start(t.Context()))
-	<-leader // asked at least once
-	a.Stop()
-	require.Empty(t, b.prov.names(), "a replica that is not the leader made a machine")
-	require.Equal(t, "none yet", a.Status()[0].LastDecision)
-}
-
 // After a restart, a worker found draining is deleted only after the
 // grace (a lease may have begun just before); one drained that registers
 // again is drained again.

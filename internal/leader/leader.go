@@ -1,5 +1,5 @@
 // Package leader runs the server's singleton loops (the reaper, blob
-// retention, later the autoscaler) on one replica at a time, as River's
+// retention, the autoscaler) on one replica at a time, as River's
 // leader election does: a row per loop in the database names the holder
 // and an expiry; the holder renews it every TTL/3, and when it dies or
 // loses the database another replica takes the lease once it has expired

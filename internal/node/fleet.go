@@ -16,11 +16,10 @@ import (
 // Autoscale is the autoscaler of rgrid server: off without pools.
 type Autoscale struct {
 	Pools []fleet.Pool // validated
-	// Interval is the time between two rounds (default 10 s).
+	// Interval is the time between two rounds (default 10 s). On
+	// PostgreSQL the loop runs on one replica at a time, under the
+	// "autoscaler" leader lease.
 	Interval time.Duration
-	// IsLeader gates the loop on a leader lease when several replicas
-	// run; nil is always (one replica).
-	IsLeader func() bool
 }
 
 // newAutoscaler makes the providers of the pools and the autoscaler over
@@ -60,6 +59,6 @@ func newAutoscaler(ctx context.Context, c Autoscale, st store.Store, maxLeaseWai
 		maxLeaseWait = 30 * time.Second // the server's default
 	}
 	a := fleet.New(fleet.Options{Pools: c.Pools, Providers: provs, Store: st, Mint: server.MintToken,
-		IsLeader: c.IsLeader, Interval: c.Interval, DrainGrace: maxLeaseWait + 10*time.Second, Log: log})
+		Interval: c.Interval, DrainGrace: maxLeaseWait + 10*time.Second, Log: log})
 	return a, closeAll, nil
 }

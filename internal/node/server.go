@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/rgrid/rgrid/client"
 
 	"github.com/rgrid/rgrid/internal/config"
 	"github.com/rgrid/rgrid/internal/database"
@@ -87,7 +90,10 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	var scaler *fleet.Autoscaler
+	var (
+		scaler  *fleet.Autoscaler
+		scaling atomic.Bool // this replica runs the autoscaler now
+	)
 	if len(c.Autoscale.Pools) > 0 {
 		var closeProviders func()
 		scaler, closeProviders, err = newAutoscaler(ctx, c.Autoscale, st, c.Options.MaxLeaseWait, c.Log)
@@ -96,7 +102,7 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 			return err
 		}
 		defer closeProviders()
-		c.Options.Pools = scaler.Status
+		c.Options.Pools = func() ([]client.PoolStatus, bool) { return scaler.Status(), scaling.Load() }
 	}
 	srv := server.New(st, c.Runtimes, c.Log, c.Options)
 	if err := checkAuthMode(ctx, srv, ln.Addr(), c.Options, c.Log); err != nil {
@@ -130,8 +136,17 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	}
 	_ = a.Start(ctx) // an api always starts
 	if scaler != nil {
-		_ = scaler.Start(ctx) // an autoscaler always starts
-		defer scaler.Stop()
+		// One replica at a time starts and stops machines: two would both
+		// see the same queue and buy twice.
+		svc := srv.Singleton("autoscaler", func(ctx context.Context) {
+			scaling.Store(true)
+			defer scaling.Store(false)
+			_ = scaler.Start(ctx) // an autoscaler always starts
+			<-ctx.Done()
+			scaler.Stop()
+		})
+		_ = svc.Start(ctx) // an elector or a func always starts
+		defer svc.Stop()
 		c.Log.Info("autoscaler started", "pools", len(c.Autoscale.Pools))
 	}
 	c.Log.Info("rgrid server listening", "addr", ln.Addr().String(), "scheme", scheme, "db", database.Redact(c.DB), "dialect", st.Dialect(), "blobs", where)

@@ -12,7 +12,9 @@ import (
 func (s *Server) listPools(w http.ResponseWriter, r *http.Request) {
 	out := client.PoolsResponse{Pools: []client.PoolStatus{}}
 	if s.opts.Pools != nil {
-		out.Enabled, out.Pools = true, s.opts.Pools()
+		var here bool
+		out.Pools, here = s.opts.Pools()
+		out.Enabled, out.Elsewhere = true, !here
 	}
 	writeJSON(w, http.StatusOK, out)
 }

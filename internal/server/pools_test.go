@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,11 +19,20 @@ func TestPoolsEndpoint(t *testing.T) {
 	require.Empty(t, got.Pools)
 
 	want := []client.PoolStatus{{Name: "cpu", Provider: "docker", Max: 3, Current: 1, Target: 2, LastDirection: "out", LastDecision: "2 queued jobs fit no free slot"}}
-	on := setup(t, server.Options{Pools: func() []client.PoolStatus { return want }})
+	var elsewhere atomic.Bool
+	on := setup(t, server.Options{Pools: func() ([]client.PoolStatus, bool) { return want, !elsewhere.Load() }})
 	got, err = on.c.Pools(t.Context())
 	require.NoError(t, err)
 	require.True(t, got.Enabled)
+	require.False(t, got.Elsewhere)
 	require.Equal(t, want, got.Pools)
+
+	// On a replica that does not hold the autoscaler's lease.
+	elsewhere.Store(true)
+	got, err = on.c.Pools(t.Context())
+	require.NoError(t, err)
+	require.True(t, got.Enabled)
+	require.True(t, got.Elsewhere)
 }
 
 // A worker marked draining (by the autoscaler before it stops the

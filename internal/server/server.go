@@ -106,9 +106,10 @@ type Options struct {
 	// how long the loops may go unrun after their leader dies.
 	Elect     bool
 	LeaderTTL time.Duration
-	// Pools reports the autoscaler's pools for GET /v1/pools; nil when the
-	// server runs no autoscaler.
-	Pools func() []client.PoolStatus
+	// Pools reports the autoscaler's pools for GET /v1/pools, and whether
+	// this replica runs the autoscaler now (another may hold its lease);
+	// nil when the server runs no autoscaler.
+	Pools func() ([]client.PoolStatus, bool)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
