@@ -102,7 +102,13 @@ func (p *proc) output() string {
 // is awaited on a condition (waitReady), never on what it prints.
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(rgridBin, args...)
+	return startBin(t, rgridBin, env, args...)
+}
+
+// startBin is start with another rgrid binary.
+func startBin(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -165,14 +167,20 @@ func TestReplicasReaperMovesWhenItsLeaderIsKilled(t *testing.T) {
 	}
 }
 
-// A rolling upgrade through a compatible migration: two replicas serve
-// while a newer rgrid's compatible migration is applied (as its first
-// replica would with --migrate), then each is restarted in turn against
-// the schema ahead of it; every job submitted throughout succeeds once.
+// A rolling upgrade through a compatible migration: two replicas of this
+// tree serve while the next rgrid (this tree built with one more
+// migration, marked compatible: -tags rgrid_next_migration) applies it
+// with "rgrid migrate up"; the old replicas run on against the schema
+// ahead of them, then each is restarted in turn on the next binary; every
+// job submitted throughout succeeds once.
 func TestReplicasRollingUpgradeThroughCompatibleMigration(t *testing.T) {
 	t.Parallel()
 	env := isolatedEnv(t)
 	db := testdb.PostgresURL(t)
+	next := filepath.Join(t.TempDir(), "rgrid-next")
+	if out, err := exec.Command("go", "build", "-tags", "rgrid_next_migration", "-o", next, "../cmd/rgrid").CombinedOutput(); err != nil {
+		t.Fatalf("build the next rgrid: %v\n%s", err, out)
+	}
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	servers := make([]*proc, 2)
 	for i, a := range addrs {
@@ -213,24 +221,36 @@ func TestReplicasRollingUpgradeThroughCompatibleMigration(t *testing.T) {
 	}()
 	more(5)
 
-	// The newer rgrid's migration: additive, marked compatible.
+	// The next rgrid applies its migration while the old replicas serve.
+	if out, err := exec.Command(next, "migrate", "up", "--db", db).CombinedOutput(); err != nil {
+		t.Fatalf("rgrid migrate up (next): %v\n%s", err, out)
+	}
 	pool, err := pgxpool.New(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(t.Context(), `ALTER TABLE jobs ADD COLUMN future_note text;
-		INSERT INTO goose_db_version (version_id, is_applied) VALUES (1001, true);
-		INSERT INTO rgrid_migration_marks (version, compatible) VALUES (1001, true)`); err != nil {
+	var probe bool
+	if err := pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_name = 'jobs' AND column_name = 'upgrade_probe')`).Scan(&probe); err != nil || !probe {
+		t.Fatalf("the next migration's column: %v, %v", probe, err)
+	}
+	more(3) // the old replicas on the schema ahead of them
+	// An old replica (re)started now accepts the schema ahead of it.
+	late, _ := startServer(t, env, db, "--listen", freeAddr(t))
+	if err := syscall.Kill(late.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	<-late.done
 	for i, a := range addrs {
 		if err := syscall.Kill(servers[i].cmd.Process.Pid, syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		<-servers[i].done
-		more(3)                                                // through the other replica alone
-		servers[i], _ = startServer(t, env, db, "--listen", a) // accepts the schema ahead of it
+		more(3) // through the other replica alone
+		servers[i] = startBin(t, next, env, "server", "--db", db, "--listen", a)
+		url := "http://" + a
+		servers[i].waitReady(t, "the next rgrid answering at "+url, func() bool { return healthy(url) })
 		more(3)
 	}
 	close(stop)

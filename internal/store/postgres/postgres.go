@@ -22,12 +22,18 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// migrationsFS is what Migrations returns: the embedded directory, or more
+// in a test build (next_migration.go).
+var migrationsFS = mustSub(migrations, "migrations")
+
 // Migrations returns the goose SQL migrations of this dialect, at the root of
 // the returned file system.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
+func Migrations() fs.FS { return migrationsFS }
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
-		panic(err) // the embedded directory always exists
+		panic(err) // the embedded directories always exist
 	}
 	return sub
 }
