@@ -105,13 +105,16 @@ dialect, embedded in this binary.`,
 			return tw.Flush()
 		},
 	}
-	var dir string
+	var (
+		dir        string
+		compatible bool
+	)
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Write the next numbered migration, one file per dialect under one number (for rgrid developers)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			paths, err := database.Create(dir, args[0])
+			paths, err := database.Create(dir, args[0], compatible)
 			if err != nil {
 				return userErr("run it from the root of the rgrid source tree, or pass --dir", "%v", err)
 			}
@@ -121,6 +124,7 @@ dialect, embedded in this binary.`,
 			return nil
 		},
 	}
+	create.Flags().BoolVar(&compatible, "compatible", false, "mark it backward-compatible (it only adds): replicas of the binary before it run on beside it")
 	create.Flags().StringVar(&dir, "dir", filepath.Join("internal", "store"), "directory holding sqlite/migrations and postgres/migrations")
 	cmd.AddCommand(up, down, status, create)
 	return cmd

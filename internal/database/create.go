@@ -15,7 +15,14 @@ var migrationFile = regexp.MustCompile(`^(\d+)_.*\.sql$`)
 
 const migrationTemplate = `-- %s (%s). Every migration exists in both dialects under one number:
 -- where this dialect needs nothing, leave the file a no-op.
-
+--
+-- A migration that only adds (a nullable column, a table, an index built
+-- CONCURRENTLY on PostgreSQL, under "-- +goose NO TRANSACTION") lets the
+-- replicas of the binary before it run on beside it during a rolling
+-- upgrade, once marked with a line of its own reading rgrid:compatible
+-- after the two dashes, above "+goose Up", in both dialects' files
+-- ("rgrid migrate create --compatible" writes it).
+%s
 -- +goose Up
 -- +goose StatementBegin
 SELECT 'up SQL query';
@@ -35,8 +42,8 @@ var Dialects = []string{DialectSQLite, DialectPostgres}
 // dialect, in root/<dialect>/migrations, under one number: one past the
 // newest of either, so that a schema version means the same on both. It
 // returns the paths written. Nothing is written if either file would
-// clash.
-func Create(root, name string) ([]string, error) {
+// clash. With compatible, both files carry CompatibleMark.
+func Create(root, name string, compatible bool) ([]string, error) {
 	slug := slugify(name)
 	if slug == "" {
 		return nil, errors.New("create migration: name must contain a letter or digit")
@@ -55,7 +62,11 @@ func Create(root, name string) ([]string, error) {
 		p := filepath.Join(root, d, "migrations", file)
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
-			_, err = fmt.Fprintf(f, migrationTemplate, slug, d)
+			mark := ""
+			if compatible {
+				mark = CompatibleMark + "\n"
+			}
+			_, err = fmt.Fprintf(f, migrationTemplate, slug, d, mark)
 			err = errors.Join(err, f.Close())
 		}
 		if err != nil {

@@ -76,7 +76,7 @@ func TestCreate(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "postgres", "migrations", "00007_jump.sql"), nil, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "sqlite", "migrations", "README.md"), nil, 0o644))
 
-	paths, err := database.Create(root, "Add Users table!")
+	paths, err := database.Create(root, "Add Users table!", false)
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		filepath.Join(root, "sqlite", "migrations", "00008_add_users_table.sql"),
@@ -86,21 +86,28 @@ func TestCreate(t *testing.T) {
 		body, err := os.ReadFile(p)
 		require.NoError(t, err)
 		require.True(t, strings.Contains(string(body), "-- +goose Up") && strings.Contains(string(body), "-- +goose Down"), string(body))
+		require.NotContains(t, strings.Split(string(body), "\n"), database.CompatibleMark, "an unmarked migration says it is compatible")
 	}
-	paths, err = database.Create(root, "next")
+	paths, err = database.Create(root, "next", true)
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(root, "postgres", "migrations", "00009_next.sql"), paths[1])
+	for _, p := range paths {
+		body, err := os.ReadFile(p)
+		require.NoError(t, err)
+		head, _, _ := strings.Cut(string(body), "-- +goose Up")
+		require.Contains(t, strings.Split(head, "\n"), database.CompatibleMark, "--compatible wrote no mark above +goose Up")
+	}
 
 	// A clash in one dialect (here a directory in the way) writes neither
 	// file.
 	require.NoError(t, os.Mkdir(filepath.Join(root, "postgres", "migrations", "00010_clash.sql"), 0o755))
-	_, err = database.Create(root, "clash")
+	_, err = database.Create(root, "clash", false)
 	require.Error(t, err)
 	_, err = os.Stat(filepath.Join(root, "sqlite", "migrations", "00010_clash.sql"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the sqlite file stayed behind")
 
-	_, err = database.Create(root, "!!!")
+	_, err = database.Create(root, "!!!", false)
 	require.Error(t, err)
-	_, err = database.Create(filepath.Join(root, "missing"), "x")
+	_, err = database.Create(filepath.Join(root, "missing"), "x", false)
 	require.Error(t, err)
 }
