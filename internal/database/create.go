@@ -17,11 +17,11 @@ const migrationTemplate = `-- %s (%s). Every migration exists in both dialects u
 -- where this dialect needs nothing, leave the file a no-op.
 --
 -- A migration that only adds (a nullable column, a table, an index built
--- CONCURRENTLY on PostgreSQL, under "-- +goose NO TRANSACTION") lets the
--- replicas of the binary before it run on beside it during a rolling
--- upgrade, once marked with a line of its own reading rgrid:compatible
--- after the two dashes, above "+goose Up", in both dialects' files
--- ("rgrid migrate create --compatible" writes it).
+-- CONCURRENTLY on PostgreSQL, outside a transaction: goose's NO
+-- TRANSACTION annotation) lets the replicas of the binary before it run on
+-- beside it during a rolling upgrade, once marked with a line of its own
+-- reading rgrid:compatible after the two dashes, above the Up annotation,
+-- in both dialects' files ("rgrid migrate create --compatible" writes it).
 %s
 -- +goose Up
 -- +goose StatementBegin

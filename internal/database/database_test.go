@@ -1,14 +1,17 @@
 package database_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/store/sqlite"
 )
 
 func TestDialect(t *testing.T) {
@@ -97,6 +100,18 @@ func TestCreate(t *testing.T) {
 		head, _, _ := strings.Cut(string(body), "-- +goose Up")
 		require.Contains(t, strings.Split(head, "\n"), database.CompatibleMark, "--compatible wrote no mark above +goose Up")
 	}
+	// goose runs the template: no comment of it reads as an annotation.
+	fresh := t.TempDir()
+	body, err := os.ReadFile(paths[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(fresh, "00001_next.sql"), body, 0o644))
+	db, err := sql.Open(sqlite.DriverName, sqlite.DSN(filepath.Join(t.TempDir(), "goose.db")))
+	require.NoError(t, err)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, os.DirFS(fresh))
+	require.NoError(t, err)
+	_, err = p.Up(t.Context())
+	require.NoError(t, err)
 
 	// A clash in one dialect (here a directory in the way) writes neither
 	// file.
