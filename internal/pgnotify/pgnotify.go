@@ -226,6 +226,10 @@ func (r *Relay) session(ctx context.Context) (bool, error) {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
+	// Whatever was notified before this LISTEN is lost: every waiter
+	// looks at the store again. This comes before Listening is closed, so
+	// a waiter that registers after Listening sees only real topics.
+	r.sink.WakeAll()
 	r.mu.Lock()
 	r.pid = conn.PgConn().PID()
 	r.connects++
@@ -235,9 +239,6 @@ func (r *Relay) session(ctx context.Context) (bool, error) {
 	if reconnect {
 		r.log.Info("replica notifications: listening again")
 	}
-	// Whatever was notified before this LISTEN is lost: every waiter
-	// looks at the store again.
-	r.sink.WakeAll()
 	defer func() {
 		r.mu.Lock()
 		r.pid = 0

@@ -188,6 +188,11 @@ func TestRelayReconnectsAndWakesEveryone(t *testing.T) {
 	}
 	// Whatever was sent while it was gone is lost: it wakes everyone.
 	b.sink.waitFor(t, "the reconnect's wake-all", func(_ []string, w int) bool { return w == 2 })
+	select {
+	case <-b.relay.Listening():
+	case <-ctx.Done():
+		t.Fatal("the relay never listened again")
+	}
 	if n := b.relay.Connects(); n != 2 {
 		t.Errorf("connects = %d, want 2", n)
 	}
