@@ -329,9 +329,10 @@ func retryAfter(h string, now time.Time) time.Duration {
 // Submit queues a job.
 //
 // A request with an IdempotencyKey is safe to repeat, and Submit repeats
-// it when the server could not be reached or the connection was cut
-// before the answer (up to submitTries times, waiting a little longer
-// each time): the server makes the job once.
+// it when the server could not be reached, the connection was cut before
+// the answer, or the server answered 503 (shutting down, or its database
+// away), up to submitTries times, waiting a little longer each time: the
+// server makes the job once.
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (Job, error) {
 	var j Job
 	if req.IdempotencyKey == "" {
@@ -341,8 +342,19 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (Job, error) {
 	hdr := http.Header{IdempotencyHeader: {req.IdempotencyKey}}
 	for try := 1; ; try++ {
 		_, err := c.doStatus(ctx, http.MethodPost, "/v1/jobs", hdr, req, &j)
+		wait := time.Duration(try) * 500 * time.Millisecond
 		var ue *UnreachableError
-		if err == nil || !errors.As(err, &ue) || try >= submitTries || !c.sleep(ctx, time.Duration(try)*500*time.Millisecond) {
+		var e *Error
+		switch {
+		case err == nil || try >= submitTries:
+			return j, err
+		case errors.As(err, &e) && e.Status == http.StatusServiceUnavailable && e.RetryAfter <= maxRetryAfter:
+			// A server shutting down, or its database restarting.
+			wait = max(wait, e.RetryAfter)
+		case !errors.As(err, &ue):
+			return j, err
+		}
+		if !c.sleep(ctx, wait) {
 			return j, err
 		}
 	}

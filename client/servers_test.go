@@ -197,3 +197,33 @@ func TestSubmitRetriesAnAnswerCutShort(t *testing.T) {
 		t.Errorf("err = %v after %d requests; want one request, UnreachableError", err, hits.Load())
 	}
 }
+
+// A server shutting down answers 503: a keyed Submit sends the request
+// again (the server makes the job once); one without a key does not.
+func TestSubmitRetriesA503(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(client.Error{Code: client.CodeUnavailable, Message: "this server is shutting down"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(client.Job{ID: "J1"})
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo hi"), IdempotencyKey: "k"})
+	if err != nil || j.ID != "J1" || hits.Load() != 2 {
+		t.Fatalf("submit: %+v, %v after %d requests; want J1 on the second", j, err, hits.Load())
+	}
+	hits.Store(0)
+	_, err = c.Submit(t.Context(), client.SubmitRequest{FileName: "x.sh", Script: []byte("echo hi")})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != client.CodeUnavailable || hits.Load() != 1 {
+		t.Errorf("err = %v after %d requests; want one request, 503 unavailable", err, hits.Load())
+	}
+}

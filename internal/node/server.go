@@ -216,11 +216,11 @@ func (a *api) Start(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
 	a.hs.BaseContext = func(net.Listener) context.Context { return base }
 	go func() {
 		defer done()
-		defer cancelBase()
+		defer cancelBase(server.ErrShuttingDown)
 		served := make(chan error, 1)
 		go func() {
 			if a.hs.TLSConfig != nil {
@@ -235,7 +235,9 @@ func (a *api) Start(ctx context.Context) error {
 			return
 		case <-ctx.Done():
 		}
-		cancelBase()
+		// In-flight requests end now and are answered 503 (the server's
+		// ErrShuttingDown), so a client retries them on another replica.
+		cancelBase(server.ErrShuttingDown)
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		a.setErr(a.hs.Shutdown(sctx))

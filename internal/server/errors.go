@@ -160,6 +160,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// ErrShuttingDown is the cause with which the HTTP server's base context
+// is cancelled when the server stops: a request cut short by it is
+// answered 503, never left with an empty success.
+var ErrShuttingDown = errors.New("the server is shutting down")
+
+// shuttingDown answers a request whose context the server's stop ended,
+// and says whether it did. A request ended because its client went away
+// has nobody to answer.
+func (s *Server) shuttingDown(w http.ResponseWriter, r *http.Request) bool {
+	if r.Context().Err() == nil || !errors.Is(context.Cause(r.Context()), ErrShuttingDown) {
+		return false
+	}
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	writeJSON(w, http.StatusServiceUnavailable, client.Error{Code: client.CodeUnavailable,
+		Message: "this server is shutting down",
+		Hint:    "retry; a client given several --server URLs moves to another replica"})
+	return true
+}
+
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var bse *blobStoreError
@@ -175,7 +195,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(client.CodeStaleAttempt,
 			"stop this attempt: the job has moved on without it", "%v", err)
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
-		return // the client went away; nobody to answer
+		s.shuttingDown(w, r) // else the client went away: nobody to answer
+		return
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		if isUnavailable(err) || !s.databaseAnswers(r.Context()) {

@@ -176,7 +176,8 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		if r.Context().Err() != nil {
-			return // the client went away mid-upload
+			s.shuttingDown(w, r) // else the client went away mid-upload
+			return
 		}
 		s.writeError(w, r, blobStoreErr(err))
 		return

@@ -479,6 +479,7 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			poll.Stop()
+			s.shuttingDown(w, r)
 			return
 		case <-deadline.C:
 			wait = 0

@@ -257,6 +257,7 @@ func (s *Server) drainedLease(w http.ResponseWriter, r *http.Request, id string,
 	select {
 	case <-t.C:
 	case <-r.Context().Done():
+		s.shuttingDown(w, r)
 		return
 	}
 	stop, err := s.store.AttemptsToStop(r.Context(), id)
