@@ -100,7 +100,11 @@ dialect, embedded in this binary.`,
 				if s.Compatible {
 					compat = "yes"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Version, s.Source, when, compat)
+				name := s.Source
+				if s.Newer {
+					name = "(applied by a newer rgrid; not in this binary)"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Version, name, when, compat)
 			}
 			return tw.Flush()
 		},

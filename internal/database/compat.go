@@ -71,6 +71,9 @@ func (m *Migrator) recordMarks(ctx context.Context) error {
 		return fmt.Errorf("record migration marks: %w", err)
 	}
 	for _, s := range st {
+		if s.Newer {
+			continue // the binary that applied it recorded its mark
+		}
 		q, args := `DELETE FROM `+marksTable+` WHERE version = $1`, []any{s.Version}
 		if s.Applied {
 			q, args = `INSERT INTO `+marksTable+` (version, compatible) VALUES ($1, $2)

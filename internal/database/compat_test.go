@@ -52,6 +52,19 @@ func TestSchemaAheadThroughCompatibleMigrations(t *testing.T) {
 		}
 
 		applyNewer(1002, false)
+		// This binary's status lists what the newer one applied.
+		status, err = m.Status(ctx)
+		require.NoError(t, err)
+		var newer []MigrationStatus
+		for _, s := range status {
+			if s.Newer {
+				newer = append(newer, s)
+			}
+		}
+		require.Len(t, newer, 2)
+		require.Equal(t, []int64{1001, 1002}, []int64{newer[0].Version, newer[1].Version})
+		require.True(t, newer[0].Applied && newer[0].Compatible && !newer[0].AppliedAt.IsZero())
+		require.False(t, newer[1].Compatible)
 		for _, migrate := range []bool{false, true} {
 			_, err = Open(ctx, dbURL, Options{Migrate: migrate})
 			var ahead *SchemaAheadError
@@ -77,4 +90,8 @@ func TestSchemaAheadWithoutMarks(t *testing.T) {
 	_, err = Open(t.Context(), dbURL, Options{})
 	var ahead *SchemaAheadError
 	require.True(t, errors.As(err, &ahead), "%v", err)
+	status, err := m.Status(t.Context())
+	require.NoError(t, err)
+	last := status[len(status)-1]
+	require.True(t, last.Newer && last.Applied && last.Version == 1001 && !last.Compatible, "%+v", last)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver for goose
@@ -36,6 +38,9 @@ type MigrationStatus struct {
 	// Compatible: the file carries CompatibleMark, so replicas of the
 	// binary before it run on against the migrated schema.
 	Compatible bool
+	// Newer: applied by a newer binary; this one does not have the file
+	// (Source is empty).
+	Newer bool
 }
 
 // Migrator applies the embedded migrations of the URL's dialect with goose.
@@ -189,6 +194,62 @@ func (m *Migrator) Status(ctx context.Context) ([]MigrationStatus, error) {
 			AppliedAt:  s.AppliedAt,
 			Compatible: m.marks[s.Source.Version],
 		})
+	}
+	newer, err := m.newer(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status of %s: %w", Redact(m.dbURL), err)
+	}
+	return append(out, newer...), nil
+}
+
+// newer lists the applied migrations past this binary's newest, which a
+// newer binary applied, with their marks where it recorded them.
+func (m *Migrator) newer(ctx context.Context) ([]MigrationStatus, error) {
+	_, latest, err := m.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Only the newest row of a version counts (goose keeps a row per up
+	// and down); the marks table may be missing (no binary recorded any).
+	q := `SELECT g.version_id, g.is_applied, g.tstamp FROM goose_db_version g
+		WHERE g.version_id > $1 ORDER BY g.version_id, g.id`
+	if m.dialect == DialectSQLite {
+		q = strings.Replace(q, "$1", "?", 1)
+	}
+	rows, err := m.db.QueryContext(ctx, q, latest)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []MigrationStatus
+	for rows.Next() {
+		var s MigrationStatus
+		var applied bool
+		if err := rows.Scan(&s.Version, &applied, &s.AppliedAt); err != nil {
+			return nil, err
+		}
+		if n := len(out); n > 0 && out[n-1].Version == s.Version {
+			out = out[:n-1]
+		}
+		if applied {
+			s.Applied, s.Newer = true, true
+			out = append(out, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// Without a marks table, ok is false and bad empty: nothing is
+	// known compatible.
+	ok, bad, err := m.aheadCompatible(ctx, latest)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Compatible = ok || len(bad) > 0 && !slices.Contains(bad, out[i].Version)
 	}
 	return out, nil
 }
