@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 // Demand is what one queued job asks for; zero asks for the worker's
@@ -179,11 +181,12 @@ func Decide(p *Pool, s Snapshot) Decision {
 	if target > p.Max {
 		target, capped = p.Max, fmt.Sprintf("capped by max %d", p.Max)
 	}
-	if p.MaxSpendPerHour > 0 {
-		bySpend := int(p.MaxSpendPerHour/p.PricePerHour+1e-9) - draining
+	if p.maxSpendMicros > 0 {
+		bySpend := int(p.maxSpendMicros/p.price.Micros) - draining
 		if target > bySpend {
 			target = max(bySpend, 0)
-			capped = fmt.Sprintf("capped by max_spend_per_hour %g (%g each, %d draining)", p.MaxSpendPerHour, p.PricePerHour, draining)
+			capped = fmt.Sprintf("capped by max_spend_per_hour %s %s (%s each, %d draining)",
+				money.Format(p.maxSpendMicros), p.price.Currency, money.Format(p.price.Micros), draining)
 		}
 	}
 	d.Target, d.Draining = target, draining
