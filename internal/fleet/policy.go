@@ -55,6 +55,10 @@ type Snapshot struct {
 	DrainGrace time.Duration
 	// LastOut and LastIn are the last scale-out and scale-in.
 	LastOut, LastIn time.Time
+	// BudgetSpent, when set, says the pool's monthly budget is used up
+	// (and how): no machine is started beyond min, as its workers would
+	// lease nothing.
+	BudgetSpent string
 }
 
 // Direction of a decision.
@@ -109,7 +113,8 @@ func (c *capacity) take(d Demand) bool {
 // after the idle window and (billed hourly) near the end of the hour paid
 // for; one cooldown per direction. A draining worker counts toward neither
 // max nor the free capacity, so it never holds back the scaling of
-// others; it counts toward the spend, as it is paid for.
+// others; it counts toward the spend, as it is paid for. A pool whose
+// budget is used up gets no machine beyond min.
 func Decide(p *Pool, s Snapshot) Decision {
 	var d Decision
 	workers := map[string]WorkerView{}
@@ -188,6 +193,10 @@ func Decide(p *Pool, s Snapshot) Decision {
 			capped = fmt.Sprintf("capped by max_spend_per_hour %s %s (%s each, %d draining)",
 				money.Format(p.maxSpendMicros), p.price.Currency, money.Format(p.price.Micros), draining)
 		}
+	}
+	if s.BudgetSpent != "" && target > max(d.Current, p.Min) {
+		target = max(d.Current, p.Min)
+		capped = "capped: " + s.BudgetSpent
 	}
 	d.Target, d.Draining = target, draining
 	for _, c := range fresh[min(max(target-d.Current, 0), len(fresh)):] {
