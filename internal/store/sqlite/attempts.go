@@ -207,8 +207,14 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams, budget *bud
 			return nil, err
 		}
 		want := p.Max - len(seqs)
+		page := want
+		if budget != nil {
+			// Jobs whose worst case does not fit are read past: in pages
+			// large enough that a queue of them is read in few statements.
+			page = max(want, budgetPage)
+		}
 		rows, err := tx.QueryContext(ctx, claimCandidatesSQL, p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids,
-			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, want, string(fullList), string(usersList))
+			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, page, string(fullList), string(usersList))
 		if err != nil {
 			return nil, err
 		}
@@ -234,6 +240,9 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams, budget *bud
 		}
 		passed := false
 		for _, c := range cands {
+			if len(seqs) >= p.Max {
+				break
+			}
 			after = c.seq
 			var hold int64
 			if budget != nil {
@@ -283,12 +292,16 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams, budget *bud
 			r.left--
 			take()
 		}
-		if !passed || len(cands) < want {
+		if !passed || len(cands) < page {
 			break // no batch or owner held the claim back, or the queue gave all it had
 		}
 	}
 	return seqs, nil
 }
+
+// budgetPage is how many queued jobs a claim against a pool's budget
+// reads at a time.
+const budgetPage = 256
 
 // candidateHold is the worst case of a queued job with limits l claimed
 // as p says: its limits filled from p.Defaults, at p's rate for them.

@@ -88,6 +88,15 @@ func testPoolBudgets(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Empty(t, bs)
 	require.Equal(t, []string{"pb-7"}, claim("gpu", 10, pricedWorker, 98))
+
+	// Behind 300 jobs that do not fit, one that does is leased.
+	small := int64(5000)
+	require.NoError(t, s.SetPoolBudget(ctx, "small", &small, "EUR", at(99)))
+	for i := range 300 {
+		create(fmt.Sprintf("pb-big-%03d", i), wholeHour)
+	}
+	create("pb-fits", store.Limits{CPUs: 1, TimeoutSeconds: 1800})
+	require.Equal(t, []string{"pb-fits"}, claim("small", 1, pricedWorker, 100))
 }
 
 // testPoolBudgetsRace: many workers of one pool claim at once; the sum
