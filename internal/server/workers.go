@@ -226,10 +226,14 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		pool = p.token.Pool
 	}
 	defaults := store.Limits(req.Defaults)
-	if budgeted, err := s.poolBudgeted(r.Context(), pool); err != nil {
+	budgeted, err := s.poolBudgeted(r.Context(), pool)
+	switch {
+	case err != nil:
 		s.writeError(w, r, err)
 		return
-	} else if budgeted && defaults.TimeoutSeconds == 0 {
+	case !budgeted:
+		pool = "" // the claims of a pool without a budget look none up
+	case defaults.TimeoutSeconds == 0:
 		defaults.TimeoutSeconds = int64(s.opts.BudgetJobTimeout / time.Second) // a worst case to hold
 	}
 	l, err := s.sched.Lease(r.Context(), scheduler.LeaseParams{
