@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -42,4 +43,40 @@ func (c *Client) Pools(ctx context.Context) (PoolsResponse, error) {
 	var out PoolsResponse
 	err := c.do(ctx, http.MethodGet, "/v1/pools", nil, &out)
 	return out, err
+}
+
+// PoolBudgetRequest is the body of PUT /v1/pools/{name}/budget: a monthly
+// budget for the pool's workers, or nil Micros for none.
+type PoolBudgetRequest struct {
+	Micros   *int64 `json:"micros"`
+	Currency string `json:"currency,omitempty"`
+}
+
+// PoolBudget is a pool's monthly budget (nil Micros: none) and what it
+// has used this month: its workers' running attempts at their worst
+// case, the ended ones at what they cost. Resets is the date (UTC) it
+// starts again.
+type PoolBudget struct {
+	Pool       string `json:"pool"`
+	Micros     *int64 `json:"micros"`
+	Currency   string `json:"currency,omitempty"`
+	UsedMicros int64  `json:"used_micros"`
+	Resets     string `json:"resets,omitempty"`
+}
+
+// PoolBudgetsResponse is the body of GET /v1/pool-budgets.
+type PoolBudgetsResponse struct {
+	Budgets []PoolBudget `json:"budgets"`
+}
+
+// SetPoolBudget sets a pool's monthly budget (nil micros: none).
+func (c *Client) SetPoolBudget(ctx context.Context, pool string, req PoolBudgetRequest) (PoolBudget, error) {
+	var out PoolBudget
+	return out, c.do(ctx, http.MethodPut, "/v1/pools/"+url.PathEscape(pool)+"/budget", req, &out)
+}
+
+// PoolBudgets lists the pools' budgets.
+func (c *Client) PoolBudgets(ctx context.Context) (PoolBudgetsResponse, error) {
+	var out PoolBudgetsResponse
+	return out, c.do(ctx, http.MethodGet, "/v1/pool-budgets", nil, &out)
 }

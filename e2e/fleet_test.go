@@ -86,7 +86,8 @@ func freeAddrOn(t *testing.T, ip string) string {
 }
 
 // TestDockerPoolScalesWithTheQueue: pool min 0 max 3; 12 queued 20 s
-// jobs start workers (never more than 3), every job succeeds once, a
+// jobs start workers (never more than 3), every job succeeds once and is
+// charged at the pool's price, a
 // restart of the server mid-scale neither leaks nor duplicates a worker
 // container, and the pool returns to 0 after the idle window.
 func TestDockerPoolScalesWithTheQueue(t *testing.T) {
@@ -110,6 +111,7 @@ max = 3
 slots = 2
 cpus = 2
 memory = "2GiB"
+price_per_hour = "0.02 EUR"
 idle_window = "5s"
 cooldown_out = "0s"
 cooldown_in = "0s"
@@ -228,6 +230,11 @@ server_url = %q
 		}
 		if jobs[id].State != client.StateSucceeded || succeeded != 1 {
 			t.Errorf("job %s: %s, %d succeeded attempts (%s)", id, jobs[id].State, succeeded, attemptsSummary(j.Attempts))
+		}
+		// The pool's price reached its workers: 20 s at one slot's share
+		// (1/2) of 0.02 EUR an hour is about 0.000056 EUR.
+		if j.Cost == nil || j.Cost.Currency != "EUR" || j.Cost.Micros < 50 {
+			t.Errorf("job %s on an autoscaled worker of a priced pool cost %+v", id, j.Cost)
 		}
 	}
 

@@ -35,7 +35,12 @@ func newAdminCmd(e *env) *cobra.Command {
 		Short: "Make tokens for workers",
 	}
 	worker.AddCommand(newWorkerTokenCreateCmd(e))
-	cmd.AddCommand(newBootstrapCmd(e), user, worker, newAuditCmd(e))
+	pool := &cobra.Command{
+		Use:   "pool",
+		Short: "Set and list the pools' monthly budgets",
+	}
+	pool.AddCommand(newPoolBudgetCmd(e), newPoolBudgetsCmd(e))
+	cmd.AddCommand(newBootstrapCmd(e), user, worker, pool, newAuditCmd(e))
 	return cmd
 }
 
@@ -254,19 +259,11 @@ budget is used up, is refused with budget_exceeded until the next month.`,
   rgrid admin user budget alice --none`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := client.UserBudgetRequest{Currency: currency}
-			switch {
-			case none && len(args) == 2:
-				return userErr("give an AMOUNT or --none, not both", "both a budget and --none")
-			case !none && len(args) == 1:
-				return userErr("give the budget, e.g. rgrid admin user budget "+args[0]+" 50 --currency EUR, or --none", "no budget given")
-			case !none:
-				m, err := money.Parse(args[1], 1_000_000)
-				if err != nil {
-					return userErr("give the budget as a decimal amount, e.g. 50 or 12.50", "budget: %v", err)
-				}
-				req.Micros = &m
+			m, err := budgetAmount("rgrid admin user budget", args, none)
+			if err != nil {
+				return err
 			}
+			req := client.UserBudgetRequest{Micros: m, Currency: currency}
 			c, err := e.remote(cmd.Context())
 			if err != nil {
 				return err

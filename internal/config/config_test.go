@@ -179,3 +179,19 @@ func TestMissingFiles(t *testing.T) {
 		t.Errorf("malformed file: %v", err)
 	}
 }
+
+// A pool's price is a money string; the old bare number is refused,
+// naming the file, the key and the form to write.
+func TestPoolPriceIsAMoneyString(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "[[pools]]\nname = \"cpu\"\nprice_per_hour = 0.0119\n")
+	_, err := Load(path, true, nil)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "price_per_hour") ||
+		!strings.Contains(err.Error(), `write the amount with its currency as a string, e.g. "0.0119 EUR"`) {
+		t.Errorf("bare price: %v", err)
+	}
+	f, err := Load(writeFile(t, "[[pools]]\nname = \"cpu\"\nprice_per_hour = \"0.0119 EUR\"\n"), true, nil)
+	if err != nil || len(f.Pools) != 1 || f.Pools[0].PricePerHour != "0.0119 EUR" {
+		t.Errorf("money string: %+v, %v", f, err)
+	}
+}

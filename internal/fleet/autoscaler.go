@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/money"
 	"github.com/rgrid/rgrid/internal/startstop"
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -24,6 +25,8 @@ type Store interface {
 	CreateToken(ctx context.Context, t store.Token) error
 	ListTokens(ctx context.Context, userID string) ([]store.Token, error)
 	RevokeToken(ctx context.Context, id string, now time.Time) (store.Token, error)
+	PoolBudgets(ctx context.Context) ([]store.PoolBudget, error)
+	PoolBudgetUsed(ctx context.Context, pool, currency string, periodStart time.Time) (int64, error)
 }
 
 // Options configure an Autoscaler.
@@ -263,7 +266,8 @@ func (a *Autoscaler) poolRound(ctx context.Context, p *Pool, demand []Demand, us
 			UsedCPUs: u.UsedCPUs, UsedMemory: u.UsedMemory, IdleSince: st.idleSince[w.ID]})
 	}
 	d := Decide(p, Snapshot{Now: now, Queued: demand, Workers: views, Machines: machines,
-		DrainedAt: st.drainedAt, DrainGrace: a.opts.DrainGrace, LastOut: st.lastOut, LastIn: st.lastIn})
+		DrainedAt: st.drainedAt, DrainGrace: a.opts.DrainGrace, LastOut: st.lastOut, LastIn: st.lastIn,
+		BudgetSpent: a.budgetSpent(ctx, p, now)})
 	gone := a.act(ctx, p, prov, st, machines, &d, now)
 	for _, name := range gone {
 		delete(names, name)
@@ -395,4 +399,30 @@ func (a *Autoscaler) record(p *Pool, d Decision, now time.Time) {
 	s.DecidedAt = &at
 	s.LastDirection, s.LastDecision = d.Direction, d.Reason
 	a.status[p.Name] = s
+}
+
+// budgetSpent says how pool p's budget is used up this month, or "" when
+// it has none or room left (or cannot be read: the workers' claims hold
+// the budget anyway).
+func (a *Autoscaler) budgetSpent(ctx context.Context, p *Pool, now time.Time) string {
+	bs, err := a.opts.Store.PoolBudgets(ctx)
+	if err != nil {
+		a.opts.Log.Warn("autoscaler: read the pools' budgets", "err", err)
+		return ""
+	}
+	for _, b := range bs {
+		if b.Pool != p.Name {
+			continue
+		}
+		used, err := a.opts.Store.PoolBudgetUsed(ctx, b.Pool, b.Currency, store.MonthStart(now))
+		if err != nil {
+			a.opts.Log.Warn("autoscaler: read the pool's budget", "pool", p.Name, "err", err)
+			return ""
+		}
+		if used >= b.Micros {
+			return fmt.Sprintf("the pool's budget of %s %s for %s is used up (%s)", money.Format(b.Micros), b.Currency,
+				now.UTC().Format("January 2006"), money.Format(used))
+		}
+	}
+	return ""
 }

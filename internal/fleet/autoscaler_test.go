@@ -266,3 +266,22 @@ func TestAutoscalerCountsWorkersStartedByHand(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ws, 1, "the worker started by hand is never drained or deleted")
 }
+
+// A pool whose budget is used up gets no machine for its queue (its
+// workers would lease nothing); with room again it scales out.
+func TestAutoscalerStopsAtThePoolBudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.autoscaler()
+	b.submit(t, 2)
+	zero := int64(0)
+	require.NoError(t, b.st.SetPoolBudget(t.Context(), "cpu", &zero, "EUR", b.clock.Now()))
+	a.Round(t.Context())
+	require.Empty(t, b.prov.names())
+	require.Contains(t, a.Status()[0].LastDecision, "the pool's budget of 0.00 EUR for")
+
+	room := int64(5_000_000)
+	require.NoError(t, b.st.SetPoolBudget(t.Context(), "cpu", &room, "EUR", b.clock.Now()))
+	a.Round(t.Context())
+	require.Len(t, b.prov.names(), 2)
+}

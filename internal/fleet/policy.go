@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 // Demand is what one queued job asks for; zero asks for the worker's
@@ -53,6 +55,10 @@ type Snapshot struct {
 	DrainGrace time.Duration
 	// LastOut and LastIn are the last scale-out and scale-in.
 	LastOut, LastIn time.Time
+	// BudgetSpent, when set, says the pool's monthly budget is used up
+	// (and how): no machine is started beyond min, as its workers would
+	// lease nothing.
+	BudgetSpent string
 }
 
 // Direction of a decision.
@@ -107,7 +113,8 @@ func (c *capacity) take(d Demand) bool {
 // after the idle window and (billed hourly) near the end of the hour paid
 // for; one cooldown per direction. A draining worker counts toward neither
 // max nor the free capacity, so it never holds back the scaling of
-// others; it counts toward the spend, as it is paid for.
+// others; it counts toward the spend, as it is paid for. A pool whose
+// budget is used up gets no machine beyond min.
 func Decide(p *Pool, s Snapshot) Decision {
 	var d Decision
 	workers := map[string]WorkerView{}
@@ -179,12 +186,17 @@ func Decide(p *Pool, s Snapshot) Decision {
 	if target > p.Max {
 		target, capped = p.Max, fmt.Sprintf("capped by max %d", p.Max)
 	}
-	if p.MaxSpendPerHour > 0 {
-		bySpend := int(p.MaxSpendPerHour/p.PricePerHour+1e-9) - draining
+	if p.maxSpendMicros > 0 {
+		bySpend := int(p.maxSpendMicros/p.price.Micros) - draining
 		if target > bySpend {
 			target = max(bySpend, 0)
-			capped = fmt.Sprintf("capped by max_spend_per_hour %g (%g each, %d draining)", p.MaxSpendPerHour, p.PricePerHour, draining)
+			capped = fmt.Sprintf("capped by max_spend_per_hour %s %s (%s each, %d draining)",
+				money.Format(p.maxSpendMicros), p.price.Currency, money.Format(p.price.Micros), draining)
 		}
+	}
+	if s.BudgetSpent != "" && target > max(d.Current, p.Min) {
+		target = max(d.Current, p.Min)
+		capped = "capped: " + s.BudgetSpent
 	}
 	d.Target, d.Draining = target, draining
 	for _, c := range fresh[min(max(target-d.Current, 0), len(fresh)):] {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/stretchr/testify/require"
 )
 
@@ -69,10 +70,17 @@ func TestDecide(t *testing.T) {
 			snap: Snapshot{Queued: jobs(12, Demand{})},
 			want: Decision{Direction: Out, Target: 3, Create: 3}, reason: "capped by max 3"},
 		{name: "capped by the spend ceiling, draining machines included",
-			pool: func(p *Pool) { p.PricePerHour, p.MaxSpendPerHour = 0.5, 1.2 },
+			pool: func(p *Pool) { p.PricePerHour, p.MaxSpendPerHour = "0.5 EUR", "1.2 EUR" },
 			snap: Snapshot{Queued: jobs(12, Demand{}), Machines: []Machine{m("d", time.Hour)},
 				Workers: []WorkerView{{ID: "d", State: "draining", Running: 1}}},
 			want: Decision{Direction: Out, Target: 1, Create: 1}, reason: "max_spend_per_hour"},
+		{name: "a pool whose budget is spent starts nothing beyond min", pool: func(p *Pool) { p.Min = 1 },
+			snap: Snapshot{Queued: jobs(12, Demand{}), BudgetSpent: "the pool's budget of 5.00 EUR for December 2026 is used up"},
+			want: Decision{Direction: Out, Target: 1, Create: 1}, reason: "capped: the pool's budget of 5.00 EUR"},
+		{name: "a pool whose budget is spent keeps its machines and adds none",
+			snap: Snapshot{Queued: jobs(12, Demand{}), Machines: []Machine{m("a", time.Minute)}, Workers: []WorkerView{idle("a", 0)},
+				BudgetSpent: "used up"},
+			want: Decision{Direction: Hold, Current: 1, Target: 1}, reason: "capped: used up"},
 		{name: "a job bigger than a worker is no demand",
 			snap: Snapshot{Queued: jobs(1, Demand{CPUs: 16})},
 			want: Decision{Direction: Hold}, reason: "1 queued jobs ask for more than one worker"},
@@ -177,8 +185,11 @@ func TestPoolValidate(t *testing.T) {
 		{"no slots", func(p *Pool) { p.Slots = 0 }, "at least 1 slot"},
 		{"bad memory", func(p *Pool) { p.Memory = "lots" }, `"8GiB"`},
 		{"bad duration", func(p *Pool) { p.IdleWindow = "ten" }, `idle_window "ten"`},
-		{"spend without price", func(p *Pool) { p.MaxSpendPerHour = 1 }, "needs price_per_hour"},
-		{"min over spend", func(p *Pool) { p.Min, p.PricePerHour, p.MaxSpendPerHour = 3, 1, 2 }, "over max_spend_per_hour"},
+		{"spend without price", func(p *Pool) { p.MaxSpendPerHour = "1 EUR" }, "needs price_per_hour"},
+		{"min over spend", func(p *Pool) { p.Min, p.PricePerHour, p.MaxSpendPerHour = 3, "1 EUR", "2 EUR" }, "over max_spend_per_hour 2.00 EUR"},
+		{"price without currency", func(p *Pool) { p.PricePerHour = "0.0119" }, `price_per_hour: "0.0119" is not an amount with its currency: write e.g. "0.0119 EUR"`},
+		{"price not an amount", func(p *Pool) { p.PricePerHour = "cheap EUR" }, `price_per_hour: "cheap" is not an amount`},
+		{"spend in another currency", func(p *Pool) { p.PricePerHour, p.MaxSpendPerHour = "1 EUR", "2 USD" }, "give both in one currency"},
 		{"docker without table", func(p *Pool) { p.Docker = nil }, "[pools.docker]"},
 		{"hetzner without table", func(p *Pool) { p.Provider = ProviderHetzner }, "[pools.hetzner]"},
 		{"hetzner without image", func(p *Pool) {
@@ -204,4 +215,41 @@ func TestPoolValidate(t *testing.T) {
 		})
 	}
 	require.ErrorContains(t, ValidatePools([]Pool{*testPool(t, nil), *testPool(t, nil)}), "defined twice")
+}
+
+// A price in the config file is a money string; a bare number, the old
+// form, is refused naming the new one.
+func TestPoolPriceIsMoney(t *testing.T) {
+	t.Parallel()
+	var cfg struct {
+		Pools []Pool `toml:"pools"`
+	}
+	_, err := toml.Decode(`[[pools]]
+name = "cpu"
+price_per_hour = 0.0119
+`, &cfg)
+	require.ErrorContains(t, err, `0.0119 is a bare number: write the amount with its currency as a string, e.g. "0.0119 EUR"`)
+
+	p := testPool(t, func(p *Pool) { p.PricePerHour, p.MaxSpendPerHour = "0.0119 EUR", "0.05 EUR" })
+	require.Equal(t, Price{Micros: 11900, Currency: "EUR"}, p.Price())
+	// 0.05 / 0.0119 is 4.2: the ceiling is 4 machines, counted in
+	// integers (a float division could make 0.05/0.0125 come out 3.99).
+	d := Decide(p, Snapshot{Now: time.Now(), Queued: make([]Demand, 40)})
+	require.Equal(t, 3, d.Target, d.Reason) // max 3 first
+	p = testPool(t, func(p *Pool) { p.Max, p.PricePerHour, p.MaxSpendPerHour = 10, "0.0125 EUR", "0.05 EUR" })
+	d = Decide(p, Snapshot{Now: time.Now(), Queued: make([]Demand, 40)})
+	require.Equal(t, 4, d.Target, d.Reason)
+	require.Contains(t, d.Reason, "capped by max_spend_per_hour 0.05 EUR (0.0125 each")
+}
+
+func TestWorkerPriced(t *testing.T) {
+	t.Parallel()
+	p := testPool(t, func(p *Pool) { p.PricePerHour = "0.0119 EUR"; hourly := true; p.BilledHourly = &hourly })
+	args := WorkerArgs(p, "m", "http://s", "", p.Price())
+	require.Equal(t, []string{"--price-per-hour", "0.0119", "--currency", "EUR", "--billing-period", "1h"}, args[len(args)-6:])
+	unpriced := testPool(t, nil)
+	require.NotContains(t, WorkerArgs(unpriced, "m", "http://s", "", unpriced.Price()), "--price-per-hour")
+	perSecond := testPool(t, func(p *Pool) { p.PricePerHour = "0.02 USD" })
+	args = WorkerArgs(perSecond, "m", "http://s", "", perSecond.Price())
+	require.Equal(t, []string{"--price-per-hour", "0.02", "--currency", "USD"}, args[len(args)-4:])
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/internal/bytesize"
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 // Pool is one [[pools]] table of the server's config file.
@@ -31,11 +32,14 @@ type Pool struct {
 	Slots  int     `toml:"slots"`
 	CPUs   float64 `toml:"cpus"`
 	Memory string  `toml:"memory"`
-	// PricePerHour is what one machine costs an hour (in any currency),
-	// and MaxSpendPerHour the ceiling of the pool's machines together (0:
-	// none).
-	PricePerHour    float64 `toml:"price_per_hour"`
-	MaxSpendPerHour float64 `toml:"max_spend_per_hour"`
+	// PricePerHour is what one machine costs an hour, an amount with its
+	// currency ("0.0119 EUR"): every worker the pool starts is priced at
+	// it, so that its jobs are charged. A hetzner pool without it takes
+	// the price of the server type and location each machine gets from
+	// Hetzner's pricing API. MaxSpendPerHour is the ceiling of the pool's
+	// machines together, in the same currency ("" or none).
+	PricePerHour    Amount `toml:"price_per_hour"`
+	MaxSpendPerHour Amount `toml:"max_spend_per_hour"`
 	// BilledHourly keeps an idle machine until near the end of the hour
 	// already paid for (the last ScaleInWindow of it); default true for
 	// hetzner.
@@ -58,6 +62,8 @@ type Pool struct {
 
 	// Parsed by Validate.
 	memoryBytes                        int64
+	price                              Price
+	maxSpendMicros                     int64
 	idle, coolOut, coolIn, bootTimeout time.Duration
 }
 
@@ -159,14 +165,8 @@ func (p *Pool) Validate() error {
 		return fail("memory %q: write a size such as \"8GiB\"", p.Memory)
 	}
 	p.memoryBytes = m
-	if p.PricePerHour < 0 || p.MaxSpendPerHour < 0 {
-		return fail("price_per_hour and max_spend_per_hour take no negative numbers")
-	}
-	if p.MaxSpendPerHour > 0 && p.PricePerHour == 0 {
-		return fail("max_spend_per_hour needs price_per_hour, the cost of one machine an hour")
-	}
-	if p.MaxSpendPerHour > 0 && float64(p.Min)*p.PricePerHour > p.MaxSpendPerHour {
-		return fail("min %d machines cost %g an hour, over max_spend_per_hour %g", p.Min, float64(p.Min)*p.PricePerHour, p.MaxSpendPerHour)
+	if err := p.validatePrices(); err != nil {
+		return fail("%v", err)
 	}
 	for _, d := range []struct {
 		key, raw string
@@ -190,6 +190,61 @@ func (p *Pool) Validate() error {
 	}
 	return nil
 }
+
+// maxPrice bounds a price or spend per hour (units of its currency).
+const maxPrice = 1_000_000
+
+func (p *Pool) validatePrices() error {
+	p.price, p.maxSpendMicros = Price{}, 0
+	if p.PricePerHour != "" {
+		m, c, err := money.ParseWithCurrency(string(p.PricePerHour), maxPrice)
+		if err != nil {
+			return fmt.Errorf("price_per_hour: %v", err)
+		}
+		p.price = Price{Micros: m, Currency: c}
+	}
+	if p.MaxSpendPerHour == "" {
+		return nil
+	}
+	m, c, err := money.ParseWithCurrency(string(p.MaxSpendPerHour), maxPrice)
+	switch {
+	case err != nil:
+		return fmt.Errorf("max_spend_per_hour: %v", err)
+	case p.price.Micros == 0:
+		return errors.New(`max_spend_per_hour needs price_per_hour, the cost of one machine an hour, e.g. price_per_hour = "0.0119 EUR"`)
+	case c != p.price.Currency:
+		return fmt.Errorf("max_spend_per_hour is in %s, price_per_hour in %s: give both in one currency", c, p.price.Currency)
+	case int64(p.Min)*p.price.Micros > m:
+		return fmt.Errorf("min %d machines cost %s %s an hour, over max_spend_per_hour %s %s",
+			p.Min, money.Format(int64(p.Min)*p.price.Micros), c, money.Format(m), c)
+	}
+	p.maxSpendMicros = m
+	return nil
+}
+
+// Amount is a money string of the config file: an amount and its
+// currency code, "0.0119 EUR". A bare number is refused, naming the form.
+type Amount string
+
+// UnmarshalTOML takes a string only.
+func (a *Amount) UnmarshalTOML(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("%v is a bare number: write the amount with its currency as a string, e.g. \"%v EUR\"", v, v)
+	}
+	*a = Amount(s)
+	return nil
+}
+
+// Price is an amount per hour in micro-units of Currency; zero is no
+// price.
+type Price struct {
+	Micros   int64
+	Currency string
+}
+
+// Price is the pool's price_per_hour (after Validate); zero when unset.
+func (p *Pool) Price() Price { return p.price }
 
 func (h *HetznerPool) validate() error {
 	if len(h.ServerTypes) == 0 || len(h.Locations) == 0 {

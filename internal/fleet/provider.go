@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 // Provider starts and stops the machines of one pool. Every machine it
@@ -59,14 +61,22 @@ func NewMachineName(pool string) string {
 const tokenNamePrefix = "autoscale:"
 
 // WorkerArgs is the rgrid worker command line of a machine (the token
-// comes through RGRID_TOKEN, never an argument, which ps shows).
-func WorkerArgs(p *Pool, name, serverURL, executor string) []string {
+// comes through RGRID_TOKEN, never an argument, which ps shows). A
+// machine priced at price (non-zero) has its worker priced at it, billed
+// by the hour when the pool is, so that its jobs are charged.
+func WorkerArgs(p *Pool, name, serverURL, executor string, price Price) []string {
 	args := []string{"worker", "--server", serverURL, "--worker-id", name, "--name", name,
 		"--slots", strconv.Itoa(p.Slots),
 		"--max-cpus", strconv.FormatFloat(p.CPUs, 'f', -1, 64),
 		"--max-memory", strconv.FormatInt(p.memoryBytes, 10)}
 	if executor != "" {
 		args = append(args, "--executor", executor)
+	}
+	if price.Micros > 0 {
+		args = append(args, "--price-per-hour", money.Format(price.Micros), "--currency", price.Currency)
+		if p.BilledHourly != nil && *p.BilledHourly {
+			args = append(args, "--billing-period", "1h")
+		}
 	}
 	return args
 }

@@ -57,3 +57,32 @@ func Format(micros int64) string {
 	}
 	return fmt.Sprintf("%s%d.%s", sign, w, frac)
 }
+
+// IsCurrency says whether code is a three-letter ISO 4217 code such as
+// EUR (upper case).
+func IsCurrency(code string) bool {
+	if len(code) != 3 {
+		return false
+	}
+	for _, r := range code {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseWithCurrency reads an amount followed by its currency code, such
+// as "0.0119 EUR", into micro-units and the code (see Parse).
+func ParseWithCurrency(s string, max int64) (int64, string, error) {
+	amount, code, ok := strings.Cut(strings.TrimSpace(s), " ")
+	code = strings.TrimSpace(code)
+	if !ok || !IsCurrency(code) {
+		return 0, "", fmt.Errorf("%q is not an amount with its currency: write e.g. \"0.0119 EUR\" (digits, a space, a three-letter ISO 4217 code)", s)
+	}
+	m, err := Parse(amount, max)
+	if err != nil {
+		return 0, "", err
+	}
+	return m, code, nil
+}

@@ -45,3 +45,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseWithCurrency(t *testing.T) {
+	m, c, err := ParseWithCurrency(" 0.0119 EUR ", 1000)
+	if err != nil || m != 11900 || c != "EUR" {
+		t.Errorf("ParseWithCurrency(0.0119 EUR) = %d, %q, %v", m, c, err)
+	}
+	for _, in := range []string{"0.0119", "EUR", "0.01 eur", "0.01 EURO", "x EUR", "0.01  ", "2000 EUR"} {
+		if _, _, err := ParseWithCurrency(in, 1000); err == nil {
+			t.Errorf("ParseWithCurrency(%q): want an error", in)
+		}
+	}
+}

@@ -86,6 +86,9 @@ type LeaseParams struct {
 	// by (see store.ClaimParams).
 	Pricing store.Pricing
 	Slots   int
+	// Pool is the worker's pool: a claim holds against its budget (see
+	// store.ClaimParams).
+	Pool string
 }
 
 // Lease claims up to p.Max jobs for the worker, waiting up to p.Wait for
@@ -109,7 +112,7 @@ func (s *Scheduler) Lease(ctx context.Context, p LeaseParams) (Lease, error) {
 		if max > 0 {
 			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{
 				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, OwnerCap: p.OwnerCap,
-				Pricing: p.Pricing, Slots: p.Slots, Now: s.now(),
+				Pricing: p.Pricing, Slots: p.Slots, Pool: p.Pool, Now: s.now(),
 			})
 			if err != nil {
 				return Lease{}, err

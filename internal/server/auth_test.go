@@ -609,6 +609,8 @@ func TestDefaultDeny(t *testing.T) {
 		"POST /v1/worker-tokens":                 {access: "admin", body: `{}`},
 		"GET /v1/audit":                          {access: "admin"},
 		"GET /v1/pools":                          {access: "admin"},
+		"PUT /v1/pools/{name}/budget":            {access: "admin", body: `{"micros":null}`},
+		"GET /v1/pool-budgets":                   {access: "admin"},
 		"GET /v1/workers":                        {access: "user"},
 		"POST /v1/workers":                       {access: "worker", body: `{"id":"wx","slots":1}`},
 		"POST /v1/workers/{id}/heartbeat":        {access: "worker", body: `{}`},

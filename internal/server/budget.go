@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -45,25 +46,14 @@ func (s *Server) setUserBudget(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(client.CodeInvalidRequest, fix, "currency %q is not a three-letter ISO 4217 code such as EUR", req.Currency))
 		return
 	}
-	name := r.PathValue("name")
-	u, err := s.store.GetUserByName(r.Context(), name)
-	if err == nil {
-		u, err = s.store.SetUserBudget(r.Context(), u.ID, req.Micros, req.Currency)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		err = errorf(client.CodeNotFound, "\"rgrid admin user list\" lists the users", "no user %q", name)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.limits.forget()
-	detail := "none"
-	if u.BudgetMicros != nil {
-		detail = money.Format(*u.BudgetMicros) + " " + u.BudgetCurrency + " per month"
-	}
-	s.audit(r, "user.budget", u.Name, detail)
-	writeJSON(w, http.StatusOK, userToAPI(u))
+	s.updateUser(w, r, "user.budget", func(ctx context.Context, id string) (store.User, error) {
+		return s.store.SetUserBudget(ctx, id, req.Micros, req.Currency)
+	}, func(u store.User) string {
+		if u.BudgetMicros == nil {
+			return "none"
+		}
+		return money.Format(*u.BudgetMicros) + " " + u.BudgetCurrency + " per month"
+	})
 }
 
 // budgeted is the request's user when they have a budget, as last read.
@@ -86,6 +76,9 @@ func (s *Server) budgeted(r *http.Request) (store.User, bool) {
 // the request's user's budget, if they have one. release undoes the
 // holds of jobs that were not made after all (nil when nothing is held).
 func (s *Server) holdBudget(w http.ResponseWriter, r *http.Request, jobs []*store.NewJob) (release func(ids ...string), err error) {
+	if err := s.checkPoolBudgets(r.Context()); err != nil {
+		return nil, err
+	}
 	u, ok := s.budgeted(r)
 	if !ok {
 		return func(...string) {}, nil

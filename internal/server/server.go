@@ -364,6 +364,8 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/worker-tokens", accessAdmin, s.createWorkerToken)
 	h("GET /v1/audit", accessAdmin, s.listAudit)
 	h("GET /v1/pools", accessAdmin, s.listPools)
+	h("PUT /v1/pools/{name}/budget", accessAdmin, s.setPoolBudget)
+	h("GET /v1/pool-budgets", accessAdmin, s.listPoolBudgets)
 
 	h("GET /v1/workers", accessUser, s.listWorkers)
 	h("POST /v1/workers", accessWorker, s.registerWorker)

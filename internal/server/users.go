@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -141,10 +142,21 @@ func (s *Server) setUserLimits(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.updateUser(w, r, "user.limits", func(ctx context.Context, id string) (store.User, error) {
+		return s.store.SetUserLimits(ctx, id, req.MaxQueued, req.MaxRunning)
+	}, func(u store.User) string {
+		return fmt.Sprintf("max queued %s, max running %s", limitText(u.MaxQueued), limitText(u.MaxRunning))
+	})
+}
+
+// updateUser changes the user named in the path with set, forgets the
+// cached limits, audits action with detail and answers with the user.
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, action string,
+	set func(ctx context.Context, id string) (store.User, error), detail func(store.User) string) {
 	name := r.PathValue("name")
 	u, err := s.store.GetUserByName(r.Context(), name)
 	if err == nil {
-		u, err = s.store.SetUserLimits(r.Context(), u.ID, req.MaxQueued, req.MaxRunning)
+		u, err = set(r.Context(), u.ID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		err = errorf(client.CodeNotFound, "\"rgrid admin user list\" lists the users", "no user %q", name)
@@ -154,7 +166,7 @@ func (s *Server) setUserLimits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.limits.forget()
-	s.audit(r, "user.limits", u.Name, fmt.Sprintf("max queued %s, max running %s", limitText(u.MaxQueued), limitText(u.MaxRunning)))
+	s.audit(r, action, u.Name, detail(u))
 	writeJSON(w, http.StatusOK, userToAPI(u))
 }
 

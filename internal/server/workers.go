@@ -221,9 +221,24 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	pool := ""
+	if p := caller(r); p.kind == asWorker {
+		pool = p.token.Pool
+	}
+	defaults := store.Limits(req.Defaults)
+	budgeted, err := s.poolBudgeted(r.Context(), pool)
+	switch {
+	case err != nil:
+		s.writeError(w, r, err)
+		return
+	case !budgeted:
+		pool = "" // the claims of a pool without a budget look none up
+	case defaults.TimeoutSeconds == 0:
+		defaults.TimeoutSeconds = int64(s.opts.BudgetJobTimeout / time.Second) // a worst case to hold
+	}
 	l, err := s.sched.Lease(r.Context(), scheduler.LeaseParams{
-		WorkerID: id, Max: req.Max, Wait: wait, Fits: store.Limits(req.Fits), Defaults: store.Limits(req.Defaults),
-		OwnerCap: caps, Pricing: pricing, Slots: slots,
+		WorkerID: id, Max: req.Max, Wait: wait, Fits: store.Limits(req.Fits), Defaults: defaults,
+		OwnerCap: caps, Pricing: pricing, Slots: slots, Pool: pool,
 	})
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("lease for worker %s: %w", id, err))

@@ -185,3 +185,36 @@ func MonthStart(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
+
+// PoolBudget is a pool's monthly budget: Micros of Currency per calendar
+// month (UTC).
+type PoolBudget struct {
+	Pool      string
+	Micros    int64
+	Currency  string
+	UpdatedAt time.Time
+}
+
+// PoolBudgetStore keeps pools' budgets; a claim by a worker of a pool
+// with one holds against it (ClaimParams.Pool).
+type PoolBudgetStore interface {
+	// SetPoolBudget sets a pool's budget, or removes it (micros nil).
+	SetPoolBudget(ctx context.Context, pool string, micros *int64, currency string, now time.Time) error
+	// PoolBudgets lists the pools' budgets by name.
+	PoolBudgets(ctx context.Context) ([]PoolBudget, error)
+	// PoolBudgetUsed is what a pool's budget in currency has used since
+	// periodStart: the holds of its attempts leased or running, and the
+	// cost of those that ended since then.
+	PoolBudgetUsed(ctx context.Context, pool, currency string, periodStart time.Time) (int64, error)
+}
+
+// HoldMicros is the worst case of one attempt charged rate micro-units
+// an hour with a time limit of timeoutSeconds: the limit's cost, rounded
+// up to a micro-unit.
+func HoldMicros(rate, timeoutSeconds int64) int64 {
+	if rate <= 0 || timeoutSeconds <= 0 {
+		return 0
+	}
+	const hour = 3600
+	return rate/hour*timeoutSeconds + (rate%hour*timeoutSeconds+hour-1)/hour
+}

@@ -320,7 +320,12 @@ type ClaimParams struct {
 	// attempt is charged Rate(Pricing, Slots, its limits as claimed).
 	Pricing Pricing
 	Slots   int
-	Now     time.Time
+	// Pool is the claiming worker's pool ("" for none). When the pool has
+	// a budget, the claim leases only jobs whose worst case (HoldMicros of
+	// their rate and time limit) fits what is left of it this month, and
+	// holds it, in one transaction that no other claim of the pool passes.
+	Pool string
+	Now  time.Time
 }
 
 // LoseParams ends a worker's active attempts as lost.
@@ -375,6 +380,7 @@ type Store interface {
 	LeaderStore
 	CostStore
 	BudgetStore
+	PoolBudgetStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

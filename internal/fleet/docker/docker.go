@@ -80,7 +80,7 @@ func (p *Provider) Create(ctx context.Context, spec fleet.MachineSpec) (fleet.Ma
 		Config: &container.Config{
 			Image:      d.Image,
 			Entrypoint: []string{"rgrid"},
-			Cmd:        fleet.WorkerArgs(p.pool, spec.Name, d.ServerURL, "process"),
+			Cmd:        fleet.WorkerArgs(p.pool, spec.Name, d.ServerURL, "process", p.pool.Price()),
 			// The token goes in the environment, never on the command line.
 			Env:      []string{"RGRID_TOKEN=" + spec.Token, "RGRID_DATA_DIR=/var/lib/rgrid"},
 			Labels:   labels,

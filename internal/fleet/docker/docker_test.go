@@ -60,3 +60,32 @@ func TestConformance(t *testing.T) {
 			return prov
 		}})
 }
+
+// A priced pool's worker containers run rgrid worker priced at the pool's
+// price, so that the jobs they run are charged.
+func TestWorkerPriced(t *testing.T) {
+	image := testimages.Worker(t)
+	network := testNetwork(t)
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	hourly := true
+	p := &fleet.Pool{Name: "priced" + hex.EncodeToString(b[:]), Provider: fleet.ProviderDocker, Max: 1, Slots: 1, CPUs: 1, Memory: "1GiB",
+		PricePerHour: "0.0119 EUR", BilledHourly: &hourly,
+		Docker: &fleet.DockerPool{Image: image, Network: network, ServerURL: "http://127.0.0.1:9"}}
+	require.NoError(t, p.Validate())
+	prov, err := docker.New(t.Context(), p)
+	require.NoError(t, err)
+	prov.StopTimeout = 5 * time.Second
+	t.Cleanup(func() { prov.Close() })
+	m, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: fleet.NewMachineName(p.Name), Token: "rgw_x"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = prov.Delete(context.Background(), m) })
+
+	cli, err := client.New(client.FromEnv)
+	require.NoError(t, err)
+	t.Cleanup(func() { cli.Close() })
+	res, err := cli.ContainerInspect(t.Context(), m.ID, client.ContainerInspectOptions{})
+	require.NoError(t, err)
+	cmd := res.Container.Config.Cmd
+	require.Equal(t, []string{"--price-per-hour", "0.0119", "--currency", "EUR", "--billing-period", "1h"}, cmd[len(cmd)-6:], "%q", cmd)
+}

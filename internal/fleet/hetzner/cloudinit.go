@@ -13,9 +13,10 @@ import (
 // rgrid binary and checks its SHA-256, and starts the worker. The token is
 // in the user-data only: never in a log, a label or the command line.
 // Stopping the unit (SIGTERM) drains the worker: no timeout kills a job.
-func CloudInit(p *fleet.Pool, spec fleet.MachineSpec) (string, error) {
+// The worker is priced at price (none when zero).
+func CloudInit(p *fleet.Pool, spec fleet.MachineSpec, price fleet.Price) (string, error) {
 	h := p.Hetzner
-	args := fleet.WorkerArgs(p, spec.Name, h.ServerURL, h.Executor)
+	args := fleet.WorkerArgs(p, spec.Name, h.ServerURL, h.Executor, price)
 	env := "RGRID_TOKEN=" + spec.Token + "\nRGRID_DATA_DIR=/var/lib/rgrid\n"
 	var files strings.Builder
 	if h.CACertFile != "" {

@@ -33,6 +33,10 @@ type fakeAPI struct {
 	creates     []string // "type/location" of every create call
 	deleted     []string // names
 	polls       int      // GET /actions calls
+	// prices are the net hourly prices by "type/location", in EUR, that
+	// GET /pricing answers; pricingGets counts those calls.
+	prices      map[string]string
+	pricingGets int
 }
 
 type fakeServer struct {
@@ -48,7 +52,8 @@ type fakeAction struct {
 
 func newFakeAPI(t *testing.T) *fakeAPI {
 	f := &fakeAPI{t: t, nextID: 100, servers: map[int64]*fakeServer{}, actions: map[int64]*fakeAction{},
-		unavailable: map[string]bool{}, failStart: map[string]string{}}
+		unavailable: map[string]bool{}, failStart: map[string]string{},
+		prices: map[string]string{"cpx31/fsn1": "0.0190000000", "cpx31/nbg1": "0.0195000000", "cx42/fsn1": "0.0269000000", "cx42/nbg1": "0.0268999999"}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -118,6 +123,19 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			out = append(out, a.a)
 		}
 		f.json(w, http.StatusOK, map[string]any{"actions": out, "meta": schema.Meta{Pagination: &schema.MetaPagination{Page: 1, LastPage: 1}}})
+	case r.Method == http.MethodGet && r.URL.Path == "/pricing":
+		f.pricingGets++
+		byType := map[string][]schema.PricingServerTypePrice{}
+		for k, net := range f.prices {
+			st, loc, _ := strings.Cut(k, "/")
+			byType[st] = append(byType[st], schema.PricingServerTypePrice{Location: loc,
+				PriceHourly: schema.Price{Net: net, Gross: net}})
+		}
+		var types []schema.PricingServerType
+		for st, prices := range byType {
+			types = append(types, schema.PricingServerType{ID: int64(len(types) + 1), Name: st, Prices: prices})
+		}
+		f.json(w, http.StatusOK, schema.PricingGetResponse{Pricing: schema.Pricing{Currency: "EUR", VATRate: "19.00", ServerTypes: types}})
 	case r.Method == http.MethodGet && r.URL.Path == "/ssh_keys":
 		var out []schema.SSHKey
 		if q.Get("name") == "ops" {

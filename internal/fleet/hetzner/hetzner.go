@@ -5,7 +5,9 @@
 // that label. A server whose create or start fails is deleted at once
 // (as the Kubernetes cluster-autoscaler's Hetzner provider does), and a
 // server type and location without capacity (resource_unavailable) is
-// skipped for a while, the next pair tried.
+// skipped for a while, the next pair tried. Each worker is priced at the
+// pool's price_per_hour or, without one, at the hourly price Hetzner's
+// pricing API gives its server type in its location (net, without VAT).
 package hetzner
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
 	"github.com/rgrid/rgrid/internal/fleet"
+	"github.com/rgrid/rgrid/internal/money"
 	"github.com/rgrid/rgrid/internal/version"
 )
 
@@ -47,6 +50,7 @@ type Provider struct {
 	mu          sync.Mutex
 	quarantined map[pair]time.Time // until when
 	resolved    *resolved
+	prices      map[pair]fleet.Price // from the pricing API, once
 }
 
 type pair struct{ serverType, location string }
@@ -85,7 +89,7 @@ func New(pool *fleet.Pool, opts Options) (*Provider, error) {
 	if h.Endpoint != "" {
 		copts = append(copts, hcloud.WithEndpoint(h.Endpoint))
 	}
-	return &Provider{pool: pool, c: hcloud.NewClient(copts...), opts: opts, quarantined: map[pair]time.Time{}}, nil
+	return &Provider{pool: pool, c: hcloud.NewClient(copts...), opts: opts, quarantined: map[pair]time.Time{}, prices: map[pair]fleet.Price{}}, nil
 }
 
 func appVersion() string {
@@ -140,10 +144,6 @@ func (p *Provider) Create(ctx context.Context, spec fleet.MachineSpec) (fleet.Ma
 	for k, v := range h.Labels {
 		labels[k] = v
 	}
-	userData, err := CloudInit(p.pool, spec)
-	if err != nil {
-		return fleet.Machine{}, err
-	}
 	var tried []string
 	for _, st := range h.ServerTypes {
 		for _, loc := range h.Locations {
@@ -151,6 +151,14 @@ func (p *Provider) Create(ctx context.Context, spec fleet.MachineSpec) (fleet.Ma
 			if until, q := p.isQuarantined(pr); q {
 				tried = append(tried, fmt.Sprintf("%s in %s (quarantined until %s)", st, loc, until.UTC().Format(time.TimeOnly)))
 				continue
+			}
+			price, err := p.price(ctx, pr)
+			if err != nil {
+				return fleet.Machine{}, err
+			}
+			userData, err := CloudInit(p.pool, spec, price)
+			if err != nil {
+				return fleet.Machine{}, err
 			}
 			m, err := p.createIn(ctx, spec, pr, image, labels, userData, res)
 			if err == nil {
@@ -317,4 +325,66 @@ func notFound(what, key, name, pool string, err error) error {
 		return fmt.Errorf("pool %s: look up %s %q: %w", pool, what, name, err)
 	}
 	return fmt.Errorf("pool %s: %s %q does not exist in the project: fix %s in [pools.hetzner]", pool, what, name, key)
+}
+
+// price is what a machine of pair pr costs an hour: the pool's
+// price_per_hour, or else the pricing API's net hourly price of its
+// server type in its location (read once per pair).
+func (p *Provider) price(ctx context.Context, pr pair) (fleet.Price, error) {
+	if pp := p.pool.Price(); pp.Micros > 0 {
+		return pp, nil
+	}
+	p.mu.Lock()
+	got, ok := p.prices[pr]
+	p.mu.Unlock()
+	if ok {
+		return got, nil
+	}
+	pricing, _, err := p.c.Pricing.Get(ctx)
+	if err != nil {
+		return fleet.Price{}, fmt.Errorf("pool %s: read the price of %s in %s from the pricing API: %w (or set price_per_hour)", p.pool.Name, pr.serverType, pr.location, err)
+	}
+	for _, st := range pricing.ServerTypes {
+		if st.ServerType == nil || st.ServerType.Name != pr.serverType {
+			continue
+		}
+		for _, lp := range st.Pricings {
+			if lp.Location == nil || lp.Location.Name != pr.location {
+				continue
+			}
+			got, err = hourly(lp.Hourly, pricing.Currency)
+			if err != nil {
+				return fleet.Price{}, fmt.Errorf("pool %s: the pricing API's hourly price of %s in %s: %w (set price_per_hour instead)", p.pool.Name, pr.serverType, pr.location, err)
+			}
+			p.mu.Lock()
+			p.prices[pr] = got
+			p.mu.Unlock()
+			return got, nil
+		}
+	}
+	return fleet.Price{}, fmt.Errorf("pool %s: the pricing API has no price for server type %s in %s: fix server_types or locations, or set price_per_hour", p.pool.Name, pr.serverType, pr.location)
+}
+
+// hourly reads an API price ("0.0119000000", net) into micro-units,
+// rounded to the nearest one.
+func hourly(pr hcloud.Price, currency string) (fleet.Price, error) {
+	if pr.Currency != "" {
+		currency = pr.Currency
+	}
+	if !money.IsCurrency(currency) {
+		return fleet.Price{}, fmt.Errorf("currency %q is not an ISO 4217 code", currency)
+	}
+	whole, frac, _ := strings.Cut(pr.Net, ".")
+	round := len(frac) > 6 && frac[6] >= '5'
+	if len(frac) > 6 {
+		frac = frac[:6]
+	}
+	m, err := money.Parse(whole+"."+frac, 1_000_000)
+	if err != nil {
+		return fleet.Price{}, err
+	}
+	if round {
+		m++
+	}
+	return fleet.Price{Micros: m, Currency: currency}, nil
 }

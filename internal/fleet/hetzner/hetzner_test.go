@@ -173,3 +173,52 @@ func TestNewNeedsAToken(t *testing.T) {
 	_, err := hetzner.New(p, hetzner.Options{})
 	require.ErrorContains(t, err, "set RGRID_TEST_NO_SUCH_TOKEN")
 }
+
+// A pool without price_per_hour prices each worker at what the pricing
+// API says its server type costs in its location; one with it, at that.
+func TestPriceFromThePricingAPI(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	api.unavailable["cpx31/fsn1"] = true
+	p := hetznerPool(t, api, "cpu")
+	prov := newProvider(t, p, nil)
+	_, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "x"})
+	require.NoError(t, err)
+	// cpx31 in fsn1 had no capacity: the machine is in nbg1, at its price.
+	ud := api.userData("rgrid-cpu-1")
+	require.Contains(t, ud, "'--price-per-hour' '0.0195' '--currency' 'EUR' '--billing-period' '1h'")
+	_, err = prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-2", Token: "x"})
+	require.NoError(t, err)
+	require.Contains(t, api.userData("rgrid-cpu-2"), "'--price-per-hour' '0.0195'")
+	api.mu.Lock()
+	gets := api.pricingGets
+	api.mu.Unlock()
+	require.Equal(t, 2, gets, "one read per server type and location tried, then the price is kept")
+
+	// More places than a micro-unit round to the nearest one.
+	api.mu.Lock()
+	api.unavailable["cpx31/nbg1"], api.unavailable["cx42/fsn1"] = true, true
+	api.mu.Unlock()
+	_, err = newProvider(t, p, nil).Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-3", Token: "x"})
+	require.NoError(t, err)
+	require.Contains(t, api.userData("rgrid-cpu-3"), "'--price-per-hour' '0.0269'") // cx42 in nbg1: 0.0268999999
+
+	// A pair the API has no price for is an error naming the fix.
+	api.mu.Lock()
+	delete(api.prices, "cpx31/fsn1")
+	delete(api.unavailable, "cpx31/fsn1")
+	api.mu.Unlock()
+	_, err = newProvider(t, p, nil).Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-4", Token: "x"})
+	require.ErrorContains(t, err, "no price for server type cpx31 in fsn1")
+	require.ErrorContains(t, err, "set price_per_hour")
+
+	// price_per_hour set: the API is not asked.
+	api2 := newFakeAPI(t)
+	priced := hetznerPool(t, api2, "cpu")
+	priced.PricePerHour = "0.5 USD"
+	require.NoError(t, priced.Validate())
+	_, err = newProvider(t, priced, nil).Create(t.Context(), fleet.MachineSpec{Pool: priced, Name: "rgrid-cpu-1", Token: "x"})
+	require.NoError(t, err)
+	require.Contains(t, api2.userData("rgrid-cpu-1"), "'--price-per-hour' '0.50' '--currency' 'USD'")
+	require.Zero(t, api2.pricingGets)
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -46,6 +45,11 @@ import (
 // leased writes each job's rate as store.Rate has it for the claiming
 // worker's pricing ($16 price, $17 currency, $18 CPUs, $19 memory, $20
 // slots) and the job's limits as claimed (defaults filled).
+//
+// A claim of a worker whose pool has a budget passes $21, what is left of
+// it (else -1): the select passes over the jobs whose worst case, their
+// time limit at their rate (store.HoldMicros), is more; one with no time
+// limit has none and is passed over too, unless it is free.
 const claimSQL = `
 WITH busy AS (
     SELECT cap_owner AS busy_owner, cap - (SELECT count(*) FROM jobs a
@@ -62,6 +66,8 @@ WITH busy AS (
       AND (batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM batches b
           WHERE b.id = jobs.batch_id AND b.parallelism > 0 AND b.n_running >= b.parallelism))
       AND NOT EXISTS (SELECT 1 FROM busy WHERE busy_owner = jobs.owner_id AND busy_room <= 0)
+      AND ($21::bigint < 0 OR ` + rateSQL + ` = 0 OR (CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END) > 0
+          AND (` + rateSQL + `)::numeric * (CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END) <= $21::numeric * 3600)
     ORDER BY seq
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -96,17 +102,22 @@ WITH busy AS (
         pids = CASE WHEN pids = 0 THEN $10 ELSE pids END,
         timeout_seconds = CASE WHEN timeout_seconds = 0 THEN $11 ELSE timeout_seconds END,
         disk_bytes = CASE WHEN disk_bytes = 0 THEN $13 ELSE disk_bytes END,
-        rate_micros = CASE WHEN $16::bigint <= 0 THEN 0 ELSE floor($16::bigint * least(1.0, greatest(
-            CASE WHEN $18::float8 > 0 AND (CASE WHEN cpus = 0 THEN $9 ELSE cpus END) > 0
-                THEN (CASE WHEN cpus = 0 THEN $9 ELSE cpus END) / $18 ELSE 1.0 / greatest($20::int, 1) END,
-            CASE WHEN $19::bigint > 0 AND (CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END) > 0
-                THEN (CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END)::float8 / $19 ELSE 1.0 / greatest($20::int, 1) END
-        )) + 0.5)::bigint END,
+        rate_micros = ` + rateSQL + `,
         currency = $17
     FROM granted WHERE id = picked_id
     RETURNING ` + jobColumnsScript + `
 )
 SELECT ` + jobColumnsScript + ` FROM leased ORDER BY seq`
+
+// rateSQL is a queued job's rate as store.Rate has it for the claiming
+// worker's pricing, its limits filled from the defaults ($8 memory, $9
+// CPUs).
+const rateSQL = `CASE WHEN $16::bigint <= 0 THEN 0 ELSE floor($16::bigint * least(1.0, greatest(
+            CASE WHEN $18::float8 > 0 AND (CASE WHEN cpus = 0 THEN $9 ELSE cpus END) > 0
+                THEN (CASE WHEN cpus = 0 THEN $9 ELSE cpus END) / $18 ELSE 1.0 / greatest($20::int, 1) END,
+            CASE WHEN $19::bigint > 0 AND (CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END) > 0
+                THEN (CASE WHEN memory_bytes = 0 THEN $8 ELSE memory_bytes END)::float8 / $19 ELSE 1.0 / greatest($20::int, 1) END
+        )) + 0.5)::bigint END`
 
 // ClaimJobs leases up to p.Max queued jobs that fit p.Fits, oldest first, to
 // p.WorkerID, filling their unset limits from p.Defaults. The queue is read
@@ -118,6 +129,12 @@ SELECT ` + jobColumnsScript + ` FROM leased ORDER BY seq`
 func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
 	if p.Max <= 0 {
 		return nil, nil
+	}
+	if p.Pool != "" {
+		jobs, budgeted, err := s.claimBudgeted(ctx, p)
+		if budgeted || err != nil {
+			return jobs, err
+		}
 	}
 	var jobs []store.Job
 	owners, caps := store.CapArrays(p.OwnerCap)
@@ -132,7 +149,7 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 			p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
 			p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
 			p.Fits.DiskBytes, p.Defaults.DiskBytes, owners, caps,
-			p.Pricing.PriceMicros, p.Pricing.Currency, p.Pricing.CPUs, p.Pricing.MemoryBytes, p.Slots)
+			p.Pricing.PriceMicros, p.Pricing.Currency, p.Pricing.CPUs, p.Pricing.MemoryBytes, p.Slots, int64(-1))
 		if err != nil {
 			if len(jobs) > 0 {
 				break // those are leased: hand them out; the next claim retries
@@ -149,6 +166,61 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	return jobs, nil
 }
 
+// claimBudgeted is a claim of a worker of pool p.Pool when the pool has a
+// budget (budgeted false when it has none): in one transaction holding
+// the pool_budgets row locked, so that the claims of the pool's workers
+// pass one at a time, it reads what is left of the budget this month and
+// leases one job at a time whose worst case fits it, holding it
+// (pool_holds), up to p.Max.
+func (s *Store) claimBudgeted(ctx context.Context, p store.ClaimParams) (jobs []store.Job, budgeted bool, err error) {
+	owners, caps := store.CapArrays(p.OwnerCap)
+	now := nowOr(p.Now)
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var micros int64
+		var currency string
+		err := tx.QueryRow(ctx, `SELECT micros, currency FROM pool_budgets WHERE pool = $1 FOR UPDATE`, p.Pool).Scan(&micros, &currency)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		budgeted = true
+		var used int64
+		if err := tx.QueryRow(ctx, poolUsedSQL, p.Pool, currency, store.MonthStart(now)).Scan(&used); err != nil {
+			return err
+		}
+		left := micros - used
+		if used >= micros || p.Pricing.PriceMicros > 0 && p.Pricing.Currency != currency {
+			return nil // used up, or a worker priced in another currency
+		}
+		for len(jobs) < p.Max {
+			got, err := pinnedPlan(ctx, tx, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, true) },
+				claimSQL, p.WorkerID, 1, now,
+				p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids, p.Fits.TimeoutSeconds,
+				p.Defaults.MemoryBytes, p.Defaults.CPUs, p.Defaults.Pids, p.Defaults.TimeoutSeconds,
+				p.Fits.DiskBytes, p.Defaults.DiskBytes, owners, caps,
+				p.Pricing.PriceMicros, p.Pricing.Currency, p.Pricing.CPUs, p.Pricing.MemoryBytes, p.Slots, left)
+			if err != nil || len(got) == 0 {
+				return err
+			}
+			j := got[0]
+			hold := store.HoldMicros(j.RateMicros, j.Limits.TimeoutSeconds)
+			if _, err := tx.Exec(ctx, `INSERT INTO pool_holds (job_id, attempt, pool, micros, currency, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, j.ID, j.Attempt, p.Pool, hold, currency, now); err != nil {
+				return err
+			}
+			left -= hold
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, true, fmt.Errorf("claim jobs for worker %s of pool %s: %w", p.WorkerID, p.Pool, err)
+	}
+	return jobs, budgeted, nil
+}
+
 // maxClaimRounds bounds the statements of one claim: each round after
 // the first follows one that leased items of a batch.
 const maxClaimRounds = 8
@@ -159,7 +231,9 @@ const maxClaimRounds = 8
 // swing between nearly empty and large faster than ANALYZE follows. The
 // settings are local to the statement's implicit transaction (a batch of
 // two, one round trip).
-func pinnedPlan[T any](ctx context.Context, pool *pgxpool.Pool, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+func pinnedPlan[T any](ctx context.Context, pool interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)`)
 	b.Queue(sql, args...)

@@ -149,3 +149,60 @@ func (s *Store) ReleaseHolds(ctx context.Context, jobIDs []string) error {
 	}
 	return nil
 }
+
+// poolUsedSQL is what pool $1's budget in currency $2 has used since $3:
+// each hold of an attempt leased or running at its amount, each of an
+// attempt that ended since $3 at its cost (rounded as store.Cost rounds),
+// the attempt's record apart from its job or, for the latest, the job row.
+const poolUsedSQL = `SELECT coalesce(sum(CASE
+    WHEN a.job_id IS NULL AND j.attempt = h.attempt AND j.state IN ('leased', 'running') THEN h.micros
+    WHEN a.job_id IS NOT NULL THEN CASE WHEN a.started_at IS NOT NULL AND a.finished_at > a.started_at AND a.finished_at >= $3
+        THEN (a.rate_micros * floor(extract(epoch FROM a.finished_at - a.started_at) * 1000)::bigint + 1800000) / 3600000 ELSE 0 END
+    WHEN j.attempt = h.attempt THEN CASE WHEN j.started_at IS NOT NULL AND j.finished_at > j.started_at AND j.finished_at >= $3
+        THEN (j.rate_micros * floor(extract(epoch FROM j.finished_at - j.started_at) * 1000)::bigint + 1800000) / 3600000 ELSE 0 END
+    ELSE 0 END), 0)::bigint
+FROM pool_holds h JOIN jobs j ON j.id = h.job_id
+LEFT JOIN job_attempts a ON a.job_id = h.job_id AND a.number = h.attempt
+WHERE h.pool = $1 AND h.currency = $2`
+
+// SetPoolBudget sets or removes a pool's budget.
+func (s *Store) SetPoolBudget(ctx context.Context, pool string, micros *int64, currency string, now time.Time) error {
+	var err error
+	if micros == nil {
+		_, err = s.pool.Exec(ctx, `DELETE FROM pool_budgets WHERE pool = $1`, pool)
+	} else {
+		_, err = s.pool.Exec(ctx, `INSERT INTO pool_budgets (pool, micros, currency, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (pool) DO UPDATE SET micros = $2, currency = $3, updated_at = $4`, pool, *micros, currency, nowOr(now))
+	}
+	if err != nil {
+		return fmt.Errorf("set the budget of pool %s: %w", pool, err)
+	}
+	return nil
+}
+
+// PoolBudgets lists the pools' budgets by name.
+func (s *Store) PoolBudgets(ctx context.Context) ([]store.PoolBudget, error) {
+	rows, err := s.pool.Query(ctx, `SELECT pool, micros, currency, updated_at FROM pool_budgets ORDER BY pool`)
+	if err != nil {
+		return nil, fmt.Errorf("list pool budgets: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PoolBudget, error) {
+		var b store.PoolBudget
+		err := r.Scan(&b.Pool, &b.Micros, &b.Currency, &b.UpdatedAt)
+		b.UpdatedAt = b.UpdatedAt.UTC()
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pool budgets: %w", err)
+	}
+	return out, nil
+}
+
+// PoolBudgetUsed is what the pool's budget has used since periodStart.
+func (s *Store) PoolBudgetUsed(ctx context.Context, pool, currency string, periodStart time.Time) (int64, error) {
+	var used int64
+	if err := s.pool.QueryRow(ctx, poolUsedSQL, pool, currency, periodStart).Scan(&used); err != nil {
+		return 0, fmt.Errorf("budget of pool %s: %w", pool, err)
+	}
+	return used, nil
+}

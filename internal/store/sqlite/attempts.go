@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // claimCandidatesSQL selects queued jobs that fit, oldest first, after a
 // seq: items of a batch at its parallelism as stored, or of a batch in the
 // JSON list ?9 (found full by this claim), are passed over.
-const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, ''), owner_id FROM jobs WHERE state = 'queued'
+const claimCandidatesSQL = `SELECT seq, coalesce(batch_id, ''), owner_id, cpus, memory_bytes, timeout_seconds FROM jobs WHERE state = 'queued'
 	AND (?1 = 0 OR memory_bytes <= ?1) AND (?2 = 0 OR cpus <= ?2)
 	AND (?3 = 0 OR pids <= ?3) AND (?4 = 0 OR timeout_seconds <= ?4)
 	AND (?5 = 0 OR disk_bytes <= ?5)
@@ -61,7 +62,11 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 	var jobs []store.Job
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		jobs = jobs[:0]
-		seqs, err := claimable(ctx, tx, p)
+		budget, err := poolBudgetLeft(ctx, tx, p)
+		if err != nil || budget != nil && budget.left < 0 {
+			return err
+		}
+		seqs, err := claimable(ctx, tx, p, budget)
 		if err != nil || len(seqs) == 0 {
 			return err
 		}
@@ -74,6 +79,15 @@ func (s *Store) ClaimJobs(ctx context.Context, p store.ClaimParams) ([]store.Job
 			p.Defaults.DiskBytes, p.Pricing.PriceMicros, p.Pricing.Currency, p.Pricing.CPUs,
 			p.Pricing.MemoryBytes, p.Slots); err != nil {
 			return err
+		}
+		if budget != nil {
+			for _, j := range jobs {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO pool_holds (job_id, attempt, pool, micros, currency, created_at)
+					VALUES (?, ?, ?, ?, ?, ?)`, j.ID, j.Attempt, p.Pool, store.HoldMicros(j.RateMicros, j.Limits.TimeoutSeconds),
+					budget.currency, nanos(nowOr(p.Now))); err != nil {
+					return err
+				}
+			}
 		}
 		d := batchDeltas{}
 		for _, j := range jobs {
@@ -128,8 +142,43 @@ func ownerRooms(ctx context.Context, tx *sql.Tx, caps map[string]int) (map[strin
 	return rooms, rows.Err()
 }
 
-// claimable returns the seqs of up to p.Max jobs a claim may lease.
-func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, error) {
+// budgetLeft is what is left of the claiming worker's pool's budget
+// this month: left < 0 takes nothing (used up, or the worker is priced in
+// another currency than the budget).
+type budgetLeft struct {
+	left     int64
+	currency string
+}
+
+// poolBudgetLeft reads what is left of p.Pool's budget (nil: no budget),
+// in the claim's write transaction, which no other claim passes.
+func poolBudgetLeft(ctx context.Context, tx *sql.Tx, p store.ClaimParams) (*budgetLeft, error) {
+	if p.Pool == "" {
+		return nil, nil
+	}
+	var b budgetLeft
+	var micros int64
+	err := tx.QueryRowContext(ctx, `SELECT micros, currency FROM pool_budgets WHERE pool = ?`, p.Pool).Scan(&micros, &b.currency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var used int64
+	if err := tx.QueryRowContext(ctx, poolUsedSQL, p.Pool, b.currency, nanos(store.MonthStart(nowOr(p.Now)))).Scan(&used); err != nil {
+		return nil, err
+	}
+	b.left = micros - used
+	if used >= micros || p.Pricing.PriceMicros > 0 && p.Pricing.Currency != b.currency {
+		b.left = -1
+	}
+	return &b, nil
+}
+
+// claimable returns the seqs of up to p.Max jobs a claim may lease: of
+// those whose worst case fits budget, when there is one.
+func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams, budget *budgetLeft) ([]int64, error) {
 	type room struct{ left int }
 	var (
 		seqs      []int64
@@ -158,19 +207,26 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, e
 			return nil, err
 		}
 		want := p.Max - len(seqs)
+		page := want
+		if budget != nil {
+			// Jobs whose worst case does not fit are read past: in pages
+			// large enough that a queue of them is read in few statements.
+			page = max(want, budgetPage)
+		}
 		rows, err := tx.QueryContext(ctx, claimCandidatesSQL, p.Fits.MemoryBytes, p.Fits.CPUs, p.Fits.Pids,
-			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, want, string(fullList), string(usersList))
+			p.Fits.TimeoutSeconds, p.Fits.DiskBytes, after, page, string(fullList), string(usersList))
 		if err != nil {
 			return nil, err
 		}
 		type cand struct {
 			seq          int64
 			batch, owner string
+			limits       store.Limits
 		}
 		var cands []cand
 		for rows.Next() {
 			var c cand
-			if err := rows.Scan(&c.seq, &c.batch, &c.owner); err != nil {
+			if err := rows.Scan(&c.seq, &c.batch, &c.owner, &c.limits.CPUs, &c.limits.MemoryBytes, &c.limits.TimeoutSeconds); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -184,7 +240,17 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, e
 		}
 		passed := false
 		for _, c := range cands {
+			if len(seqs) >= p.Max {
+				break
+			}
 			after = c.seq
+			var hold int64
+			if budget != nil {
+				if hold = candidateHold(p, c.limits); hold > budget.left {
+					passed = true // its worst case does not fit what is left
+					continue
+				}
+			}
 			if n, capped := owners[c.owner]; capped && n <= 0 {
 				passed = true // the owner's room ran out in this claim
 				if !slices.Contains(fullUsers, c.owner) {
@@ -194,6 +260,9 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, e
 			}
 			take := func() {
 				seqs = append(seqs, c.seq)
+				if budget != nil {
+					budget.left -= hold
+				}
 				if _, capped := owners[c.owner]; capped {
 					owners[c.owner]--
 				}
@@ -223,11 +292,34 @@ func claimable(ctx context.Context, tx *sql.Tx, p store.ClaimParams) ([]int64, e
 			r.left--
 			take()
 		}
-		if !passed || len(cands) < want {
+		if !passed || len(cands) < page {
 			break // no batch or owner held the claim back, or the queue gave all it had
 		}
 	}
 	return seqs, nil
+}
+
+// budgetPage is how many queued jobs a claim against a pool's budget
+// reads at a time.
+const budgetPage = 256
+
+// candidateHold is the worst case of a queued job with limits l claimed
+// as p says: its limits filled from p.Defaults, at p's rate for them.
+func candidateHold(p store.ClaimParams, l store.Limits) int64 {
+	if l.CPUs == 0 {
+		l.CPUs = p.Defaults.CPUs
+	}
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = p.Defaults.MemoryBytes
+	}
+	if l.TimeoutSeconds == 0 {
+		l.TimeoutSeconds = p.Defaults.TimeoutSeconds
+	}
+	rate := store.Rate(p.Pricing, p.Slots, l)
+	if rate > 0 && l.TimeoutSeconds <= 0 {
+		return math.MaxInt64 // no time limit: no worst case, never fits
+	}
+	return store.HoldMicros(rate, l.TimeoutSeconds)
 }
 
 // checkCurrent returns the job's state when ref is its current attempt and

@@ -163,3 +163,60 @@ func (s *Store) ReleaseHolds(ctx context.Context, jobIDs []string) error {
 		return nil
 	})
 }
+
+// poolUsedSQL is what pool ?1's budget in currency ?2 has used since ?3:
+// each hold of an attempt leased or running at its amount, each of an
+// attempt that ended since ?3 at its cost (rounded as store.Cost rounds),
+// the attempt's record apart from its job or, for the latest, the job row.
+const poolUsedSQL = `SELECT coalesce(sum(CASE
+    WHEN a.job_id IS NULL AND j.attempt = h.attempt AND j.state IN ('leased', 'running') THEN h.micros
+    WHEN a.job_id IS NOT NULL THEN CASE WHEN a.started_at IS NOT NULL AND a.finished_at > a.started_at AND a.finished_at >= ?3
+        THEN (a.rate_micros * ((a.finished_at - a.started_at) / 1000000) + 1800000) / 3600000 ELSE 0 END
+    WHEN j.attempt = h.attempt THEN CASE WHEN j.started_at IS NOT NULL AND j.finished_at > j.started_at AND j.finished_at >= ?3
+        THEN (j.rate_micros * ((j.finished_at - j.started_at) / 1000000) + 1800000) / 3600000 ELSE 0 END
+    ELSE 0 END), 0)
+FROM pool_holds h JOIN jobs j ON j.id = h.job_id
+LEFT JOIN job_attempts a ON a.job_id = h.job_id AND a.number = h.attempt
+WHERE h.pool = ?1 AND h.currency = ?2`
+
+// SetPoolBudget sets or removes a pool's budget.
+func (s *Store) SetPoolBudget(ctx context.Context, pool string, micros *int64, currency string, now time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if micros == nil {
+			_, err := tx.ExecContext(ctx, `DELETE FROM pool_budgets WHERE pool = ?`, pool)
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO pool_budgets (pool, micros, currency, updated_at) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (pool) DO UPDATE SET micros = ?2, currency = ?3, updated_at = ?4`, pool, *micros, currency, nanos(nowOr(now)))
+		return err
+	})
+}
+
+// PoolBudgets lists the pools' budgets by name.
+func (s *Store) PoolBudgets(ctx context.Context) ([]store.PoolBudget, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT pool, micros, currency, updated_at FROM pool_budgets ORDER BY pool`)
+	if err != nil {
+		return nil, fmt.Errorf("list pool budgets: %w", err)
+	}
+	defer rows.Close()
+	var out []store.PoolBudget
+	for rows.Next() {
+		var b store.PoolBudget
+		var at int64
+		if err := rows.Scan(&b.Pool, &b.Micros, &b.Currency, &at); err != nil {
+			return nil, fmt.Errorf("list pool budgets: %w", err)
+		}
+		b.UpdatedAt = fromNanos(at)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// PoolBudgetUsed is what the pool's budget has used since periodStart.
+func (s *Store) PoolBudgetUsed(ctx context.Context, pool, currency string, periodStart time.Time) (int64, error) {
+	var used int64
+	if err := s.r.QueryRowContext(ctx, poolUsedSQL, pool, currency, nanos(periodStart)).Scan(&used); err != nil {
+		return 0, fmt.Errorf("budget of pool %s: %w", pool, err)
+	}
+	return used, nil
+}

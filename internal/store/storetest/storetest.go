@@ -92,6 +92,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("BudgetHolds", func(t *testing.T) { t.Parallel(); testBudgetHolds(t, open(t)) })
 	t.Run("BudgetHoldsRace", func(t *testing.T) { t.Parallel(); testBudgetHoldsRace(t, open(t)) })
 	t.Run("BudgetSpentAgrees", func(t *testing.T) { t.Parallel(); testBudgetSpentAgrees(t, open(t)) })
+	t.Run("PoolBudgets", func(t *testing.T) { t.Parallel(); testPoolBudgets(t, open(t)) })
+	t.Run("PoolBudgetsRace", func(t *testing.T) { t.Parallel(); testPoolBudgetsRace(t, open(t)) })
 	t.Run("BatchCreate", func(t *testing.T) { t.Parallel(); testBatchCreate(t, open(t)) })
 	t.Run("BatchIdempotent", func(t *testing.T) { t.Parallel(); testBatchIdempotent(t, open(t)) })
 	t.Run("BatchList", func(t *testing.T) { t.Parallel(); testBatchList(t, open(t)) })
