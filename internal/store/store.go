@@ -375,6 +375,7 @@ type Store interface {
 	LeaderStore
 	CostStore
 	BudgetStore
+	StartTimesStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)
