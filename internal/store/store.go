@@ -370,12 +370,12 @@ type ReadLogsParams struct {
 // state change means is decided by the Decide functions of this package
 // (transition.go); an implementation reads and writes rows.
 type Store interface {
-	StartTimesStore
 	BatchStore
 	AuthStore
 	LeaderStore
 	CostStore
 	BudgetStore
+	StartTimesStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

@@ -146,8 +146,8 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		Image: j.RuntimeImage, Command: j.RuntimeCommand,
 		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: jobEnv(j.Job.Env),
 		Limits: w.limits(j.Job.Limits), Network: j.Job.Network, Requirements: j.Job.Requirements,
-		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr), System: ship.writer(client.System),
-		Collect: w.collector(ctx, a, inputs),
+		Stdout: a.clock.writer(ship.writer(client.Stdout)), Stderr: a.clock.writer(ship.writer(client.Stderr)),
+		System: ship.writer(client.System), Collect: w.collector(ctx, a, inputs), Times: &a.clock.times,
 	}
 	if j.Stdin != nil {
 		rc, err := w.blobs.open(ctx, j.Stdin.SHA256)
@@ -173,9 +173,6 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 			return nil
 		}
 	}
-	// The start's phases: the executor times its steps, the first byte of
-	// stdout or stderr ends the wait for output.
-	spec.Stdout, spec.Stderr, spec.Times = a.clock.writer(spec.Stdout), a.clock.writer(spec.Stderr), &a.clock.times
 	log.Info("starting job", "file", spec.FileName, "runtime", j.Job.Runtime)
 	startAt := time.Now()
 	h, err := w.opts.Executor.Start(ctx, spec)
