@@ -211,6 +211,33 @@ type Attempt struct {
 	// worker. An attempt that never started costs nothing.
 	RateMicrosPerHour int64  `json:"rate_micros_per_hour,omitempty"`
 	Cost              *Money `json:"cost,omitempty"`
+	// Start is where the attempt's start went (only from GET
+	// /v1/jobs/{id}).
+	Start *StartTimes `json:"start,omitempty"`
+}
+
+// StartTimes is where an attempt's start went, phase by phase, each a
+// duration in nanoseconds. A phase is absent (zero) when the attempt did
+// not reach it, its executor has no such step (no image for host
+// processes) or its worker did not measure it (an older worker, a run
+// adopted after a restart of the worker).
+type StartTimes struct {
+	// Lease: from the job being queued (submitted, or queued again after
+	// the previous attempt) to this attempt's lease by a worker. The
+	// server measures it; a worker's report leaves it out.
+	Lease time.Duration `json:"lease_ns,omitempty"`
+	// Image: the image (and the requirements' environment) made ready on
+	// the worker, pulled or built if missing.
+	Image time.Duration `json:"image_ns,omitempty"`
+	// Stage: the script and the job's inputs written into its working
+	// directory.
+	Stage time.Duration `json:"stage_ns,omitempty"`
+	// Container: the container created and started, until the job's
+	// process runs.
+	Container time.Duration `json:"container_ns,omitempty"`
+	// FirstByte: from the process running to its first byte of output,
+	// or to its exit when it printed nothing.
+	FirstByte time.Duration `json:"first_byte_ns,omitempty"`
 }
 
 // JobList is one page of GET /v1/jobs, newest first.
@@ -439,6 +466,9 @@ type ResultReport struct {
 	// blob uploaded first), and OutputsSkipped what collection left out.
 	Outputs        *Manifest       `json:"outputs,omitempty"`
 	OutputsSkipped []SkippedOutput `json:"outputs_skipped,omitempty"`
+	// StartTimes is how long the steps of the attempt's start took, as
+	// the worker measured them (Lease left out); nil when it did not.
+	StartTimes *StartTimes `json:"start_times,omitempty"`
 }
 
 // ReportsRequest is the body of POST /v1/workers/{id}/reports: a worker's

@@ -2,7 +2,11 @@
 // container: the wall time of "rgrid run hello.py" against a warm server
 // and Docker worker, next to "docker run --rm IMAGE python3 hello.py" on the
 // same machine, median of N runs each, interleaved in one run. Each run
-// prints its two samples as RESULT lines (bench/README.md).
+// prints its two samples as RESULT lines (bench/README.md), and the phases
+// of the rgrid run's start as the server recorded them (GET /v1/jobs/{id}:
+// lease, image, stage, container, first byte), whose medians it prints at
+// the end. hello.py sits alone in a directory of its own: rgrid run sends
+// the script's directory as the job's inputs.
 //
 //	go run ./bench/runoverhead -n 10 -image rgrid-test/python:3.11
 package main
@@ -19,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/bench/internal/benchkit"
+	"github.com/rgrid/rgrid/client"
 )
 
 var (
@@ -26,6 +31,22 @@ var (
 		Desc: "rgrid run hello.py, warm server (SQLite) + docker worker, wall time"}
 	figDocker = benchkit.Figure{Name: "run.docker", Unit: "ms",
 		Desc: "docker run --rm IMAGE python3 hello.py, wall time"}
+	// The phases of the rgrid run's start, as GET /v1/jobs/{id} returns them.
+	figPhases = []struct {
+		fig benchkit.Figure
+		of  func(client.StartTimes) time.Duration
+	}{
+		{benchkit.Figure{Name: "run.rgrid.lease", Unit: "ms", Desc: "of run.rgrid: submitted to leased by the worker"},
+			func(s client.StartTimes) time.Duration { return s.Lease }},
+		{benchkit.Figure{Name: "run.rgrid.image", Unit: "ms", Desc: "of run.rgrid: the image made ready (present: inspected)"},
+			func(s client.StartTimes) time.Duration { return s.Image }},
+		{benchkit.Figure{Name: "run.rgrid.stage", Unit: "ms", Desc: "of run.rgrid: the script and its directory staged"},
+			func(s client.StartTimes) time.Duration { return s.Stage }},
+		{benchkit.Figure{Name: "run.rgrid.container", Unit: "ms", Desc: "of run.rgrid: container created and started"},
+			func(s client.StartTimes) time.Duration { return s.Container }},
+		{benchkit.Figure{Name: "run.rgrid.firstbyte", Unit: "ms", Desc: "of run.rgrid: process started to its first output byte"},
+			func(s client.StartTimes) time.Duration { return s.FirstByte }},
+	}
 )
 
 func main() {
@@ -42,7 +63,13 @@ func run(ctx context.Context, n int, image string) error {
 	}
 	defer k.Close()
 	dir, bin := k.Dir, k.Bin
-	hello := filepath.Join(dir, "hello.py")
+	// Not beside the binary and the database: the script's directory is
+	// the job's working directory, sent with it.
+	scriptDir := filepath.Join(dir, "script")
+	if err := os.Mkdir(scriptDir, 0o700); err != nil {
+		return err
+	}
+	hello := filepath.Join(scriptDir, "hello.py")
 	if err := os.WriteFile(hello, []byte("print('Hello from RGrid!')\n"), 0o600); err != nil {
 		return err
 	}
@@ -55,19 +82,35 @@ func run(ctx context.Context, n int, image string) error {
 		return err
 	}
 	env := append(k.Env, "RGRID_SERVER="+url)
+	c, err := client.New(url, "")
+	if err != nil {
+		return err
+	}
+	// lastStart is the start times of the newest job, the run just made.
+	lastStart := func() (client.StartTimes, error) {
+		l, err := c.Jobs(ctx, client.ListOptions{Limit: 1})
+		if err != nil || len(l.Jobs) != 1 {
+			return client.StartTimes{}, fmt.Errorf("list the jobs: %v (%d)", err, len(l.Jobs))
+		}
+		j, err := c.Job(ctx, l.Jobs[0].ID)
+		if err != nil || len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Start == nil {
+			return client.StartTimes{}, fmt.Errorf("job %s has no start times (%v)", l.Jobs[0].ID, err)
+		}
+		return *j.Attempts[len(j.Attempts)-1].Start, nil
+	}
 
 	rgrid := func() error {
-		c := exec.CommandContext(ctx, bin, "run", hello)
-		c.Env = env
-		out, err := c.CombinedOutput()
+		cmd := exec.CommandContext(ctx, bin, "run", hello)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Hello") {
 			return fmt.Errorf("rgrid run: %v %s", err, out)
 		}
 		return nil
 	}
 	docker := func() error {
-		c := exec.CommandContext(ctx, "docker", "run", "--rm", "-v", dir+":/b:ro", image, "python3", "/b/hello.py")
-		out, err := c.CombinedOutput()
+		cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "-v", scriptDir+":/b:ro", image, "python3", "/b/hello.py")
+		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Hello") {
 			return fmt.Errorf("docker run: %v %s", err, out)
 		}
@@ -81,6 +124,7 @@ func run(ctx context.Context, n int, image string) error {
 		return err
 	}
 	var rg, dk []time.Duration
+	phases := make([][]time.Duration, len(figPhases))
 	for range n {
 		d, err := benchkit.Timed(rgrid)
 		if err != nil {
@@ -88,6 +132,14 @@ func run(ctx context.Context, n int, image string) error {
 		}
 		rg = append(rg, d)
 		figRGrid.Report(msf(d))
+		st, err := lastStart()
+		if err != nil {
+			return err
+		}
+		for i, p := range figPhases {
+			phases[i] = append(phases[i], p.of(st))
+			p.fig.Report(msf(p.of(st)))
+		}
 		if d, err = benchkit.Timed(docker); err != nil {
 			return err
 		}
@@ -99,6 +151,14 @@ func run(ctx context.Context, n int, image string) error {
 	fmt.Printf("rgrid run hello.py (warm server + docker worker): median %s (min %s, max %s)\n", ms(mr), ms(slices.Min(rg)), ms(slices.Max(rg)))
 	fmt.Printf("docker run --rm IMAGE python3 hello.py:           median %s (min %s, max %s)\n", ms(md), ms(slices.Min(dk)), ms(slices.Max(dk)))
 	fmt.Printf("ratio rgrid/docker: %.2f× (target ≤ 1.25×)\n", float64(mr)/float64(md))
+	fmt.Printf("rgrid run's start, median of each phase:")
+	var sum time.Duration
+	for i, p := range figPhases {
+		m := benchkit.Median(phases[i])
+		sum += m
+		fmt.Printf(" %s %.1f ms;", strings.TrimPrefix(p.fig.Name, "run.rgrid."), msf(m))
+	}
+	fmt.Printf(" together %.0f ms of the %s\n", msf(sum), ms(mr))
 	return nil
 }
 

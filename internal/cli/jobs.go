@@ -24,7 +24,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newStatusCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var asJSON, verbose bool
 	cmd := &cobra.Command{
 		Use:   "status JOB",
 		Short: "Show a job's state, result and attempts",
@@ -43,10 +43,14 @@ func newStatusCmd(e *env) *cobra.Command {
 				return printJSON(e.stdout, j)
 			}
 			printStatus(e.stdout, j)
+			if verbose {
+				printStartTimes(e.stdout, j)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job as JSON")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also show where each attempt's start went (lease, image, stage, container, first byte)")
 	addClientFlags(cmd)
 	return cmd
 }
@@ -125,6 +129,39 @@ func printStatus(w io.Writer, j client.Job) {
 			a.LeasedAt.Local().Format(time.TimeOnly), ran, detail)
 	}
 	tw.Flush()
+}
+
+// printStartTimes shows, per attempt, how long each phase of its start
+// took, in milliseconds ("-": not reached, or not measured).
+func printStartTimes(w io.Writer, j client.Job) {
+	if len(j.Attempts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Start (ms):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "#\tLEASE\tIMAGE\tSTAGE\tCONTAINER\tFIRST BYTE\tTOTAL\t")
+	for _, a := range j.Attempts {
+		var st client.StartTimes
+		if a.Start != nil {
+			st = *a.Start
+		}
+		phases := []time.Duration{st.Lease, st.Image, st.Stage, st.Container, st.FirstByte}
+		var total time.Duration
+		fmt.Fprintf(tw, "%d\t", a.Number)
+		for _, d := range phases {
+			total += d
+			fmt.Fprintf(tw, "%s\t", phaseMillis(d))
+		}
+		fmt.Fprintf(tw, "%s\t\n", phaseMillis(total))
+	}
+	tw.Flush()
+}
+
+func phaseMillis(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond))
 }
 
 func describeLimits(l client.Limits) string {

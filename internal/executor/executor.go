@@ -110,6 +110,28 @@ type Spec struct {
 	// System, if not nil, receives the platform's own lines for the user
 	// (image pull progress, notices), never mixed into the script's output.
 	System io.Writer
+
+	// Times, when set, receives how long the steps of the start took,
+	// filled as Start goes (also when it fails part way).
+	Times *StartTimes
+}
+
+// StartTimes is how long each step of a start took; a step the executor
+// does not have, or did not reach, stays zero.
+type StartTimes struct {
+	// Image: the run's image (and its requirements' environment) made
+	// ready, pulled or built if missing.
+	Image time.Duration
+	// Stage: the script and the job's inputs written into its working
+	// directory.
+	Stage time.Duration
+	// Container: the container (or process) created and started, until
+	// the job's process runs.
+	Container time.Duration
+	// Running is when the job's process was started, the start of the
+	// wait for its first byte (an executor whose output may come before
+	// it knows the process runs leaves that to the worker to count as 0).
+	Running time.Time
 }
 
 // CheckFileName says whether FileName is one an executor may run: a base

@@ -279,6 +279,12 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := withCost(jobToAPI(j, atts), atts, s.opts.Now())
+	times, err := s.store.StartTimes(r.Context(), j.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out = withStartTimes(out, times)
 	f, err := s.jobFilesOf(r.Context(), j.ID)
 	if err == nil {
 		out.Files, err = filesSummary(f)

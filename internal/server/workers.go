@@ -414,6 +414,11 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	times, bad := startTimesOf(ref, req.StartTimes)
+	if bad != nil {
+		s.writeError(w, r, bad)
+		return
+	}
 	p := store.FinishParams{
 		JobID: ref.JobID, Attempt: ref.Attempt, State: store.State(req.State), ExitCode: req.ExitCode,
 		Reason: req.Reason, Message: req.Message, Failure: failure, Started: req.Started, Outputs: outputs,
@@ -425,6 +430,9 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.resultRecorded(j, p, false)
+	if times != nil {
+		s.recordStartTimes(r.Context(), []store.StartTimes{*times})
+	}
 	s.log.Info("job finished", "job", j.ID, "attempt", ref.Attempt, "state", j.State, "reason", j.Reason)
 	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
 }
@@ -568,6 +576,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		// the others are recorded together. at[k] is ps[k]'s result.
 		ps := make([]store.FinishParams, 0, len(req.Results))
 		at := make([]int, 0, len(req.Results))
+		times := make([]*store.StartTimes, 0, len(req.Results)) // ps[k]'s
 		for i, res := range req.Results {
 			if e := refused[len(req.Starts)+i]; e != nil {
 				resp.Results[i].Error = e.toClient()
@@ -583,6 +592,11 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 				s.writeError(w, r, err)
 				return
 			}
+			st, bad := startTimesOf(store.AttemptRef{JobID: res.JobID, Attempt: res.Attempt}, res.StartTimes)
+			if bad != nil {
+				s.writeError(w, r, bad.with("index", i))
+				return
+			}
 			outputs, err := s.outputs(r.Context(), res.ResultReport)
 			var ae *apiError
 			if errors.As(err, &ae) {
@@ -596,17 +610,21 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 			ps = append(ps, store.FinishParams{JobID: res.JobID, Attempt: res.Attempt, State: store.State(res.State),
 				ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Failure: failure,
 				Started: res.Started, Outputs: outputs, Now: now})
-			at = append(at, i)
+			at, times = append(at, i), append(times, st)
 		}
 		jobs, errs, err := s.store.FinishAttempts(r.Context(), ps)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		var recorded []store.StartTimes
 		for k, p := range ps {
 			i := at[k]
 			ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
 			if resp.Results[i].Error = reportError(ref, errs[k]); errs[k] == nil {
+				if times[k] != nil {
+					recorded = append(recorded, *times[k])
+				}
 				s.resultRecorded(jobs[k], p, startedHere[ref])
 				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[k].State, "reason", jobs[k].Reason)
 			} else if resp.Results[i].Error == nil {
@@ -614,6 +632,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		s.recordStartTimes(r.Context(), recorded)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -381,6 +381,7 @@ type Store interface {
 	CostStore
 	BudgetStore
 	PoolBudgetStore
+	StartTimesStore
 
 	// CreateJob stores a queued job.
 	CreateJob(ctx context.Context, j NewJob) (Job, error)

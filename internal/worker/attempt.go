@@ -38,6 +38,7 @@ type attempt struct {
 	killing bool           // a kill is under way, or succeeded
 	outputs jobOutputs     // what Collect found, once the run ended
 	staged  workdir.Staged // what Stage wrote, so that Collect need not read unchanged inputs
+	clock   *startClock    // the start's phases; nil for a run adopted after a restart
 }
 
 func (a *attempt) markEnded() {
@@ -132,6 +133,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 	defer ship.Stop()
 
 	j := a.job
+	a.clock = new(startClock)
 	inputs, err := inputsOf(j.Inputs)
 	if err != nil {
 		_ = ship.close()
@@ -144,8 +146,8 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		Image: j.RuntimeImage, Command: j.RuntimeCommand,
 		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: jobEnv(j.Job.Env),
 		Limits: w.limits(j.Job.Limits), Network: j.Job.Network, Requirements: j.Job.Requirements,
-		Stdout: ship.writer(client.Stdout), Stderr: ship.writer(client.Stderr), System: ship.writer(client.System),
-		Collect: w.collector(ctx, a, inputs),
+		Stdout: a.clock.writer(ship.writer(client.Stdout)), Stderr: a.clock.writer(ship.writer(client.Stderr)),
+		System: ship.writer(client.System), Collect: w.collector(ctx, a, inputs), Times: &a.clock.times,
 	}
 	if j.Stdin != nil {
 		rc, err := w.blobs.open(ctx, j.Stdin.SHA256)
@@ -250,6 +252,9 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 		_ = h.Kill(ctx)
 	}
 	res, err := h.Wait(context.WithoutCancel(ctx))
+	if a.clock != nil {
+		a.clock.mark() // the exit, for a run that printed nothing
+	}
 	a.markEnded()
 	a.kills.Wait()
 	refused := ship.close()
@@ -356,6 +361,9 @@ func (w *Worker) resultReport(a *attempt, res executor.Result) client.ResultRepo
 func (w *Worker) report(ctx context.Context, a *attempt, r client.ResultReport) {
 	b := newBackoff()
 	for {
+		if r.StartTimes == nil {
+			r.StartTimes = a.clock.report()
+		}
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		err := w.reporter.result(cctx, a.ref, r)
 		cancel()

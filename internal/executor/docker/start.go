@@ -45,17 +45,26 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	if err := validate(spec); err != nil {
 		return nil, err
 	}
+	times := spec.Times
+	if times == nil {
+		times = new(executor.StartTimes)
+	}
 	// With requirements the job runs from its environment's image.
+	t0 := time.Now()
 	image, imgEnv, release, err := e.runImage(ctx, spec)
+	times.Image = time.Since(t0)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	spec.Image = image
+	t0 = time.Now()
 	dir, unlock, err := e.stage(ctx, spec)
+	times.Stage = time.Since(t0)
 	if err != nil {
 		return nil, err
 	}
+	t0 = time.Now()
 	cfg, hcfg := e.containerConfig(spec, dir, imgEnv)
 	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: cfg, HostConfig: hcfg, Name: containerName(spec),
@@ -93,6 +102,7 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	// The time limit counts from here: a start the engine took seconds
 	// over (a busy machine) is not the job's time.
 	h.began = time.Now()
+	times.Container, times.Running = h.began.Sub(t0), h.began
 	if spec.Stdin != nil {
 		stream.feed(spec.Stdin)
 	}

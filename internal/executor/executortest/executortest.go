@@ -85,6 +85,7 @@ func Run(t *testing.T, newExec func(t *testing.T, cfg Config) executor.Executor,
 	}
 	runWorkDir(t, setupBundle, rt)
 	runDisk(t, setupDisk, rt)
+	runStartTimes(t, setup, rt)
 
 	t.Run("StdoutAndStderrSeparateAndComplete", func(t *testing.T) {
 		ex := setup(t)

@@ -56,7 +56,13 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return nil, err
 	}
 
+	times := spec.Times
+	if times == nil {
+		times = new(executor.StartTimes)
+	}
+	t0 := time.Now()
 	dir, unlock, err := e.stage(ctx, spec)
+	times.Stage = time.Since(t0)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +109,12 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		}
 		e.cleanRunDir(dir)
 	}
+	t0 = time.Now()
 	h, err := start(cmd, spec, e.log, e.killGrace, finish)
+	// The process may have written before start returned: the worker
+	// counts a byte before Running as the start's (a first byte of 0).
+	times.Running = time.Now()
+	times.Container = times.Running.Sub(t0)
 	if err != nil {
 		e.cleanRunDir(dir)
 		unlock()

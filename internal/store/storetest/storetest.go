@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LoseAttemptsCanceled", func(t *testing.T) { t.Parallel(); testLoseAttemptsCanceled(t, open(t)) })
 	t.Run("LoseVersusFinish", func(t *testing.T) { t.Parallel(); testLoseVersusFinish(t, open(t)) })
 	t.Run("NoActiveAttemptLeftBehind", func(t *testing.T) { t.Parallel(); testNoActiveAttemptLeftBehind(t, open(t)) })
+	t.Run("StartTimes", func(t *testing.T) { t.Parallel(); testStartTimes(t, open(t)) })
 	t.Run("ExpireOverdue", func(t *testing.T) { t.Parallel(); testExpireOverdue(t, open(t)) })
 	t.Run("JobFiles", func(t *testing.T) { t.Parallel(); testJobFiles(t, open(t)) })
 	t.Run("OutputsOnlyWhenTheJobEnds", func(t *testing.T) { t.Parallel(); testOutputsOnlyWhenTheJobEnds(t, open(t)) })
