@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 //go:embed assets/*.html assets/*.js assets/*.css
@@ -24,6 +26,14 @@ var Pages = template.Must(template.New("").Funcs(template.FuncMap{
 			return "the worker's default"
 		}
 		return bytesize.Format(n)
+	},
+	"bytes": bytesize.Format,
+	// money writes an amount as "0.000166 EUR"; "—" for none.
+	"money": func(m *client.Money) string {
+		if m == nil {
+			return "—"
+		}
+		return money.Format(m.Micros) + " " + m.Currency
 	},
 	"since": func(v any) string {
 		var t time.Time

@@ -31,9 +31,17 @@ func TestPagesRender(t *testing.T) {
 		}{Jobs: []client.Job{job}, States: client.AllStates},
 		"job.html": struct {
 			page
-			Job  client.Job
-			Hint string
-		}{Job: job, Hint: "a hint"},
+			Job             client.Job
+			Hint            string
+			Inputs, Outputs []struct {
+				Path, URL string
+				Size      int64
+			}
+			MoreInputs, MoreOutputs int
+		}{Job: job, Hint: "a hint", Inputs: []struct {
+			Path, URL string
+			Size      int64
+		}{{"a", "/a", 1}}},
 		"batch.html": struct {
 			page
 			Batch  client.Batch

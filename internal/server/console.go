@@ -218,12 +218,64 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 		s.consoleError(w, r, err)
 		return
 	}
-	job := jobToAPI(j, atts)
-	s.render(w, http.StatusOK, "job.html", struct {
-		page
-		Job  client.Job
-		Hint string
-	}{s.pageOf(r, "Job "+j.ID), job, jobhint.For(job)})
+	job := withCost(jobToAPI(j, atts), atts, s.opts.Now())
+	v := jobView{page: s.pageOf(r, "Job "+j.ID), Job: job, Hint: jobhint.For(job)}
+	f, err := s.jobFilesOf(r.Context(), j.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.consoleError(w, r, err)
+		return
+	}
+	if v.Inputs, v.MoreInputs, err = fileLinks(j.ID, "inputs", f.Inputs); err == nil {
+		v.Outputs, v.MoreOutputs, err = fileLinks(j.ID, "outputs", f.Outputs)
+	}
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	s.render(w, http.StatusOK, "job.html", v)
+}
+
+type jobView struct {
+	page
+	Job                     client.Job
+	Hint                    string
+	Inputs, Outputs         []fileLink
+	MoreInputs, MoreOutputs int
+}
+
+// fileLink is a file of a job's page, with where to download it.
+type fileLink struct {
+	Path, URL string
+	Size      int64
+}
+
+// maxFileLinks bounds the files a job's page lists of each kind.
+const maxFileLinks = 500
+
+// fileLinks lists a stored manifest's files (the first maxFileLinks, and
+// how many more), each with its download URL.
+func fileLinks(jobID, what string, stored []byte) ([]fileLink, int, error) {
+	m, err := decodeManifest(stored)
+	if m == nil || err != nil {
+		return nil, 0, err
+	}
+	var out []fileLink
+	more := 0
+	for _, e := range m.Entries {
+		if e.Kind != "file" {
+			continue
+		}
+		if len(out) == maxFileLinks {
+			more++
+			continue
+		}
+		segs := strings.Split(e.Path, "/")
+		for i, seg := range segs {
+			segs[i] = url.PathEscape(seg)
+		}
+		out = append(out, fileLink{Path: e.Path, Size: e.Size, URL: "/v1/jobs/" + jobID + "/" + what + "/" + strings.Join(segs, "/")})
+	}
+	return out, more, nil
 }
 
 func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
