@@ -29,11 +29,20 @@ var Pages = template.Must(template.New("").Funcs(template.FuncMap{
 	},
 	"bytes": bytesize.Format,
 	// money writes an amount as "0.000166 EUR"; "—" for none.
-	"money": func(m *client.Money) string {
-		if m == nil {
-			return "—"
+	"money": func(v any) string {
+		switch m := v.(type) {
+		case client.Money:
+			return money.Format(m.Micros) + " " + m.Currency
+		case *client.Money:
+			if m != nil {
+				return money.Format(m.Micros) + " " + m.Currency
+			}
 		}
-		return money.Format(m.Micros) + " " + m.Currency
+		return "—"
+	},
+	// seconds writes a run time in seconds as "1h 2m 3s".
+	"seconds": func(s float64) string {
+		return (time.Duration(s) * time.Second).Round(time.Second).String()
 	},
 	"since": func(v any) string {
 		var t time.Time

@@ -631,6 +631,7 @@ func TestDefaultDeny(t *testing.T) {
 		"GET /jobs":                              {access: "console"},
 		"GET /jobs/{id}":                         {access: "console", owned: true},
 		"GET /workers":                           {access: "console"},
+		"GET /cost":                              {access: "console"},
 		"GET /batches/{id}":                      {access: "console", owned: true},
 	}
 	routes := g.srv.Routes()

@@ -5,9 +5,11 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/server"
 )
 
@@ -66,4 +68,93 @@ func TestConsoleJobPageFilesAndCost(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, status, p)
 		require.NotContains(t, body, "out one", p)
 	}
+}
+
+// TestConsoleCostPages: the cost page shows a user what their jobs cost
+// (running ones so far) and nothing of another's; an admin sees every
+// user and the idle capacity. The workers page shows each worker's price
+// and the running jobs the caller may see; a running job's page says
+// "so far"; a batch's page shows its spend and projection.
+func TestConsoleCostPages(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	filesJob(t, g, []byte("x"), []byte("y")) // alice's: 333 micro-units
+	running := submit(t, g.bob, "running")
+	l, err := g.worker.Lease(ctx, "w1", client.LeaseRequest{Max: 1, WaitSeconds: 5})
+	require.NoError(t, err)
+	require.Len(t, l.Jobs, 1)
+	ar := client.AttemptRef{JobID: running.ID, Attempt: l.Jobs[0].Attempt}
+	_, err = g.worker.StartAttempt(ctx, ar)
+	require.NoError(t, err)
+	g.advance(30 * time.Second) // bob's: 167 so far
+	_, err = g.worker.Heartbeat(ctx, "w1", client.HeartbeatRequest{Running: []client.AttemptRef{ar}})
+	require.NoError(t, err)
+
+	alice, bob, admin := consoleAs(t, g, g.aliceSecret), consoleAs(t, g, g.bobSecret(t)), consoleAs(t, g, g.adminSecret())
+	status, body := consolePage(t, alice, g.url, "/cost")
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "<td>(no batch)</td>")
+	require.Contains(t, body, "0.000333 EUR")
+	require.NotContains(t, body, "0.000167", "bob's cost is not alice's to see")
+	require.NotContains(t, body, "Idle capacity")
+	_, body = consolePage(t, bob, g.url, "/cost?since=1d")
+	require.Contains(t, body, "0.000167 EUR", "a running job's cost so far")
+	require.NotContains(t, body, "0.000333")
+	_, body = consolePage(t, admin, g.url, "/cost?since=7d")
+	require.Contains(t, body, "<td>alice</td>")
+	require.Contains(t, body, "<td>bob</td>")
+	require.Contains(t, body, "<th>0.0005 EUR</th>", "the total: 333 + 167")
+	require.Contains(t, body, "Idle capacity")
+	require.Contains(t, body, "<td>default</td>")
+	status, body = consolePage(t, alice, g.url, "/cost?since=forever")
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, body, "since=30d")
+
+	_, body = consolePage(t, bob, g.url, "/jobs/"+running.ID)
+	require.Contains(t, body, "0.000167 EUR</b> so far")
+
+	_, body = consolePage(t, admin, g.url, "/workers")
+	require.Contains(t, body, "0.02 EUR")
+	require.Contains(t, body, `href="/jobs/`+running.ID+`"`)
+	_, body = consolePage(t, alice, g.url, "/workers")
+	require.Contains(t, body, "0.02 EUR")
+	require.NotContains(t, body, running.ID, "another user's running job is not listed")
+	_, body = consolePage(t, bob, g.url, "/workers")
+	require.Contains(t, body, `href="/jobs/`+running.ID+`"`, "a user sees their own running job")
+}
+
+// TestConsoleBatchCost: a batch's page shows what its items cost so far
+// (summed by the database) and the projection from the ended ones, as
+// GET /v1/batches/{id} does.
+func TestConsoleBatchCost(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	b, _, err := g.alice.SubmitBatchRun(ctx, client.BatchRequest{Job: client.SubmitRequest{Script: []byte("print(1)\n"), FileName: "b.py"},
+		Array: []int{0, 1}})
+	require.NoError(t, err)
+	_, err = g.worker.Register(ctx, client.RegisterRequest{ID: "w1", Slots: 1, Executor: "process",
+		Pricing: &client.Pricing{PriceMicrosPerHour: 20000, Currency: "EUR"}})
+	require.NoError(t, err)
+	l, err := g.worker.Lease(ctx, "w1", client.LeaseRequest{Max: 1, WaitSeconds: 5})
+	require.NoError(t, err)
+	require.Len(t, l.Jobs, 1)
+	ar := client.AttemptRef{JobID: l.Jobs[0].Job.ID, Attempt: l.Jobs[0].Attempt}
+	_, err = g.worker.StartAttempt(ctx, ar)
+	require.NoError(t, err)
+	g.advance(time.Minute)
+	exit := 0
+	_, err = g.worker.ReportResult(ctx, ar, client.ResultReport{State: client.StateSucceeded, ExitCode: &exit, Started: true})
+	require.NoError(t, err)
+
+	got, err := g.alice.Batch(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, &client.Money{Micros: 333, Currency: "EUR"}, got.Cost)
+	require.Equal(t, &client.Money{Micros: 666, Currency: "EUR"}, got.Projected, "one of two ended at 333")
+	status, body := consolePage(t, consoleAs(t, g, g.aliceSecret), g.url, "/batches/"+b.ID)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, `<b id="spent">0.000333 EUR</b>`)
+	require.Contains(t, body, `<b id="projected">0.000666 EUR</b>`)
+	require.Contains(t, body, `<td data-count="succeeded">1</td>`)
 }

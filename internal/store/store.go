@@ -374,6 +374,7 @@ type Store interface {
 	AuthStore
 	LeaderStore
 	CostStore
+	CostSumStore
 	BudgetStore
 
 	// CreateJob stores a queued job.
