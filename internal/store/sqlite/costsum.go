@@ -23,23 +23,29 @@ const runMillisSQL = `CASE WHEN started_at IS NULL OR ended <= started_at THEN 0
 const costSumsSQL = `
 WITH c AS (
   SELECT j.owner_id AS owner, coalesce(j.batch_id, '') AS batch, a.worker_id AS worker, a.job_id AS job,
-      a.currency AS currency, a.rate_micros AS rate, a.started_at AS started_at, a.finished_at AS ended
+      a.currency AS currency, a.rate_micros AS rate, a.started_at AS started_at, a.finished_at AS ended, 1 AS multi
   FROM job_attempts a JOIN jobs j ON j.id = a.job_id
   WHERE a.rate_micros > 0 AND a.finished_at >= ?1 AND a.finished_at < ?2 AND (NOT ?4 OR j.owner_id = ?5)
   UNION ALL
-  SELECT j.owner_id, coalesce(j.batch_id, ''), j.worker_id, j.id, j.currency, j.rate_micros, j.started_at, coalesce(j.finished_at, ?6)
+  SELECT j.owner_id, coalesce(j.batch_id, ''), j.worker_id, j.id, j.currency, j.rate_micros, j.started_at, coalesce(j.finished_at, ?6), j.attempt > 1
   FROM jobs j
   WHERE j.rate_micros > 0 AND j.attempt > 0 AND j.state <> 'queued' AND (NOT ?4 OR j.owner_id = ?5)
     AND ((j.finished_at >= ?1 AND j.finished_at < ?2) OR (?3 AND j.finished_at IS NULL AND j.state = 'running'))
     AND NOT EXISTS (SELECT 1 FROM job_attempts x WHERE x.job_id = j.id AND x.number = j.attempt)
 ), m AS (
   SELECT CASE ?7 WHEN 'user' THEN owner WHEN 'batch' THEN batch WHEN 'worker' THEN worker ELSE '' END AS key,
-      currency, job, rate, ` + runMillisSQL + ` AS ms
-  FROM c
+      currency, job, multi, ms, ` + attemptMicrosSQL + ` AS micros
+  FROM (SELECT c.*, ` + runMillisSQL + ` AS ms FROM c) r
+), d AS (
+  SELECT key, currency, count(*) AS n FROM (SELECT DISTINCT key, currency, job FROM m WHERE multi) x GROUP BY key, currency
+), s AS (
+  SELECT key, currency, sum(CASE WHEN multi THEN 0 ELSE 1 END) AS single, count(*) AS attempts,
+      coalesce(sum(ms), 0) AS ms, coalesce(sum(micros), 0) AS micros
+  FROM m GROUP BY key, currency
 )
-SELECT key, currency, count(DISTINCT job), count(*), coalesce(sum(ms), 0),
-    coalesce(sum(` + attemptMicrosSQL + `), 0) AS micros
-FROM m GROUP BY key, currency ORDER BY micros DESC, key, currency`
+SELECT s.key, s.currency, s.single + coalesce(d.n, 0), s.attempts, s.ms, s.micros
+FROM s LEFT JOIN d ON d.key = s.key AND d.currency = s.currency
+ORDER BY s.micros DESC, s.key, s.currency`
 
 // CostSums sums the attempts p selects.
 func (s *Store) CostSums(ctx context.Context, p store.CostSumParams) ([]store.CostSum, error) {
