@@ -407,7 +407,7 @@ func (s *Server) costPage(w http.ResponseWriter, r *http.Request) {
 		p.Owner, p.OwnerSet = caller(r).owner(), true
 	}
 	v.By = p.By
-	sums, err := s.store.CostSums(r.Context(), p)
+	sums, err := s.costSums(r.Context(), p)
 	if err != nil {
 		s.consoleError(w, r, err)
 		return
@@ -431,7 +431,7 @@ func (s *Server) costPage(w http.ResponseWriter, r *http.Request) {
 		v.Total = append(v.Total, client.Money{Micros: totals[cur], Currency: cur})
 	}
 	if v.Admin {
-		byWorker, err := s.store.CostSums(r.Context(), store.CostSumParams{Since: since, Until: now, Running: true, Now: now, By: "worker"})
+		byWorker, err := s.costSums(r.Context(), store.CostSumParams{Since: since, Until: now, Running: true, Now: now, By: "worker"})
 		if err != nil {
 			s.consoleError(w, r, err)
 			return

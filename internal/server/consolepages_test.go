@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/money"
 	"github.com/rgrid/rgrid/internal/server"
 )
 
@@ -157,4 +158,57 @@ func TestConsoleBatchCost(t *testing.T) {
 	require.Contains(t, body, `<b id="spent">0.000333 EUR</b>`)
 	require.Contains(t, body, `<b id="projected">0.000666 EUR</b>`)
 	require.Contains(t, body, `<td data-count="succeeded">1</td>`)
+}
+
+// TestConsoleCostOverDays: the cost page keeps the sums of days that
+// have ended and reads the rest again, and its total agrees with GET
+// /v1/cost's (which sums every attempt itself) as days pass and a job
+// keeps running.
+func TestConsoleCostOverDays(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	_, err := g.worker.Register(ctx, client.RegisterRequest{ID: "w1", Slots: 1, Executor: "process",
+		Pricing: &client.Pricing{PriceMicrosPerHour: 20000, Currency: "EUR"}})
+	require.NoError(t, err)
+	run := func(d time.Duration, finish bool) {
+		t.Helper()
+		j := submit(t, g.alice, "day")
+		l, err := g.worker.Lease(ctx, "w1", client.LeaseRequest{Max: 1, WaitSeconds: 5})
+		require.NoError(t, err)
+		require.Len(t, l.Jobs, 1)
+		ar := client.AttemptRef{JobID: j.ID, Attempt: l.Jobs[0].Attempt}
+		_, err = g.worker.StartAttempt(ctx, ar)
+		require.NoError(t, err)
+		g.advance(d)
+		if finish {
+			exit := 0
+			_, err = g.worker.ReportResult(ctx, ar, client.ResultReport{State: client.StateSucceeded, ExitCode: &exit, Started: true})
+			require.NoError(t, err)
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		rep, err := g.alice.Cost(ctx, client.CostOptions{Since: "7d", By: "batch"})
+		require.NoError(t, err)
+		require.Len(t, rep.Total, 1, what)
+		status, body := consolePage(t, consoleAs(t, g, g.aliceSecret), g.url, "/cost?since=7d")
+		require.Equal(t, http.StatusOK, status, body)
+		require.Contains(t, body, "<th>"+money.Format(rep.Total[0].Micros)+" EUR</th>", "%s: the API's total", what)
+	}
+	run(time.Minute, true)
+	g.advance(26 * time.Hour)
+	run(2*time.Minute, true)
+	g.advance(26 * time.Hour)
+	check("two days ended")
+	run(3*time.Minute, false) // still running
+	check("a job running")
+	g.advance(25 * time.Hour) // its day ends while it runs
+	check("a day later")
+	now := g.clock()
+	g.advance(now.Truncate(24*time.Hour).Add(24*time.Hour + 15*time.Minute).Sub(now)) // 00:15 UTC: yesterday is not closed yet
+	run(time.Minute, true)
+	check("a job just after midnight")
+	g.advance(time.Hour) // now it is
+	check("an hour later")
 }

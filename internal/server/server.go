@@ -139,6 +139,7 @@ type Server struct {
 	auth     authState
 	limits   limitCache
 	pricing  pricingCache
+	costDays costDayCache
 	routes   []Route
 	sessMu   sync.Mutex
 	sessKey  []byte
