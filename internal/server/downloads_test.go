@@ -31,9 +31,15 @@ func uploadAs(t *testing.T, c *client.Client, blobs ...[]byte) {
 	}
 }
 
+// got is a response, its body read.
+type got struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // download GETs path with token and headers "Range" (if rng is set),
-// returning the response (body read).
-func download(t *testing.T, base, path, token, rng string) (*http.Response, []byte) {
+// returning the response and its body.
+func download(t *testing.T, base, path, token, rng string) (got, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -48,11 +54,11 @@ func download(t *testing.T, base, path, token, rng string) (*http.Response, []by
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return got{resp.StatusCode, resp.Header}, b
 }
 
 // attachment is the file name of a response that is an attachment.
-func attachment(t *testing.T, resp *http.Response) string {
+func attachment(t *testing.T, resp got) string {
 	t.Helper()
 	d, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
 	require.NoError(t, err)
