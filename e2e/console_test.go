@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/money"
 	"github.com/rgrid/rgrid/internal/testbrowser"
 	"github.com/rgrid/rgrid/internal/testdb"
 	"github.com/rgrid/rgrid/internal/testimages"
@@ -26,8 +27,11 @@ import (
 // with the Docker executor: alice logs in on the login page with her
 // token; a job she submits with the CLI prints lines the job page shows
 // while it runs; she cancels it from that page; a failed job's page shows
-// its failure summary and hint; and the jobs list pages through 2,002 of
-// her jobs, each once, in the API's order, to the end, with none of bob's.
+// its failure summary and hint; a job's page shows its cost and a link
+// that downloads its output file's bytes; a batch's page shows its
+// counts change live, and its spend; and the jobs list pages through
+// 2,006 of her jobs, each once, in the API's order, to the end, with none
+// of bob's.
 // Screenshots are kept in the test's artifact directory (go test
 // -artifacts); with RGRID_SCREENSHOTS=DIR the live job page's is written
 // there as console.png (the README's).
@@ -67,7 +71,7 @@ func TestConsoleBrowserDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	worker := start(t, env, "worker", "--server", url, "--worker-id", "cw-"+t.Name(), "--slots", "2",
-		"--executor", "docker", "--token", wt.Secret)
+		"--executor", "docker", "--token", wt.Secret, "--price-per-hour", "0.02", "--currency", "EUR")
 	worker.waitReady(t, "registered", func() bool {
 		ws, err := admin.Workers(t.Context())
 		return err == nil && slices.ContainsFunc(ws, func(w client.Worker) bool { return w.State == "active" })
@@ -182,6 +186,56 @@ for i in range(1, 3000):
 		t.Errorf("the failed job's page: summary %q, hint %q", failure, hint)
 	}
 
+	// A job's page shows its cost, as the API has it, and links its
+	// output file, whose link returns the file's bytes.
+	made := submit("make.py", "open('result.txt', 'w').write('made by the job\\n')\n")
+	madeJob := waitTerminal(t, alice, []string{made}, 2*time.Minute)[made]
+	if madeJob.State != client.StateSucceeded || madeJob.Cost == nil {
+		t.Fatalf("the job writing a file ended %s (%s), cost %v; want succeeded, priced", madeJob.State, madeJob.Message, madeJob.Cost)
+	}
+	var costText, fetched string
+	run("a job's cost and its output's link",
+		chromedp.Navigate(url+"/jobs/"+made),
+		chromedp.WaitVisible(`//table[@id="files"]//tr[@class="output"]//a[text()="result.txt"]`),
+		chromedp.Text(`#cost`, &costText),
+		chromedp.Evaluate(`void fetch(document.querySelector("#files tr.output a").href).then(r => r.text()).then(t => { window.rgridFetched = t; })`, nil),
+		chromedp.Poll(`typeof window.rgridFetched === "string"`, nil),
+		chromedp.Evaluate(`window.rgridFetched`, &fetched),
+		shoot("05-job-files-cost.png"),
+	)
+	if want := money.Format(madeJob.Cost.Micros) + " EUR"; !strings.Contains(costText, want) {
+		t.Errorf("the job's page shows cost %q; the API says %s", costText, want)
+	}
+	if fetched != "made by the job\n" {
+		t.Errorf("the output's download link returned %q, want the file's bytes", fetched)
+	}
+
+	// A batch's page follows its counts live: the same page (no reload)
+	// shows the items succeed one by one, and what they cost.
+	slow, _, err := alice.SubmitBatchRun(t.Context(), client.BatchRequest{
+		Job: client.SubmitRequest{Script: []byte("import time\ntime.sleep(4)\n"), FileName: "slow.py"}, Array: []int{0, 1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, spent string
+	var samePage bool
+	run("the batch's page, live",
+		chromedp.Navigate(url+"/batches/"+slow.ID),
+		chromedp.WaitVisible(`#counts`),
+		chromedp.Text(`td[data-count="succeeded"]`, &before, chromedp.ByQuery),
+		chromedp.Evaluate(`window.rgridSamePage = true`, nil),
+		chromedp.Poll(`document.querySelector('td[data-count="succeeded"]').textContent === "3"`, nil, chromedp.WithPollingTimeout(3*time.Minute)),
+		chromedp.Evaluate(`window.rgridSamePage === true`, &samePage),
+		chromedp.Text(`#spent`, &spent),
+		shoot("06-batch-live.png"),
+	)
+	if before == "3" || !samePage {
+		t.Errorf("the batch's page: %s succeeded when it loaded, then 3 on the same page: %v; want a change seen live", before, samePage)
+	}
+	if !strings.Contains(spent, "EUR") {
+		t.Errorf("the batch's page shows spend %q, want an amount in EUR", spent)
+	}
+
 	// 2,000 more jobs, queued (the worker stopped first), and one of bob's.
 	_ = syscall.Kill(-worker.cmd.Process.Pid, syscall.SIGTERM)
 	select {
@@ -215,8 +269,8 @@ for i in range(1, 3000):
 			break
 		}
 	}
-	if len(want) != 2002 {
-		t.Fatalf("alice has %d jobs through the API, want 2,002", len(want))
+	if len(want) != 2006 {
+		t.Fatalf("alice has %d jobs through the API, want 2,006", len(want))
 	}
 	var got []string
 	next, pages := "/jobs", 0
@@ -230,9 +284,9 @@ for i in range(1, 3000):
 		)
 		got = append(got, ids...)
 	}
-	run("the last jobs page", shoot("05-jobs-last-page.png"))
+	run("the last jobs page", shoot("07-jobs-last-page.png"))
 	if !slices.Equal(got, want) {
-		t.Errorf("the console's %d pages hold %d jobs; want the API's 2,002 in its order, each once (first difference at %d)",
+		t.Errorf("the console's %d pages hold %d jobs; want the API's 2,006 in its order, each once (first difference at %d)",
 			pages, len(got), firstDiff(got, want))
 	}
 	if pages != 41 || next != "" {

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/bytesize"
+	"github.com/rgrid/rgrid/internal/money"
 )
 
 //go:embed assets/*.html assets/*.js assets/*.css
@@ -24,6 +26,23 @@ var Pages = template.Must(template.New("").Funcs(template.FuncMap{
 			return "the worker's default"
 		}
 		return bytesize.Format(n)
+	},
+	"bytes": bytesize.Format,
+	// money writes an amount as "0.000166 EUR"; "—" for none.
+	"money": func(v any) string {
+		switch m := v.(type) {
+		case client.Money:
+			return money.Format(m.Micros) + " " + m.Currency
+		case *client.Money:
+			if m != nil {
+				return money.Format(m.Micros) + " " + m.Currency
+			}
+		}
+		return "—"
+	},
+	// seconds writes a run time in seconds as "1h 2m 3s".
+	"seconds": func(s float64) string {
+		return (time.Duration(s) * time.Second).Round(time.Second).String()
 	},
 	"since": func(v any) string {
 		var t time.Time

@@ -31,9 +31,17 @@ func TestPagesRender(t *testing.T) {
 		}{Jobs: []client.Job{job}, States: client.AllStates},
 		"job.html": struct {
 			page
-			Job  client.Job
-			Hint string
-		}{Job: job, Hint: "a hint"},
+			Job             client.Job
+			Hint            string
+			Inputs, Outputs []struct {
+				Path, URL string
+				Size      int64
+			}
+			MoreInputs, MoreOutputs int
+		}{Job: job, Hint: "a hint", Inputs: []struct {
+			Path, URL string
+			Size      int64
+		}{{"a", "/a", 1}}},
 		"batch.html": struct {
 			page
 			Batch  client.Batch
@@ -41,8 +49,27 @@ func TestPagesRender(t *testing.T) {
 		}{Batch: client.Batch{ID: "bat_1", Counts: client.BatchCounts{Failed: 1}}, Failed: []client.Job{job}},
 		"workers.html": struct {
 			page
-			Workers []client.Worker
-		}{Workers: []client.Worker{{ID: "w", LastHeartbeat: now}}},
+			Workers []struct {
+				client.Worker
+				Jobs  []string
+				Price *client.Money
+			}
+			Admin bool
+		}{Workers: []struct {
+			client.Worker
+			Jobs  []string
+			Price *client.Money
+		}{{Worker: client.Worker{ID: "w", LastHeartbeat: now}, Jobs: []string{"job_1"}, Price: &client.Money{Micros: 20000, Currency: "EUR"}}}},
+		"cost.html": struct {
+			page
+			Since, Period string
+			Periods       []string
+			Admin         bool
+			By            string
+			Rows, Idle    []client.CostRow
+			Total         []client.Money
+		}{Admin: true, By: "user", Rows: []client.CostRow{{Key: "alice", Cost: client.Money{Micros: 1, Currency: "EUR"}}},
+			Total: []client.Money{{Micros: 1, Currency: "EUR"}}, Idle: []client.CostRow{{Key: "default"}}},
 	} {
 		if err := console.Pages.ExecuteTemplate(io.Discard, name, data); err != nil {
 			t.Errorf("%s: %v", name, err)

@@ -546,6 +546,7 @@ func TestDefaultDeny(t *testing.T) {
 	t.Parallel()
 	g := newGrid(t, server.Options{})
 	ctx := t.Context()
+	files := filesJob(t, g, []byte("input of alice"), []byte("output of alice"))
 	data := []byte("blob of alice")
 	r := ref(data)
 	up, err := g.alice.MissingBlobs(ctx, []client.BlobRef{r})
@@ -594,6 +595,9 @@ func TestDefaultDeny(t *testing.T) {
 		"POST /v1/batches/{id}/retry":            {access: "user", owned: true},
 		"GET /v1/jobs/{id}/inputs":               {access: "user", owned: true},
 		"GET /v1/jobs/{id}/outputs":              {access: "user", owned: true},
+		"GET /v1/jobs/{id}/inputs/{path...}":     {access: "user", owned: true},
+		"GET /v1/jobs/{id}/outputs/{path...}":    {access: "user", owned: true},
+		"GET /v1/jobs/{id}/logs/text":            {access: "user", owned: true},
 		"POST /v1/blobs/missing":                 {access: "user or worker", body: `{"blobs":[]}`},
 		"PUT /v1/blobs/{hash}":                   {access: "user or worker"},
 		"GET /v1/blobs/{hash}":                   {access: "user or worker", owned: true},
@@ -629,6 +633,7 @@ func TestDefaultDeny(t *testing.T) {
 		"GET /jobs":                              {access: "console"},
 		"GET /jobs/{id}":                         {access: "console", owned: true},
 		"GET /workers":                           {access: "console"},
+		"GET /cost":                              {access: "console"},
 		"GET /batches/{id}":                      {access: "console", owned: true},
 	}
 	routes := g.srv.Routes()
@@ -654,6 +659,14 @@ func TestDefaultDeny(t *testing.T) {
 		}
 		if strings.HasPrefix(path, "/v1/workers/") {
 			id = "wx"
+		}
+		if strings.HasSuffix(path, "{path...}") {
+			id = files // a job with files: their owner gets them
+			file := "data/in%20put.csv"
+			if strings.Contains(path, "/outputs/") {
+				file = "out/report.html"
+			}
+			path = strings.Replace(path, "{path...}", file, 1)
 		}
 		path = strings.NewReplacer("{$}", "", "{id}", id, "{n}", "1", "{hash}", r.SHA256, "{name}", "bob", "{prefix}", g.aliceSecret[:12]).Replace(path)
 		for _, c := range creds {

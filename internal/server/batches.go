@@ -246,41 +246,30 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := batchToAPI(b)
-	cs, err := s.store.BatchCharges(r.Context(), b.ID)
-	if err != nil {
+	if out.Cost, out.Projected, err = s.batchCost(r, b); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out.Cost, out.Projected = batchCost(cs, b, s.opts.Now())
 	writeJSON(w, http.StatusOK, out)
 }
 
-// batchCost is what a batch's items cost so far, and what the whole
-// batch will at its finished items' average cost (nil until one has
-// finished). Items charged in another currency than the first are left
-// out (a grid prices in one).
-func batchCost(cs []store.Charge, b store.Batch, now time.Time) (spent, projected *client.Money) {
-	if len(cs) == 0 {
-		return nil, nil
+// batchCost is what a batch's items cost so far (summed in the
+// database), and what the whole batch will at its finished items'
+// average cost (nil until one has finished). Items charged in another
+// currency than the batch's costliest are left out (a grid prices in
+// one).
+func (s *Server) batchCost(r *http.Request, b store.Batch) (spent, projected *client.Money, err error) {
+	sums, err := s.store.BatchCostSums(r.Context(), b.ID, s.opts.Now())
+	if err != nil || len(sums) == 0 {
+		return nil, nil, err
 	}
-	cur := cs[0].Currency
-	var all, done int64
-	for _, c := range cs {
-		if c.Currency != cur {
-			continue
-		}
-		cost := c.Cost(now)
-		all += cost
-		if c.JobState.Terminal() {
-			done += cost
-		}
-	}
-	spent = &client.Money{Micros: all, Currency: cur}
+	c := sums[0]
+	spent = &client.Money{Micros: c.Micros, Currency: c.Currency}
 	if n := int64(b.Counts.Done()); n > 0 {
 		rest := int64(b.Size) - n
-		projected = &client.Money{Micros: done + (done*rest+n/2)/n, Currency: cur}
+		projected = &client.Money{Micros: c.DoneMicros + (c.DoneMicros*rest+n/2)/n, Currency: c.Currency}
 	}
-	return spent, projected
+	return spent, projected, nil
 }
 
 // loadBatch gets a batch the caller may see, or a not-found error: a

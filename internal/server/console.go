@@ -2,11 +2,15 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/console"
@@ -31,6 +35,7 @@ func (s *Server) consoleRoutes(h func(string, access, http.HandlerFunc)) {
 	h("GET /jobs/{id}", accessConsole, s.jobPage)
 	h("GET /batches/{id}", accessConsole, s.batchPage)
 	h("GET /workers", accessConsole, s.workersPage)
+	h("GET /cost", accessConsole, s.costPage)
 }
 
 // page is what every page's layout needs.
@@ -218,13 +223,68 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 		s.consoleError(w, r, err)
 		return
 	}
-	job := jobToAPI(j, atts)
-	s.render(w, http.StatusOK, "job.html", struct {
-		page
-		Job  client.Job
-		Hint string
-	}{s.pageOf(r, "Job "+j.ID), job, jobhint.For(job)})
+	job := withCost(jobToAPI(j, atts), atts, s.opts.Now())
+	v := jobView{page: s.pageOf(r, "Job "+j.ID), Job: job, Hint: jobhint.For(job)}
+	f, err := s.jobFilesOf(r.Context(), j.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.consoleError(w, r, err)
+		return
+	}
+	if v.Inputs, v.MoreInputs, err = fileLinks(j.ID, "inputs", f.Inputs); err == nil {
+		v.Outputs, v.MoreOutputs, err = fileLinks(j.ID, "outputs", f.Outputs)
+	}
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	s.render(w, http.StatusOK, "job.html", v)
 }
+
+type jobView struct {
+	page
+	Job                     client.Job
+	Hint                    string
+	Inputs, Outputs         []fileLink
+	MoreInputs, MoreOutputs int
+}
+
+// fileLink is a file of a job's page, with where to download it.
+type fileLink struct {
+	Path, URL string
+	Size      int64
+}
+
+// maxFileLinks bounds the files a job's page lists of each kind.
+const maxFileLinks = 500
+
+// fileLinks lists a stored manifest's files (the first maxFileLinks, and
+// how many more), each with its download URL.
+func fileLinks(jobID, what string, stored []byte) ([]fileLink, int, error) {
+	m, err := decodeManifest(stored)
+	if m == nil || err != nil {
+		return nil, 0, err
+	}
+	var out []fileLink
+	more := 0
+	for _, e := range m.Entries {
+		if e.Kind != "file" {
+			continue
+		}
+		if len(out) == maxFileLinks {
+			more++
+			continue
+		}
+		segs := strings.Split(e.Path, "/")
+		for i, seg := range segs {
+			segs[i] = url.PathEscape(seg)
+		}
+		out = append(out, fileLink{Path: e.Path, Size: e.Size, URL: "/v1/jobs/" + jobID + "/" + what + "/" + strings.Join(segs, "/")})
+	}
+	return out, more, nil
+}
+
+// maxWorkerJobs bounds the running jobs the workers page lists.
+const maxWorkerJobs = 1000
 
 func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.store.ListWorkers(r.Context())
@@ -232,14 +292,41 @@ func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
 		s.consoleError(w, r, err)
 		return
 	}
+	// The running jobs the caller may see (an admin: all; a user: their
+	// own), through the index of active jobs.
+	p := caller(r)
+	running, err := s.store.ListJobs(r.Context(), store.ListJobsParams{States: []store.State{store.StateLeased, store.StateRunning},
+		Owner: p.owner(), OwnerSet: !p.admin(), Limit: maxWorkerJobs})
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	jobs := map[string][]string{}
+	for _, j := range running {
+		jobs[j.WorkerID] = append(jobs[j.WorkerID], j.ID)
+	}
 	v := struct {
 		page
-		Workers []client.Worker
-	}{page: s.pageOf(r, "Workers")}
+		Workers []workerView
+		Admin   bool
+	}{page: s.pageOf(r, "Workers"), Admin: p.admin()}
 	for _, x := range ws {
-		v.Workers = append(v.Workers, workerToAPI(x))
+		wv := workerView{Worker: workerToAPI(x), Jobs: jobs[x.ID]}
+		slices.Sort(wv.Jobs)
+		if pr := x.Pricing; pr.PriceMicros > 0 {
+			wv.Price = &client.Money{Micros: pr.PriceMicros, Currency: pr.Currency}
+		}
+		v.Workers = append(v.Workers, wv)
 	}
 	s.render(w, http.StatusOK, "workers.html", v)
+}
+
+// workerView is a worker on its page: its running jobs the caller may
+// see, and its price per hour (nil: unpriced).
+type workerView struct {
+	client.Worker
+	Jobs  []string
+	Price *client.Money
 }
 
 // batchPage shows a batch's counts and its failed items (the first 100).
@@ -260,8 +347,103 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 		Batch  client.Batch
 		Failed []client.Job
 	}{page: s.pageOf(r, "Batch "+b.ID), Batch: batchToAPI(b)}
+	if v.Batch.Cost, v.Batch.Projected, err = s.batchCost(r, b); err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
 	for _, j := range items {
 		v.Failed = append(v.Failed, jobToAPI(j, nil))
 	}
 	s.render(w, http.StatusOK, "batch.html", v)
+}
+
+// costPeriods are the periods the cost page offers.
+var costPeriods = []string{"1d", "7d", "30d", "90d"}
+
+type costView struct {
+	page
+	Since, Period string
+	Periods       []string
+	Admin         bool
+	By            string // what the rows are by: "user" or "batch"
+	Rows, Idle    []client.CostRow
+	Total         []client.Money
+}
+
+// costPage shows what the caller's jobs cost over a period, by batch; an
+// admin sees every user's, by user, and the idle capacity. The sums are
+// the database's (store.CostSums): one row per key is read, whatever the
+// number of jobs.
+func (s *Server) costPage(w http.ResponseWriter, r *http.Request) {
+	now := s.opts.Now().UTC()
+	v := costView{page: s.pageOf(r, "Cost"), Period: r.URL.Query().Get("since"), Periods: costPeriods, Admin: caller(r).admin()}
+	if v.Period == "" {
+		v.Period = "30d"
+	}
+	if !slices.Contains(costPeriods, v.Period) {
+		s.consoleError(w, r, errorf(client.CodeInvalidRequest, "use since="+strings.Join(costPeriods, ", since="),
+			"the cost page shows no period %q", v.Period))
+		return
+	}
+	since, err := parseSince(v.Period, now, now)
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	v.Since = since.Format(time.RFC3339)
+	p := store.CostSumParams{Since: since, Until: now, Running: true, Now: now, By: "batch"}
+	names := map[string]string{}
+	if v.Admin {
+		p.By = "user"
+		us, err := s.store.ListUsers(r.Context())
+		if err != nil {
+			s.consoleError(w, r, err)
+			return
+		}
+		for _, u := range us {
+			names[u.ID] = u.Name
+		}
+	} else {
+		p.Owner, p.OwnerSet = caller(r).owner(), true
+	}
+	v.By = p.By
+	sums, err := s.costSums(r.Context(), p)
+	if err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	totals := map[string]int64{}
+	for _, c := range sums {
+		key := c.Key
+		switch {
+		case p.By == "user" && key == "":
+			key = "(no user)"
+		case p.By == "user":
+			key = cmp.Or(names[key], key)
+		case key == "":
+			key = "(no batch)"
+		}
+		v.Rows = append(v.Rows, client.CostRow{Key: key, Jobs: int(c.Jobs), Attempts: int(c.Attempts),
+			RunSeconds: float64(c.RunMillis) / 1000, Cost: client.Money{Micros: c.Micros, Currency: c.Currency}})
+		totals[c.Currency] += c.Micros
+	}
+	for _, cur := range slices.Sorted(maps.Keys(totals)) {
+		v.Total = append(v.Total, client.Money{Micros: totals[cur], Currency: cur})
+	}
+	if v.Admin {
+		byWorker, err := s.costSums(r.Context(), store.CostSumParams{Since: since, Until: now, Running: true, Now: now, By: "worker"})
+		if err != nil {
+			s.consoleError(w, r, err)
+			return
+		}
+		charged := map[string]int64{}
+		for _, c := range byWorker {
+			charged[c.Key] += c.Micros
+		}
+		if v.Idle, err = s.idleCost(r, since, now, now, charged); err != nil {
+			s.consoleError(w, r, err)
+			return
+		}
+	}
+	s.render(w, http.StatusOK, "cost.html", v)
 }

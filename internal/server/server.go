@@ -139,6 +139,7 @@ type Server struct {
 	auth     authState
 	limits   limitCache
 	pricing  pricingCache
+	costDays costDayCache
 	routes   []Route
 	sessMu   sync.Mutex
 	sessKey  []byte
@@ -336,6 +337,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/jobs/{id}/cancel", accessUser, s.cancelJob)
 	h("GET /v1/jobs/{id}/logs", accessUser, s.readLogs)
 	h("GET /v1/jobs/{id}/logs/sse", accessUser, s.followSSE)
+	h("GET /v1/jobs/{id}/logs/text", accessUser, s.logText)
 	h("GET /v1/jobs/{id}/logs/ws", accessUser, s.followWS)
 
 	h("POST /v1/batches", accessUser, s.submitBatch)
@@ -348,6 +350,8 @@ func (s *Server) Handler() http.Handler {
 
 	h("GET /v1/jobs/{id}/inputs", accessUser, s.withBlobs(s.jobInputs))
 	h("GET /v1/jobs/{id}/outputs", accessUser, s.withBlobs(s.jobOutputs))
+	h("GET /v1/jobs/{id}/inputs/{path...}", accessUser, s.withBlobs(s.jobFile(false)))
+	h("GET /v1/jobs/{id}/outputs/{path...}", accessUser, s.withBlobs(s.jobFile(true)))
 	h("POST /v1/blobs/missing", accessAny, s.withBlobs(s.missingBlobs))
 	h("PUT /v1/blobs/{hash}", accessAny, s.withBlobs(s.putBlob))
 	h("GET /v1/blobs/{hash}", accessAny, s.withBlobs(s.getBlob))

@@ -379,6 +379,7 @@ type Store interface {
 	AuthStore
 	LeaderStore
 	CostStore
+	CostSumStore
 	BudgetStore
 	PoolBudgetStore
 	StartTimesStore

@@ -116,3 +116,35 @@ if (retry) retry.onclick = async () => {
   if (r.ok) location.reload();
   else { const e = await r.json(); alert(e.error.message + "\n" + (e.error.hint || "")); }
 };
+
+// money writes micro-units as the server does (internal/money.Format):
+// at least two decimals, no trailing zeros past them.
+function money(m) {
+  if (!m) return "—";
+  const whole = Math.floor(m.micros / 1e6);
+  let frac = String(m.micros % 1e6).padStart(6, "0").replace(/0+$/, "");
+  while (frac.length < 2) frac += "0";
+  return whole + "." + frac + " " + m.currency;
+}
+
+// A batch's counts, spend and projection follow the API every 2 s until
+// every item has ended.
+const counts = document.getElementById("counts");
+if (counts) {
+  const poll = async () => {
+    let done = false;
+    try {
+      const r = await api("GET", "/v1/batches/" + counts.dataset.batch);
+      if (r.ok) {
+        const b = await r.json();
+        counts.querySelectorAll("[data-count]").forEach((td) => { td.textContent = String(b.counts[td.dataset.count] || 0); });
+        document.getElementById("spent").textContent = money(b.cost);
+        document.getElementById("projected").textContent = money(b.projected);
+        counts.dataset.polled = String(Number(counts.dataset.polled || 0) + 1);
+        done = b.finished;
+      }
+    } catch (e) { /* the next poll tries again */ }
+    if (!done) setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 2000);
+}

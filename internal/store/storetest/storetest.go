@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ClaimRate", func(t *testing.T) { t.Parallel(); testClaimRate(t, open(t)) })
 	t.Run("Charges", func(t *testing.T) { t.Parallel(); testCharges(t, open(t)) })
 	t.Run("BatchCharges", func(t *testing.T) { t.Parallel(); testBatchCharges(t, open(t)) })
+	t.Run("CostSums", func(t *testing.T) { t.Parallel(); testCostSums(t, open(t)) })
 	t.Run("BudgetHolds", func(t *testing.T) { t.Parallel(); testBudgetHolds(t, open(t)) })
 	t.Run("BudgetHoldsRace", func(t *testing.T) { t.Parallel(); testBudgetHoldsRace(t, open(t)) })
 	t.Run("BudgetSpentAgrees", func(t *testing.T) { t.Parallel(); testBudgetSpentAgrees(t, open(t)) })
