@@ -76,8 +76,12 @@ func (s *Server) budgeted(r *http.Request) (store.User, bool) {
 // the request's user's budget, if they have one. release undoes the
 // holds of jobs that were not made after all (nil when nothing is held).
 func (s *Server) holdBudget(w http.ResponseWriter, r *http.Request, jobs []*store.NewJob) (release func(ids ...string), err error) {
-	if err := s.checkPoolBudgets(r.Context()); err != nil {
+	warnings, err := s.checkPoolBudgets(r.Context())
+	if err != nil {
 		return nil, err
+	}
+	for _, m := range warnings {
+		w.Header().Add(client.WarningHeader, m)
 	}
 	u, ok := s.budgeted(r)
 	if !ok {

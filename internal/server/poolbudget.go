@@ -118,21 +118,23 @@ func (s *Server) poolBudgeted(ctx context.Context, pool string) (bool, error) {
 // checkPoolBudgets refuses a submission with budget_exceeded when every
 // pool that could run it has used up its budget: the pools of the live
 // workers and the autoscaler's, none of them without a budget left (a
-// live worker of no pool runs anything).
-func (s *Server) checkPoolBudgets(ctx context.Context) error {
+// live worker of no pool runs anything). When some can, it returns a
+// warning for each of those with at least warnPercent of its budget spent
+// or held.
+func (s *Server) checkPoolBudgets(ctx context.Context) (warnings []string, err error) {
 	bs, err := s.store.PoolBudgets(ctx)
 	if err != nil || len(bs) == 0 {
-		return err
+		return nil, err
 	}
 	pools := map[string]bool{}
 	ws, err := s.store.ListWorkers(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(ws) > 0 {
 		ts, err := s.store.ListTokens(ctx, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tokenPool := map[string]string{}
 		for _, t := range ts {
@@ -144,7 +146,7 @@ func (s *Server) checkPoolBudgets(ctx context.Context) error {
 			}
 			p := tokenPool[w.TokenID]
 			if p == "" {
-				return nil
+				return nil, nil
 			}
 			pools[p] = true
 		}
@@ -156,31 +158,42 @@ func (s *Server) checkPoolBudgets(ctx context.Context) error {
 		}
 	}
 	if len(pools) == 0 {
-		return nil
+		return nil, nil
 	}
 	now := s.opts.Now().UTC()
 	budgets := map[string]store.PoolBudget{}
 	for _, b := range bs {
 		budgets[b.Pool] = b
 	}
-	var spent []string
+	var spent, warn []string
+	room := false
+	reset := budgetResets(now)
 	for p := range pools {
 		b, ok := budgets[p]
 		if !ok {
-			return nil
+			room = true
+			continue
 		}
 		used, err := s.store.PoolBudgetUsed(ctx, p, b.Currency, store.MonthStart(now))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if used < b.Micros {
-			return nil
+			room = true
+			if used*100 >= b.Micros*warnPercent {
+				warn = append(warn, fmt.Sprintf("%d%% of pool %s's budget of %s %s for %s is spent or held (it starts again on %s)",
+					used*100/max(b.Micros, 1), p, money.Format(b.Micros), b.Currency, now.Format("January 2006"), reset))
+			}
+			continue
 		}
 		spent = append(spent, fmt.Sprintf("pool %s's budget of %s %s (%s used or held)", p, money.Format(b.Micros), b.Currency, money.Format(used)))
 	}
+	if room {
+		slices.Sort(warn)
+		return warn, nil
+	}
 	slices.Sort(spent)
-	reset := budgetResets(now)
-	return errorf(client.CodeBudgetExceeded,
+	return nil, errorf(client.CodeBudgetExceeded,
 		fmt.Sprintf("wait for the budgets to start again on %s, or ask an admin to raise one (rgrid admin pool budget NAME AMOUNT)", reset),
 		"every pool that could run this job has used up its budget for %s: %s", now.Format("January 2006"), strings.Join(spent, "; ")).
 		with("resets", reset)

@@ -131,3 +131,38 @@ func TestPoolBudget(t *testing.T) {
 	}
 	require.Equal(t, []string{"gpu: none", "default: 1.00 EUR per month", "gpu: 0.005 EUR per month", "default: 0.01 EUR per month"}, audited)
 }
+
+// A submission that a pool at 80% or more of its budget could run is
+// answered with a warning naming that pool's budget and its reset date.
+func TestPoolBudgetWarns(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	g.mu.Lock()
+	g.now = time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)
+	g.mu.Unlock()
+	tok, err := g.admin.CreateWorkerToken(ctx, client.CreateTokenRequest{Pool: "gpu", Name: "g"})
+	require.NoError(t, err)
+	gpu := g.client(t, tok.Secret)
+	_, err = gpu.Register(ctx, client.RegisterRequest{ID: "g1", Slots: 10, Executor: "process",
+		Pricing: &client.Pricing{PriceMicrosPerHour: 20000, Currency: "EUR", CPUs: 2, MemoryBytes: 4 * gib}})
+	require.NoError(t, err)
+	_, err = g.admin.SetPoolBudget(ctx, "gpu", client.PoolBudgetRequest{Micros: ptr64(6000), Currency: "EUR"})
+	require.NoError(t, err)
+
+	var warnings []string
+	g.bob.OnWarning(func(m string) { warnings = append(warnings, m) })
+	submit := func() {
+		t.Helper()
+		_, err := g.bob.Submit(ctx, client.SubmitRequest{Script: []byte("x"), FileName: "b.py",
+			Limits: client.Limits{CPUs: 1, TimeoutSeconds: 1800}})
+		require.NoError(t, err)
+	}
+	submit()
+	require.Empty(t, warnings, "nothing is spent or held yet")
+	l, err := gpu.Lease(ctx, "g1", client.LeaseRequest{Max: 5})
+	require.NoError(t, err)
+	require.Len(t, l.Jobs, 1, "5000 of 6000 held")
+	submit()
+	require.Equal(t, []string{"83% of pool gpu's budget of 0.006 EUR for December 2026 is spent or held (it starts again on 2027-01-01)"}, warnings)
+}
