@@ -206,7 +206,7 @@ func TestConsoleCostOverDays(t *testing.T) {
 	g.advance(25 * time.Hour) // its day ends while it runs
 	check("a day later")
 	now := g.clock()
-	g.advance(now.Truncate(24*time.Hour).Add(24*time.Hour + 15*time.Minute).Sub(now)) // 00:15 UTC: yesterday is not closed yet
+	g.advance(now.Truncate(24 * time.Hour).Add(24*time.Hour + 15*time.Minute).Sub(now)) // 00:15 UTC: yesterday is not closed yet
 	run(time.Minute, true)
 	check("a job just after midnight")
 	g.advance(time.Hour) // now it is
