@@ -103,7 +103,7 @@ func Collect(ctx context.Context, dir string, inputs Manifest, lim Limits) (Coll
 		return Collected{}, err
 	}
 	defer closeRoot(root)
-	c := &collector{ctx: ctx, root: root, inputs: inputs, lim: lim, nondir: map[string]bool{}, opaque: map[string]bool{}}
+	c := &collector{ctx: ctx, root: root, inputs: inputs, lim: lim, found: map[string]bool{}, hides: map[string]bool{}}
 	err = c.walk("")
 	if errors.Is(err, errBudget) {
 		// Appended past MaxSkips too: this one the user must see.
@@ -130,9 +130,10 @@ type collector struct {
 	count   int // outputs so far, files and links
 	links   []Entry
 	out     Collected
-	// With Limits.Upper: the paths holding something other than a folder
-	// (whiteouts included), and the opaque folders.
-	nondir, opaque map[string]bool
+	// With Limits.Upper: every path found (whiteouts included), and those
+	// that hide what the inputs had beneath them (anything but a folder,
+	// and opaque folders).
+	found, hides map[string]bool
 }
 
 func (c *collector) skip(p, reason string) {
@@ -214,10 +215,9 @@ func (c *collector) visit(rel, name string) error {
 		return err
 	}
 	if c.lim.Upper {
-		if !fi.IsDir() {
-			c.nondir[rel] = true
-		} else if isOpaque(c.root, rel) {
-			c.opaque[rel] = true
+		c.found[rel] = true
+		if !fi.IsDir() || isOpaque(c.root, rel) {
+			c.hides[rel] = true
 		}
 		if isWhiteout(fi) {
 			return nil // a deleted input
@@ -337,14 +337,15 @@ func (c *collector) checkLinks() {
 }
 
 // visible says whether an input at p is still there under an upper
-// directory: not replaced or deleted itself, nor hidden by an ancestor
-// that was (a file, a whiteout or an opaque folder in its place).
+// directory: nothing in its place (an entry of the upper directory at p
+// replaced or deleted it), nor hidden by an ancestor that was replaced or
+// deleted (anything but a folder there, or an opaque folder).
 func (c *collector) visible(p string) bool {
-	if c.nondir[p] {
+	if c.found[p] {
 		return false
 	}
 	for d := path.Dir(p); d != "."; d = path.Dir(d) {
-		if c.nondir[d] || c.opaque[d] {
+		if c.hides[d] {
 			return false
 		}
 	}

@@ -68,7 +68,7 @@ func (c *layerCache) acquire(ctx context.Context, key string, build func(dir str
 	c.mu.Lock()
 	c.refs[key]++
 	c.mu.Unlock()
-	release = sync.OnceFunc(func() {
+	unpin := sync.OnceFunc(func() {
 		c.mu.Lock()
 		if c.refs[key]--; c.refs[key] <= 0 {
 			delete(c.refs, key)
@@ -77,12 +77,12 @@ func (c *layerCache) acquire(ctx context.Context, key string, build func(dir str
 	})
 	defer func() {
 		if err != nil {
-			release()
+			unpin()
 		}
 	}()
 	p := c.path(key)
 	if touch(p) {
-		return p, release, nil
+		return p, unpin, nil
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("make layer cache: %w", err)
@@ -97,7 +97,7 @@ func (c *layerCache) acquire(ctx context.Context, key string, build func(dir str
 	}
 	defer unlock()
 	if touch(p) { // built by another run meanwhile
-		return p, release, nil
+		return p, unpin, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
@@ -118,7 +118,7 @@ func (c *layerCache) acquire(ctx context.Context, key string, build func(dir str
 		return "", nil, err
 	}
 	c.evict()
-	return p, release, nil
+	return p, unpin, nil
 }
 
 // touch marks the layer at p used now, reporting whether it exists.
