@@ -9,7 +9,11 @@
 // its script alone in a read-only directory. Nothing is copied into or
 // executed in a running container. The working directory is a
 // size-limited filesystem of its own (package diskquota) where the machine
-// allows it: a job cannot fill the worker's disk.
+// allows it: a job cannot fill the worker's disk. Where overlay mounts
+// work, a job's files are staged once per inputs manifest
+// (Spec.InputsKey) into a cached read-only layer and each run's working
+// directory is an overlay on it, its writes on the size-limited
+// filesystem (layers.go, layered.go); elsewhere they are copied per run.
 //
 // A job with requirements runs from an image in which pip installed them,
 // built once per (runtime image, requirement set) in a build container and
