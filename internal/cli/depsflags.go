@@ -15,12 +15,12 @@ import (
 // an embedded rgrid run starts, so all three commands take them.
 type depsFlags struct {
 	indexURL, extraIndexURL, trustedHost, network string
-	cacheSize                                     int64
+	cacheSize, layerCacheSize                     int64
 	buildTimeout                                  time.Duration
 }
 
 // depsFlagNames are the flags depsFlags adds.
-var depsFlagNames = []string{"pip-index-url", "pip-extra-index-url", "pip-trusted-host", "deps-network", "deps-cache-size", "deps-build-timeout"}
+var depsFlagNames = []string{"pip-index-url", "pip-extra-index-url", "pip-trusted-host", "deps-network", "deps-cache-size", "deps-build-timeout", "layer-cache-size"}
 
 func (d *depsFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&d.indexURL, "pip-index-url", "", "package index for jobs' requirements (a mirror or private index; default pip's)")
@@ -29,6 +29,7 @@ func (d *depsFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&d.network, "deps-network", node.DefaultDepsNetwork, "Docker network of the containers that install requirements")
 	sizeVar(f, &d.cacheSize, "deps-cache-size", 10<<30, "cached environments beyond this size are evicted, least recently used first")
 	f.DurationVar(&d.buildTimeout, "deps-build-timeout", node.DefaultBuildTimeout, "longest an install may take")
+	sizeVar(f, &d.layerCacheSize, "layer-cache-size", 10<<30, "jobs' inputs kept once per project for the Docker worker's runs (an overlay each); past this size the least recently used not in use are removed")
 }
 
 func (d *depsFlags) options() (node.DockerOptions, error) {
@@ -38,6 +39,7 @@ func (d *depsFlags) options() (node.DockerOptions, error) {
 	return node.DockerOptions{
 		PipIndexURL: d.indexURL, PipExtraIndexURL: d.extraIndexURL, PipTrustedHost: d.trustedHost,
 		DepsNetwork: d.network, EnvCacheBytes: d.cacheSize, BuildTimeout: d.buildTimeout,
+		LayerCacheBytes: d.layerCacheSize,
 	}, nil
 }
 

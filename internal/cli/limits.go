@@ -33,7 +33,7 @@ func (l *limitFlags) add(f *pflag.FlagSet) {
 	f.Float64Var(&l.cpus, "cpus", 0, "CPU limit in cores, e.g. 0.5, 2 (default: the worker's, 1)")
 	f.Int64Var(&l.pids, "pids", 0, "process limit (default: the worker's, 256)")
 	f.StringVar(&l.timeout, "timeout", "", "time limit, e.g. 90s, 10m, 2h (default: the worker's, 5m)")
-	sizeVar(f, &l.disk, "disk", 0, "size of the job's working directory, inputs and outputs included (default: the worker's, 2g)")
+	sizeVar(f, &l.disk, "disk", 0, "size of the job's working directory: what it writes, and its inputs unless the worker keeps them in its layer cache (default: the worker's, 2g)")
 }
 
 // limits checks what pflag lets through: a float flag takes NaN and Inf,

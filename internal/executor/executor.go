@@ -96,6 +96,20 @@ type Spec struct {
 	// followed or executed. It is not called when Start fails, nor for a
 	// run the worker let go of without its end (a shutdown mid-run).
 	Collect func(dir string)
+	// InputsKey, with Stage, names what Stage writes (the SHA-256 of the
+	// job's inputs manifest): runs with one key get the same files, so an
+	// executor may write them once into a shared read-only layer and give
+	// each run a copy-on-write view of it (the Docker executor's overlay)
+	// instead of calling Stage for every run. Stage must then write the
+	// same files whichever run calls it.
+	InputsKey string
+	// CollectChanges, when set, is called instead of Collect for a run
+	// whose working directory was such a view: with the overlay's upper
+	// directory, which holds only what the job created or changed, a
+	// deleted input marked there by a whiteout (a 0/0 character device)
+	// and a folder made anew over an input one by an opaque marker (see
+	// workdir.Limits.Upper). Without it Collect gets the whole view.
+	CollectChanges func(upper string)
 
 	// Stdin, when set, is what the script reads on its stdin, to its end;
 	// nil is an empty stdin. (A run adopted after a worker restart gets

@@ -44,6 +44,13 @@ type Limits struct {
 	// time back to the nanosecond is the one case that passes for
 	// unchanged, and only its own output is lost).
 	Staged Staged
+	// Upper says dir is an overlay's upper directory over the inputs (the
+	// Docker executor's layer): it holds only what the job created or
+	// changed. A whiteout there (a 0/0 character device) is a deleted
+	// input and an opaque folder one made anew over an input folder: both
+	// are left out silently, and the inputs' symlinks they do not hide are
+	// still judged with the job's ones (see checkLinks).
+	Upper bool
 }
 
 // Skip is a path Collect left out, with the reason.
@@ -96,7 +103,7 @@ func Collect(ctx context.Context, dir string, inputs Manifest, lim Limits) (Coll
 		return Collected{}, err
 	}
 	defer closeRoot(root)
-	c := &collector{ctx: ctx, root: root, inputs: inputs, lim: lim}
+	c := &collector{ctx: ctx, root: root, inputs: inputs, lim: lim, found: map[string]bool{}, hides: map[string]bool{}}
 	err = c.walk("")
 	if errors.Is(err, errBudget) {
 		// Appended past MaxSkips too: this one the user must see.
@@ -123,6 +130,10 @@ type collector struct {
 	count   int // outputs so far, files and links
 	links   []Entry
 	out     Collected
+	// With Limits.Upper: every path found (whiteouts included), and those
+	// that hide what the inputs had beneath them (anything but a folder,
+	// and opaque folders).
+	found, hides map[string]bool
 }
 
 func (c *collector) skip(p, reason string) {
@@ -202,6 +213,15 @@ func (c *collector) visit(rel, name string) error {
 	fi, err := c.root.Lstat(filepath.FromSlash(rel))
 	if err != nil {
 		return err
+	}
+	if c.lim.Upper {
+		c.found[rel] = true
+		if !fi.IsDir() || isOpaque(c.root, rel) {
+			c.hides[rel] = true
+		}
+		if isWhiteout(fi) {
+			return nil // a deleted input
+		}
 	}
 	if reason := special(fi.Mode()); reason != "" {
 		c.skip(rel, reason)
@@ -288,6 +308,15 @@ func (c *collector) checkLinks() {
 			all[l.Path] = t
 		}
 	}
+	if c.lim.Upper {
+		for _, in := range c.inputs.Entries {
+			if in.Kind == KindSymlink && c.visible(in.Path) {
+				if _, mine := all[in.Path]; !mine {
+					all[in.Path] = in.Target
+				}
+			}
+		}
+	}
 	r := resolver{links: all, budget: maxLinkSteps}
 	for _, l := range c.links {
 		if in, ok := c.inputs.Lookup(l.Path); ok && Unchanged(in, l) {
@@ -305,4 +334,20 @@ func (c *collector) checkLinks() {
 		c.count++
 		c.out.Outputs.Entries = append(c.out.Outputs.Entries, l)
 	}
+}
+
+// visible says whether an input at p is still there under an upper
+// directory: nothing in its place (an entry of the upper directory at p
+// replaced or deleted it), nor hidden by an ancestor that was replaced or
+// deleted (anything but a folder there, or an opaque folder).
+func (c *collector) visible(p string) bool {
+	if c.found[p] {
+		return false
+	}
+	for d := path.Dir(p); d != "."; d = path.Dir(d) {
+		if c.hides[d] {
+			return false
+		}
+	}
+	return true
 }

@@ -147,7 +147,8 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		FileName: j.Job.FileName, Script: j.Script, Args: j.Job.Args, Env: jobEnv(j.Job.Env),
 		Limits: w.limits(j.Job.Limits), Network: j.Job.Network, Requirements: j.Job.Requirements,
 		Stdout: a.clock.writer(ship.writer(client.Stdout)), Stderr: a.clock.writer(ship.writer(client.Stderr)),
-		System: ship.writer(client.System), Collect: w.collector(ctx, a, inputs), Times: &a.clock.times,
+		System: ship.writer(client.System), Times: &a.clock.times,
+		Collect: w.collector(ctx, a, inputs, false), CollectChanges: w.collector(ctx, a, inputs, true),
 	}
 	if j.Stdin != nil {
 		rc, err := w.blobs.open(ctx, j.Stdin.SHA256)
@@ -161,6 +162,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		spec.Stdin = rc
 	}
 	if j.Inputs != nil {
+		spec.InputsKey = inputs.Key()
 		spec.Stage = func(dir string) error {
 			if err := w.blobs.prefetch(ctx, inputs); err != nil {
 				return &stageError{err}
@@ -301,13 +303,15 @@ func (w *Worker) supervise(ctx context.Context, a *attempt, h executor.Handle, s
 
 // collector is the executor's Collect for attempt a: it gathers and
 // uploads the outputs, unless the attempt will not be reported.
-func (w *Worker) collector(ctx context.Context, a *attempt, inputs workdir.Manifest) func(dir string) {
+// With upper the directory is an overlay's upper directory over the
+// inputs (Spec.CollectChanges).
+func (w *Worker) collector(ctx context.Context, a *attempt, inputs workdir.Manifest, upper bool) func(dir string) {
 	return func(dir string) {
 		switch a.killReason() {
 		case killLost, killIDTaken, killAborted:
 			return // not reported: nobody would get them
 		}
-		a.outputs = w.collect(ctx, dir, inputs, a.staged)
+		a.outputs = w.collect(ctx, dir, inputs, a.staged, upper)
 	}
 }
 

@@ -235,14 +235,19 @@ type jobOutputs struct {
 }
 
 // collect gathers the outputs of a run that has ended from its working
-// directory dir and uploads their blobs: every new or changed file read
-// once to hash it (Collect; an input still as staged is not read) and
-// once to send it, checked against that hash (Open).
-func (w *Worker) collect(ctx context.Context, dir string, inputs workdir.Manifest, staged workdir.Staged) jobOutputs {
-	got, err := workdir.Collect(ctx, dir, inputs, workdir.Limits{
+// directory dir (with upper, the overlay's upper directory over its
+// inputs: only what the job changed) and uploads their blobs: every new or
+// changed file read once to hash it (Collect; an input still as staged is
+// not read) and once to send it, checked against that hash (Open).
+func (w *Worker) collect(ctx context.Context, dir string, inputs workdir.Manifest, staged workdir.Staged, upper bool) jobOutputs {
+	lim := workdir.Limits{
 		MaxFiles: w.opts.MaxOutputFiles, MaxBytes: w.opts.MaxOutputBytes, MountPoint: w.opts.JobMountPoint,
-		Staged: staged,
-	})
+		Staged: staged, Upper: upper,
+	}
+	if upper {
+		lim.Staged = nil // stamps of the layer's files, which are not there
+	}
+	got, err := workdir.Collect(ctx, dir, inputs, lim)
 	if err != nil {
 		return jobOutputs{err: fmt.Errorf("collect the outputs: %w", err)}
 	}

@@ -9,7 +9,11 @@
 // its script alone in a read-only directory. Nothing is copied into or
 // executed in a running container. The working directory is a
 // size-limited filesystem of its own (package diskquota) where the machine
-// allows it: a job cannot fill the worker's disk.
+// allows it: a job cannot fill the worker's disk. Where overlay mounts
+// work, a job's files are staged once per inputs manifest
+// (Spec.InputsKey) into a cached read-only layer and each run's working
+// directory is an overlay on it, its writes on the size-limited
+// filesystem (layers.go, layered.go); elsewhere they are copied per run.
 //
 // A job with requirements runs from an image in which pip installed them,
 // built once per (runtime image, requirement set) in a build container and
@@ -138,6 +142,16 @@ type Options struct {
 	// BuildTimeout bounds one environment build; default
 	// DefaultBuildTimeout.
 	BuildTimeout time.Duration
+
+	// LayerDir is where the inputs of jobs are kept, one read-only layer
+	// per inputs manifest (layers.go); default WorkDir + "-layers".
+	LayerDir string
+	// LayerCacheBytes bounds the disk the layers take; the least recently
+	// used not in use are removed past it. Default DefaultLayerCacheBytes.
+	LayerCacheBytes int64
+	// NoOverlay stages every run's inputs by a copy, as where overlay
+	// mounts are not available.
+	NoOverlay bool
 }
 
 // Executor runs jobs in containers. It is safe for concurrent use.
@@ -151,6 +165,17 @@ type Executor struct {
 	opts     Options
 	envs     envCache
 	quota    *diskquota.Quota // nil: working directories without a size limit
+	// layers is the inputs' layer cache; nil when runs' inputs are copied
+	// (no overlay here, or Options.NoOverlay).
+	layers *layerCache
+	// layerRuns are the layer pins of this process's run directories,
+	// released when the directory is removed.
+	layerMu   sync.Mutex
+	layerRuns map[string]func()
+	// mountOverlay is mountOverlay but where a test makes it fail.
+	mountOverlay func(lower, upper, work, target string) error
+	// overlayWarned: a failed overlay mount is logged once.
+	overlayWarned sync.Once
 }
 
 var (
@@ -189,6 +214,12 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	if opts.DiskBytes <= 0 {
 		opts.DiskBytes = DefaultDiskBytes
 	}
+	if opts.LayerDir == "" {
+		opts.LayerDir = filepath.Clean(opts.WorkDir) + "-layers"
+	}
+	if opts.LayerCacheBytes <= 0 {
+		opts.LayerCacheBytes = DefaultLayerCacheBytes
+	}
 	if err := envDefaults(&opts); err != nil {
 		return nil, err
 	}
@@ -205,7 +236,8 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker executor: %w", err)
 	}
-	e := &Executor{cli: cli, log: opts.Logger, opts: opts, quota: quota}
+	e := &Executor{cli: cli, log: opts.Logger, opts: opts, quota: quota, layerRuns: map[string]func(){}, mountOverlay: mountOverlay}
+	e.setupLayers()
 	if err := e.sweep(ctx); err != nil {
 		e.log.Warn("removing leftover run directories", "err", err)
 	}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 
 	"github.com/rgrid/rgrid/internal/executor"
 )
@@ -28,3 +29,12 @@ func SetEnvScope(e *Executor, scope string) { e.envs.scope = scope }
 func StageOnly(ctx context.Context, e *Executor, spec executor.Spec) (dir string, unlock func(), err error) {
 	return e.stage(ctx, spec)
 }
+
+// FailOverlayMounts makes e's overlay mounts fail, as on a file system
+// overlayfs does not take: runs fall back to a copy.
+func FailOverlayMounts(e *Executor) {
+	e.mountOverlay = func(string, string, string, string) error { return errors.New("overlay refused (test)") }
+}
+
+// Layered says whether e keeps inputs in layers (overlay mounts work).
+func Layered(e *Executor) bool { return e.layers != nil }

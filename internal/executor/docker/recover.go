@@ -84,7 +84,7 @@ func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Sp
 	if hc := insp.Container.HostConfig; hc != nil && hc.Memory > 0 {
 		memory = hc.Memory
 	}
-	h := e.newHandle(id, dir, spec.Limits.Timeout, memory, spec.Collect)
+	h := e.newHandle(id, dir, spec.Limits.Timeout, memory, collectFor(spec, dir))
 	h.began = began
 	if !st.Running {
 		if fin, err := time.Parse(time.RFC3339Nano, st.FinishedAt); err == nil && fin.After(began) {

@@ -50,6 +50,21 @@ func (e *Executor) stage(ctx context.Context, spec executor.Spec) (dir string, u
 	}()
 	work := filepath.Join(dir, runWork)
 	size := cmp.Or(spec.Limits.DiskBytes, e.opts.DiskBytes)
+	if spec.Stage != nil && spec.InputsKey != "" && e.layers != nil {
+		err := e.stageLayered(ctx, spec, dir, size)
+		if err == nil {
+			return dir, release, nil
+		}
+		if !errors.Is(err, errOverlay) {
+			return "", nil, err
+		}
+		e.overlayWarned.Do(func() {
+			e.log.Warn("an overlay mount failed: this run's inputs, and those of later runs where it fails again, are copied", "err", err)
+		})
+		if err := e.unstageLayered(dir); err != nil {
+			return "", nil, fmt.Errorf("stage run directory: %w", err)
+		}
+	}
 	if e.quota != nil {
 		if err := e.quota.Make(ctx, filepath.Join(dir, runImage), work, size); err != nil {
 			return "", nil, fmt.Errorf("make the job's working directory: %w", err)
@@ -141,6 +156,10 @@ func (e *Executor) handOver(root string) error {
 // image and removes it; the caller holds its lock. If the mount cannot be
 // removed the directory is left, rather than emptied through the mount.
 func (e *Executor) cleanRunDir(dir string) {
+	if err := e.releaseRunDir(dir); err != nil {
+		e.log.Warn("remove run directory's mount", "dir", dir, "err", err)
+		return
+	}
 	if err := diskquota.Release(e.log, filepath.Join(dir, runImage), filepath.Join(dir, runWork)); err != nil {
 		e.log.Warn("remove run directory's mount", "dir", dir, "err", err)
 		return

@@ -87,7 +87,7 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return nil, fmt.Errorf("%s container for job %s: %w", what, spec.JobID, err)
 	}
 
-	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, spec.Collect)
+	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, collectFor(spec, dir))
 	// Before the start, so that no byte is written before we listen.
 	stream, err := h.attach(ctx, spec.Stdin != nil)
 	if err != nil {
