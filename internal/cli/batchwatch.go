@@ -67,6 +67,9 @@ func (w batchWatch) run(ctx context.Context) error {
 	defer stopFollowing()
 	b, err := c.Batch(ctx, w.id)
 	if err != nil {
+		if ctx.Err() != nil { // Ctrl-C before the first poll came back
+			return w.interrupted(ctx)
+		}
 		return err
 	}
 	if w.followAll {
