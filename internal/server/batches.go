@@ -120,6 +120,9 @@ func (s *Server) newBatch(ctx context.Context, req client.BatchRequest, now time
 		return store.NewBatch{}, bad("pass a positive number, or 0 to let the grid's free slots decide", "parallelism %d is negative", req.Parallelism)
 	case len(req.IdempotencyKey) > maxKeyLen:
 		return store.NewBatch{}, bad(fmt.Sprintf("use a key of at most %d bytes (a UUID, say)", maxKeyLen), "the idempotency key is %d bytes long", len(req.IdempotencyKey))
+	case req.Job.InputsSHA256 != "":
+		return store.NewBatch{}, bad(`send the working directory as "job.inputs"; a batch does not take "job.inputs_sha256"`,
+			"job.inputs_sha256 is not accepted in a batch")
 	case len(req.Files) > 0 && req.Job.Inputs == nil:
 		return store.NewBatch{}, bad(`send the working directory the items share as "job.inputs" (it holds the script)`,
 			"a batch over files needs its working directory")

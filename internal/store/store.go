@@ -110,8 +110,11 @@ type NewJob struct {
 	// internal/workdir), nil for a script sent alone; Stdin is the blob
 	// piped to its stdin, if any. Blobs lists every blob the two name:
 	// the job references them (see BlobsReferenced).
-	Inputs    []byte
-	Stdin     BlobRef
+	Inputs []byte
+	// InputsSHA256 is the SHA-256 of Inputs (lowercase hex; "" without
+	// inputs): what InputsByHash finds the manifest by.
+	InputsSHA256 string
+	Stdin        BlobRef
 	Blobs     []string
 	CreatedAt time.Time
 	// SecretEnv is the job's secret environment, sealed by the server

@@ -157,17 +157,18 @@ type batcher interface {
 // statement: a thousand jobs cost one round trip.
 const createJobsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, inputs_sha256)
 SELECT id, 'queued', file_name, script, length(script), args::jsonb, runtime, env::jsonb,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements::jsonb,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env,
+	nullif(inputs_sha256, '')
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 	$7::bigint[], $8::double precision[], $9::bigint[], $10::bigint[], $11::boolean[],
 	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[],
-	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::bytea[])
+	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::bytea[], $24::text[])
 	WITH ORDINALITY AS t(id, file_name, script, args, runtime, env, memory_bytes, cpus, pids,
 		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at,
-		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, n)
+		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, inputs_sha256, n)
 ORDER BY n
 RETURNING ` + jobColumns
 
@@ -194,7 +195,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		maxAttempts, retries                      = make([]int32, n), make([]int32, n)
 		created                                   = make([]time.Time, n)
 		inputs                                    = make([]*string, n)
-		stdinHash                                 = make([]string, n)
+		stdinHash, inputsHash                     = make([]string, n), make([]string, n)
 		stdinSize, disk                           = make([]int64, n), make([]int64, n)
 		owners                                    = make([]string, n)
 		keys                                      = make([]*string, n)
@@ -220,6 +221,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 			inputs[i] = &in
 		}
 		stdinHash[i], stdinSize[i], disk[i] = nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes
+		inputsHash[i] = nj.InputsSHA256
 		owners[i] = nj.Owner
 		if nj.IdempotencyKey != "" {
 			keys[i] = &nj.IdempotencyKey
@@ -236,7 +238,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 	b := &pgx.Batch{}
 	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
 		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
-		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs)
+		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs, inputsHash)
 	if len(refHashes) > 0 {
 		b.Queue(insertRefsSQL, refHashes, refJobs)
 	}
@@ -406,4 +408,19 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 		out[h] = true
 	}
 	return out, nil
+}
+
+// InputsByHash returns the inputs of a job of owner whose manifest's
+// SHA-256 is hash.
+func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
+	var inputs string
+	err := s.pool.QueryRow(ctx, `SELECT inputs FROM jobs
+		WHERE owner_id = $1 AND inputs_sha256 = $2 AND inputs IS NOT NULL LIMIT 1`, owner, hash).Scan(&inputs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inputs %.12s… of %s: %w", hash, owner, err)
+	}
+	return []byte(inputs), nil
 }
