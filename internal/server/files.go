@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -279,9 +280,10 @@ func (e *blobStoreError) Unwrap() error { return e.err }
 // submittedFiles is what a submission's files make of the job.
 type submittedFiles struct {
 	inputs       []byte // the manifest in its canonical form; nil for none
-	inputsSHA256 string // its SHA-256
+	inputsSHA256 string   // its SHA-256
+	inputsBlobs  []string // the blobs it names, recorded once per manifest
 	stdin        store.BlobRef
-	blobs        []string // every blob the job references
+	blobs        []string // the other blobs the job references (its stdin)
 }
 
 // jobFiles checks a submission's inputs and stdin and returns what the
@@ -349,23 +351,21 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submit
 		}
 		for _, e := range m.Entries {
 			if e.Kind == workdir.KindFile {
-				out.blobs = append(out.blobs, e.SHA256)
+				out.inputsBlobs = append(out.inputsBlobs, e.SHA256)
 			}
 		}
 	}
-	// A known manifest's blobs are referenced by the job that has it, and
-	// retention keeps every referenced blob: only the stdin is checked.
+	// A known manifest's blobs are referenced by the job that has it (the
+	// store records them once per manifest), and retention keeps every
+	// referenced blob: only the others are checked.
 	check := out.blobs
-	if known {
-		check = nil
-		if req.Stdin != nil {
-			check = []string{out.stdin.SHA256}
-		}
+	if !known {
+		check = append(slices.Clip(check), out.inputsBlobs...)
 	}
 	if err := s.requireBlobs(ctx, check); err != nil {
 		return out, err
 	}
-	out.blobs = dedup(out.blobs)
+	out.blobs, out.inputsBlobs = dedup(out.blobs), dedup(out.inputsBlobs)
 	return out, nil
 }
 

@@ -171,6 +171,7 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 		SecretEnv:    sealed,
 		Inputs:       files.inputs,
 		InputsSHA256: files.inputsSHA256,
+		InputsBlobs:  files.inputsBlobs,
 		Stdin:        files.stdin,
 		Blobs:        files.blobs,
 		ID:           id,

@@ -112,11 +112,16 @@ type NewJob struct {
 	// the job references them (see BlobsReferenced).
 	Inputs []byte
 	// InputsSHA256 is the SHA-256 of Inputs (lowercase hex; "" without
-	// inputs): what InputsByHash finds the manifest by.
+	// inputs): what InputsByHash finds the manifest by. InputsBlobs are
+	// the blobs Inputs names, recorded once per InputsSHA256 rather than
+	// per job (the first job with a manifest records them; the job
+	// references them as it does Blobs). Without InputsSHA256, Blobs
+	// lists them.
 	InputsSHA256 string
+	InputsBlobs  []string
 	Stdin        BlobRef
-	Blobs     []string
-	CreatedAt time.Time
+	Blobs        []string
+	CreatedAt    time.Time
 	// SecretEnv is the job's secret environment, sealed by the server
 	// (internal/secrets): opaque bytes to the store, nil for none.
 	SecretEnv []byte

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,6 +174,13 @@ FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::tex
 ORDER BY n
 RETURNING ` + jobColumns
 
+// insertManifestBlobsSQL records the blobs $2 of the manifest $1 unless
+// a job with it recorded them before.
+const insertManifestBlobsSQL = `INSERT INTO manifest_blobs (manifest_sha256, sha256)
+SELECT $1, b FROM unnest($2::text[]) AS b
+WHERE NOT EXISTS (SELECT 1 FROM manifest_blobs WHERE manifest_sha256 = $1)
+ON CONFLICT DO NOTHING`
+
 // insertRefsSQL records that jobs reference blobs: $1 hashes, $2 job ids.
 const insertRefsSQL = `INSERT INTO blob_refs (sha256, job_id)
 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`
@@ -201,6 +210,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		keys                                      = make([]*string, n)
 		secretEnvs                                = make([][]byte, n) // nil: NULL
 		refHashes, refJobs                        []string
+		manifests                                 = map[string][]string{} // the blobs of each InputsSHA256
 	)
 	for i, nj := range njs {
 		a, e, err := encodeJSON(nj.Args, nj.Env)
@@ -232,6 +242,9 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		for _, h := range nj.Blobs {
 			refHashes, refJobs = append(refHashes, h), append(refJobs, nj.ID)
 		}
+		if nj.InputsSHA256 != "" && len(nj.InputsBlobs) > 0 {
+			manifests[nj.InputsSHA256] = nj.InputsBlobs
+		}
 	}
 	// The jobs and their blob references in one batch: one round trip,
 	// one implicit transaction.
@@ -242,6 +255,9 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 	if len(refHashes) > 0 {
 		b.Queue(insertRefsSQL, refHashes, refJobs)
 	}
+	for _, m := range slices.Sorted(maps.Keys(manifests)) {
+		b.Queue(insertManifestBlobsSQL, m, manifests[m])
+	}
 	br := q.SendBatch(ctx, b)
 	jobs, err := func() ([]store.Job, error) {
 		rows, err := br.Query()
@@ -251,6 +267,11 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
 		if err == nil && len(refHashes) > 0 {
 			_, err = br.Exec()
+		}
+		for range manifests {
+			if err == nil {
+				_, err = br.Exec()
+			}
 		}
 		return jobs, err
 	}()
@@ -395,7 +416,8 @@ func bytesOf(s *string) []byte {
 
 // BlobsReferenced returns which of hashes some job references.
 func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT sha256 FROM blob_refs WHERE sha256 = ANY ($1)`, hashes)
+	rows, err := s.pool.Query(ctx, `SELECT sha256 FROM blob_refs WHERE sha256 = ANY ($1)
+		UNION SELECT sha256 FROM manifest_blobs WHERE sha256 = ANY ($1)`, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("blobs referenced: %w", err)
 	}
@@ -415,7 +437,7 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
 	var inputs string
 	err := s.pool.QueryRow(ctx, `SELECT inputs FROM jobs
-		WHERE owner_id = $1 AND inputs_sha256 = $2 AND inputs IS NOT NULL LIMIT 1`, owner, hash).Scan(&inputs)
+		WHERE inputs_sha256 = $1 AND owner_id = $2 AND inputs IS NOT NULL LIMIT 1`, hash, owner).Scan(&inputs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}

@@ -172,6 +172,9 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 			if err := insertRefs(ctx, tx, nj.ID, nj.Blobs); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
+			if err := insertManifestBlobs(ctx, tx, nj.InputsSHA256, nj.InputsBlobs); err != nil {
+				return fmt.Errorf("job %s: %w", nj.ID, err)
+			}
 			j, err := getJob(ctx, tx, nj.ID, false)
 			if err != nil {
 				return err
@@ -363,12 +366,28 @@ func insertRefs(ctx context.Context, tx *sql.Tx, id string, blobs []string) erro
 	return err
 }
 
+// insertManifestBlobs records the blobs of the manifest named manifest,
+// unless a job with it recorded them before.
+func insertManifestBlobs(ctx context.Context, tx *sql.Tx, manifest string, blobs []string) error {
+	if manifest == "" || len(blobs) == 0 {
+		return nil
+	}
+	var known bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM manifest_blobs WHERE manifest_sha256 = ?)`,
+		manifest).Scan(&known); err != nil || known {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO manifest_blobs (manifest_sha256, sha256)
+		SELECT ?1, value FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING`, manifest, jsonList(blobs))
+	return err
+}
+
 // InputsByHash returns the inputs of a job of owner whose manifest's
 // SHA-256 is hash.
 func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
 	var inputs string
 	err := s.r.QueryRowContext(ctx, `SELECT inputs FROM jobs
-		WHERE owner_id = ? AND inputs_sha256 = ? AND inputs IS NOT NULL LIMIT 1`, owner, hash).Scan(&inputs)
+		WHERE inputs_sha256 = ? AND owner_id = ? AND inputs IS NOT NULL LIMIT 1`, hash, owner).Scan(&inputs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -411,8 +430,8 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 	if err != nil {
 		return nil, fmt.Errorf("blobs referenced: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT sha256 FROM blob_refs
-		WHERE sha256 IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := s.r.QueryContext(ctx, `SELECT sha256 FROM blob_refs WHERE sha256 IN (SELECT value FROM json_each(?1))
+		UNION SELECT sha256 FROM manifest_blobs WHERE sha256 IN (SELECT value FROM json_each(?1))`, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("blobs referenced: %w", err)
 	}
