@@ -279,7 +279,7 @@ func (e *blobStoreError) Unwrap() error { return e.err }
 
 // submittedFiles is what a submission's files make of the job.
 type submittedFiles struct {
-	inputs       []byte // the manifest in its canonical form; nil for none
+	inputs       []byte   // the manifest in its canonical form; nil for none
 	inputsSHA256 string   // its SHA-256
 	inputsBlobs  []string // the blobs it names, recorded once per manifest
 	stdin        store.BlobRef
