@@ -136,6 +136,10 @@ func (s *Server) newBatch(ctx context.Context, req client.BatchRequest, now time
 		return store.NewBatch{}, err
 	}
 	item.ID = ""
+	// A batch references its shared inputs' blobs itself (blob_refs under
+	// its id), not through a manifest recorded once.
+	item.Blobs = dedup(append(item.Blobs, item.InputsBlobs...))
+	item.InputsSHA256, item.InputsBlobs = "", nil
 	nb := store.NewBatch{ID: newID("bat_", now), Name: cmp.Or(req.Name, req.Job.FileName), Kind: store.BatchArray,
 		Parallelism: req.Parallelism, IdempotencyKey: req.IdempotencyKey, Item: item, CreatedAt: now,
 		Items: make([]store.NewBatchItem, 0, n)}

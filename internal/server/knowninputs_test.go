@@ -3,7 +3,9 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -82,4 +84,34 @@ func TestInputsNamedByHash(t *testing.T) {
 	// A batch takes its working directory in full.
 	_, _, err = g.alice.SubmitBatchRun(ctx, client.BatchRequest{Job: byHash, Array: []int{0, 1}})
 	require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "a batch by hash: %v", err)
+}
+
+// A batch's shared working directory is referenced by the batch: its
+// owner reads its blobs, and retention keeps them.
+func TestBatchReferencesItsSharedInputs(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	script, data := []byte("print(open('shared.txt').read())\n"), []byte("bob's shared data\n")
+	for _, d := range [][]byte{script, data} {
+		up, err := g.bob.MissingBlobs(ctx, []client.BlobRef{ref(d)})
+		require.NoError(t, err)
+		for _, u := range up {
+			require.NoError(t, g.bob.UploadBlob(ctx, u, bytes.NewReader(d)))
+		}
+	}
+	inputs := &client.Manifest{Entries: []client.FileEntry{
+		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256},
+		{Path: "shared.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256}}}
+	_, _, err := g.bob.SubmitBatchRun(ctx, client.BatchRequest{Array: []int{0, 1},
+		Job: client.SubmitRequest{Script: script, FileName: "main.py", Inputs: inputs}})
+	require.NoError(t, err)
+	g.advance(8 * 24 * time.Hour)
+	_, err = g.srv.SweepBlobs(ctx)
+	require.NoError(t, err)
+	rc, _, err := g.bob.OpenBlob(ctx, ref(data).SHA256, 0)
+	require.NoError(t, err, "the batch's owner reads its shared blob after a sweep")
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Equal(t, data, got)
 }
