@@ -65,6 +65,7 @@ const (
 	CodeBlobMissing      = "blob_missing"  // a job names a blob the server does not have
 	CodeBlobMismatch     = "blob_mismatch" // uploaded bytes do not match their hash or size
 	CodeInvalidManifest  = "invalid_manifest"
+	CodeManifestUnknown  = "manifest_unknown"       // inputs_sha256 names no manifest of the caller's: send the inputs
 	CodeBlobStore        = "blob_store_error"       // the blob store refused or failed
 	CodeKeyReused        = "idempotency_key_reused" // a batch's idempotency key names another batch
 	CodeForbidden        = "forbidden"              // the credential is valid but not for this endpoint

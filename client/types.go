@@ -97,6 +97,13 @@ type SubmitRequest struct {
 	// file FileName in it (a relative path), and Script its bytes. Every
 	// file's blob must be on the server (see MissingBlobs).
 	Inputs *Manifest `json:"inputs,omitempty"`
+	// InputsSHA256 names the inputs manifest by the SHA-256 of its
+	// canonical encoding (workdir.Manifest.SHA256). Sent with Inputs, it
+	// must match them. Sent alone, it asks the server to take the
+	// manifest from a job of the caller's that had it: an unchanged
+	// project is not sent again. A server that has none answers
+	// CodeManifestUnknown, and the client sends Inputs.
+	InputsSHA256 string `json:"inputs_sha256,omitempty"`
 	// Stdin, when set, is the blob the script reads on its stdin.
 	Stdin *BlobRef `json:"stdin,omitempty"`
 }

@@ -310,23 +310,23 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 	}
 	defer s.close()
 	up := uploader{c: s.c, stderr: e.stderr}
-	if _, err := up.send(ctx, refs, open); err != nil {
-		return err
-	}
 	// One key per invocation: a submission retried after a cut connection
 	// finds the job the first one made.
 	req.IdempotencyKey = newIdempotencyKey()
-	job, err := s.c.Submit(ctx, req)
-	if client.IsCode(err, client.CodeBlobMissing) {
-		// A blob the server had a moment ago was swept meanwhile (it was
-		// old and unused): send it again, once.
-		if _, err := up.send(ctx, refs, open); err != nil {
+	var inputsHash string
+	if files != nil {
+		if inputsHash, err = files.plan.Manifest.SHA256(); err != nil {
 			return err
 		}
-		job, err = s.c.Submit(ctx, req)
 	}
+	job, known, err := submitKnown(ctx, s.c, up, req, inputsHash, open)
 	if err != nil {
 		return err
+	}
+	if !known {
+		if job, err = submitWithBlobs(ctx, s.c, up, req, refs, open); err != nil {
+			return err
+		}
 	}
 	if o.detach {
 		fmt.Fprintln(e.stdout, job.ID)
@@ -353,6 +353,48 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 		}
 	}
 	return followToExit(ctx, s, job.ID, o.cancelOnInterrupt, e.stdout, e.stderr, onEnd)
+}
+
+// submitKnown submits req naming its inputs by their hash alone
+// (workdir.Manifest.SHA256), with the stdin's blob sent first: the re-run
+// of an unchanged project sends no manifest and asks about no blob. known
+// is false, and nothing is made, when the server has no such manifest of
+// the caller's (or is of a version that does not know the field): then
+// the inputs go in full, without the hash.
+func submitKnown(ctx context.Context, c *client.Client, up uploader, req client.SubmitRequest, inputsHash string,
+	open func(hash string) (io.ReadCloser, error)) (client.Job, bool, error) {
+	if req.Inputs == nil || inputsHash == "" {
+		return client.Job{}, false, nil
+	}
+	if req.Stdin != nil {
+		if _, err := up.send(ctx, []client.BlobRef{*req.Stdin}, open); err != nil {
+			return client.Job{}, false, err
+		}
+	}
+	req.Inputs, req.InputsSHA256 = nil, inputsHash
+	job, err := c.Submit(ctx, req)
+	if client.IsCode(err, client.CodeManifestUnknown) || client.IsCode(err, client.CodeInvalidJSON) {
+		return client.Job{}, false, nil
+	}
+	return job, err == nil, err
+}
+
+// submitWithBlobs sends, of refs, the blobs the server lacks, then req.
+func submitWithBlobs(ctx context.Context, c *client.Client, up uploader, req client.SubmitRequest,
+	refs []client.BlobRef, open func(hash string) (io.ReadCloser, error)) (client.Job, error) {
+	if _, err := up.send(ctx, refs, open); err != nil {
+		return client.Job{}, err
+	}
+	job, err := c.Submit(ctx, req)
+	if client.IsCode(err, client.CodeBlobMissing) {
+		// A blob the server had a moment ago was swept meanwhile (it was
+		// old and unused): send it again, once.
+		if _, err := up.send(ctx, refs, open); err != nil {
+			return client.Job{}, err
+		}
+		job, err = c.Submit(ctx, req)
+	}
+	return job, err
 }
 
 // execOptions configure the worker of an embedded run.

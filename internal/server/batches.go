@@ -120,6 +120,9 @@ func (s *Server) newBatch(ctx context.Context, req client.BatchRequest, now time
 		return store.NewBatch{}, bad("pass a positive number, or 0 to let the grid's free slots decide", "parallelism %d is negative", req.Parallelism)
 	case len(req.IdempotencyKey) > maxKeyLen:
 		return store.NewBatch{}, bad(fmt.Sprintf("use a key of at most %d bytes (a UUID, say)", maxKeyLen), "the idempotency key is %d bytes long", len(req.IdempotencyKey))
+	case req.Job.InputsSHA256 != "":
+		return store.NewBatch{}, bad(`send the working directory as "job.inputs"; a batch does not take "job.inputs_sha256"`,
+			"job.inputs_sha256 is not accepted in a batch")
 	case len(req.Files) > 0 && req.Job.Inputs == nil:
 		return store.NewBatch{}, bad(`send the working directory the items share as "job.inputs" (it holds the script)`,
 			"a batch over files needs its working directory")
@@ -133,6 +136,10 @@ func (s *Server) newBatch(ctx context.Context, req client.BatchRequest, now time
 		return store.NewBatch{}, err
 	}
 	item.ID = ""
+	// A batch references its shared inputs' blobs itself (blob_refs under
+	// its id), not through a manifest recorded once.
+	item.Blobs = dedup(append(item.Blobs, item.InputsBlobs...))
+	item.InputsSHA256, item.InputsBlobs = "", nil
 	nb := store.NewBatch{ID: newID("bat_", now), Name: cmp.Or(req.Name, req.Job.FileName), Kind: store.BatchArray,
 		Parallelism: req.Parallelism, IdempotencyKey: req.IdempotencyKey, Item: item, CreatedAt: now,
 		Items: make([]store.NewBatchItem, 0, n)}

@@ -90,6 +90,7 @@ var codes = map[string]codeSpec{
 	client.CodeInvalidReqs:      {kind: kindValidation},
 	client.CodeInvalidManifest:  {kind: kindValidation},
 	client.CodeBlobMissing:      {kind: kindValidation},
+	client.CodeManifestUnknown:  {kind: kindValidation},
 	client.CodeBlobMismatch:     {kind: kindValidation},
 	client.CodeMethodNotAllowed: {kind: kindValidation, status: http.StatusMethodNotAllowed},
 	client.CodeUnauthorized:     {kind: kindUnauthorized},

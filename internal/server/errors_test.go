@@ -86,7 +86,7 @@ func TestEveryCodeHasKindAndIsDocumented(t *testing.T) {
 		"unauthorized": 401, "forbidden": 403, "quota_exceeded": 429, "budget_exceeded": 402, "user_exists": 409, "not_found": 404, "method_not_allowed": 405,
 		"stale_attempt": 409, "job_finished": 409, "worker_id_in_use": 409, "idempotency_key_reused": 409, "too_large": 413, "limit_exceeded": 422, "secret_key_missing": 422,
 		"internal": 500, "unavailable": 503,
-		"invalid_manifest": 400, "blob_missing": 400, "blob_mismatch": 400, "blob_store_error": 502,
+		"invalid_manifest": 400, "blob_missing": 400, "blob_mismatch": 400, "blob_store_error": 502, "manifest_unknown": 400,
 	}
 	consts := clientCodes(t)
 	if len(consts) != len(codes) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -276,32 +277,65 @@ type blobStoreError struct{ err error }
 func (e *blobStoreError) Error() string { return "blob store: " + e.err.Error() }
 func (e *blobStoreError) Unwrap() error { return e.err }
 
+// submittedFiles is what a submission's files make of the job.
+type submittedFiles struct {
+	inputs       []byte   // the manifest in its canonical form; nil for none
+	inputsSHA256 string   // its SHA-256
+	inputsBlobs  []string // the blobs it names, recorded once per manifest
+	stdin        store.BlobRef
+	blobs        []string // the other blobs the job references (its stdin)
+}
+
 // jobFiles checks a submission's inputs and stdin and returns what the
-// job stores: the manifest, re-encoded in its canonical form, and the
-// blobs the job references. A script sent with a working directory must
-// be the manifest's file FileName, byte for byte.
-func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (inputs []byte, stdin store.BlobRef, blobs []string, err error) {
-	if req.Stdin == nil && req.Inputs == nil {
-		return nil, stdin, nil, nil
+// job stores: the manifest, re-encoded in its canonical form, its hash,
+// and the blobs the job references. A script sent with a working
+// directory must be the manifest's file FileName, byte for byte. A
+// manifest named by its hash alone is one a job of the caller's has.
+func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submittedFiles, error) {
+	var out submittedFiles
+	if req.Stdin == nil && req.Inputs == nil && req.InputsSHA256 == "" {
+		return out, nil
 	}
 	if s.opts.Blobs == nil {
-		return nil, stdin, nil, s.noBlobs()
+		return out, s.noBlobs()
 	}
 	if req.Stdin != nil {
 		if ae := s.checkBlobRef(*req.Stdin); ae != nil {
-			return nil, stdin, nil, ae.with("field", "stdin")
+			return out, ae.with("field", "stdin")
 		}
-		stdin = store.BlobRef{SHA256: req.Stdin.SHA256, Size: req.Stdin.Size}
-		blobs = append(blobs, stdin.SHA256)
+		out.stdin = store.BlobRef{SHA256: req.Stdin.SHA256, Size: req.Stdin.Size}
+		out.blobs = append(out.blobs, out.stdin.SHA256)
 	}
-	if req.Inputs != nil {
-		m, err := s.parseManifest(req.Inputs, "inputs")
-		if err != nil {
-			return nil, stdin, nil, err
+	var (
+		m     workdir.Manifest
+		known bool // the manifest is a job's of the caller's: its blobs are kept
+		err   error
+	)
+	switch {
+	case req.Inputs != nil:
+		if m, err = s.parseManifest(req.Inputs, "inputs"); err != nil {
+			return out, err
 		}
+		if out.inputs, err = json.Marshal(m); err != nil {
+			return out, err
+		}
+		sum := sha256.Sum256(out.inputs)
+		out.inputsSHA256 = hex.EncodeToString(sum[:])
+		if req.InputsSHA256 != "" && req.InputsSHA256 != out.inputsSHA256 {
+			return out, errorf(client.CodeInvalidManifest, "send inputs_sha256 as the SHA-256 of the manifest's canonical encoding, or leave it out",
+				"inputs_sha256 %.12s… is not the hash of the inputs sent (%.12s…)", req.InputsSHA256, out.inputsSHA256).
+				with("field", "inputs_sha256")
+		}
+	case req.InputsSHA256 != "":
+		if m, out.inputs, err = s.knownInputs(ctx, req.InputsSHA256); err != nil {
+			return out, err
+		}
+		out.inputsSHA256, known = req.InputsSHA256, true
+	}
+	if out.inputs != nil {
 		files, bytes := m.Files()
 		if bytes > s.opts.MaxInputBytes {
-			return nil, stdin, nil, errorf(client.CodeTooLarge, "leave large data out of the working directory (.rgridignore), or raise the server's --max-inputs",
+			return out, errorf(client.CodeTooLarge, "leave large data out of the working directory (.rgridignore), or raise the server's --max-inputs",
 				"the working directory is %s in %d files, over the server's limit of %s", bytesize.Format(bytes), files, bytesize.Format(s.opts.MaxInputBytes)).
 				with("limit_bytes", s.opts.MaxInputBytes)
 		}
@@ -309,25 +343,59 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (inputs
 		sum := sha256.Sum256(req.Script)
 		switch {
 		case !ok || e.Kind != workdir.KindFile:
-			return nil, stdin, nil, errorf(client.CodeInvalidRequest, "send the script as a file of the working directory, at the path file_name names",
+			return out, errorf(client.CodeInvalidRequest, "send the script as a file of the working directory, at the path file_name names",
 				"file_name %q is not a file of the inputs", req.FileName)
 		case e.SHA256 != hex.EncodeToString(sum[:]):
-			return nil, stdin, nil, errorf(client.CodeInvalidRequest, "send the script's bytes as they are in the working directory",
+			return out, errorf(client.CodeInvalidRequest, "send the script's bytes as they are in the working directory",
 				"the script's bytes are not those of %s in the inputs", req.FileName)
 		}
 		for _, e := range m.Entries {
 			if e.Kind == workdir.KindFile {
-				blobs = append(blobs, e.SHA256)
+				out.inputsBlobs = append(out.inputsBlobs, e.SHA256)
 			}
 		}
-		if inputs, err = json.Marshal(m); err != nil {
-			return nil, stdin, nil, err
-		}
 	}
-	if err := s.requireBlobs(ctx, blobs); err != nil {
-		return nil, stdin, nil, err
+	// A known manifest's blobs are referenced by the job that has it (the
+	// store records them once per manifest), and retention keeps every
+	// referenced blob: only the others are checked.
+	check := out.blobs
+	if !known {
+		check = append(slices.Clip(check), out.inputsBlobs...)
 	}
-	return inputs, stdin, dedup(blobs), nil
+	if err := s.requireBlobs(ctx, check); err != nil {
+		return out, err
+	}
+	out.blobs, out.inputsBlobs = dedup(out.blobs), dedup(out.inputsBlobs)
+	return out, nil
+}
+
+// knownInputs is the manifest named hash of a job of the caller's, and
+// its stored encoding, or manifest_unknown: a manifest of another user's
+// is not found, as their blobs are not readable (unreadable).
+func (s *Server) knownInputs(ctx context.Context, hash string) (workdir.Manifest, []byte, error) {
+	if !blob.ValidHash(hash) {
+		return workdir.Manifest{}, nil, errorf(client.CodeInvalidRequest, "name the manifest by its SHA-256, in lowercase hex",
+			"inputs_sha256 %q is not a sha256", hash).with("field", "inputs_sha256")
+	}
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	if p == nil || p.kind == asWorker {
+		return workdir.Manifest{}, nil, errorf(client.CodeManifestUnknown, "send the inputs with the job", "no manifest %.12s… for this caller", hash)
+	}
+	b, err := s.store.InputsByHash(ctx, p.owner(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return workdir.Manifest{}, nil, errorf(client.CodeManifestUnknown, "send the inputs with the job (they are stored once sent)",
+			"no job of yours has the inputs manifest %.12s…", hash).with("inputs_sha256", hash)
+	}
+	if err != nil {
+		return workdir.Manifest{}, nil, err
+	}
+	// Stored by this server after ParseManifest checked it: decoded, not
+	// checked again.
+	var m workdir.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return workdir.Manifest{}, nil, fmt.Errorf("decode the stored manifest %.12s…: %w", hash, err)
+	}
+	return m, b, nil
 }
 
 // requireBlobs refuses with blob_missing if the store lacks any of blobs.

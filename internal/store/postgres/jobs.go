@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,19 +159,27 @@ type batcher interface {
 // statement: a thousand jobs cost one round trip.
 const createJobsSQL = `INSERT INTO jobs (id, state, file_name, script, script_size, args, runtime, env,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, inputs_sha256)
 SELECT id, 'queued', file_name, script, length(script), args::jsonb, runtime, env::jsonb,
 	memory_bytes, cpus, pids, timeout_seconds, network, max_attempts, retries, requirements::jsonb,
-	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env
+	log_limit, created_at, inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env,
+	nullif(inputs_sha256, '')
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 	$7::bigint[], $8::double precision[], $9::bigint[], $10::bigint[], $11::boolean[],
 	$12::int[], $13::int[], $14::text[], $15::bigint[], $16::timestamptz[],
-	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::bytea[])
+	$17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::bytea[], $24::text[])
 	WITH ORDINALITY AS t(id, file_name, script, args, runtime, env, memory_bytes, cpus, pids,
 		timeout_seconds, network, max_attempts, retries, requirements, log_limit, created_at,
-		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, n)
+		inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, inputs_sha256, n)
 ORDER BY n
 RETURNING ` + jobColumns
+
+// insertManifestBlobsSQL records the blobs $2 of the manifest $1 unless
+// a job with it recorded them before.
+const insertManifestBlobsSQL = `INSERT INTO manifest_blobs (manifest_sha256, sha256)
+SELECT $1, b FROM unnest($2::text[]) AS b
+WHERE NOT EXISTS (SELECT 1 FROM manifest_blobs WHERE manifest_sha256 = $1)
+ON CONFLICT DO NOTHING`
 
 // insertRefsSQL records that jobs reference blobs: $1 hashes, $2 job ids.
 const insertRefsSQL = `INSERT INTO blob_refs (sha256, job_id)
@@ -194,12 +204,13 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		maxAttempts, retries                      = make([]int32, n), make([]int32, n)
 		created                                   = make([]time.Time, n)
 		inputs                                    = make([]*string, n)
-		stdinHash                                 = make([]string, n)
+		stdinHash, inputsHash                     = make([]string, n), make([]string, n)
 		stdinSize, disk                           = make([]int64, n), make([]int64, n)
 		owners                                    = make([]string, n)
 		keys                                      = make([]*string, n)
 		secretEnvs                                = make([][]byte, n) // nil: NULL
 		refHashes, refJobs                        []string
+		manifests                                 = map[string][]string{} // the blobs of each InputsSHA256
 	)
 	for i, nj := range njs {
 		a, e, err := encodeJSON(nj.Args, nj.Env)
@@ -220,6 +231,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 			inputs[i] = &in
 		}
 		stdinHash[i], stdinSize[i], disk[i] = nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes
+		inputsHash[i] = nj.InputsSHA256
 		owners[i] = nj.Owner
 		if nj.IdempotencyKey != "" {
 			keys[i] = &nj.IdempotencyKey
@@ -230,15 +242,21 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		for _, h := range nj.Blobs {
 			refHashes, refJobs = append(refHashes, h), append(refJobs, nj.ID)
 		}
+		if nj.InputsSHA256 != "" && len(nj.InputsBlobs) > 0 {
+			manifests[nj.InputsSHA256] = nj.InputsBlobs
+		}
 	}
 	// The jobs and their blob references in one batch: one round trip,
 	// one implicit transaction.
 	b := &pgx.Batch{}
 	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
 		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
-		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs)
+		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs, inputsHash)
 	if len(refHashes) > 0 {
 		b.Queue(insertRefsSQL, refHashes, refJobs)
+	}
+	for _, m := range slices.Sorted(maps.Keys(manifests)) {
+		b.Queue(insertManifestBlobsSQL, m, manifests[m])
 	}
 	br := q.SendBatch(ctx, b)
 	jobs, err := func() ([]store.Job, error) {
@@ -249,6 +267,11 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Job, error) { return scanJob(r, false) })
 		if err == nil && len(refHashes) > 0 {
 			_, err = br.Exec()
+		}
+		for range manifests {
+			if err == nil {
+				_, err = br.Exec()
+			}
 		}
 		return jobs, err
 	}()
@@ -393,7 +416,8 @@ func bytesOf(s *string) []byte {
 
 // BlobsReferenced returns which of hashes some job references.
 func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT sha256 FROM blob_refs WHERE sha256 = ANY ($1)`, hashes)
+	rows, err := s.pool.Query(ctx, `SELECT sha256 FROM blob_refs WHERE sha256 = ANY ($1)
+		UNION SELECT sha256 FROM manifest_blobs WHERE sha256 = ANY ($1)`, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("blobs referenced: %w", err)
 	}
@@ -406,4 +430,19 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 		out[h] = true
 	}
 	return out, nil
+}
+
+// InputsByHash returns the inputs of a job of owner whose manifest's
+// SHA-256 is hash.
+func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
+	var inputs string
+	err := s.pool.QueryRow(ctx, `SELECT inputs FROM jobs
+		WHERE inputs_sha256 = $1 AND owner_id = $2 AND inputs IS NOT NULL LIMIT 1`, hash, owner).Scan(&inputs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inputs %.12s… of %s: %w", hash, owner, err)
+	}
+	return []byte(inputs), nil
 }

@@ -147,8 +147,8 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs (id, state, file_name, script,
 			script_size, args, runtime, env, memory_bytes, cpus, pids, timeout_seconds,
 			network, max_attempts, retries, requirements, log_limit, created_at,
-			inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), ?)`)
+			inputs, stdin_sha256, stdin_size, disk_bytes, owner_id, idempotency_key, secret_env, inputs_sha256)
+			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), ?, nullif(?, ''))`)
 		if err != nil {
 			return err
 		}
@@ -166,10 +166,13 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 				nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 				nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
 				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)),
-				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey, nullBlob(nj.SecretEnv)); err != nil {
+				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey, nullBlob(nj.SecretEnv), nj.InputsSHA256); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
 			if err := insertRefs(ctx, tx, nj.ID, nj.Blobs); err != nil {
+				return fmt.Errorf("job %s: %w", nj.ID, err)
+			}
+			if err := insertManifestBlobs(ctx, tx, nj.InputsSHA256, nj.InputsBlobs); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
 			j, err := getJob(ctx, tx, nj.ID, false)
@@ -352,14 +355,46 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (st
 }
 
 // insertRefs records that job id references blobs.
+// insertRefs records that job id references blobs, in one statement (a
+// statement per blob cost 20 µs each: 90 ms for a project of 4,000 files).
 func insertRefs(ctx context.Context, tx *sql.Tx, id string, blobs []string) error {
-	for _, h := range blobs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO blob_refs (sha256, job_id) VALUES (?, ?)
-			ON CONFLICT DO NOTHING`, h, id); err != nil {
-			return err
-		}
+	if len(blobs) == 0 {
+		return nil
 	}
-	return nil
+	_, err := tx.ExecContext(ctx, `INSERT INTO blob_refs (sha256, job_id)
+		SELECT value, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING`, jsonList(blobs), id)
+	return err
+}
+
+// insertManifestBlobs records the blobs of the manifest named manifest,
+// unless a job with it recorded them before.
+func insertManifestBlobs(ctx context.Context, tx *sql.Tx, manifest string, blobs []string) error {
+	if manifest == "" || len(blobs) == 0 {
+		return nil
+	}
+	var known bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM manifest_blobs WHERE manifest_sha256 = ?)`,
+		manifest).Scan(&known); err != nil || known {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO manifest_blobs (manifest_sha256, sha256)
+		SELECT ?1, value FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING`, manifest, jsonList(blobs))
+	return err
+}
+
+// InputsByHash returns the inputs of a job of owner whose manifest's
+// SHA-256 is hash.
+func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
+	var inputs string
+	err := s.r.QueryRowContext(ctx, `SELECT inputs FROM jobs
+		WHERE inputs_sha256 = ? AND owner_id = ? AND inputs IS NOT NULL LIMIT 1`, hash, owner).Scan(&inputs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inputs %.12s… of %s: %w", hash, owner, err)
+	}
+	return []byte(inputs), nil
 }
 
 // JobFiles returns a job's inputs, outputs and stdin.
@@ -395,8 +430,8 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 	if err != nil {
 		return nil, fmt.Errorf("blobs referenced: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT sha256 FROM blob_refs
-		WHERE sha256 IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := s.r.QueryContext(ctx, `SELECT sha256 FROM blob_refs WHERE sha256 IN (SELECT value FROM json_each(?1))
+		UNION SELECT sha256 FROM manifest_blobs WHERE sha256 IN (SELECT value FROM json_each(?1))`, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("blobs referenced: %w", err)
 	}

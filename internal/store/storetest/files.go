@@ -93,3 +93,79 @@ func testOutputsOnlyWhenTheJobEnds(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Equal(t, string(second.Manifest), string(f.Outputs), "a failed job's outputs are kept: the user wants to see them")
 }
+
+// A manifest named by its hash: found only among its owner's jobs; its
+// blobs recorded once, with the first job that has it, and referenced by
+// every job that has it (retention, owner, the worker that runs it).
+func testInputsByHash(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const manifest = "m1"
+	inputs := []byte(`{"entries":[{"path":"a.py","kind":"file","size":3,"sha256":"aa"},{"path":"b","kind":"file","size":1,"sha256":"bb"}]}`)
+	withInputs := func(id, owner string) store.NewJob {
+		nj := newJob(id)
+		nj.Owner, nj.Inputs, nj.InputsSHA256, nj.InputsBlobs = owner, inputs, manifest, []string{"aa", "bb"}
+		return nj
+	}
+	_, err := s.InputsByHash(ctx, "usr_a", manifest)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	first := withInputs("first", "usr_a")
+	first.Stdin, first.Blobs = store.BlobRef{SHA256: "cc", Size: 1}, []string{"cc"}
+	_, err = s.CreateJob(ctx, first)
+	require.NoError(t, err)
+
+	got, err := s.InputsByHash(ctx, "usr_a", manifest)
+	require.NoError(t, err)
+	require.Equal(t, string(inputs), string(got))
+	_, err = s.InputsByHash(ctx, "usr_b", manifest)
+	require.ErrorIs(t, err, store.ErrNotFound, "another owner's manifest is not found")
+	_, err = s.InputsByHash(ctx, "usr_a", "m2")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	refs, err := s.BlobsReferenced(ctx, []string{"aa", "bb", "cc", "dd"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"aa": true, "bb": true, "cc": true}, refs)
+	owned, err := s.BlobsOwned(ctx, "usr_a", []string{"aa", "bb", "cc"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"aa": true, "bb": true, "cc": true}, owned)
+	owned, err = s.BlobsOwned(ctx, "usr_b", []string{"aa", "bb", "cc"})
+	require.NoError(t, err)
+	require.Empty(t, owned, "another owner's manifest's blobs are not theirs")
+
+	// A second job with the manifest, of another owner: the blobs are
+	// recorded already, and now theirs too.
+	_, err = s.CreateJobs(ctx, []store.NewJob{withInputs("second", "usr_b"), withInputs("third", "usr_b")})
+	require.NoError(t, err)
+	owned, err = s.BlobsOwned(ctx, "usr_b", []string{"aa", "bb", "cc"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"aa": true, "bb": true}, owned)
+	got, err = s.InputsByHash(ctx, "usr_b", manifest)
+	require.NoError(t, err)
+	require.Equal(t, string(inputs), string(got))
+
+	// Held by the worker that runs a job with the manifest, as long as it does.
+	w := worker("w1", 0)
+	w.TokenID = "rgw_1"
+	_, err = s.UpsertWorker(ctx, w, at(0))
+	require.NoError(t, err)
+	claimed, err := s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w1", Max: 1, Now: at(1)})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, "first", claimed[0].ID)
+	require.Equal(t, string(inputs), string(claimed[0].Inputs))
+	held, err := s.BlobsHeld(ctx, "rgw_1", []string{"aa", "bb", "cc", "dd"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"aa": true, "bb": true, "cc": true}, held)
+	held, err = s.BlobsHeld(ctx, "rgw_2", []string{"aa"})
+	require.NoError(t, err)
+	require.Empty(t, held)
+	code := 0
+	_, err = s.FinishAttempt(ctx, store.FinishParams{JobID: "first", Attempt: 1, State: store.StateSucceeded,
+		ExitCode: &code, Started: true, Now: at(2)})
+	require.NoError(t, err)
+	held, err = s.BlobsHeld(ctx, "rgw_1", []string{"aa", "bb"})
+	require.NoError(t, err)
+	require.Empty(t, held, "an ended job's blobs are no longer held")
+	f, err := s.JobFiles(ctx, "second")
+	require.NoError(t, err)
+	require.Equal(t, string(inputs), string(f.Inputs))
+}

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("StartTimes", func(t *testing.T) { t.Parallel(); testStartTimes(t, open(t)) })
 	t.Run("ExpireOverdue", func(t *testing.T) { t.Parallel(); testExpireOverdue(t, open(t)) })
 	t.Run("JobFiles", func(t *testing.T) { t.Parallel(); testJobFiles(t, open(t)) })
+	t.Run("InputsByHash", func(t *testing.T) { t.Parallel(); testInputsByHash(t, open(t)) })
 	t.Run("OutputsOnlyWhenTheJobEnds", func(t *testing.T) { t.Parallel(); testOutputsOnlyWhenTheJobEnds(t, open(t)) })
 	t.Run("Users", func(t *testing.T) { t.Parallel(); testUsers(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { t.Parallel(); testTokens(t, open(t)) })

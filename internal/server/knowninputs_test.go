@@ -1,0 +1,117 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/server"
+	"github.com/rgrid/rgrid/internal/workdir"
+)
+
+// A job's inputs named by their manifest's hash alone: taken from a job of
+// the caller's that has them, never from another user's; a hash that
+// does not match the manifest sent with it is refused.
+func TestInputsNamedByHash(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	script, data := []byte("print(open('data.txt').read())\n"), []byte("alice's data\n")
+	for _, d := range [][]byte{script, data} {
+		up, err := g.alice.MissingBlobs(ctx, []client.BlobRef{ref(d)})
+		require.NoError(t, err)
+		for _, u := range up {
+			require.NoError(t, g.alice.UploadBlob(ctx, u, bytes.NewReader(d)))
+		}
+	}
+	inputs := &client.Manifest{Entries: []client.FileEntry{
+		{Path: "data.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256},
+		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256}}}
+	raw, err := json.Marshal(inputs)
+	require.NoError(t, err)
+	m, err := workdir.ParseManifest(raw)
+	require.NoError(t, err)
+	hash, err := m.SHA256()
+	require.NoError(t, err)
+	byHash := client.SubmitRequest{Script: script, FileName: "main.py", InputsSHA256: hash}
+
+	_, err = g.alice.Submit(ctx, byHash)
+	require.Truef(t, client.IsCode(err, client.CodeManifestUnknown), "before any job has it: %v", err)
+
+	lying := client.SubmitRequest{Script: script, FileName: "main.py", Inputs: inputs, InputsSHA256: ref([]byte("other")).SHA256}
+	_, err = g.alice.Submit(ctx, lying)
+	require.Truef(t, client.IsCode(err, client.CodeInvalidManifest), "a hash that is not the manifest's: %v", err)
+	require.Contains(t, err.Error(), "inputs_sha256")
+
+	first, err := g.alice.Submit(ctx, client.SubmitRequest{Script: script, FileName: "main.py", Inputs: inputs, InputsSHA256: hash})
+	require.NoError(t, err, "the right hash with the manifest")
+	again, err := g.alice.Submit(ctx, byHash)
+	require.NoError(t, err, "by hash alone, once a job has it")
+	require.NotEqual(t, first.ID, again.ID)
+	got, err := g.alice.JobInputs(ctx, again.ID)
+	require.NoError(t, err)
+	require.Equal(t, inputs, got)
+	j, err := g.alice.Job(ctx, again.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, j.Files.Inputs.Files)
+
+	// The script must still be the manifest's file.
+	other := byHash
+	other.Script = []byte("print('not it')\n")
+	_, err = g.alice.Submit(ctx, other)
+	require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "a script not the manifest's: %v", err)
+	elsewhere := byHash
+	elsewhere.FileName = "data/none.py"
+	_, err = g.alice.Submit(ctx, elsewhere)
+	require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "a file_name not in the manifest: %v", err)
+	bad := byHash
+	bad.InputsSHA256 = "ABC"
+	_, err = g.alice.Submit(ctx, bad)
+	require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "not a sha256: %v", err)
+
+	// Bob cannot use, nor learn of, alice's manifest.
+	_, err = g.bob.Submit(ctx, byHash)
+	require.Truef(t, client.IsCode(err, client.CodeManifestUnknown), "bob naming alice's manifest: %v", err)
+	missing, err := g.bob.MissingBlobs(ctx, []client.BlobRef{ref(data)})
+	require.NoError(t, err)
+	require.Len(t, missing, 1, "bob is still not told alice's file exists")
+
+	// A batch takes its working directory in full.
+	_, _, err = g.alice.SubmitBatchRun(ctx, client.BatchRequest{Job: byHash, Array: []int{0, 1}})
+	require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "a batch by hash: %v", err)
+}
+
+// A batch's shared working directory is referenced by the batch: its
+// owner reads its blobs, and retention keeps them.
+func TestBatchReferencesItsSharedInputs(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	script, data := []byte("print(open('shared.txt').read())\n"), []byte("bob's shared data\n")
+	for _, d := range [][]byte{script, data} {
+		up, err := g.bob.MissingBlobs(ctx, []client.BlobRef{ref(d)})
+		require.NoError(t, err)
+		for _, u := range up {
+			require.NoError(t, g.bob.UploadBlob(ctx, u, bytes.NewReader(d)))
+		}
+	}
+	inputs := &client.Manifest{Entries: []client.FileEntry{
+		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256},
+		{Path: "shared.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256}}}
+	_, _, err := g.bob.SubmitBatchRun(ctx, client.BatchRequest{Array: []int{0, 1},
+		Job: client.SubmitRequest{Script: script, FileName: "main.py", Inputs: inputs}})
+	require.NoError(t, err)
+	g.advance(8 * 24 * time.Hour)
+	_, err = g.srv.SweepBlobs(ctx)
+	require.NoError(t, err)
+	rc, _, err := g.bob.OpenBlob(ctx, ref(data).SHA256, 0)
+	require.NoError(t, err, "the batch's owner reads its shared blob after a sweep")
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Equal(t, data, got)
+}
