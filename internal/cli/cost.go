@@ -30,20 +30,17 @@ An attempt that never started costs its user nothing.`,
   rgrid cost --since 2026-11-01 --until 2026-12-01 --by day --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			rep, err := s.c.Cost(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, rep)
-			}
-			printCost(e, rep)
-			return nil
+			return e.withSession(cmd.Context(), func(s *session) error {
+				rep, err := s.c.Cost(cmd.Context(), o)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, rep)
+				}
+				printCost(e, rep)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()

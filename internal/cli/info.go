@@ -75,25 +75,22 @@ func newWorkersCmd(e *env) *cobra.Command {
 		Short: "List workers: state, slots in use, last heartbeat",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ws, err := s.c.Workers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, ws)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tSLOTS\tEXECUTOR\tHOST\tLAST HEARTBEAT")
-			for _, w := range ws {
-				age := time.Since(w.LastHeartbeat).Round(time.Second)
-				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s ago\n", w.ID, w.State, w.SlotsInUse, w.Slots, w.Executor, w.Hostname, age)
-			}
-			return tw.Flush()
+			return e.withSession(cmd.Context(), func(s *session) error {
+				ws, err := s.c.Workers(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, ws)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATE\tSLOTS\tEXECUTOR\tHOST\tLAST HEARTBEAT")
+				for _, w := range ws {
+					age := time.Since(w.LastHeartbeat).Round(time.Second)
+					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s ago\n", w.ID, w.State, w.SlotsInUse, w.Slots, w.Executor, w.Hostname, age)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")

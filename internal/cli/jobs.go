@@ -30,23 +30,20 @@ func newStatusCmd(e *env) *cobra.Command {
 		Short: "Show a job's state, result and attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			j, err := s.c.Job(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, j)
-			}
-			printStatus(e.stdout, j)
-			if verbose {
-				printStartTimes(e.stdout, j)
-			}
-			return nil
+			return e.withSession(cmd.Context(), func(s *session) error {
+				j, err := s.c.Job(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, j)
+				}
+				printStatus(e.stdout, j)
+				if verbose {
+					printStartTimes(e.stdout, j)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job as JSON")
@@ -211,19 +208,16 @@ func newLogsCmd(e *env) *cobra.Command {
 			case stderrOnly:
 				streams = []client.Stream{client.Stderr}
 			}
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			out, flushOut := terminalOutput(e.stdout)
-			errw, flushErr := terminalOutput(e.stderr)
-			defer flushErr()
-			defer flushOut()
-			if followFlag {
-				return follow(cmd.Context(), s.c, args[0], streams, out, errw)
-			}
-			return printLogs(cmd.Context(), s.c, args[0], streams, out, errw)
+			return e.withSession(cmd.Context(), func(s *session) error {
+				out, flushOut := terminalOutput(e.stdout)
+				errw, flushErr := terminalOutput(e.stderr)
+				defer flushErr()
+				defer flushOut()
+				if followFlag {
+					return follow(cmd.Context(), s.c, args[0], streams, out, errw)
+				}
+				return printLogs(cmd.Context(), s.c, args[0], streams, out, errw)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&stdoutOnly, "stdout-only", false, "print only the job's stdout")
@@ -271,33 +265,30 @@ func newListCmd(e *env) *cobra.Command {
 			for _, s := range states {
 				st = append(st, client.JobState(s))
 			}
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			l, err := s.c.Jobs(cmd.Context(), client.ListOptions{States: st, Limit: limit, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, l)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tEXIT\tSCRIPT\tRUNTIME\tCREATED")
-			for _, j := range l.Jobs {
-				exit := "-"
-				if j.ExitCode != nil {
-					exit = fmt.Sprint(*j.ExitCode)
+			return e.withSession(cmd.Context(), func(s *session) error {
+				l, err := s.c.Jobs(cmd.Context(), client.ListOptions{States: st, Limit: limit, Cursor: cursor})
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, j.FileName, j.Runtime,
-					j.CreatedAt.Local().Format(time.DateTime))
-			}
-			tw.Flush()
-			if l.Next != "" {
-				fmt.Fprintf(e.stderr, "more: rgrid list --cursor %s\n", l.Next)
-			}
-			return nil
+				if asJSON {
+					return printJSON(e.stdout, l)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATE\tEXIT\tSCRIPT\tRUNTIME\tCREATED")
+				for _, j := range l.Jobs {
+					exit := "-"
+					if j.ExitCode != nil {
+						exit = fmt.Sprint(*j.ExitCode)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, j.FileName, j.Runtime,
+						j.CreatedAt.Local().Format(time.DateTime))
+				}
+				tw.Flush()
+				if l.Next != "" {
+					fmt.Fprintf(e.stderr, "more: rgrid list --cursor %s\n", l.Next)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only jobs in these states (e.g. --state running,queued)")
@@ -314,21 +305,18 @@ func newCancelCmd(e *env) *cobra.Command {
 		Short: "Cancel a job: a queued one never starts, a running one is stopped",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			j, err := s.c.Cancel(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if j.State.Terminal() {
-				fmt.Fprintf(e.stdout, "%s canceled\n", j.ID)
-			} else {
-				fmt.Fprintf(e.stdout, "%s: cancel requested; its worker is stopping it\n", j.ID)
-			}
-			return nil
+			return e.withSession(cmd.Context(), func(s *session) error {
+				j, err := s.c.Cancel(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if j.State.Terminal() {
+					fmt.Fprintf(e.stdout, "%s canceled\n", j.ID)
+				} else {
+					fmt.Fprintf(e.stdout, "%s: cancel requested; its worker is stopping it\n", j.ID)
+				}
+				return nil
+			})
 		},
 	}
 	addClientFlags(cmd)

@@ -277,34 +277,31 @@ when two inputs share a base name), DIR/7/… for array index 7.`,
   rgrid outputs bat_06h3… -o rgrid-outputs/bat_06h3…`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, patterns := args[0], args[1:]
-			for _, p := range patterns {
-				if _, err := path.Match(p, ""); err != nil {
-					return userErr(`write a glob such as "out/*.json" or a folder such as "out"`, "pattern %q: %v", p, err)
+			return e.withSession(cmd.Context(), func(s *session) error {
+				id, patterns := args[0], args[1:]
+				for _, p := range patterns {
+					if _, err := path.Match(p, ""); err != nil {
+						return userErr(`write a glob such as "out/*.json" or a folder such as "out"`, "pattern %q: %v", p, err)
+					}
 				}
-			}
-			if isBatchID(id) {
-				return batchOutputs(cmd.Context(), s.c, id, dir, patterns, asJSON, e.stdout, e.stderr)
-			}
-			if dir == "" {
-				return listOutputs(cmd.Context(), s.c, id, patterns, asJSON, e.stdout)
-			}
-			sent, err := s.c.JobInputs(cmd.Context(), id)
-			if err != nil {
+				if isBatchID(id) {
+					return batchOutputs(cmd.Context(), s.c, id, dir, patterns, asJSON, e.stdout, e.stderr)
+				}
+				if dir == "" {
+					return listOutputs(cmd.Context(), s.c, id, patterns, asJSON, e.stdout)
+				}
+				sent, err := s.c.JobInputs(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				d, err := fetchOutputs(cmd.Context(), s.c, id, dir, sent, patterns)
+				if line := d.summary(id); line != "" {
+					fmt.Fprintln(e.stderr, line)
+				} else if err == nil {
+					fmt.Fprintf(e.stderr, "rgrid: job %s has no outputs%s\n", id, map[bool]string{true: " matching the patterns", false: ""}[len(patterns) > 0])
+				}
 				return err
-			}
-			d, err := fetchOutputs(cmd.Context(), s.c, id, dir, sent, patterns)
-			if line := d.summary(id); line != "" {
-				fmt.Fprintln(e.stderr, line)
-			} else if err == nil {
-				fmt.Fprintf(e.stderr, "rgrid: job %s has no outputs%s\n", id, map[bool]string{true: " matching the patterns", false: ""}[len(patterns) > 0])
-			}
-			return err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "output-dir", "o", "", "download into this directory (default: only list)")

@@ -23,27 +23,24 @@ what it should have (TARGET), and the autoscaler's last decision: out, in or
 hold, and why.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			res, err := s.c.Pools(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, res)
-			}
-			if !res.Enabled {
-				fmt.Fprintln(e.stdout, "Autoscaling is off on this server: it has no [[pools]] in its config file (see the README's Autoscaling part).")
+			return e.withSession(cmd.Context(), func(s *session) error {
+				res, err := s.c.Pools(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, res)
+				}
+				if !res.Enabled {
+					fmt.Fprintln(e.stdout, "Autoscaling is off on this server: it has no [[pools]] in its config file (see the README's Autoscaling part).")
+					return nil
+				}
+				if res.Elsewhere {
+					fmt.Fprintln(e.stdout, "This replica does not run the autoscaler now: another replica holds its lease and decides. What follows is this one's last view; ask the other replica (rgrid pools --server URL) for the live one.")
+				}
+				printPools(e, res.Pools)
 				return nil
-			}
-			if res.Elsewhere {
-				fmt.Fprintln(e.stdout, "This replica does not run the autoscaler now: another replica holds its lease and decides. What follows is this one's last view; ask the other replica (rgrid pools --server URL) for the live one.")
-			}
-			printPools(e, res.Pools)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")

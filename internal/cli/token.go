@@ -268,20 +268,17 @@ func newWhoamiCmd(e *env) *cobra.Command {
 		Short: "Show who the server takes you for: user and role, or a worker token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.connect(cmd.Context(), false, execOptions{})
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			w, err := s.c.Whoami(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, w)
-			}
-			fmt.Fprintln(e.stdout, describeWhoami(w, s.c.BaseURL()))
-			return nil
+			return e.withSession(cmd.Context(), func(s *session) error {
+				w, err := s.c.Whoami(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, w)
+				}
+				fmt.Fprintln(e.stdout, describeWhoami(w, s.c.BaseURL()))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
