@@ -16,6 +16,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/database"
 	"github.com/rgrid/rgrid/internal/fleet"
+	"github.com/rgrid/rgrid/internal/fleet/fleettest"
 	"github.com/rgrid/rgrid/internal/server"
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -62,22 +63,10 @@ func (p *memProvider) names() []string {
 	return out
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type bundle struct {
 	st    store.Store
 	prov  *memProvider
-	clock *clock
+	clock *fleettest.Clock
 	pools []fleet.Pool
 }
 
@@ -86,7 +75,7 @@ func setup(t *testing.T) bundle {
 	st, err := database.Open(t.Context(), filepath.Join(t.TempDir(), "rgrid.db"), database.Options{Migrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := fleettest.NewClock(time.Now().UTC().Truncate(time.Second))
 	p := fleet.Pool{Name: "cpu", Provider: fleet.ProviderDocker, Max: 2, Slots: 1, CPUs: 2, Memory: "4GiB",
 		IdleWindow: "1m", CooldownOut: "0s", CooldownIn: "0s",
 		Docker: &fleet.DockerPool{Image: "rgrid-worker:dev", Network: "n", ServerURL: "http://s:8080"}}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rgrid/rgrid/internal/database"
 	"github.com/rgrid/rgrid/internal/fleet"
+	"github.com/rgrid/rgrid/internal/fleet/fleettest"
 	"github.com/rgrid/rgrid/internal/server"
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -32,7 +33,7 @@ func TestAutoscalerOnHetzner(t *testing.T) {
 	st, err := database.Open(t.Context(), filepath.Join(t.TempDir(), "rgrid.db"), database.Options{Migrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := fleettest.NewClock(time.Now().UTC().Truncate(time.Second))
 	scaler := func() *fleet.Autoscaler {
 		return fleet.New(fleet.Options{Pools: []fleet.Pool{*p}, Providers: map[string]fleet.Provider{"cpu": newProvider(t, p, c)},
 			Store: st, Mint: server.MintToken, DrainGrace: 40 * time.Second, Now: c.Now, Log: slog.New(slog.DiscardHandler)})

@@ -2,13 +2,13 @@ package hetzner_test
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rgrid/rgrid/internal/fleet"
+	"github.com/rgrid/rgrid/internal/fleet/fleettest"
 	"github.com/rgrid/rgrid/internal/fleet/hetzner"
 )
 
@@ -24,20 +24,7 @@ func hetznerPool(t *testing.T, api *fakeAPI, name string) *fleet.Pool {
 	return p
 }
 
-// clock is a settable clock for the quarantine.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newProvider(t *testing.T, p *fleet.Pool, c *clock) *hetzner.Provider {
+func newProvider(t *testing.T, p *fleet.Pool, c *fleettest.Clock) *hetzner.Provider {
 	t.Helper()
 	opts := hetzner.Options{Token: "test-token", PollInterval: time.Millisecond}
 	if c != nil {
@@ -96,7 +83,7 @@ func TestFallbackOnResourceUnavailableAndQuarantine(t *testing.T) {
 	api := newFakeAPI(t)
 	api.unavailable["cpx31/fsn1"] = true
 	p := hetznerPool(t, api, "cpu")
-	c := &clock{now: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	c := fleettest.NewClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
 	prov := newProvider(t, p, c)
 
 	_, err := prov.Create(t.Context(), fleet.MachineSpec{Pool: p, Name: "rgrid-cpu-1", Token: "x"})
