@@ -162,6 +162,8 @@ for i in range(1, 3000):
 	run("cancel from the page",
 		chromedp.Click(`#cancel`),
 		chromedp.WaitVisible(`//span[@id="state" and text()="canceled"]`),
+		// The attempts table follows without a reload.
+		chromedp.WaitVisible(`//table[@id="attempts"]//tr[td[1]="1" and td[3]="canceled" and td[5]!="—"]`),
 		shoot("03-job-canceled.png"),
 	)
 	if j := waitTerminal(t, alice, []string{live}, time.Minute)[live]; j.State != client.StateCanceled {

@@ -96,10 +96,12 @@ if (log) {
   const es = new EventSource("/v1/jobs/" + job + "/logs/sse?stream=stdout,stderr");
   const text = (b64) => new TextDecoder().decode(Uint8Array.from(atob(b64 || ""), (c) => c.charCodeAt(0)));
   const state = document.getElementById("state");
+  let printed = false;
   es.addEventListener("chunk", (e) => {
     const c = JSON.parse(e.data); c.data = text(c.data); add(c);
     // A job that prints runs: the page was rendered before it started.
     if (state.textContent === "queued" || state.textContent === "leased") { state.textContent = "running"; state.className = "state running"; }
+    if (!printed) { printed = true; refreshAttempts(job); }
   });
   es.addEventListener("end", (e) => {
     es.close();
@@ -107,6 +109,7 @@ if (log) {
     state.textContent = end.state; state.className = "state " + end.state;
     log.dataset.ended = "true";
     if (cancel) cancel.remove();
+    refreshAttempts(job);
   });
 }
 
@@ -116,6 +119,34 @@ if (retry) retry.onclick = async () => {
   if (r.ok) location.reload();
   else { const e = await r.json(); alert(e.error.message + "\n" + (e.error.hint || "")); }
 };
+
+// refreshAttempts renders the job page's attempts again from the API: the
+// page was rendered once, and their states, times and costs move on
+// while it is open. Every value goes in as text.
+async function refreshAttempts(job) {
+  const tbody = document.querySelector("#attempts tbody");
+  if (!tbody) return;
+  const r = await api("GET", "/v1/jobs/" + encodeURIComponent(job));
+  if (!r.ok) return;
+  const j = await r.json();
+  const when = (t) => t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : "—";
+  const rows = (j.attempts || []).map((a) => {
+    const tr = document.createElement("tr");
+    for (const v of [a.number, a.worker_id, a.state, when(a.started_at), when(a.finished_at), money(a.cost)]) {
+      const td = document.createElement("td");
+      td.textContent = String(v);
+      tr.appendChild(td);
+    }
+    const td = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = "/v1/jobs/" + encodeURIComponent(job) + "/logs/text?stream=both&attempt=" + a.number;
+    link.textContent = "text";
+    td.appendChild(link);
+    tr.appendChild(td);
+    return tr;
+  });
+  if (rows.length) tbody.replaceChildren(...rows);
+}
 
 // money writes micro-units as the server does (internal/money.Format):
 // at least two decimals, no trailing zeros past them.
