@@ -29,21 +29,29 @@ const warnPercent = 80
 // maxBudget bounds a budget (a million units of its currency).
 const maxBudget = 1_000_000 * money.Micro
 
+// checkBudget refuses a budget out of range or in a currency that is not
+// an ISO 4217 code, fix saying the command; no budget (nil) clears the
+// currency.
+func checkBudget(micros *int64, currency *string, fix string) error {
+	switch {
+	case micros == nil:
+		*currency = ""
+	case *micros < 0 || *micros > maxBudget:
+		return errorf(client.CodeInvalidRequest, fix, "a budget of %d micro-units is out of range (0 to %d)", *micros, int64(maxBudget))
+	case !currencyCode.MatchString(*currency):
+		return errorf(client.CodeInvalidRequest, fix, "currency %q is not a three-letter ISO 4217 code such as EUR", *currency)
+	}
+	return nil
+}
+
 func (s *Server) setUserBudget(w http.ResponseWriter, r *http.Request) {
 	var req client.UserBudgetRequest
 	if err := decodeJSON(w, r, 1<<16, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	fix := "rgrid admin user budget NAME 50 --currency EUR (or --none)"
-	switch {
-	case req.Micros == nil:
-		req.Currency = ""
-	case *req.Micros < 0 || *req.Micros > maxBudget:
-		s.writeError(w, r, errorf(client.CodeInvalidRequest, fix, "a budget of %d micro-units is out of range (0 to %d)", *req.Micros, int64(maxBudget)))
-		return
-	case !currencyCode.MatchString(req.Currency):
-		s.writeError(w, r, errorf(client.CodeInvalidRequest, fix, "currency %q is not a three-letter ISO 4217 code such as EUR", req.Currency))
+	if err := checkBudget(req.Micros, &req.Currency, "rgrid admin user budget NAME 50 --currency EUR (or --none)"); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	s.updateUser(w, r, "user.budget", func(ctx context.Context, id string) (store.User, error) {
@@ -76,7 +84,18 @@ func (s *Server) budgeted(r *http.Request) (store.User, bool) {
 // the request's user's budget, if they have one. release undoes the
 // holds of jobs that were not made after all (nil when nothing is held).
 func (s *Server) holdBudget(w http.ResponseWriter, r *http.Request, jobs []*store.NewJob) (release func(ids ...string), err error) {
-	warnings, err := s.checkPoolBudgets(r.Context())
+	var ws []store.Worker
+	listed := false
+	workers := func() ([]store.Worker, error) { // read once for both checks
+		if listed {
+			return ws, nil
+		}
+		var err error
+		ws, err = s.store.ListWorkers(r.Context())
+		listed = err == nil
+		return ws, err
+	}
+	warnings, err := s.checkPoolBudgets(r.Context(), workers)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +107,7 @@ func (s *Server) holdBudget(w http.ResponseWriter, r *http.Request, jobs []*stor
 		return func(...string) {}, nil
 	}
 	now := s.opts.Now().UTC()
-	ws, err := s.store.ListWorkers(r.Context())
-	if err != nil {
+	if _, err := workers(); err != nil {
 		return nil, err
 	}
 	holds := make([]store.Hold, len(jobs))

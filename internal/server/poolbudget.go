@@ -31,17 +31,12 @@ func (s *Server) setPoolBudget(w http.ResponseWriter, r *http.Request) {
 	}
 	fix := "rgrid admin pool budget NAME 50 --currency EUR (or --none)"
 	pool := r.PathValue("name")
-	switch {
-	case pool == "" || len(pool) > 100 || strings.ContainsFunc(pool, func(c rune) bool { return c < ' ' || c == 0x7f }):
+	if pool == "" || len(pool) > 100 || strings.ContainsFunc(pool, func(c rune) bool { return c < ' ' || c == 0x7f }) {
 		s.writeError(w, r, errorf(client.CodeInvalidRequest, fix, "pool name %q: use the pool of its workers' tokens, at most 100 bytes", pool))
 		return
-	case req.Micros == nil:
-		req.Currency = ""
-	case *req.Micros < 0 || *req.Micros > maxBudget:
-		s.writeError(w, r, errorf(client.CodeInvalidRequest, fix, "a budget of %d micro-units is out of range (0 to %d)", *req.Micros, int64(maxBudget)))
-		return
-	case !currencyCode.MatchString(req.Currency):
-		s.writeError(w, r, errorf(client.CodeInvalidRequest, fix, "currency %q is not a three-letter ISO 4217 code such as EUR", req.Currency))
+	}
+	if err := checkBudget(req.Micros, &req.Currency, fix); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	now := s.opts.Now().UTC()
@@ -121,13 +116,13 @@ func (s *Server) poolBudgeted(ctx context.Context, pool string) (bool, error) {
 // live worker of no pool runs anything). When some can, it returns a
 // warning for each of those with at least warnPercent of its budget spent
 // or held.
-func (s *Server) checkPoolBudgets(ctx context.Context) (warnings []string, err error) {
+func (s *Server) checkPoolBudgets(ctx context.Context, workers func() ([]store.Worker, error)) (warnings []string, err error) {
 	bs, err := s.store.PoolBudgets(ctx)
 	if err != nil || len(bs) == 0 {
 		return nil, err
 	}
 	pools := map[string]bool{}
-	ws, err := s.store.ListWorkers(ctx)
+	ws, err := workers()
 	if err != nil {
 		return nil, err
 	}
