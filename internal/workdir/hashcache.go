@@ -30,6 +30,11 @@ type HashCache struct {
 	settle time.Duration // see Stamp.settled; changed by tests only
 	hits   int           // lookups answered, for tests
 
+	// loaded is closed once old is read: OpenHashCache reads the file in
+	// the background, while Scan lists the tree (the decoding of a large
+	// project's cache is as long as the listing), and lookup waits for it.
+	loaded chan struct{}
+
 	mu    sync.Mutex
 	old   map[string]cachedHash
 	seen  map[string]cachedHash
@@ -56,33 +61,47 @@ const (
 
 // OpenHashCache returns the cache of the directory root (absolute) kept
 // under dir, empty if there is none or it cannot be read: a cache is only
-// ever a shortcut, so a damaged one is treated as absent.
+// ever a shortcut, so a damaged one is treated as absent. The file is
+// read in the background; the first lookup waits for it.
 func OpenHashCache(dir, root string) *HashCache {
 	sum := sha256.Sum256([]byte(root))
 	c := &HashCache{
 		file:   filepath.Join(dir, hex.EncodeToString(sum[:16])+".json"),
 		settle: 2 * time.Second,
+		loaded: make(chan struct{}),
 		old:    map[string]cachedHash{},
 		seen:   map[string]cachedHash{},
 	}
-	data, err := os.ReadFile(c.file)
+	go func() {
+		defer close(c.loaded)
+		c.old = readHashCache(c.file, root)
+	}()
+	return c
+}
+
+// readHashCache reads the cache file of root; empty if it is absent,
+// damaged or another directory's.
+func readHashCache(file, root string) map[string]cachedHash {
+	old := map[string]cachedHash{}
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return c
+		return old
 	}
 	var f hashCacheFile
 	if json.Unmarshal(data, &f) != nil || f.Version != hashCacheVersion || f.Root != root {
-		return c
+		return old
 	}
 	for p, h := range f.Files {
 		if validSHA256(h.SHA256) {
-			c.old[p] = h
+			old[p] = h
 		}
 	}
-	return c
+	return old
 }
 
 // lookup returns the hash remembered for path if its stamp is still st.
 func (c *HashCache) lookup(path string, st Stamp) (string, bool) {
+	<-c.loaded
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h, ok := c.old[path]
@@ -108,6 +127,7 @@ func (c *HashCache) add(path string, st Stamp, sum string, read time.Time) {
 // Save writes what this scan saw, for the next. root is recorded so that a
 // hash collision of two directories' names cannot mix their files.
 func (c *HashCache) Save(root string) error {
+	<-c.loaded
 	c.mu.Lock()
 	if !c.added && len(c.seen) == len(c.old) {
 		// Every entry read was seen again, unchanged: the file holds

@@ -100,7 +100,7 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 // what the server stores), in lowercase hex: a client names an unchanged
 // tree by it instead of sending it again.
 func (m Manifest) SHA256() (string, error) {
-	b, err := json.Marshal(m)
+	b, err := m.MarshalJSON() // json.Marshal(m) would only compact the same bytes again
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,8 @@
 package workdir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -192,4 +194,23 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// SHA256 and Key hash json.Marshal's bytes, which the server stores and
+// a worker's layers are named by, also for paths json escapes.
+func TestHashesAreOfTheJSONEncoding(t *testing.T) {
+	for _, m := range []Manifest{{}, manifest(file("a<b&c>.txt"), link("l", "a<b&c>.txt"), dirEntry("out\u2028x"))} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if got, err := m.SHA256(); err != nil || got != hex.EncodeToString(sum[:]) {
+			t.Errorf("SHA256 of %s = %s, %v; want %x", b, got, err, sum)
+		}
+		key := sha256.Sum256(append([]byte("rgrid-inputs-v1\n"), b...))
+		if got := m.Key(); got != hex.EncodeToString(key[:]) {
+			t.Errorf("Key of %s = %s, want %x", b, got, key)
+		}
+	}
 }

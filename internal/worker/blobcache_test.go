@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,5 +136,39 @@ func TestBlobCacheRefusesBadBytes(t *testing.T) {
 	}
 	if _, err := os.Stat(c.path(h)); err == nil {
 		t.Error("a bad blob was kept in the cache")
+	}
+}
+
+func TestInputsOfTakesTheLeasesEntriesAndValidatesThem(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	lease := &client.Manifest{Entries: []client.FileEntry{
+		{Path: "a/run.sh", Kind: "file", Size: 3, Executable: true, SHA256: sum},
+		{Path: "b", Kind: "symlink", Target: "a/run.sh"},
+		{Path: "out", Kind: "dir"},
+	}}
+	got, err := inputsOf(lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []workdir.Entry{
+		{Path: "a/run.sh", Kind: workdir.KindFile, Size: 3, Executable: true, SHA256: sum},
+		{Path: "b", Kind: workdir.KindSymlink, Target: "a/run.sh"},
+		{Path: "out", Kind: workdir.KindDir},
+	}
+	if !slices.Equal(got.Entries, want) {
+		t.Fatalf("entries = %+v, want %+v", got.Entries, want)
+	}
+	if m, err := inputsOf(nil); err != nil || len(m.Entries) != 0 {
+		t.Fatalf("no inputs: %+v, %v", m, err)
+	}
+	for name, bad := range map[string][]client.FileEntry{
+		"out of order": {{Path: "b", Kind: "dir"}, {Path: "a", Kind: "dir"}},
+		"unknown kind": {{Path: "a", Kind: "fifo"}},
+		"escaping":     {{Path: "../a", Kind: "dir"}},
+		"link outside": {{Path: "l", Kind: "symlink", Target: "../../etc/passwd"}},
+	} {
+		if _, err := inputsOf(&client.Manifest{Entries: bad}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
