@@ -102,7 +102,7 @@ func usableInit(path, arch string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a Linux executable: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	want, known := elfMachines[arch]
 	if !known {
 		return "", fmt.Errorf("the engine's architecture %q is not one rgrid builds its init for (x86_64, aarch64)", arch)
