@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	}
 	rgridBin = filepath.Join(dir, "rgrid")
 	build := exec.Command("go", "build", "-o", rgridBin, "../cmd/rgrid")
+	// Static, as releases are: its Docker workers mount it as their job
+	// containers' init.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build rgrid:", err)

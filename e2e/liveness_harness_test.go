@@ -283,6 +283,19 @@ func containerStdoutLines(t *testing.T, id string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A container with rgrid's own init has its output in the spool of its
+	// run directory's control directory, not in the engine's log.
+	insp, err := dockerAPI(t).ContainerInspect(ctx, id, moby.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect container %s: %v", id, err)
+	}
+	if labels := insp.Container.Config.Labels; labels["rgrid.init"] != "" {
+		b, err := os.ReadFile(filepath.Join(labels["rgrid.dir"], "ctl", "stdout"))
+		if err != nil {
+			t.Fatalf("spool of container %s: %v", id, err)
+		}
+		return strings.Count(string(b), "\n")
+	}
 	logs, err := dockerAPI(t).ContainerLogs(ctx, id, moby.ContainerLogsOptions{ShowStdout: true})
 	if err != nil {
 		t.Fatalf("logs of container %s: %v", id, err)

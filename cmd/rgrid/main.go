@@ -10,9 +10,13 @@ import (
 	"syscall"
 
 	"github.com/rgrid/rgrid/internal/cli"
+	"github.com/rgrid/rgrid/internal/executor/docker/jobinit"
 )
 
 func main() {
+	// As a job container's init (the worker mounts this binary into it
+	// under that name), rgrid is nothing else.
+	jobinit.Dispatch()
 	// SIGHUP (the terminal closed) is taken as Ctrl-C: rgrid run detaches
 	// from a server's job, or cancels an embedded one (whose grid ends with
 	// the command) instead of leaving its process or container behind;

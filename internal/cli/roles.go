@@ -143,6 +143,7 @@ type workerOptions struct {
 	diskQuota                         string
 	maxOutputFiles                    int
 	maxOutputs                        int64
+	initPath                          string
 	limits                            limitFlags
 	max                               maxFlags
 	deps                              depsFlags
@@ -180,6 +181,7 @@ A second signal stops it at once.`,
 	f.StringVar(&o.diskQuota, "disk-quota", "auto", "limit each job's working directory to its --disk with a size-limited mount: auto (if this machine can: root, loop devices, mkfs.ext4), required, or off")
 	f.IntVar(&o.maxOutputFiles, "max-output-files", 10_000, "the most files collected of a job's outputs; the rest are listed as left out")
 	sizeVar(f, &o.maxOutputs, "max-outputs", 1<<30, "the most bytes collected of a job's outputs; the rest are listed as left out")
+	f.StringVar(&o.initPath, "init", "", "a static Linux build of rgrid (CGO_ENABLED=0) for the Docker worker to mount as its job containers' init (default: this binary, if it is one; else the engine's init and its slower attach stream)")
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
@@ -207,6 +209,7 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 		return err
 	}
 	dockerOpts.DiskBytes = defaults.DiskBytes
+	dockerOpts.InitPath = o.initPath
 	if o.maxOutputFiles < 1 {
 		return userErr("collect at least one file, e.g. --max-output-files 10000", "--max-output-files %d is not a positive count", o.maxOutputFiles)
 	}

@@ -44,7 +44,11 @@ func New(prefix, image string) (*Kit, error) {
 		return nil, err
 	}
 	k := &Kit{Dir: dir, Bin: filepath.Join(dir, "rgrid")}
-	if out, err := exec.Command("go", "build", "-o", k.Bin, "./cmd/rgrid").CombinedOutput(); err != nil {
+	// Static, as releases are: its Docker worker mounts it as the job
+	// containers' init.
+	build := exec.Command("go", "build", "-o", k.Bin, "./cmd/rgrid")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("build: %v\n%s", err, out)
 	}

@@ -146,6 +146,7 @@ func TestDiskQuotaModes(t *testing.T) {
 		dir := t.TempDir()
 		ex, err := docker.New(t.Context(), docker.Options{
 			Logger: log, WorkerID: testID(t) + "-" + runToken, WorkDir: dir, DiskQuota: mode, Mkfs: missing,
+			InitPath: testInit(t),
 		})
 		if err == nil {
 			t.Cleanup(func() { ex.Close() })

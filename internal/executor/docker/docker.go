@@ -19,11 +19,17 @@
 // built once per (runtime image, requirement set) in a build container and
 // cached, least recently used evicted (env.go).
 //
-// Output goes to the engine's own bounded log of the container and is
-// followed from there, so a worker restarted after a crash loses none of
-// it: Find lists the containers it left, Adopt takes one over and delivers
-// its output from where the server's copy ends, and RemoveOrphans removes
-// the rest.
+// The container's entrypoint is our own init (package jobinit; the rgrid
+// binary, mounted read-only) where the worker has a static Linux build of
+// it: it starts the job's command when the worker has written its spec
+// into the run's control directory, and appends the job's output to two
+// bounded spool files there, which the worker tails (spool.go). Elsewhere
+// the engine's init runs the command and the output comes over the attach
+// stream, with the engine's own bounded log of the container behind it.
+// Either way a worker restarted after a crash loses none of it: Find
+// lists the containers it left, Adopt takes one over and delivers its
+// output from where the server's copy ends (from the spool, or the
+// engine's log), and RemoveOrphans removes the rest.
 //
 // The engine must be local: the run directories are bind mounts, so a
 // DOCKER_HOST on another machine does not work.
@@ -152,6 +158,13 @@ type Options struct {
 	// NoOverlay stages every run's inputs by a copy, as where overlay
 	// mounts are not available.
 	NoOverlay bool
+
+	// InitPath is the init of job containers (package jobinit, see
+	// initpath.go): a static Linux build of rgrid for the engine's
+	// architecture. Default this process's executable if it is one; else
+	// containers use the engine's init and its attach stream, and New logs
+	// why. A given path that cannot serve makes New fail.
+	InitPath string
 }
 
 // Executor runs jobs in containers. It is safe for concurrent use.
@@ -176,6 +189,9 @@ type Executor struct {
 	mountOverlay func(lower, upper, work, target string) error
 	// overlayWarned: a failed overlay mount is logged once.
 	overlayWarned sync.Once
+	// initPath is the host path of the init mounted into job containers;
+	// "" for the engine's init (initpath.go).
+	initPath string
 }
 
 var (
@@ -238,6 +254,10 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	e := &Executor{cli: cli, log: opts.Logger, opts: opts, quota: quota, layerRuns: map[string]func(){}, mountOverlay: mountOverlay}
 	e.setupLayers()
+	if err := e.setupInit(ctx); err != nil {
+		cli.Close()
+		return nil, err
+	}
 	if err := e.sweep(ctx); err != nil {
 		e.log.Warn("removing leftover run directories", "err", err)
 	}
@@ -312,14 +332,30 @@ func (e *Executor) ImagePresent(ctx context.Context, image string) (bool, error)
 	}
 }
 
+// isRunDir says whether dir (from a label) is a run directory of ours: an
+// entry of Options.WorkDir.
+func (e *Executor) isRunDir(dir string) bool {
+	rel, err := filepath.Rel(e.opts.WorkDir, dir)
+	return err == nil && rel != "." && filepath.IsLocal(rel) && filepath.Dir(rel) == "."
+}
+
+// specSent says whether the worker that started the run in dir began to
+// hand its init the job's spec (handshake).
+func (e *Executor) specSent(dir string) bool {
+	if !e.isRunDir(dir) {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(dir, runCtl, sentFile))
+	return err == nil
+}
+
 // removeRunDir unmounts and deletes a run directory, but only one of
 // ours: the path comes from a label, and a label is not proof.
 func (e *Executor) removeRunDir(dir string) {
 	if dir == "" {
 		return
 	}
-	rel, err := filepath.Rel(e.opts.WorkDir, dir)
-	if err != nil || rel == "." || !filepath.IsLocal(rel) || filepath.Dir(rel) != "." {
+	if !e.isRunDir(dir) {
 		e.log.Warn("not removing a run directory outside the work directory", "dir", dir)
 		return
 	}

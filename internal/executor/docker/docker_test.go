@@ -52,6 +52,7 @@ func newBundle(t *testing.T) *testBundle {
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		WorkerID: b.worker,
 		WorkDir:  b.workDir,
+		InitPath: testInit(t),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -71,6 +72,7 @@ func TestConformance(t *testing.T) {
 				WorkerID:  "executortest-" + runToken,
 				WorkDir:   cfg.WorkDir,
 				DiskQuota: cfg.DiskQuota,
+				InitPath:  testInit(t),
 			})
 			if err != nil {
 				t.Fatalf("New: %v", err)

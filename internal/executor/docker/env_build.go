@@ -84,7 +84,7 @@ func (e *Executor) installEnv(ctx context.Context, spec executor.Spec, key, tag 
 			SecurityOpt: []string{"no-new-privileges"},
 			Init:        &init,
 			NetworkMode: container.NetworkMode(e.opts.DepsNetwork),
-			LogConfig:   e.logConfig(),
+			LogConfig:   e.logConfig(e.opts.LogMaxSize),
 			Resources: container.Resources{
 				Memory: mem, MemorySwap: mem, PidsLimit: &pids,
 				Ulimits: []*container.Ulimit{{Name: "nofile", Soft: e.opts.NofileLimit, Hard: e.opts.NofileLimit}},

@@ -40,6 +40,7 @@ func setupEnv(t *testing.T, tweak func(*docker.Options)) *envBundle {
 		DepsNetwork:    b.index.Network,
 		PipIndexURL:    "http://pypi:8080/simple",
 		PipTrustedHost: "pypi",
+		InitPath:       testInit(t),
 	}
 	if tweak != nil {
 		tweak(&opts)

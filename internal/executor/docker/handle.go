@@ -11,7 +11,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -78,25 +77,17 @@ func (e *Executor) newHandle(id, dir string, timeout time.Duration, memory int64
 // records the result, hands the working directory to Spec.Collect and
 // removes the container and the run directory. Cancelling ctx abandons
 // the container: run returns and touches nothing, Collect included.
-//
-// live says logs is an attach stream: complete when it ends cleanly, so
-// the log is read again (catchUp) only when it broke off.
-func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout, stderr io.Writer, skipOut, skipErr int64) {
+func (h *handle) run(ctx context.Context, src output, stdout, stderr io.Writer, skipOut, skipErr int64) {
 	defer close(h.done)
 	defer h.stop()
 	out := &streamWriter{w: h.sink("stdout", stdout), from: skipOut}
 	errw := &streamWriter{w: h.sink("stderr", stderr), from: skipErr}
 	copied := make(chan struct{})
+	exited := make(chan struct{})
 	complete := false
 	go func() {
 		defer close(copied)
-		// The writers swallow their own failures, so the stream is always
-		// read to the end.
-		_, err := stdcopy.StdCopy(out, errw, logs)
-		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
-			h.e.log.Debug("container output stream ended", "container", h.id, "err", err)
-		}
-		complete = live && err == nil
+		complete = src.copy(out, errw, exited)
 	}()
 
 	var timer *time.Timer
@@ -112,6 +103,7 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout,
 	}
 
 	waitErr := h.awaitExit(ctx)
+	close(exited)
 	duration := time.Since(h.began)
 	if !h.finished.IsZero() {
 		duration = h.finished.Sub(h.began)
@@ -124,7 +116,7 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout,
 	reason := h.reason
 	h.mu.Unlock()
 	if ctx.Err() != nil {
-		logs.Close()
+		src.close()
 		<-copied
 		h.stopWatch()
 		h.err = errAbandoned
@@ -140,7 +132,7 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout,
 		h.e.log.Warn("container exited but its output stream stayed open; reading the rest from its log", "container", h.id)
 	}
 	grace.Stop()
-	logs.Close()
+	src.close()
 	<-copied
 
 	// Only now: the bound is for the engine calls after the exit, not the run.
@@ -150,7 +142,7 @@ func (h *handle) run(ctx context.Context, logs io.ReadCloser, live bool, stdout,
 		h.err = fmt.Errorf("wait for container %.12s: %w", h.id, waitErr)
 	} else {
 		if !complete || stalled {
-			h.catchUp(cctx, out, errw)
+			src.catchUp(cctx, h, out, errw)
 		}
 		h.res, h.err = h.result(cctx, reason, duration)
 	}

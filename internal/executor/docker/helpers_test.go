@@ -25,6 +25,9 @@ var runToken = rand.Text()[:8]
 // TestMain fails the package if its tests leave a container behind.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if staticInitDir != "" {
+		os.RemoveAll(staticInitDir)
+	}
 	if left := leftContainers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "containers left behind by the tests: %s\n", strings.Join(left, ", "))
 		code = 1

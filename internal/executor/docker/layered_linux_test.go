@@ -39,7 +39,7 @@ func setupLayers(t *testing.T, tweak func(*docker.Options)) *layerBundle {
 	b := &layerBundle{testBundle: &testBundle{helper: testimages.Helper(t), workDir: t.TempDir(), worker: testID(t) + "-" + runToken}, layerDir: t.TempDir()}
 	opts := docker.Options{
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		WorkerID: b.worker, WorkDir: b.workDir, LayerDir: b.layerDir,
+		WorkerID: b.worker, WorkDir: b.workDir, LayerDir: b.layerDir, InitPath: testInit(t),
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -296,7 +296,7 @@ func TestSweepUnmountsALeftOverlay(t *testing.T) {
 		t.Fatalf("after staging: mounts %v, want the disk and the overlay", m)
 	}
 	ex, err := docker.New(t.Context(), docker.Options{
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), WorkerID: b.worker, WorkDir: b.workDir, LayerDir: b.layerDir,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), WorkerID: b.worker, WorkDir: b.workDir, LayerDir: b.layerDir, InitPath: testInit(t),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

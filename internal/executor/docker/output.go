@@ -31,8 +31,48 @@ func (h *handle) follow(ctx context.Context, stdout, stderr io.Writer, skipOut, 
 		return err
 	}
 	h.stop = cancel
-	go h.run(lctx, logs, false, stdout, stderr, skipOut, skipErr)
+	go h.run(lctx, &logStream{rc: logs}, stdout, stderr, skipOut, skipErr)
 	return nil
+}
+
+// output is where run reads a container's output from.
+type output interface {
+	// copy delivers the output until the source ends or close is called;
+	// exited is closed once the container has exited. It returns whether
+	// what it delivered is complete.
+	copy(out, errw *streamWriter, exited <-chan struct{}) bool
+	// catchUp delivers, once the container has exited, what an
+	// incomplete copy missed.
+	catchUp(ctx context.Context, h *handle, out, errw *streamWriter)
+	close()
+}
+
+// logStream is the engine's attach (live) or log stream of a container
+// with the engine's init.
+type logStream struct {
+	rc   io.ReadCloser
+	live bool
+}
+
+// copy reads the stream to its end: an attach stream that ends cleanly
+// is complete; a follow stream of the log may miss the very end.
+func (l *logStream) copy(out, errw *streamWriter, _ <-chan struct{}) bool {
+	// The writers swallow their own failures, so the stream is always
+	// read to the end.
+	_, err := stdcopy.StdCopy(out, errw, l.rc)
+	return l.live && err == nil
+}
+
+func (l *logStream) catchUp(ctx context.Context, h *handle, out, errw *streamWriter) {
+	h.catchUp(ctx, out, errw)
+}
+
+func (l *logStream) close() { _ = l.rc.Close() }
+
+func (s *spoolSource) catchUp(_ context.Context, h *handle, _, _ *streamWriter) {
+	if s.err != nil {
+		h.e.log.Warn("read the container's output", "container", h.id, "err", s.err)
+	}
 }
 
 // attach connects to a created container's output before it starts, the
@@ -66,7 +106,7 @@ func (c *hijacked) feed(r io.Reader) {
 func (h *handle) attached(ctx context.Context, stream io.ReadCloser, stdout, stderr io.Writer) {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.stop = cancel
-	go h.run(lctx, stream, true, stdout, stderr, 0, 0)
+	go h.run(lctx, &logStream{rc: stream, live: true}, stdout, stderr, 0, 0)
 }
 
 // hijacked is an attach connection as a ReadCloser.

@@ -91,9 +91,23 @@ func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Sp
 			h.finished = fin
 		}
 	}
+	own := list[0].Labels[labelInit] != ""
+	if own && !e.specSent(dir) {
+		// Our init waited for a spec that never came: nothing ran (or the
+		// label names no run directory of ours, which is not read).
+		e.remove(ctx, id, dir)
+		return nil, fmt.Errorf("adopt job %s attempt %d: its container's job was never started; removed it", f.JobID, f.Attempt)
+	}
 	// From the start: an OOM kill while no worker watched is replayed.
 	h.stopWatch = h.watchOOM(began)
-	if err := h.follow(ctx, spec.Stdout, spec.Stderr, stdoutOffset, stderrOffset); err != nil {
+	if own {
+		// The spool has every byte the job wrote (up to its bound), read
+		// from the server's offsets on.
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.stop = cancel
+		src := newSpoolSource(filepath.Join(dir, runCtl), e.opts.LogMaxSize, nil, e.log, id)
+		go h.run(lctx, src, spec.Stdout, spec.Stderr, stdoutOffset, stderrOffset)
+	} else if err := h.follow(ctx, spec.Stdout, spec.Stderr, stdoutOffset, stderrOffset); err != nil {
 		h.stopWatch()
 		return nil, fmt.Errorf("adopt job %s: follow output of container %.12s: %w", f.JobID, id, err)
 	}

@@ -42,6 +42,7 @@ func (b *testBundle) restarted(t *testing.T) *docker.Executor {
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		WorkerID: b.worker,
 		WorkDir:  b.workDir,
+		InitPath: testInit(t),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

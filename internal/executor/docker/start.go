@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/docker/jobinit"
 )
 
 // Where a run's directories appear inside its container.
@@ -65,6 +66,13 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 		return nil, err
 	}
 	t0 = time.Now()
+	if e.initPath != "" {
+		if _, err := makeCtl(dir, spec.Stdin != nil); err != nil {
+			e.cleanRunDir(dir)
+			unlock()
+			return nil, fmt.Errorf("stage run directory: %w", err)
+		}
+	}
 	cfg, hcfg := e.containerConfig(spec, dir, imgEnv)
 	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: cfg, HostConfig: hcfg, Name: containerName(spec),
@@ -88,38 +96,85 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	}
 
 	h := e.newHandle(id, dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, collectFor(spec, dir))
-	// Before the start, so that no byte is written before we listen.
-	stream, err := h.attach(ctx, spec.Stdin != nil)
-	if err != nil {
-		return fail("attach to", err)
-	}
-	h.stopWatch = h.watchOOM(time.Time{})
-	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		h.stopWatch()
-		_ = stream.Close()
+	if e.initPath != "" {
+		if err := e.startInit(ctx, h, spec, imgEnv); err != nil {
+			return fail("start", err)
+		}
+	} else if err := e.startAttached(ctx, h, spec); err != nil {
 		return fail("start", err)
 	}
-	// The time limit counts from here: a start the engine took seconds
-	// over (a busy machine) is not the job's time.
-	h.began = time.Now()
 	times.Container, times.Running = h.began.Sub(t0), h.began
-	if spec.Stdin != nil {
-		stream.feed(spec.Stdin)
-	}
-	h.attached(ctx, stream, spec.Stdout, spec.Stderr)
 	e.log.Debug("container started", "job", spec.JobID, "attempt", spec.Attempt, "container", id)
 	return h, nil
 }
 
-func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []string) (*container.Config, *container.HostConfig) {
-	mounts := []mount.Mount{{Type: mount.TypeBind, Source: filepath.Join(dir, runWork), Target: WorkDir}}
+// startAttached starts a container with the engine's init, attached to
+// its output (and stdin) before the start so that no byte is missed.
+func (e *Executor) startAttached(ctx context.Context, h *handle, spec executor.Spec) error {
+	stream, err := h.attach(ctx, spec.Stdin != nil)
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	h.stopWatch = h.watchOOM(time.Time{})
+	if _, err := e.cli.ContainerStart(ctx, h.id, client.ContainerStartOptions{}); err != nil {
+		h.stopWatch()
+		_ = stream.Close()
+		return err
+	}
+	// The time limit counts from here: a start the engine took seconds
+	// over (a busy machine) is not the job's time.
+	h.began = time.Now()
+	if spec.Stdin != nil {
+		stream.feed(spec.Stdin)
+	}
+	h.attached(ctx, stream, spec.Stdout, spec.Stderr)
+	return nil
+}
+
+// startInit starts a container with our init, which waits for the spec,
+// and hands it the job: from then on the job runs.
+func (e *Executor) startInit(ctx context.Context, h *handle, spec executor.Spec, imgEnv []string) error {
+	h.stopWatch = h.watchOOM(time.Time{})
+	if _, err := e.cli.ContainerStart(ctx, h.id, client.ContainerStartOptions{}); err != nil {
+		h.stopWatch()
+		return err
+	}
+	ctl := filepath.Join(h.dir, runCtl)
+	js := jobinit.Spec{
+		Argv:  append(slices.Clone(spec.Command[:1]), jobArgv(spec)...),
+		Env:   jobEnv(imgEnv, buildEnv(spec.Env, imgEnv), h.id[:min(12, len(h.id))]),
+		Dir:   WorkDir,
+		Stdin: spec.Stdin != nil,
+		Limit: e.opts.LogMaxSize,
+	}
+	feeding, err := handshake(ctx, ctl, js, spec.Stdin)
+	if err != nil {
+		h.stopWatch()
+		return err
+	}
+	h.began = time.Now()
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.stop = cancel
+	go h.run(lctx, newSpoolSource(ctl, e.opts.LogMaxSize, feeding, e.log, h.id), spec.Stdout, spec.Stderr, 0, 0)
+	return nil
+}
+
+// jobArgv is the interpreter's arguments: its options, the script, the
+// job's arguments.
+func jobArgv(spec executor.Spec) []string {
 	script := spec.FileName // relative to the working directory, where Stage put it
 	if spec.Stage == nil {
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Join(dir, runInput), Target: InputDir, ReadOnly: true})
 		script = InputDir + "/" + spec.FileName
 	}
 	argv := append(slices.Clone(spec.Command[1:]), script)
-	argv = append(argv, spec.Args...)
+	return append(argv, spec.Args...)
+}
+
+func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []string) (*container.Config, *container.HostConfig) {
+	mounts := []mount.Mount{{Type: mount.TypeBind, Source: filepath.Join(dir, runWork), Target: WorkDir}}
+	if spec.Stage == nil {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Join(dir, runInput), Target: InputDir, ReadOnly: true})
+	}
 	worker := e.opts.WorkerID
 	if worker == "" {
 		worker = spec.WorkerID
@@ -150,7 +205,7 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		// Our own entrypoint: the runtime's command runs exactly, whatever
 		// ENTRYPOINT the image has.
 		Entrypoint: spec.Command[:1],
-		Cmd:        argv,
+		Cmd:        jobArgv(spec),
 		WorkingDir: WorkDir,
 		Env:        buildEnv(spec.Env, imgEnv),
 		User:       e.opts.User,
@@ -178,20 +233,34 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		Init:           &init, // reaps orphans; its exit takes every process with it
 		NetworkMode:    network,
 		IpcMode:        "private",
-		LogConfig:      e.logConfig(),
+		LogConfig:      e.logConfig(e.opts.LogMaxSize),
 		Resources:      res,
+	}
+	if e.initPath != "" {
+		// Our init instead: it gets the command, the environment and the
+		// stdin from the control directory (startInit), and the output
+		// goes there too.
+		cfg.Entrypoint, cfg.Cmd, cfg.Env = []string{jobinit.BinPath}, nil, nil
+		cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = false, false, false
+		cfg.Labels[labelInit] = "1"
+		hcfg.Init = nil
+		hcfg.LogConfig = e.logConfig(initLogMaxSize)
+		hcfg.Mounts = append(hcfg.Mounts,
+			mount.Mount{Type: mount.TypeBind, Source: e.initPath, Target: jobinit.BinPath, ReadOnly: true},
+			mount.Mount{Type: mount.TypeBind, Source: filepath.Join(dir, runCtl), Target: jobinit.CtlDir})
 	}
 	return cfg, hcfg
 }
 
 // logConfig makes the engine keep the output on its disk, which is where
 // the worker reads it from (see follow), also after a restart of the
-// worker. The "local" driver stores lines as raw bytes; json-file would
-// turn bytes that are not UTF-8 into U+FFFD. One file, bounded: see
+// worker; with our init, only the init's own complaints. The "local"
+// driver stores lines as raw bytes; json-file would turn bytes that are
+// not UTF-8 into U+FFFD. One file, of at most size bytes: see
 // DefaultLogMaxSize.
-func (e *Executor) logConfig() container.LogConfig {
+func (e *Executor) logConfig(size int64) container.LogConfig {
 	return container.LogConfig{Type: "local", Config: map[string]string{
-		"max-size": strconv.FormatInt(e.opts.LogMaxSize, 10),
+		"max-size": strconv.FormatInt(size, 10),
 		"max-file": "1",
 		"compress": "false", // the engine refuses compression with one file
 	}}
