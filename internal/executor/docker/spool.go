@@ -10,10 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/rgrid/rgrid/internal/executor/docker/jobinit"
 )
@@ -36,6 +33,9 @@ const (
 	// to write: without it, the job never ran (Adopt).
 	sentFile = "sent"
 )
+
+// errNoReader: a FIFO no process has opened for reading yet.
+var errNoReader = errors.New("no reader on the FIFO")
 
 // makeCtl makes a run's control directory: the worker's, readable by
 // the job's user; the spools and FIFOs in it writable by that user until
@@ -60,7 +60,7 @@ func makeCtl(dir string, stdin bool) (string, error) {
 		fifos = append(fifos, jobinit.StdinFIFO)
 	}
 	for _, name := range fifos {
-		if err := unix.Mkfifo(filepath.Join(ctl, name), 0o666); err != nil {
+		if err := mkfifo(filepath.Join(ctl, name)); err != nil {
 			return "", fmt.Errorf("make FIFO %s: %w", name, err)
 		}
 	}
@@ -78,11 +78,11 @@ func openFIFO(ctx context.Context, path string) (*os.File, error) {
 	deadline := time.Now().Add(initWait)
 	pause := 100 * time.Microsecond
 	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
+		f, err := openFIFOWriter(path)
 		if err == nil {
 			return f, nil
 		}
-		if !errors.Is(err, syscall.ENXIO) { // ENXIO: no reader yet
+		if !errors.Is(err, errNoReader) {
 			return nil, err
 		}
 		if time.Now().After(deadline) {
@@ -172,7 +172,7 @@ func (s *spoolSource) copy(out, errw *streamWriter, exited <-chan struct{}) bool
 		name string
 		w    *streamWriter
 	}{{jobinit.StdoutFile, out}, {jobinit.StderrFile, errw}} {
-		f, err := os.OpenFile(filepath.Join(s.ctl, t.name), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		f, err := os.OpenFile(filepath.Join(s.ctl, t.name), os.O_RDONLY|oNoFollow, 0)
 		if err == nil {
 			_, err = f.Seek(t.w.from, io.SeekStart)
 		}
