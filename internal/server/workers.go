@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,12 @@ func (s *Server) workerNotFound(id string) *apiError {
 
 // maxInstance is the longest instance nonce taken.
 const maxInstance = 64
+
+// leaseAnswerTimeout bounds what a lease reads after its claim (the
+// leased jobs' scripts, secrets and batch files) once the request's own
+// context no longer does: within the 10 s a stopping replica gives
+// requests in flight.
+const leaseAnswerTimeout = 5 * time.Second
 
 // workerInstance is the instance a worker process sent, "" if none (a
 // worker from before instances).
@@ -244,12 +251,18 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("lease for worker %s: %w", id, err))
 		return
 	}
+	// The claim is committed: the answer must reach the worker even when
+	// a shutdown of this replica ends the request's context now, or the
+	// attempts wait for the worker's next report to be taken back and
+	// leased again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), leaseAnswerTimeout)
+	defer cancel()
 	resp := client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(l.Stop)}
 	for _, j := range l.Jobs {
-		lj, err := s.leasedJob(r.Context(), j)
+		lj, err := s.leasedJob(ctx, j)
 		var soe *secretOpenError
 		if errors.As(err, &soe) {
-			s.endUnopened(r.Context(), j, soe)
+			s.endUnopened(ctx, j, soe)
 			continue
 		}
 		if err != nil {
