@@ -91,6 +91,10 @@ type LeaseParams struct {
 	Pool string
 }
 
+// claimTimeout bounds one claim statement, which runs to its end even
+// when the lease's request ends meanwhile.
+const claimTimeout = 5 * time.Second
+
 // Lease claims up to p.Max jobs for the worker, waiting up to p.Wait for
 // one to be queued. It returns early with the attempts the worker must
 // stop, if any. An empty Lease after the wait is normal.
@@ -109,11 +113,17 @@ func (s *Scheduler) Lease(ctx context.Context, p LeaseParams) (Lease, error) {
 		if err != nil {
 			return Lease{}, err
 		}
-		if max > 0 {
-			l.Jobs, err = s.store.ClaimJobs(ctx, store.ClaimParams{
+		if max > 0 && ctx.Err() == nil {
+			// Not cancelled half-way: a claim the database committed while
+			// the request ended (a replica's shutdown) would be lost to the
+			// worker, its attempts taken back only at the worker's next
+			// report. It is one statement, bounded on its own.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+			l.Jobs, err = s.store.ClaimJobs(cctx, store.ClaimParams{
 				WorkerID: workerID, Max: max, Fits: p.Fits, Defaults: p.Defaults, OwnerCap: p.OwnerCap,
 				Pricing: p.Pricing, Slots: p.Slots, Pool: p.Pool, Now: s.now(),
 			})
+			cancel()
 			if err != nil {
 				return Lease{}, err
 			}
