@@ -109,16 +109,7 @@ func run(ctx context.Context, n int, image string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	addr, _, err := k.Start(benchkit.Listening, "server", "--listen", "127.0.0.1:0", "--db", filepath.Join(k.Dir, "rgrid.db"), "--migrate")
-	if err != nil {
-		return err
-	}
-	url := "http://" + addr
-	if _, _, err := k.Start(benchkit.Registered, "worker", "--server", url, "--executor", "docker", "--worker-id", "bench"); err != nil {
-		return err
-	}
-	env := append(k.Env, "RGRID_SERVER="+url)
-	c, err := client.New(url, "")
+	_, env, c, err := k.DockerGrid(filepath.Join(k.Dir, "rgrid.db"))
 	if err != nil {
 		return err
 	}
@@ -143,17 +134,6 @@ func run(ctx context.Context, n int, image string, verbose bool) error {
 	}
 	local := func(s *script) error { return execIn(s, "python3", python, s.name) }
 	rgrid := func(s *script) error { return execIn(s, "rgrid run", k.Bin, "run", s.name) }
-	lastStart := func() (client.StartTimes, error) {
-		l, err := c.Jobs(ctx, client.ListOptions{Limit: 1})
-		if err != nil || len(l.Jobs) != 1 {
-			return client.StartTimes{}, fmt.Errorf("list the jobs: %v (%d)", err, len(l.Jobs))
-		}
-		j, err := c.Job(ctx, l.Jobs[0].ID)
-		if err != nil || len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Start == nil {
-			return client.StartTimes{}, fmt.Errorf("job %s has no start times (%v)", l.Jobs[0].ID, err)
-		}
-		return *j.Attempts[len(j.Attempts)-1].Start, nil
-	}
 
 	// Warm both paths once (the image, the worker, the interpreter's files
 	// in the page cache), with the first script.
@@ -176,7 +156,7 @@ func run(ctx context.Context, n int, image string, verbose bool) error {
 			if err != nil {
 				return err
 			}
-			st, err := lastStart()
+			st, err := benchkit.LastStart(ctx, c)
 			if err != nil {
 				return err
 			}

@@ -73,30 +73,9 @@ func run(ctx context.Context, n int, image string) error {
 	if err := os.WriteFile(hello, []byte("print('Hello from RGrid!')\n"), 0o600); err != nil {
 		return err
 	}
-	addr, _, err := k.Start(benchkit.Listening, "server", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "rgrid.db"), "--migrate")
+	_, env, c, err := k.DockerGrid(filepath.Join(dir, "rgrid.db"))
 	if err != nil {
 		return err
-	}
-	url := "http://" + addr
-	if _, _, err := k.Start(benchkit.Registered, "worker", "--server", url, "--executor", "docker", "--worker-id", "bench"); err != nil {
-		return err
-	}
-	env := append(k.Env, "RGRID_SERVER="+url)
-	c, err := client.New(url, "")
-	if err != nil {
-		return err
-	}
-	// lastStart is the start times of the newest job, the run just made.
-	lastStart := func() (client.StartTimes, error) {
-		l, err := c.Jobs(ctx, client.ListOptions{Limit: 1})
-		if err != nil || len(l.Jobs) != 1 {
-			return client.StartTimes{}, fmt.Errorf("list the jobs: %v (%d)", err, len(l.Jobs))
-		}
-		j, err := c.Job(ctx, l.Jobs[0].ID)
-		if err != nil || len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Start == nil {
-			return client.StartTimes{}, fmt.Errorf("job %s has no start times (%v)", l.Jobs[0].ID, err)
-		}
-		return *j.Attempts[len(j.Attempts)-1].Start, nil
 	}
 
 	rgrid := func() error {
@@ -132,7 +111,7 @@ func run(ctx context.Context, n int, image string) error {
 		}
 		rg = append(rg, d)
 		figRGrid.Report(msf(d))
-		st, err := lastStart()
+		st, err := benchkit.LastStart(ctx, c)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,41 @@
+package benchkit
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rgrid/rgrid/client"
+)
+
+// DockerGrid starts a server on the SQLite file db and a Docker worker
+// registered with it, and returns the server's URL, k.Env with
+// RGRID_SERVER pointing at it, and a client of it.
+func (k *Kit) DockerGrid(db string) (string, []string, *client.Client, error) {
+	addr, _, err := k.Start(Listening, "server", "--listen", "127.0.0.1:0", "--db", db, "--migrate")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	url := "http://" + addr
+	if _, _, err := k.Start(Registered, "worker", "--server", url, "--executor", "docker", "--worker-id", "bench"); err != nil {
+		return "", nil, nil, err
+	}
+	c, err := client.New(url, "")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return url, append(k.Env, "RGRID_SERVER="+url), c, nil
+}
+
+// LastStart is the start times of the newest job's last attempt: the run
+// a bench just made.
+func LastStart(ctx context.Context, c *client.Client) (client.StartTimes, error) {
+	l, err := c.Jobs(ctx, client.ListOptions{Limit: 1})
+	if err != nil || len(l.Jobs) != 1 {
+		return client.StartTimes{}, fmt.Errorf("list the jobs: %v (%d)", err, len(l.Jobs))
+	}
+	j, err := c.Job(ctx, l.Jobs[0].ID)
+	if err != nil || len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Start == nil {
+		return client.StartTimes{}, fmt.Errorf("job %s has no start times (%v)", l.Jobs[0].ID, err)
+	}
+	return *j.Attempts[len(j.Attempts)-1].Start, nil
+}
