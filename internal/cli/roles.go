@@ -144,6 +144,7 @@ type workerOptions struct {
 	maxOutputFiles                    int
 	maxOutputs                        int64
 	initPath                          string
+	warm                              int
 	limits                            limitFlags
 	max                               maxFlags
 	deps                              depsFlags
@@ -182,6 +183,7 @@ A second signal stops it at once.`,
 	f.IntVar(&o.maxOutputFiles, "max-output-files", 10_000, "the most files collected of a job's outputs; the rest are listed as left out")
 	sizeVar(f, &o.maxOutputs, "max-outputs", 1<<30, "the most bytes collected of a job's outputs; the rest are listed as left out")
 	f.StringVar(&o.initPath, "init", "", "a static Linux build of rgrid (CGO_ENABLED=0) for the Docker worker to mount as its job containers' init (default: this binary, if it is one; else the engine's init and its slower attach stream)")
+	f.IntVar(&o.warm, "warm", 0, "keep up to N job containers started ahead and waiting, never used, so that a job skips the container's start (e.g. --warm 4 with --slots 4; Linux, root, and the init: see README, Warm containers); 0: off")
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
@@ -210,6 +212,10 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	}
 	dockerOpts.DiskBytes = defaults.DiskBytes
 	dockerOpts.InitPath = o.initPath
+	if o.warm < 0 {
+		return userErr("give a count of warm containers, e.g. --warm 4, or 0 for none", "--warm %d is negative", o.warm)
+	}
+	dockerOpts.PoolMax = o.warm
 	if o.maxOutputFiles < 1 {
 		return userErr("collect at least one file, e.g. --max-output-files 10000", "--max-output-files %d is not a positive count", o.maxOutputFiles)
 	}

@@ -101,7 +101,7 @@ func (q *Quota) Make(ctx context.Context, image, target string, size int64) (err
 	if out, err := exec.CommandContext(ctx, q.mkfs, args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: %v: %s", q.mkfs, err, bytes.TrimSpace(out))
 	}
-	if err := os.Mkdir(target, 0); err != nil {
+	if err := MountPoint(target, 0); err != nil {
 		return fmt.Errorf("make mount point: %w", err)
 	}
 	dev, err := attach(f)

@@ -159,6 +159,15 @@ type Options struct {
 	// mounts are not available.
 	NoOverlay bool
 
+	// PoolMax is the most warm containers (pool.go) kept waiting for
+	// jobs, in all; 0 turns the pool off. Warm containers need our init
+	// (InitPath), a WorkerID and a Linux host where WorkDir can be made a
+	// shared mount (root); New logs why not where they cannot be.
+	PoolMax int
+	// PoolIdle is how long warm containers of an (image, network) no job
+	// has asked for are kept; default DefaultPoolIdle.
+	PoolIdle time.Duration
+
 	// InitPath is the init of job containers (package jobinit, see
 	// initpath.go): a static Linux build of rgrid for the engine's
 	// architecture. Default this process's executable if it is one; else
@@ -192,6 +201,10 @@ type Executor struct {
 	// initPath is the host path of the init mounted into job containers;
 	// "" for the engine's init (initpath.go).
 	initPath string
+	// pool is the warm containers (pool.go); nil when off.
+	pool *pool
+	// boundWorkDir: the pool bind-mounted WorkDir on itself (share_linux.go).
+	boundWorkDir bool
 }
 
 var (
@@ -233,6 +246,9 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	if opts.LayerDir == "" {
 		opts.LayerDir = filepath.Clean(opts.WorkDir) + "-layers"
 	}
+	if opts.PoolIdle <= 0 {
+		opts.PoolIdle = DefaultPoolIdle
+	}
 	if opts.LayerCacheBytes <= 0 {
 		opts.LayerCacheBytes = DefaultLayerCacheBytes
 	}
@@ -260,6 +276,9 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	if err := e.sweep(ctx); err != nil {
 		e.log.Warn("removing leftover run directories", "err", err)
+	}
+	if opts.PoolMax > 0 {
+		e.startPool()
 	}
 	return e, nil
 }
@@ -308,10 +327,19 @@ func unavailable(host string, err error) error {
 		executor.ErrUnavailable, host, err, hint)
 }
 
-// Close waits for the clean-ups of finished runs, then releases the
-// engine connection. Runs in progress are not stopped.
+// Close removes the warm containers no job took, waits for the clean-ups
+// of finished runs, then releases the engine connection. Runs in progress
+// are not stopped.
 func (e *Executor) Close() error {
+	if e.pool != nil {
+		e.pool.close()
+	}
 	e.removals.Wait()
+	if e.boundWorkDir {
+		if err := unshareWorkDir(e.opts.WorkDir); err != nil {
+			e.log.Warn("remove the run directories' shared mount", "dir", e.opts.WorkDir, "err", err)
+		}
+	}
 	return e.cli.Close()
 }
 
@@ -355,6 +383,7 @@ func (e *Executor) removeRunDir(dir string) {
 	if dir == "" {
 		return
 	}
+	defer e.pool.forget(dir)
 	if !e.isRunDir(dir) {
 		e.log.Warn("not removing a run directory outside the work directory", "dir", dir)
 		return

@@ -36,6 +36,9 @@ type testBundle struct {
 	workDir string // the executor's root for run directories
 	worker  string
 	helper  string // the helper image
+	// warm: every run of the bundle starts in a warm container (a test
+	// run under TestWarm).
+	warm bool
 }
 
 // setup is newBundle for a parallel test.
@@ -47,13 +50,18 @@ func setup(t *testing.T) *testBundle {
 
 func newBundle(t *testing.T) *testBundle {
 	t.Helper()
-	b := &testBundle{helper: testimages.Helper(t), workDir: t.TempDir(), worker: testID(t) + "-" + runToken}
-	ex, err := docker.New(t.Context(), docker.Options{
+	b := &testBundle{helper: testimages.Helper(t), workDir: t.TempDir(), worker: testID(t) + "-" + runToken,
+		warm: strings.HasPrefix(t.Name(), "TestWarm/")}
+	opts := docker.Options{
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		WorkerID: b.worker,
 		WorkDir:  b.workDir,
 		InitPath: testInit(t),
-	})
+	}
+	if b.warm {
+		opts.PoolMax = 2
+	}
+	ex, err := docker.New(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

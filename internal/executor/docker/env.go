@@ -90,14 +90,18 @@ func envTag(key string) string { return envRepo + ":" + key[:24] }
 // environment's image, built first if need be. release must be called once
 // the job's container exists or Start has failed: until then eviction
 // leaves the image alone.
-func (e *Executor) runImage(ctx context.Context, spec executor.Spec) (image string, env []string, release func(), err error) {
+//
+// id names the image for the warm pool: its id, or an environment's tag
+// (its name is its content, and the engine does not remove an image a
+// container uses).
+func (e *Executor) runImage(ctx context.Context, spec executor.Spec) (image, id string, env []string, release func(), err error) {
 	if len(spec.Requirements) == 0 {
-		env, err := e.imageEnv(ctx, spec.Image, spec.System)
-		return spec.Image, env, func() {}, err
+		env, id, err := e.imageEnv(ctx, spec.Image, spec.System)
+		return spec.Image, id, env, func() {}, err
 	}
 	for _, r := range spec.Requirements {
 		if strings.TrimSpace(r) == "" || strings.ContainsAny(r, "\r\n\x00") {
-			return "", nil, nil, fmt.Errorf("docker executor: invalid requirement line %q", r)
+			return "", "", nil, nil, fmt.Errorf("docker executor: invalid requirement line %q", r)
 		}
 	}
 	key := envKey(spec.Image, spec.Requirements)
@@ -105,9 +109,9 @@ func (e *Executor) runImage(ctx context.Context, spec executor.Spec) (image stri
 	image, env, err = e.ensureEnv(ctx, spec, key)
 	if err != nil {
 		release()
-		return "", nil, nil, err
+		return "", "", nil, nil, err
 	}
-	return image, env, release, nil
+	return image, image, env, release, nil
 }
 
 // hold marks key busy until the returned func is called.

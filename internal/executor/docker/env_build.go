@@ -41,7 +41,7 @@ var pythonName = regexp.MustCompile(`^python[0-9.]*$`)
 func (e *Executor) installEnv(ctx context.Context, spec executor.Spec, key, tag string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.BuildTimeout)
 	defer cancel()
-	if _, err := e.imageEnv(ctx, spec.Image, spec.System); err != nil {
+	if _, _, err := e.imageEnv(ctx, spec.Image, spec.System); err != nil {
 		return nil, err
 	}
 	base, err := e.cli.ImageInspect(ctx, spec.Image)

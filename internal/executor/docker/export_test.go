@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/rgrid/rgrid/internal/executor"
 )
@@ -38,3 +40,52 @@ func FailOverlayMounts(e *Executor) {
 
 // Layered says whether e keeps inputs in layers (overlay mounts work).
 func Layered(e *Executor) bool { return e.layers != nil }
+
+// AwaitWarm asks e's pool for warm containers fitting spec, as a start
+// of it would, and waits until one is waiting.
+func AwaitWarm(ctx context.Context, e *Executor, spec executor.Spec) error {
+	if e.pool == nil {
+		return errors.New("the executor has no warm pool")
+	}
+	_, id, _, release, err := e.runImage(ctx, spec)
+	if err != nil {
+		return err
+	}
+	release()
+	key := poolKey{image: id, network: spec.Network}
+	for {
+		e.pool.mu.Lock()
+		e.pool.count(key)
+		n := len(e.pool.ready[key])
+		e.pool.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		e.pool.poke()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no warm container for %s: %w", spec.Image, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// RanWarm says whether h's container came from the warm pool.
+func RanWarm(h executor.Handle) bool { return h.(*handle).warm }
+
+// ClosePool removes e's warm containers and stops making them.
+func ClosePool(e *Executor) {
+	if e.pool != nil {
+		e.pool.close()
+	}
+}
+
+// PoolKeys is how many (image, network) keys e's pool sizes.
+func PoolKeys(e *Executor) int {
+	e.pool.mu.Lock()
+	defer e.pool.mu.Unlock()
+	return len(e.pool.use)
+}
+
+// ContainerID is the id of h's container.
+func ContainerID(h executor.Handle) string { return h.(*handle).id }

@@ -45,6 +45,8 @@ type handle struct {
 	// collect is Spec.Collect: given the working directory once the run
 	// has ended, before its removal.
 	collect func(dir string)
+	// warm: the container came from the warm pool (pool.go).
+	warm bool
 
 	done chan struct{} // closed once res and err are final
 	res  executor.Result

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor"
+	"github.com/rgrid/rgrid/internal/executor/docker"
 	"github.com/rgrid/rgrid/internal/executor/executortest"
 	"github.com/rgrid/rgrid/internal/testimages"
 )
@@ -88,9 +89,16 @@ func (b *testBundle) start(t *testing.T, spec executor.Spec) *run {
 	t.Helper()
 	r := &run{stdout: executortest.NewBuffer(), stderr: executortest.NewBuffer(), began: time.Now()}
 	spec.Stdout, spec.Stderr = r.stdout, r.stderr
+	if b.warm {
+		b.awaitWarm(t, spec)
+		r.began = time.Now()
+	}
 	h, err := b.ex.Start(t.Context(), spec)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
+	}
+	if b.warm && !docker.RanWarm(h) {
+		t.Fatal("the run did not start in a warm container")
 	}
 	r.h = h
 	t.Cleanup(func() {
@@ -110,6 +118,16 @@ func (r *run) wait(t *testing.T) outcome {
 		t.Fatalf("Wait: %v", err)
 	}
 	return outcome{res: res, stdout: r.stdout.String(), stderr: r.stderr.String(), elapsed: time.Since(r.began)}
+}
+
+// awaitWarm waits until a warm container for spec waits in b's pool.
+func (b *testBundle) awaitWarm(t *testing.T, spec executor.Spec) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	if err := docker.AwaitWarm(ctx, b.ex, spec); err != nil {
+		t.Fatalf("AwaitWarm: %v", err)
+	}
 }
 
 // runHelper runs the helper with script and waits for it.
@@ -151,6 +169,9 @@ func listContainers(t *testing.T, label string) []container.Summary {
 // is waited for.
 func assertNoLeftovers(t *testing.T, b *testBundle) {
 	t.Helper()
+	if b.warm {
+		docker.ClosePool(b.ex) // its waiting containers and their directories go too
+	}
 	executortest.AssertReleased(t, b.workDir) // mounts and loop devices too; waits
 	awaitNoContainers(t, "rgrid.worker="+b.worker)
 }

@@ -71,11 +71,7 @@ time.sleep(60)
 	if !strings.Contains(r.stdout.String(), "zombies 0 pid1 /rgrid/bin/rgrid-init\n") {
 		t.Errorf("want no zombie and our init as PID 1, got %q", r.stdout.String())
 	}
-	list := listContainers(t, "rgrid.worker="+b.worker)
-	if len(list) != 1 {
-		t.Fatalf("want one container, got %d", len(list))
-	}
-	if _, err := dockerClient(t).ContainerKill(t.Context(), list[0].ID, client.ContainerKillOptions{Signal: "TERM"}); err != nil {
+	if _, err := dockerClient(t).ContainerKill(t.Context(), docker.ContainerID(r.h), client.ContainerKillOptions{Signal: "TERM"}); err != nil {
 		t.Fatal(err)
 	}
 	got := r.wait(t)

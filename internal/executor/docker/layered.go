@@ -113,7 +113,7 @@ func (e *Executor) stageLayered(ctx context.Context, spec executor.Spec, dir str
 		return fmt.Errorf("stage run directory: %w", err)
 	}
 	// Mode 0 beneath the mount, as for a quota's (diskquota.Make).
-	if err := os.Mkdir(work, 0); err != nil {
+	if err := diskquota.MountPoint(work, 0); err != nil {
 		return fmt.Errorf("stage run directory: %w", err)
 	}
 	if err := e.mountOverlay(lower, upper, ovl, work); err != nil {
@@ -123,12 +123,14 @@ func (e *Executor) stageLayered(ctx context.Context, spec executor.Spec, dir str
 }
 
 // unstageLayered undoes what a failed stageLayered made in dir, for the
-// copy that follows: the run directory is as stage made it.
+// copy that follows: the run directory is as stage made it, but for the
+// empty work/ left as the copy's mount point (a warm container has it
+// bind-mounted already).
 func (e *Executor) unstageLayered(dir string) error {
 	if err := e.releaseRunDir(dir); err != nil {
 		return err
 	}
-	for _, name := range []string{layerFile, runWork, runDisk} {
+	for _, name := range []string{layerFile, runDisk} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return err
 		}

@@ -53,24 +53,24 @@ func pullError(image string, err error) error {
 	return &PullError{Image: image, Reason: reason, Hint: pullHint, err: err}
 }
 
-// imageEnv returns the image's environment, pulling the image first if it
+// imageEnv returns the image's environment and id, pulling the image first if it
 // is missing. sys, if not nil, receives progress lines for the user.
-func (e *Executor) imageEnv(ctx context.Context, image string, sys io.Writer) ([]string, error) {
+func (e *Executor) imageEnv(ctx context.Context, image string, sys io.Writer) (env []string, id string, err error) {
 	img, err := e.cli.ImageInspect(ctx, image)
 	if err == nil {
-		return imageConfigEnv(img), nil
+		return imageConfigEnv(img), img.ID, nil
 	}
 	if !cerrdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("inspect image %s: %w", image, err)
+		return nil, "", fmt.Errorf("inspect image %s: %w", image, err)
 	}
 	if err := e.Pull(ctx, image, sys); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	img, err = e.cli.ImageInspect(ctx, image)
 	if err != nil {
-		return nil, pullError(image, fmt.Errorf("image not found after pulling it: %w", err))
+		return nil, "", pullError(image, fmt.Errorf("image not found after pulling it: %w", err))
 	}
-	return imageConfigEnv(img), nil
+	return imageConfigEnv(img), img.ID, nil
 }
 
 func imageConfigEnv(img client.ImageInspectResult) []string {

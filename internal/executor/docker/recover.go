@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +21,8 @@ import (
 
 // Find implements executor.Recoverer: it lists the containers of this
 // worker (Options.WorkerID) that are still on the engine, running or not.
-// A container without a readable attempt label is left out; RemoveOrphans
-// removes it.
+// A container without a readable attempt label is left out, as is a warm
+// container no job was given (pool.go); RemoveOrphans removes them.
 func (e *Executor) Find(ctx context.Context) ([]executor.Found, error) {
 	list, err := e.ours(ctx, nil)
 	if err != nil {
@@ -31,12 +30,12 @@ func (e *Executor) Find(ctx context.Context) ([]executor.Found, error) {
 	}
 	var found []executor.Found
 	for _, c := range list {
-		attempt, err := strconv.Atoi(c.Labels[LabelAttempt])
-		if err != nil {
-			continue
+		id := e.identify(c)
+		if !id.valid {
+			continue // a warm container without a job, or no readable attempt
 		}
 		found = append(found, executor.Found{
-			JobID: c.Labels[LabelJob], Attempt: attempt, Running: c.State == container.StateRunning,
+			JobID: id.job, Attempt: id.attempt, Running: c.State == container.StateRunning,
 		})
 	}
 	slices.SortFunc(found, func(a, b executor.Found) int {
@@ -58,9 +57,17 @@ func (e *Executor) Find(ctx context.Context) ([]executor.Found, error) {
 // between) ran nothing: Adopt removes it and returns an error, and the
 // attempt should be treated as one that failed to start.
 func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Spec, stdoutOffset, stderrOffset int64) (executor.Handle, error) {
-	list, err := e.ours(ctx, map[string]string{LabelJob: f.JobID, LabelAttempt: strconv.Itoa(f.Attempt)})
+	all, err := e.ours(ctx, nil)
 	if err != nil {
 		return nil, err
+	}
+	// Not filtered by the engine: a warm container's job is in its run
+	// directory, not in its labels.
+	var list []container.Summary
+	for _, c := range all {
+		if id := e.identify(c); id.valid && id.job == f.JobID && id.attempt == f.Attempt {
+			list = append(list, c)
+		}
 	}
 	if len(list) != 1 {
 		return nil, fmt.Errorf("adopt job %s attempt %d: want one container of worker %s, found %d",
@@ -76,6 +83,13 @@ func (e *Executor) Adopt(ctx context.Context, f executor.Found, spec executor.Sp
 		return nil, fmt.Errorf("adopt job %s: container %.12s has no state", f.JobID, id)
 	}
 	began, err := time.Parse(time.RFC3339Nano, st.StartedAt)
+	if list[0].Labels[labelPool] != "" && err == nil {
+		// A warm container started before its job: the job began when
+		// its spec was sent (handshake), which is what the limit counts.
+		if info, serr := os.Lstat(filepath.Join(dir, runCtl, sentFile)); serr == nil && e.isRunDir(dir) {
+			began = info.ModTime()
+		}
+	}
 	if err != nil || began.IsZero() {
 		e.remove(ctx, id, dir)
 		return nil, fmt.Errorf("adopt job %s attempt %d: its container was never started; removed it", f.JobID, f.Attempt)
@@ -136,12 +150,17 @@ func (e *Executor) RemoveOrphansBefore(ctx context.Context, keep func(jobID stri
 		return 0, err
 	}
 	removed, err = e.removeMatching(ctx, list, func(c container.Summary) bool {
-		if !before.IsZero() && !time.Unix(c.Created, 0).Before(before) {
+		id := e.identify(c)
+		if id.idle {
+			// A warm container without a job: this process's pool's, or
+			// left by an earlier one.
+			return !e.pool.owns(c.Labels[labelDir])
+		}
+		if !before.IsZero() && !id.since.Before(before) {
 			return false // just made: its attempt may not be known to keep yet
 		}
-		attempt, perr := strconv.Atoi(c.Labels[LabelAttempt])
 		// A container without a readable attempt belongs to no attempt.
-		return perr != nil || !keep(c.Labels[LabelJob], attempt)
+		return !id.valid || !keep(id.job, id.attempt)
 	})
 	// Build containers (env_build.go) that a crash left behind.
 	if berr := e.removeStaleBuilds(ctx); berr != nil {
@@ -230,15 +249,16 @@ func (e *Executor) removeMatching(ctx context.Context, list []container.Summary,
 		if !match(c) {
 			continue
 		}
-		job := c.Labels[LabelJob]
+		id := e.identify(c)
+		job := id.job
 		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %.12s of job %s: %w", c.ID, job, err))
 			continue
 		}
 		e.removeRunDir(c.Labels[labelDir])
-		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", c.Labels[LabelAttempt],
-			"worker", c.Labels[LabelWorker])
+		e.log.Info("removed orphaned container", "container", c.ID, "job", job, "attempt", id.attempt,
+			"warm", id.warm, "worker", c.Labels[LabelWorker])
 		removed++
 	}
 	return removed, errors.Join(errs...)

@@ -38,6 +38,11 @@ func setupRecover(t *testing.T) *testBundle {
 // restarted is the executor of the same worker after a restart.
 func (b *testBundle) restarted(t *testing.T) *docker.Executor {
 	t.Helper()
+	if b.warm {
+		// The worker died with its pool: the containers it leaves are
+		// its runs'.
+		docker.ClosePool(b.ex)
+	}
 	ex, err := docker.New(t.Context(), docker.Options{
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		WorkerID: b.worker,
@@ -57,9 +62,15 @@ func (b *testBundle) startDying(t *testing.T, spec executor.Spec) (h executor.Ha
 	t.Helper()
 	stdout, stderr = &cutBuffer{Buffer: executortest.NewBuffer()}, &cutBuffer{Buffer: executortest.NewBuffer()}
 	spec.Stdout, spec.Stderr = stdout, stderr
+	if b.warm {
+		b.awaitWarm(t, spec)
+	}
 	h, err := b.ex.Start(t.Context(), spec)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
+	}
+	if b.warm && !docker.RanWarm(h) {
+		t.Fatal("the run did not start in a warm container")
 	}
 	return h, stdout, stderr
 }
@@ -157,7 +168,7 @@ sys.exit(3)
 	})
 	h, aOut, aErr := b.startDying(t, spec)
 	die(h, aOut, aErr) // at once: A delivered nothing, the offsets are the test's
-	awaitStopped(t, b.worker)
+	awaitStopped(t, b)
 
 	ex := b.restarted(t)
 	f := findOne(t, ex, false)
@@ -178,7 +189,7 @@ func TestAdoptOOMKilledUsesContainerLimit(t *testing.T) {
 	spec := b.helperSpec(t, "alloc 2048 256", func(s *executor.Spec) { s.Limits.MemoryBytes = 256 << 20 })
 	h, aOut, aErr := b.startDying(t, spec)
 	die(h, aOut, aErr)
-	awaitStopped(t, b.worker)
+	awaitStopped(t, b)
 
 	ex := b.restarted(t)
 	// The limit the container runs with counts, not what the caller says.
@@ -298,10 +309,13 @@ func TestFindOnlyOurs(t *testing.T) {
 }
 
 // awaitStopped waits until no container of worker runs.
-func awaitStopped(t *testing.T, worker string) {
+func awaitStopped(t *testing.T, b *testBundle) {
 	t.Helper()
+	if b.warm {
+		docker.ClosePool(b.ex) // the worker is dead, its pool with it
+	}
 	cli := dockerClient(t)
-	for _, c := range listContainers(t, "rgrid.worker="+worker) {
+	for _, c := range listContainers(t, "rgrid.worker="+b.worker) {
 		ctx, cancel := context.WithTimeout(t.Context(), waitBound)
 		w := cli.ContainerWait(ctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 		select {

@@ -21,13 +21,7 @@ const (
 	runImage = "disk.img" // the working directory's filesystem (with a quota)
 )
 
-// stage makes the run directory. work/ is the job's working directory: a
-// size-limited filesystem of its own when the executor has a quota, and
-// holding the job's files when spec.Stage writes them; else the script
-// goes alone into input/. Everything in work/ is handed to the job's user
-// now, because nothing may touch it once the job runs. The run directory
-// itself stays private to the worker: bind mounts do not need its
-// permission.
+// stage makes the run directory and stages spec into it (stageInto).
 //
 // The returned unlock gives back the directory's lock, held so that no
 // sweep takes it before its container exists (see sweep).
@@ -41,52 +35,64 @@ func (e *Executor) stage(ctx context.Context, spec executor.Spec) (dir string, u
 		os.Remove(dir)
 		return "", nil, fmt.Errorf("make run directory: %w", err)
 	}
-	made := dir // the returns below set dir to ""
-	defer func() {
-		if err != nil {
-			e.cleanRunDir(made)
-			release()
-		}
-	}()
+	if err := e.stageInto(ctx, spec, dir); err != nil {
+		e.cleanRunDir(dir)
+		release()
+		return "", nil, err
+	}
+	return dir, release, nil
+}
+
+// stageInto fills the run directory dir. work/ is the job's working
+// directory: a size-limited filesystem of its own when the executor has a
+// quota, and holding the job's files when spec.Stage writes them; else the
+// script goes alone into input/. Everything in work/ is handed to the
+// job's user now, because nothing may touch it once the job runs. The run
+// directory itself stays private to the worker: bind mounts do not need
+// its permission. work/ and input/ may already be there, empty: a warm
+// container's (pool.go) are bind-mounted before its job is known, and the
+// mounts made on them here reach the container through the mount's
+// propagation. On error the caller removes dir.
+func (e *Executor) stageInto(ctx context.Context, spec executor.Spec, dir string) error {
 	work := filepath.Join(dir, runWork)
 	size := cmp.Or(spec.Limits.DiskBytes, e.opts.DiskBytes)
 	if spec.Stage != nil && spec.InputsKey != "" && e.layers != nil {
 		err := e.stageLayered(ctx, spec, dir, size)
 		if err == nil {
-			return dir, release, nil
+			return nil
 		}
 		if !errors.Is(err, errOverlay) {
-			return "", nil, err
+			return err
 		}
 		e.overlayWarned.Do(func() {
 			e.log.Warn("an overlay mount failed: this run's inputs, and those of later runs where it fails again, are copied", "err", err)
 		})
 		if err := e.unstageLayered(dir); err != nil {
-			return "", nil, fmt.Errorf("stage run directory: %w", err)
+			return fmt.Errorf("stage run directory: %w", err)
 		}
 	}
 	if e.quota != nil {
 		if err := e.quota.Make(ctx, filepath.Join(dir, runImage), work, size); err != nil {
-			return "", nil, fmt.Errorf("make the job's working directory: %w", err)
+			return fmt.Errorf("make the job's working directory: %w", err)
 		}
-	} else if err := os.Mkdir(work, 0o700); err != nil {
-		return "", nil, fmt.Errorf("stage run directory: %w", err)
+	} else if err := diskquota.MountPoint(work, 0o700); err != nil {
+		return fmt.Errorf("stage run directory: %w", err)
 	}
 	if spec.Stage != nil {
 		if err := spec.Stage(work); err != nil {
 			if errors.Is(err, syscall.ENOSPC) || diskquota.Full(work) {
-				return "", nil, fmt.Errorf("%w: the job's files do not fit its disk limit of %s (--disk): %w",
+				return fmt.Errorf("%w: the job's files do not fit its disk limit of %s (--disk): %w",
 					executor.ErrDiskFull, mebibytes(size), err)
 			}
-			return "", nil, fmt.Errorf("stage the job's working directory: %w", err)
+			return fmt.Errorf("stage the job's working directory: %w", err)
 		}
 	} else if err := stageScript(filepath.Join(dir, runInput), spec); err != nil {
-		return "", nil, err
+		return err
 	}
 	if err := e.handOver(work); err != nil {
-		return "", nil, fmt.Errorf("stage run directory: %w", err)
+		return fmt.Errorf("stage run directory: %w", err)
 	}
-	return dir, release, nil
+	return nil
 }
 
 // stageScript writes the script alone into in, readable by everyone.
@@ -94,8 +100,7 @@ func stageScript(in string, spec executor.Spec) error {
 	script := filepath.Join(in, spec.FileName)
 	// Explicit chmods: Mkdir and WriteFile modes are cut by the umask.
 	for _, step := range []func() error{
-		func() error { return os.Mkdir(in, 0o755) },
-		func() error { return os.Chmod(in, 0o755) },
+		func() error { return diskquota.MountPoint(in, 0o755) },
 		func() error { return os.WriteFile(script, spec.Script, 0o644) },
 		func() error { return os.Chmod(script, 0o644) },
 	} {

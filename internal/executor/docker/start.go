@@ -52,13 +52,26 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	}
 	// With requirements the job runs from its environment's image.
 	t0 := time.Now()
-	image, imgEnv, release, err := e.runImage(ctx, spec)
+	image, imageID, imgEnv, release, err := e.runImage(ctx, spec)
 	times.Image = time.Since(t0)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	spec.Image = image
+	if e.pool != nil {
+		if w := e.pool.take(poolKey{image: imageID, network: spec.Network}); w != nil {
+			h, err := e.startWarm(ctx, spec, w, imgEnv, times)
+			if err == nil {
+				e.log.Debug("container started", "job", spec.JobID, "attempt", spec.Attempt, "container", h.id, "warm", true)
+				return h, nil
+			}
+			if !errors.Is(err, errWarmUnusable) {
+				return nil, err
+			}
+			e.log.Warn("a warm container could not take its job; starting it in a new one", "job", spec.JobID, "container", w.id, "err", err)
+		}
+	}
 	t0 = time.Now()
 	dir, unlock, err := e.stage(ctx, spec)
 	times.Stage = time.Since(t0)
@@ -139,6 +152,16 @@ func (e *Executor) startInit(ctx context.Context, h *handle, spec executor.Spec,
 		h.stopWatch()
 		return err
 	}
+	if err := e.deliver(ctx, h, spec, imgEnv); err != nil {
+		h.stopWatch()
+		return err
+	}
+	return nil
+}
+
+// deliver hands the job to the init of h's started container, and
+// follows its output.
+func (e *Executor) deliver(ctx context.Context, h *handle, spec executor.Spec, imgEnv []string) error {
 	ctl := filepath.Join(h.dir, runCtl)
 	js := jobinit.Spec{
 		Argv:  append(slices.Clone(spec.Command[:1]), jobArgv(spec)...),
@@ -149,7 +172,6 @@ func (e *Executor) startInit(ctx context.Context, h *handle, spec executor.Spec,
 	}
 	feeding, err := handshake(ctx, ctl, js, spec.Stdin)
 	if err != nil {
-		h.stopWatch()
 		return err
 	}
 	h.began = time.Now()
@@ -190,16 +212,8 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 			{Name: "core", Soft: 0, Hard: 0},
 		},
 	}
-	if l := spec.Limits; l.MemoryBytes > 0 {
-		res.Memory = l.MemoryBytes
-		res.MemorySwap = l.MemoryBytes // total of memory and swap: no swap
-	}
-	if l := spec.Limits; l.CPUs > 0 {
-		res.NanoCPUs = int64(l.CPUs * 1e9)
-	}
-	if l := spec.Limits; l.Pids > 0 {
-		res.PidsLimit = &l.Pids
-	}
+	limits, _ := limitResources(spec.Limits)
+	res.Memory, res.MemorySwap, res.NanoCPUs, res.PidsLimit = limits.Memory, limits.MemorySwap, limits.NanoCPUs, limits.PidsLimit
 	cfg := &container.Config{
 		Image: spec.Image,
 		// Our own entrypoint: the runtime's command runs exactly, whatever
