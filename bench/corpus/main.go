@@ -38,6 +38,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,9 +80,10 @@ var phases = []struct {
 func main() {
 	n := flag.Int("n", benchkit.Runs(5), "passes over the corpus (each script once locally and once through rgrid per pass)")
 	image := flag.String("image", "rgrid-test/python:3.11", "Python image (needs python3.11)")
+	warm := flag.Int("warm", 1, "the worker's --warm: warm containers kept waiting (0: every job starts a new container)")
 	verbose := flag.Bool("v", false, "print each script's medians to stderr")
 	flag.Parse()
-	benchkit.Main("corpus", 30*time.Minute, func(ctx context.Context) error { return run(ctx, *n, *image, *verbose) })
+	benchkit.Main("corpus", 30*time.Minute, func(ctx context.Context) error { return run(ctx, *n, *image, *verbose, *warm) })
 }
 
 // script is one corpus script and its samples.
@@ -92,7 +94,7 @@ type script struct {
 	phases       [][]time.Duration
 }
 
-func run(ctx context.Context, n int, image string, verbose bool) error {
+func run(ctx context.Context, n int, image string, verbose bool, warm int) error {
 	if n < 1 {
 		return fmt.Errorf("-n %d: need at least one pass", n)
 	}
@@ -109,7 +111,7 @@ func run(ctx context.Context, n int, image string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	_, env, c, err := k.DockerGrid(filepath.Join(k.Dir, "rgrid.db"))
+	_, env, c, err := k.DockerGrid(filepath.Join(k.Dir, "rgrid.db"), "--warm", strconv.Itoa(warm))
 	if err != nil {
 		return err
 	}

@@ -9,14 +9,16 @@ import (
 
 // DockerGrid starts a server on the SQLite file db and a Docker worker
 // registered with it, and returns the server's URL, k.Env with
-// RGRID_SERVER pointing at it, and a client of it.
-func (k *Kit) DockerGrid(db string) (string, []string, *client.Client, error) {
+// RGRID_SERVER pointing at it, and a client of it. workerArgs go to the
+// worker's command line (e.g. --warm 1).
+func (k *Kit) DockerGrid(db string, workerArgs ...string) (string, []string, *client.Client, error) {
 	addr, _, err := k.Start(Listening, "server", "--listen", "127.0.0.1:0", "--db", db, "--migrate")
 	if err != nil {
 		return "", nil, nil, err
 	}
 	url := "http://" + addr
-	if _, _, err := k.Start(Registered, "worker", "--server", url, "--executor", "docker", "--worker-id", "bench"); err != nil {
+	args := append([]string{"worker", "--server", url, "--executor", "docker", "--worker-id", "bench"}, workerArgs...)
+	if _, _, err := k.Start(Registered, args...); err != nil {
 		return "", nil, nil, err
 	}
 	c, err := client.New(url, "")
