@@ -310,13 +310,15 @@ type Runtime struct {
 
 // Worker is a registered worker agent as the server sees it.
 type Worker struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Hostname      string    `json:"hostname"`
-	Version       string    `json:"version"`
-	Executor      string    `json:"executor"`
-	Slots         int       `json:"slots"`
-	SlotsInUse    int       `json:"slots_in_use"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Hostname   string `json:"hostname"`
+	Version    string `json:"version"`
+	Executor   string `json:"executor"`
+	Slots      int    `json:"slots"`
+	SlotsInUse int    `json:"slots_in_use"`
+	// Warm is how many warm containers the worker has waiting.
+	Warm          int       `json:"warm"`
 	Max           Limits    `json:"max,omitempty"`
 	State         string    `json:"state"`
 	RegisteredAt  time.Time `json:"registered_at"`
@@ -379,6 +381,9 @@ type HeartbeatRequest struct {
 	// Draining says the worker takes no new jobs and will exit once its
 	// running ones have finished.
 	Draining bool `json:"draining,omitempty"`
+	// Warm is how many warm containers the worker has waiting (rgrid
+	// worker --warm); nil from a worker that keeps none.
+	Warm *int `json:"warm,omitempty"`
 }
 
 // ReleaseRequest hands all of a worker's attempts back to the queue: a

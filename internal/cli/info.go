@@ -84,10 +84,10 @@ func newWorkersCmd(e *env) *cobra.Command {
 					return printJSON(e.stdout, ws)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tSTATE\tSLOTS\tEXECUTOR\tHOST\tLAST HEARTBEAT")
+				fmt.Fprintln(tw, "ID\tSTATE\tSLOTS\tWARM\tEXECUTOR\tHOST\tLAST HEARTBEAT")
 				for _, w := range ws {
 					age := time.Since(w.LastHeartbeat).Round(time.Second)
-					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s ago\n", w.ID, w.State, w.SlotsInUse, w.Slots, w.Executor, w.Hostname, age)
+					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\t%s\t%s ago\n", w.ID, w.State, w.SlotsInUse, w.Slots, w.Warm, w.Executor, w.Hostname, age)
 				}
 				return tw.Flush()
 			})

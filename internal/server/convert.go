@@ -83,7 +83,7 @@ func pricingToAPI(p store.Pricing) *client.Pricing {
 func workerToAPI(w store.Worker) client.Worker {
 	return client.Worker{
 		ID: w.ID, Name: w.Name, Hostname: w.Hostname, Version: w.Version, Executor: w.Executor,
-		Slots: w.Slots, SlotsInUse: w.SlotsInUse, State: w.State, RegisteredAt: w.RegisteredAt,
+		Slots: w.Slots, SlotsInUse: w.SlotsInUse, Warm: w.Warm, State: w.State, RegisteredAt: w.RegisteredAt,
 		LastHeartbeat: w.LastHeartbeat, Max: client.Limits(w.Max), Pricing: pricingToAPI(w.Pricing),
 	}
 }

@@ -56,3 +56,26 @@ func TestDrainingWorkerLeasesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, l.Jobs, 1)
 }
+
+// A heartbeat's warm count is what GET /v1/workers shows, until a later
+// heartbeat says another; one that says none leaves it.
+func TestHeartbeatWarmCountShown(t *testing.T) {
+	t.Parallel()
+	b := setup(t, server.Options{})
+	_, err := b.c.Register(t.Context(), client.RegisterRequest{ID: "w1", Slots: 2, Executor: "docker"})
+	require.NoError(t, err)
+	warm := func() int {
+		ws, err := b.c.Workers(t.Context())
+		require.NoError(t, err)
+		require.Len(t, ws, 1)
+		return ws[0].Warm
+	}
+	require.Equal(t, 0, warm())
+	two := 2
+	_, err = b.c.Heartbeat(t.Context(), "w1", client.HeartbeatRequest{Warm: &two})
+	require.NoError(t, err)
+	require.Equal(t, 2, warm())
+	_, err = b.c.Heartbeat(t.Context(), "w1", client.HeartbeatRequest{})
+	require.NoError(t, err)
+	require.Equal(t, 2, warm())
+}

@@ -175,6 +175,9 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	if err == nil && req.Draining {
 		err = s.store.SetWorkerState(r.Context(), id, "draining")
 	}
+	if err == nil && req.Warm != nil {
+		err = s.store.SetWorkerWarm(r.Context(), id, max(0, *req.Warm))
+	}
 	if err == nil {
 		// Attempts leased a while ago that the worker does not run are
 		// taken back; younger ones may still be on their way to it.

@@ -284,6 +284,9 @@ type Worker struct {
 	TokenID string
 	// Pricing is what the worker costs (zero: unpriced).
 	Pricing Pricing
+	// Warm is how many warm containers the worker had waiting at its
+	// last heartbeat that said (rgrid worker --warm).
+	Warm int
 }
 
 // QueueStats are the queue's size and its first job's submission time
@@ -474,6 +477,9 @@ type Store interface {
 	Heartbeat(ctx context.Context, workerID, instance string, now time.Time) error
 	// SetWorkerState sets a worker's state ("active", "draining", "dead").
 	SetWorkerState(ctx context.Context, workerID, state string) error
+	// SetWorkerWarm records how many warm containers the worker has
+	// waiting (its heartbeat's count).
+	SetWorkerWarm(ctx context.Context, workerID string, warm int) error
 	// DeleteWorker removes a worker's registration (its jobs keep its id):
 	// ErrNotFound if unknown, ErrWorkerBusy while it holds leased or
 	// running attempts, which would then never be taken back.

@@ -94,6 +94,9 @@ type Worker struct {
 	freed    chan struct{} // signalled when a slot frees
 	draining bool
 	lastAck  time.Time // the last heartbeat the server acknowledged
+	// sentWarm is the warm count the server last acknowledged (-1: none
+	// yet): a heartbeat carries the count only when it changed.
+	sentWarm int
 
 	idLost    chan struct{} // closed once another worker process holds this worker's id
 	idLostErr error         // why; set before idLost is closed
@@ -142,6 +145,7 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
 		heartbeat: 5 * time.Second,
 		deadAfter: 15 * time.Second,
+		sentWarm:  -1,
 		running:   map[client.AttemptRef]*attempt{},
 		freed:     make(chan struct{}, 1),
 		idLost:    make(chan struct{}),
@@ -385,16 +389,39 @@ func (w *Worker) giveUpIfSilent(interval time.Duration) {
 	}
 }
 
+// warmPool is an executor that keeps warm containers (the Docker
+// executor's pool); the heartbeat reports how many wait.
+type warmPool interface{ Warm() int }
+
 // sendHeartbeat reports the running attempts and stops those the server
 // names.
 func (w *Worker) sendHeartbeat(ctx context.Context) {
 	w.mu.Lock()
 	draining := w.draining
 	w.mu.Unlock()
-	resp, err := w.c.Heartbeat(ctx, w.opts.ID, client.HeartbeatRequest{Running: w.runningRefs(), Draining: draining})
+	req := client.HeartbeatRequest{Running: w.runningRefs(), Draining: draining}
+	w.mu.Lock()
+	sent := w.sentWarm
+	w.mu.Unlock()
+	if p, ok := w.opts.Executor.(warmPool); ok {
+		// None kept, none said: a worker without a pool sends no count
+		// (a server older than the count refuses fields it does not know).
+		if n := p.Warm(); n != sent && (sent >= 0 || n > 0) {
+			req.Warm = &n
+		}
+	}
+	resp, err := w.c.Heartbeat(ctx, w.opts.ID, req)
+	if err == nil && req.Warm != nil {
+		w.mu.Lock()
+		w.sentWarm = *req.Warm
+		w.mu.Unlock()
+	}
 	switch {
 	case client.IsCode(err, client.CodeNotFound):
 		w.log.Warn("server forgot this worker; registering again")
+		w.mu.Lock()
+		w.sentWarm = -1
+		w.mu.Unlock()
 		_ = w.register(ctx)
 	case client.IsCode(err, client.CodeWorkerIDInUse):
 		w.idTaken(ctx)

@@ -15,7 +15,7 @@ import (
 const workerColumns = `id, name, hostname, version, executor, slots, state,
 	registered_at, last_heartbeat, max_memory_bytes, max_cpus, max_pids,
 	max_timeout_seconds, max_disk_bytes, coalesce(instance, '') AS instance, token_id,
-	price_micros, currency, cpus, memory_bytes, billing_seconds`
+	price_micros, currency, cpus, memory_bytes, billing_seconds, warm`
 
 func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	var (
@@ -25,7 +25,7 @@ func scanWorker(sc scanner, extra ...any) (store.Worker, error) {
 	dest := append([]any{&w.ID, &w.Name, &w.Hostname, &w.Version, &w.Executor,
 		&w.Slots, &w.State, &registered, &hb, &w.Max.MemoryBytes, &w.Max.CPUs,
 		&w.Max.Pids, &w.Max.TimeoutSeconds, &w.Max.DiskBytes, &w.Instance, &w.TokenID,
-		&w.Pricing.PriceMicros, &w.Pricing.Currency, &w.Pricing.CPUs, &w.Pricing.MemoryBytes, &w.Pricing.BillingSeconds}, extra...)
+		&w.Pricing.PriceMicros, &w.Pricing.Currency, &w.Pricing.CPUs, &w.Pricing.MemoryBytes, &w.Pricing.BillingSeconds, &w.Warm}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return store.Worker{}, err
 	}
@@ -160,6 +160,13 @@ func (s *Store) SetWorkerState(ctx context.Context, workerID, state string) erro
 	}
 	return s.updateWorker(ctx, "set state of worker "+workerID,
 		`UPDATE workers SET state = ? WHERE id = ?`, state, workerID)
+}
+
+// SetWorkerWarm records how many warm containers a worker has waiting,
+// or store.ErrNotFound.
+func (s *Store) SetWorkerWarm(ctx context.Context, workerID string, warm int) error {
+	return s.updateWorker(ctx, "set warm containers of worker "+workerID,
+		`UPDATE workers SET warm = ? WHERE id = ?`, warm, workerID)
 }
 
 // DeleteWorker removes a worker that holds no active attempts.

@@ -54,6 +54,16 @@ func testWorkerHeartbeatAndState(t *testing.T, s store.Store) {
 	require.ErrorIs(t, s.Heartbeat(ctx, "nope", "", at(5)), store.ErrNotFound)
 	require.ErrorIs(t, s.SetWorkerState(ctx, "nope", "dead"), store.ErrNotFound)
 	require.Error(t, s.SetWorkerState(ctx, "w", "sleepy"))
+
+	// The warm count of its heartbeats, kept through a registration.
+	require.Equal(t, 0, list[0].Warm)
+	require.NoError(t, s.SetWorkerWarm(ctx, "w", 3))
+	_, err = s.UpsertWorker(ctx, worker("w", 6), at(0))
+	require.NoError(t, err)
+	list, err = s.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, list[0].Warm)
+	require.ErrorIs(t, s.SetWorkerWarm(ctx, "nope", 1), store.ErrNotFound)
 }
 
 func testDeleteWorker(t *testing.T, s store.Store) {
