@@ -287,12 +287,16 @@ func (p *pool) step() time.Duration {
 			total += len(list)
 		}
 		for k, n := range want {
-			if u := p.use[k]; len(p.ready[k]) < n && total < p.max && !now.Before(u.retry) {
-				short = &k
-				break
-			}
-			if u := p.use[k]; len(p.ready[k]) < n && now.Before(u.retry) {
+			u := p.use[k]
+			switch {
+			case len(p.ready[k]) >= n:
+			case now.Before(u.retry):
 				next = min(next, u.retry.Sub(now))
+			case total < p.max:
+				short = &k
+			}
+			if short != nil {
+				break
 			}
 		}
 	}

@@ -206,14 +206,11 @@ func (e *Executor) containerConfig(spec executor.Spec, dir string, imgEnv []stri
 		network = "bridge"
 	}
 	init := true
-	res := container.Resources{
-		Ulimits: []*container.Ulimit{
-			{Name: "nofile", Soft: e.opts.NofileLimit, Hard: e.opts.NofileLimit},
-			{Name: "core", Soft: 0, Hard: 0},
-		},
+	res, _ := limitResources(spec.Limits)
+	res.Ulimits = []*container.Ulimit{
+		{Name: "nofile", Soft: e.opts.NofileLimit, Hard: e.opts.NofileLimit},
+		{Name: "core", Soft: 0, Hard: 0},
 	}
-	limits, _ := limitResources(spec.Limits)
-	res.Memory, res.MemorySwap, res.NanoCPUs, res.PidsLimit = limits.Memory, limits.MemorySwap, limits.NanoCPUs, limits.PidsLimit
 	cfg := &container.Config{
 		Image: spec.Image,
 		// Our own entrypoint: the runtime's command runs exactly, whatever
