@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rgrid/rgrid/internal/executor/docker"
 )
 
 // TestDockerStartTimes: a job run through a real Docker worker has every
@@ -59,4 +61,45 @@ func TestDockerStartTimes(t *testing.T) {
 			t.Errorf("%s: status -v: exit %d\n%s%s", tc.name, s.code, s.stdout, s.stderr)
 		}
 	}
+}
+
+// TestDockerWarmByDefault: a Docker worker started with no --warm keeps a
+// warm container waiting once a job has used its image, and the next job
+// runs in that very container (its host name is the container's), which
+// is removed after it: used once.
+func TestDockerWarmByDefault(t *testing.T) {
+	t.Parallel()
+	g := dockerGrid(t, 1)
+	worker := docker.LabelWorker + "=dw-" + t.Name()
+	hostname := writeScript(t, "hostname.py", "import socket\nprint(socket.gethostname())\n")
+	if r := g.rgrid(t, "run", hostname); r.code != 0 {
+		t.Fatalf("first run: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var warm string
+	waitFor(t, 60*time.Second, "a warm container of the worker", func() bool {
+		for _, c := range containers(t, worker, "rgrid.pool=1") {
+			if c.State == "running" {
+				warm = c.ID
+				return true
+			}
+		}
+		return false
+	})
+	r := g.rgrid(t, "run", hostname)
+	if r.code != 0 {
+		t.Fatalf("second run: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// One slot, so at most one warm container: the job took the one
+	// that waited.
+	if got := strings.TrimSpace(r.stdout); got != warm[:12] {
+		t.Errorf("the second job ran on host %q, not in the warm container %.12s that waited", got, warm)
+	}
+	waitFor(t, 30*time.Second, "the used warm container's removal", func() bool {
+		for _, c := range containers(t, worker) {
+			if c.ID == warm {
+				return false
+			}
+		}
+		return true
+	})
 }

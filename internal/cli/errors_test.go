@@ -232,3 +232,19 @@ func TestUnreachableServerExits125(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 125, %q", code, stderr, want)
 	}
 }
+
+// TestWarmCount: --warm defaults to the slots, 0 turns the pool off, and
+// a negative count is refused with the fix.
+func TestWarmCount(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ warm, slots, want int }{{-1, 4, 4}, {-1, 1, 1}, {0, 4, 0}, {2, 8, 2}, {6, 2, 6}} {
+		if got, err := warmCount(tc.warm, tc.slots); err != nil || got != tc.want {
+			t.Errorf("warmCount(%d, %d) = %d, %v; want %d", tc.warm, tc.slots, got, err, tc.want)
+		}
+	}
+	_, err := warmCount(-2, 4)
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "--warm -2 is negative") || !strings.Contains(e.Hint, "--warm 4") {
+		t.Errorf("warmCount(-2, 4) = %v; want a usage error naming --warm -2 and the fix", err)
+	}
+}

@@ -183,7 +183,7 @@ A second signal stops it at once.`,
 	f.IntVar(&o.maxOutputFiles, "max-output-files", 10_000, "the most files collected of a job's outputs; the rest are listed as left out")
 	sizeVar(f, &o.maxOutputs, "max-outputs", 1<<30, "the most bytes collected of a job's outputs; the rest are listed as left out")
 	f.StringVar(&o.initPath, "init", "", "a static Linux build of rgrid (CGO_ENABLED=0) for the Docker worker to mount as its job containers' init (default: this binary, if it is one; else the engine's init and its slower attach stream)")
-	f.IntVar(&o.warm, "warm", 0, "keep up to N job containers started ahead and waiting, never used, so that a job skips the container's start (e.g. --warm 4 with --slots 4; Linux, root, and the init: see README, Warm containers); 0: off")
+	f.IntVar(&o.warm, "warm", -1, "keep up to N job containers started ahead and waiting, never used, so that a job skips the container's start (Linux, root, and the init: see README, Warm containers); default: as many as --slots; 0: off")
 	o.limits.add(f)
 	o.max.add(f)
 	o.deps.add(f)
@@ -212,10 +212,9 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 	}
 	dockerOpts.DiskBytes = defaults.DiskBytes
 	dockerOpts.InitPath = o.initPath
-	if o.warm < 0 {
-		return userErr("give a count of warm containers, e.g. --warm 4, or 0 for none", "--warm %d is negative", o.warm)
+	if dockerOpts.PoolMax, err = warmCount(o.warm, o.slots); err != nil {
+		return err
 	}
-	dockerOpts.PoolMax = o.warm
 	if o.maxOutputFiles < 1 {
 		return userErr("collect at least one file, e.g. --max-output-files 10000", "--max-output-files %d is not a positive count", o.maxOutputFiles)
 	}
@@ -232,6 +231,17 @@ func (o *workerOptions) run(ctx context.Context, e *env) error {
 		MaxOutputFiles: o.maxOutputFiles, MaxOutputBytes: o.maxOutputs, MetricsListen: o.metricsListen,
 		Pricing: pricing, Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Abort: abort,
 	})
+}
+
+// warmCount reads --warm: -1 (not given) is as many as the slots.
+func warmCount(warm, slots int) (int, error) {
+	switch {
+	case warm == -1:
+		return max(slots, 0), nil
+	case warm < 0:
+		return 0, userErr("give a count of warm containers, e.g. --warm 4, or 0 for none", "--warm %d is negative", warm)
+	}
+	return warm, nil
 }
 
 // diskQuotaMode reads --disk-quota.
@@ -272,6 +282,7 @@ func newDevCmd(e *env) *cobra.Command {
 	var (
 		listen   string
 		slots    int
+		warm     int
 		deps     depsFlags
 		liveness livenessFlags
 	)
@@ -295,6 +306,9 @@ use it when no --server is given.`,
 			if err != nil {
 				return err
 			}
+			if dockerOpts.PoolMax, err = warmCount(warm, slots); err != nil {
+				return err
+			}
 			opts, err := liveness.options()
 			if err != nil {
 				return err
@@ -313,6 +327,7 @@ use it when no --server is given.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8765", "address to serve on (keep it on loopback)")
 	cmd.Flags().IntVar(&slots, "slots", 2, "how many jobs to run at once")
+	cmd.Flags().IntVar(&warm, "warm", -1, "keep up to N job containers started ahead and waiting (see README, Warm containers); default: as many as --slots; 0: off")
 	deps.add(cmd.Flags())
 	liveness.add(cmd.Flags(), false)
 	return cmd

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/moby/moby/api/types/mount"
+
 	"github.com/rgrid/rgrid/internal/executor"
 )
 
@@ -56,8 +58,11 @@ func AwaitWarm(ctx context.Context, e *Executor, spec executor.Spec) error {
 	for {
 		e.pool.mu.Lock()
 		e.pool.count(key)
-		n := len(e.pool.ready[key])
+		n, off := len(e.pool.ready[key]), e.pool.off
 		e.pool.mu.Unlock()
+		if off {
+			return errors.New("the pool is off")
+		}
 		if n > 0 {
 			return nil
 		}
@@ -89,3 +94,16 @@ func PoolKeys(e *Executor) int {
 
 // ContainerID is the id of h's container.
 func ContainerID(h executor.Handle) string { return h.(*handle).id }
+
+// BreakWarmPropagation makes e's pool bind its containers' working
+// directories privately, as where mount propagation does not reach the
+// engine: the job's disk mounted later does not appear in the container.
+// Call it before the pool makes its first container.
+func BreakWarmPropagation(e *Executor) { e.pool.propagation = mount.PropagationRPrivate }
+
+// PoolOff says whether e's pool has been turned off.
+func PoolOff(e *Executor) bool {
+	e.pool.mu.Lock()
+	defer e.pool.mu.Unlock()
+	return e.pool.off
+}

@@ -92,7 +92,12 @@ type pool struct {
 	max  int
 	idle time.Duration
 
+	// propagation is that of the working directory's bind: slave, so
+	// that the job's disk mounted later appears (tests break it).
+	propagation mount.Propagation
+
 	mu    sync.Mutex
+	off   bool // turned off for good (disable): take gives nothing
 	ready map[poolKey][]*warm
 	use   map[poolKey]*keyUse
 	// live are the run directories of the warm containers this pool made
@@ -128,7 +133,7 @@ func (e *Executor) startPool() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pool{
-		e: e, max: e.opts.PoolMax, idle: e.opts.PoolIdle,
+		e: e, max: e.opts.PoolMax, idle: e.opts.PoolIdle, propagation: mount.PropagationRSlave,
 		ready: map[poolKey][]*warm{}, use: map[poolKey]*keyUse{}, live: map[string]bool{},
 		kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
@@ -156,6 +161,10 @@ func (e *Executor) Warm() int {
 // either way: demand sizes the pool.
 func (p *pool) take(key poolKey) *warm {
 	p.mu.Lock()
+	if p.off {
+		p.mu.Unlock()
+		return nil
+	}
 	p.count(key)
 	var w *warm
 	if list := p.ready[key]; len(list) > 0 {
@@ -165,6 +174,19 @@ func (p *pool) take(key poolKey) *warm {
 	p.mu.Unlock()
 	p.poke()
 	return w
+}
+
+// disable turns the pool off for good, for why, and removes its waiting
+// containers in the background.
+func (p *pool) disable(why error) {
+	p.mu.Lock()
+	was := p.off
+	p.off = true
+	p.mu.Unlock()
+	if !was {
+		p.e.log.Warn("warm containers are off: jobs start in new containers", "reason", why)
+		go p.close()
+	}
 }
 
 // count records a start that asked for key; p.mu is held.
@@ -361,10 +383,10 @@ func (p *pool) make(key poolKey) (*warm, error) {
 	if err := diskquota.MountPoint(filepath.Join(dir, runInput), 0o755); err != nil {
 		return failed(err)
 	}
-	if _, err := makeCtl(dir, true); err != nil {
+	if _, err := makeCtl(dir, true, true); err != nil {
 		return failed(err)
 	}
-	cfg, hcfg := e.warmConfig(key, dir)
+	cfg, hcfg := e.warmConfig(key, dir, p.propagation)
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
@@ -385,7 +407,7 @@ func (p *pool) make(key poolKey) (*warm, error) {
 // warmConfig is a job container's configuration without a job: no
 // limits, no job labels, both run directories mounted, the working
 // directory's with slave propagation.
-func (e *Executor) warmConfig(key poolKey, dir string) (*container.Config, *container.HostConfig) {
+func (e *Executor) warmConfig(key poolKey, dir string, propagation mount.Propagation) (*container.Config, *container.HostConfig) {
 	spec := executor.Spec{Image: key.image, Network: key.network, Command: []string{jobinit.BinPath}}
 	cfg, hcfg := e.containerConfig(spec, dir, nil)
 	delete(cfg.Labels, LabelJob)
@@ -393,7 +415,7 @@ func (e *Executor) warmConfig(key poolKey, dir string) (*container.Config, *cont
 	cfg.Labels[labelPool] = "1"
 	for i := range hcfg.Mounts {
 		if hcfg.Mounts[i].Target == WorkDir {
-			hcfg.Mounts[i].BindOptions = &mount.BindOptions{Propagation: mount.PropagationRSlave}
+			hcfg.Mounts[i].BindOptions = &mount.BindOptions{Propagation: propagation}
 		}
 	}
 	return cfg, hcfg
@@ -500,6 +522,13 @@ func (e *Executor) startWarm(ctx context.Context, spec executor.Spec, w *warm, i
 		cleanup()
 		return nil, err
 	}
+	// The device the job's working directory is on now, which the init
+	// checks it sees too (see errRefused).
+	dev, err := deviceOf(filepath.Join(w.dir, runWork))
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("%w: %w", errWarmUnusable, err)
+	}
 	t0 = time.Now()
 	if res, ok := limitResources(spec.Limits); ok {
 		if _, err := e.cli.ContainerUpdate(ctx, w.id, client.ContainerUpdateOptions{Resources: &res}); err != nil {
@@ -510,11 +539,17 @@ func (e *Executor) startWarm(ctx context.Context, spec executor.Spec, w *warm, i
 	h := e.newHandle(w.id, w.dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, collectFor(spec, w.dir))
 	h.warm = true
 	h.stopWatch = h.watchOOM(time.Time{})
-	if err := e.deliver(ctx, h, spec, imgEnv); err != nil {
+	if err := e.deliver(ctx, h, spec, imgEnv, dev); err != nil {
 		h.stopWatch()
 		sent := e.specSent(w.dir)
 		cleanup()
-		if !sent && ctx.Err() == nil {
+		if errors.Is(err, errRefused) {
+			// The job's disk, mounted on the host, did not appear in the
+			// container: no warm container can serve on this machine.
+			e.pool.disable(fmt.Errorf("a mount made under %s after a container started does not reach the container (mount propagation: a worker run inside a container needs %s bind-mounted with rshared propagation): %w",
+				e.opts.WorkDir, e.opts.WorkDir, err))
+		}
+		if (!sent || errors.Is(err, errRefused)) && ctx.Err() == nil {
 			return nil, fmt.Errorf("%w: %w", errWarmUnusable, err)
 		}
 		return nil, fmt.Errorf("start container for job %s: %w", spec.JobID, err)

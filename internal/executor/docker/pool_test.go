@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rgrid/rgrid/internal/executor/docker"
+	"github.com/rgrid/rgrid/internal/executor/executortest"
 	"github.com/rgrid/rgrid/internal/testimages"
 )
 
@@ -128,6 +129,43 @@ print(json.dumps({"tmp": os.listdir("/tmp"), "work": sorted(os.listdir(".")),
 		}
 		awaitGone(t, id)
 	}
+}
+
+// TestWarmRefusedWithoutPropagation: where the job's disk, mounted on the
+// host after the warm container started, does not appear in it (a worker
+// in a container without shared propagation), the init refuses the job
+// before it starts; the job runs in a new container with its files and
+// its disk, none of the refusal in its output, and the pool turns off.
+func TestWarmRefusedWithoutPropagation(t *testing.T) {
+	b := warmBundle(t, 1, 0)
+	docker.BreakWarmPropagation(b.ex)
+	spec := b.stagedSpec(t, `
+import os
+print(sorted(os.listdir(".")), os.statvfs(".").f_blocks * os.statvfs(".").f_frsize <= 32 << 20)
+`)
+	b.awaitWarm(t, spec)
+	r := &run{stdout: executortest.NewBuffer(), stderr: executortest.NewBuffer()}
+	spec.Stdout, spec.Stderr = r.stdout, r.stderr
+	h, err := b.ex.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	r.h = h
+	got := r.wait(t)
+	got.wantExit(t, 0)
+	if want := "['job'] True\n"; got.stdout != want || got.stderr != "" {
+		t.Errorf("stdout %q (want %q), stderr %q (want none)", got.stdout, want, got.stderr)
+	}
+	if docker.RanWarm(h) {
+		t.Error("the run is on the warm container its disk did not reach")
+	}
+	if !docker.PoolOff(b.ex) {
+		t.Fatal("the pool is still on after a refusal")
+	}
+	if err := docker.AwaitWarm(t.Context(), b.ex, spec); err == nil {
+		t.Error("AwaitWarm found a warm container after the pool turned off")
+	}
+	assertNoLeftovers(t, b)
 }
 
 // TestWarmPoolEmptiesWhenIdle: no start for PoolIdle, no warm container.

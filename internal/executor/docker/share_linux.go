@@ -148,3 +148,12 @@ func octal(s string) bool {
 	}
 	return true
 }
+
+// deviceOf is the device of the file system path is on.
+func deviceOf(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return uint64(st.Dev), nil //nolint:unconvert // not uint64 on every architecture
+}

@@ -13,3 +13,8 @@ func shareWorkDir(string) (bool, error) {
 }
 
 func unshareWorkDir(string) error { return nil }
+
+// deviceOf is not needed where there is no pool.
+func deviceOf(string) (uint64, error) {
+	return 0, errors.New("warm containers need a Linux host, not " + runtime.GOOS)
+}

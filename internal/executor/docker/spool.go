@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,7 @@ var errNoReader = errors.New("no reader on the FIFO")
 // makeCtl makes a run's control directory: the worker's, readable by
 // the job's user; the spools and FIFOs in it writable by that user until
 // the handshake (the init opens them as that user, with no capabilities).
-func makeCtl(dir string, stdin bool) (string, error) {
+func makeCtl(dir string, stdin, ack bool) (string, error) {
 	ctl := filepath.Join(dir, runCtl)
 	if err := os.Mkdir(ctl, 0o755); err != nil {
 		return "", err
@@ -58,6 +59,9 @@ func makeCtl(dir string, stdin bool) (string, error) {
 	fifos := []string{jobinit.SpecFIFO}
 	if stdin {
 		fifos = append(fifos, jobinit.StdinFIFO)
+	}
+	if ack {
+		fifos = append(fifos, jobinit.AckFIFO)
 	}
 	for _, name := range fifos {
 		if err := mkfifo(filepath.Join(ctl, name)); err != nil {
@@ -109,6 +113,15 @@ func handshake(ctx context.Context, ctl string, spec jobinit.Spec, stdin io.Read
 		return nil, err
 	}
 	defer f.Close()
+	var ack *os.File
+	if spec.WorkDev != 0 {
+		// Open before the spec is written, read and write so that the
+		// read waits for the init's answer instead of seeing no writer.
+		if ack, err = os.OpenFile(filepath.Join(ctl, jobinit.AckFIFO), os.O_RDWR|oNoFollow, 0); err != nil {
+			return nil, err
+		}
+		defer ack.Close()
+	}
 	for _, name := range []string{jobinit.StdoutFile, jobinit.StderrFile} {
 		if err := os.Chmod(filepath.Join(ctl, name), 0o644); err != nil {
 			return nil, err
@@ -127,6 +140,11 @@ func handshake(ctx context.Context, ctl string, spec jobinit.Spec, stdin io.Read
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("write the job's spec: %w", err)
 	}
+	if ack != nil {
+		if err := awaitAck(ctx, ack); err != nil {
+			return nil, err
+		}
+	}
 	feeding := new(sync.WaitGroup)
 	if spec.Stdin {
 		feeding.Go(func() {
@@ -139,6 +157,35 @@ func handshake(ctx context.Context, ctl string, spec jobinit.Spec, stdin io.Read
 		})
 	}
 	return feeding, nil
+}
+
+// errRefused is the init's refusal of a spec with WorkDev: the job did
+// not start.
+var errRefused = errors.New("the init refused the job")
+
+// awaitAck reads the init's answer to a spec with WorkDev, waiting at most
+// initWait: nil for ok, errRefused with the init's reason, or why there was
+// no answer.
+func awaitAck(ctx context.Context, ack *os.File) error {
+	if err := ack.SetReadDeadline(time.Now().Add(initWait)); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = ack.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 512) // one write of the init's, under PIPE_BUF
+	n, err := ack.Read(buf)
+	switch answer := string(buf[:n]); {
+	case answer == jobinit.AckOK:
+		return nil
+	case strings.HasPrefix(answer, jobinit.AckRefused):
+		return fmt.Errorf("%w: %s", errRefused, strings.TrimSpace(strings.TrimPrefix(answer, jobinit.AckRefused)))
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return fmt.Errorf("the container's init did not answer the job's spec within %v: %w", initWait, err)
+	default:
+		return fmt.Errorf("the container's init answered the job's spec with %q", answer)
+	}
 }
 
 // spoolSource is the output of a container with our init: its two spool

@@ -80,7 +80,7 @@ func (e *Executor) Start(ctx context.Context, spec executor.Spec) (executor.Hand
 	}
 	t0 = time.Now()
 	if e.initPath != "" {
-		if _, err := makeCtl(dir, spec.Stdin != nil); err != nil {
+		if _, err := makeCtl(dir, spec.Stdin != nil, false); err != nil {
 			e.cleanRunDir(dir)
 			unlock()
 			return nil, fmt.Errorf("stage run directory: %w", err)
@@ -152,7 +152,7 @@ func (e *Executor) startInit(ctx context.Context, h *handle, spec executor.Spec,
 		h.stopWatch()
 		return err
 	}
-	if err := e.deliver(ctx, h, spec, imgEnv); err != nil {
+	if err := e.deliver(ctx, h, spec, imgEnv, 0); err != nil {
 		h.stopWatch()
 		return err
 	}
@@ -160,15 +160,19 @@ func (e *Executor) startInit(ctx context.Context, h *handle, spec executor.Spec,
 }
 
 // deliver hands the job to the init of h's started container, and
-// follows its output.
-func (e *Executor) deliver(ctx context.Context, h *handle, spec executor.Spec, imgEnv []string) error {
+// follows its output. With workDev (a warm container's: the device of the
+// job's disk mounted since the container started), the init first checks
+// that the working directory is on it, and refuses the job if not
+// (errRefused): the mount did not reach the container.
+func (e *Executor) deliver(ctx context.Context, h *handle, spec executor.Spec, imgEnv []string, workDev uint64) error {
 	ctl := filepath.Join(h.dir, runCtl)
 	js := jobinit.Spec{
-		Argv:  append(slices.Clone(spec.Command[:1]), jobArgv(spec)...),
-		Env:   jobEnv(imgEnv, buildEnv(spec.Env, imgEnv), h.id[:min(12, len(h.id))]),
-		Dir:   WorkDir,
-		Stdin: spec.Stdin != nil,
-		Limit: e.opts.LogMaxSize,
+		Argv:    append(slices.Clone(spec.Command[:1]), jobArgv(spec)...),
+		Env:     jobEnv(imgEnv, buildEnv(spec.Env, imgEnv), h.id[:min(12, len(h.id))]),
+		Dir:     WorkDir,
+		Stdin:   spec.Stdin != nil,
+		Limit:   e.opts.LogMaxSize,
+		WorkDev: workDev,
 	}
 	feeding, err := handshake(ctx, ctl, js, spec.Stdin)
 	if err != nil {

@@ -39,6 +39,11 @@ func Main(ctl string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	if spec.WorkDev != 0 {
+		if !acknowledge(ctl, spec) {
+			return 125
+		}
+	}
 	stdin, err := openStdin(ctl, spec.Stdin)
 	if err != nil {
 		return fail("%v", err)
@@ -120,6 +125,32 @@ func readSpec(path string) (Spec, error) {
 		return spec, errors.New("the job's spec has no command")
 	}
 	return spec, nil
+}
+
+// acknowledge answers a spec with WorkDev on AckFIFO, which the worker
+// holds open for reading: ok if the working directory is on that device,
+// else refused with the reason (and false: the job is not started). The
+// job's spools stay untouched either way.
+func acknowledge(ctl string, spec Spec) bool {
+	answer, ok := AckOK, true
+	var st unix.Stat_t
+	if err := unix.Stat(spec.Dir, &st); err != nil {
+		answer, ok = AckRefused+err.Error()+"\n", false
+	} else if st.Dev != spec.WorkDev {
+		answer, ok = fmt.Sprintf("%s%s is on device %d:%d, not on the job's disk (%d:%d)\n", AckRefused, spec.Dir,
+			unix.Major(st.Dev), unix.Minor(st.Dev), unix.Major(spec.WorkDev), unix.Minor(spec.WorkDev)), false
+	}
+	f, err := os.OpenFile(filepath.Join(ctl, AckFIFO), os.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		fail("answer the worker: %v", err)
+		return false
+	}
+	defer f.Close()
+	if _, err := f.WriteString(answer); err != nil {
+		fail("answer the worker: %v", err)
+		return false
+	}
+	return ok
 }
 
 func openStdin(ctl string, fifo bool) (*os.File, error) {

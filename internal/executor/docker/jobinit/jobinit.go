@@ -38,6 +38,13 @@ const (
 	StdinFIFO  = "stdin"              // the job's stdin, when Spec.Stdin
 	StdoutFile = "stdout"             // the job's stdout, appended
 	StderrFile = "stderr"             // the job's stderr, appended
+	AckFIFO    = "ack"                // the init's answer to a spec with WorkDev
+)
+
+// The init's answers on AckFIFO: AckOK, or AckRefused and the reason.
+const (
+	AckOK      = "ok\n"
+	AckRefused = "refused: "
 )
 
 // Spec is what the worker tells the init to run.
@@ -50,6 +57,12 @@ type Spec struct {
 	Stdin bool `json:"stdin"`
 	// Limit bounds each spool file, in bytes; 0 is no bound.
 	Limit int64 `json:"limit"`
+	// WorkDev, when not 0, is the device of the file system the worker
+	// mounted on Dir after the container started (a warm container's):
+	// the init checks that Dir is on it, which it is only if the mount
+	// reached the container, and answers on AckFIFO before it starts the
+	// job, or refuses and exits without starting it.
+	WorkDev uint64 `json:"work_dev,omitempty"`
 }
 
 // drainGrace is how long the init keeps reading the job's pipes after the
