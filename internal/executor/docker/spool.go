@@ -27,7 +27,8 @@ const (
 	// tailMin and tailMax bound the pause of a tail that found nothing
 	// new: it doubles from tailMin while the job is quiet, so a busy
 	// stream is read at once and a quiet one costs 20 reads a second,
-	// within the 100 ms a follower may lag.
+	// within the 100 ms a follower may lag. A write to a spool ends the
+	// pause at once where inotify watches them (watchWrites).
 	tailMin = time.Millisecond
 	tailMax = 50 * time.Millisecond
 	// sentFile marks a control directory whose spec the worker has begun
@@ -238,6 +239,8 @@ func (s *spoolSource) copy(out, errw *streamWriter, exited <-chan struct{}) bool
 			t.f.Close()
 		}
 	}()
+	written, unwatch := watchWrites(filepath.Join(s.ctl, jobinit.StdoutFile), filepath.Join(s.ctl, jobinit.StderrFile))
+	defer unwatch()
 	buf := make([]byte, 1<<20)
 	pause := tailMin
 	for {
@@ -275,6 +278,7 @@ func (s *spoolSource) copy(out, errw *streamWriter, exited <-chan struct{}) bool
 			timer.Stop()
 			return false
 		case <-exited:
+		case <-written:
 		case <-timer.C:
 		}
 		timer.Stop()
