@@ -194,6 +194,7 @@ func throughput(ctx context.Context, c *client.Client, lines int) (float64, erro
 	// time.
 	var got int
 	var after int64
+	var first, last time.Time // the worker's stamps: when it read the first and last output
 	for {
 		page, err := c.Logs(ctx, j.ID, client.LogOptions{After: after, Streams: []client.Stream{client.Stdout}, Limit: 10000})
 		if err != nil {
@@ -201,6 +202,10 @@ func throughput(ctx context.Context, c *client.Client, lines int) (float64, erro
 		}
 		for _, ch := range page.Chunks {
 			got += bytes.Count(ch.Data, []byte("\n"))
+			if first.IsZero() {
+				first = ch.Time
+			}
+			last = ch.Time
 		}
 		if len(page.Chunks) == 0 {
 			break
@@ -210,8 +215,14 @@ func throughput(ctx context.Context, c *client.Client, lines int) (float64, erro
 	if got != lines {
 		return 0, fmt.Errorf("throughput job %s: %d lines stored, want %d", j.ID, got, lines)
 	}
+	// Where the time went: the worker stamps each chunk when it starts
+	// reading it, on the same machine's clock as the server's.
+	fmt.Printf("  job %s: started to first output %s, first to last output %s, last output to finished %s\n", j.ID,
+		ms(first.Sub(*j.StartedAt)), ms(last.Sub(first)), ms(j.FinishedAt.Sub(last)))
 	return float64(lines) / j.FinishedAt.Sub(*j.StartedAt).Seconds(), nil
 }
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms" }
 
 func wait(ctx context.Context, c *client.Client, id string) (client.Job, error) {
 	for {
