@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -105,7 +106,7 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 	if err != nil {
 		return LogEnd{}, false, err
 	}
-	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Accept", LogStreamContentType+", text/event-stream;q=0.9")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -121,11 +122,15 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 		return LogEnd{}, false, decodeError(resp)
 	}
 	progressed = true
+	r := bufio.NewReaderSize(resp.Body, 256<<10)
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == LogStreamContentType {
+		end, err := readLogStream(r, after, fn, onIdle)
+		return end, progressed, err
+	}
 	var (
 		event string
 		data  []byte
 	)
-	r := bufio.NewReaderSize(resp.Body, 256<<10)
 	delivered := false // chunks passed to fn since onIdle was last called
 	for {
 		// About to wait for the network: let the caller flush first.
