@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestLogUploadFramedAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := fmt.Sprintf("%s/v1/jobs/%s/attempts/%d/logs", b.url, ref.JobID, ref.Attempt)
-	post := func(contentType string, body []byte) *http.Response {
+	post := func(contentType string, body []byte) (int, []byte) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, path, bytes.NewReader(body))
 		if err != nil {
@@ -49,15 +50,19 @@ func TestLogUploadFramedAndJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+		defer resp.Body.Close()
+		answer, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, answer
 	}
 	old, err := json.Marshal(client.LogUpload{Chunks: []client.LogChunk{{Stream: client.Stdout, Seq: 4, Time: now, Data: []byte(" json\n")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp := post("application/json", old); resp.StatusCode != http.StatusOK {
-		t.Fatalf("JSON upload: %s", resp.Status)
+	if status, answer := post("application/json", old); status != http.StatusOK {
+		t.Fatalf("JSON upload: %d %s", status, answer)
 	}
 	for name, body := range map[string][]byte{
 		"no header line":         []byte(`{"chunks":[]}`),
@@ -65,13 +70,13 @@ func TestLogUploadFramedAndJSON(t *testing.T) {
 		"bytes after the chunks": []byte(`{"chunks":[{"stream":"stdout","seq":5,"time":"2026-01-01T00:00:00Z","size":1}]}` + "\nxy"),
 		"negative size":          []byte(`{"chunks":[{"stream":"stdout","seq":5,"time":"2026-01-01T00:00:00Z","size":-1}]}` + "\n"),
 	} {
-		resp := post(client.LogUploadContentType, body)
+		status, answer := post(client.LogUploadContentType, body)
 		var e client.Error
-		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-			t.Fatalf("%s: %s, %v", name, resp.Status, err)
+		if err := json.Unmarshal(answer, &e); err != nil {
+			t.Fatalf("%s: %d %s: %v", name, status, answer, err)
 		}
-		if resp.StatusCode != http.StatusBadRequest || e.Code != client.CodeInvalidRequest || e.Hint == "" {
-			t.Errorf("%s: %s %q %q, want 400 invalid_request with a hint", name, resp.Status, e.Code, e.Hint)
+		if status != http.StatusBadRequest || e.Code != client.CodeInvalidRequest || e.Hint == "" {
+			t.Errorf("%s: %d %q %q, want 400 invalid_request with a hint", name, status, e.Code, e.Hint)
 		}
 	}
 	page, err := b.c.Logs(t.Context(), ref.JobID, client.LogOptions{})
