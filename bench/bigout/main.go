@@ -86,6 +86,9 @@ func run(ctx context.Context, n, lines int, image string, warm int) error {
 	want := expected(lines)
 	arg := strconv.Itoa(lines)
 	_, env, _, err := k.DockerGrid(filepath.Join(k.Dir, "rgrid.db"), "--warm", strconv.Itoa(warm))
+	// The worker is killed at the end: its warm container stays behind
+	// unless removed.
+	k.Defer(func() { benchkit.RemoveContainers("bench") })
 	if err != nil {
 		return err
 	}
