@@ -222,7 +222,9 @@ func throughput(ctx context.Context, c *client.Client, lines int) (float64, erro
 	return float64(lines) / j.FinishedAt.Sub(*j.StartedAt).Seconds(), nil
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+}
 
 func wait(ctx context.Context, c *client.Client, id string) (client.Job, error) {
 	for {
