@@ -101,6 +101,9 @@ type Client struct {
 	// onWarning is given the server's warnings (WarningHeader).
 	onWarning func(string)
 	http      *http.Client
+	// jsonLogs: the server answered invalid_json to a framed log upload
+	// (it predates LogUploadContentType), so UploadLogs sends JSON.
+	jsonLogs *atomic.Bool
 	// sleep waits d before a retry; false if ctx ended first. Tests
 	// replace it to see the waits without taking them.
 	sleep func(ctx context.Context, d time.Duration) bool
@@ -117,11 +120,12 @@ func New(baseURL, token string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base:    servers[0],
-		servers: servers,
-		cur:     new(atomic.Int32),
-		token:   token,
-		sleep:   sleep,
+		base:     servers[0],
+		servers:  servers,
+		cur:      new(atomic.Int32),
+		jsonLogs: new(atomic.Bool),
+		token:    token,
+		sleep:    sleep,
 	}
 	// No overall timeout: long polls set their own deadline via context.
 	c.http = &http.Client{Transport: c.failover(transport)}
@@ -227,7 +231,12 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) e
 // response (0 with an error).
 func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Header, in, out any) (int, error) {
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch v := in.(type) {
+	case nil:
+	case rawBody:
+		body, contentType = bytes.NewReader(v.data), v.contentType
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return 0, fmt.Errorf("encode request: %w", err)
@@ -239,7 +248,7 @@ func (c *Client) doStatus(ctx context.Context, method, path string, hdr http.Hea
 		return 0, err
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -508,10 +517,29 @@ func (c *Client) StartAttempt(ctx context.Context, ref AttemptRef) (AttemptStatu
 }
 
 // UploadLogs sends chunks of an attempt's output.
+// It sends the framed LogUploadContentType body, or JSON to a server
+// that does not read it yet (one that answers invalid_json to it).
 func (c *Client) UploadLogs(ctx context.Context, ref AttemptRef, up LogUpload) (AttemptStatus, error) {
 	var s AttemptStatus
+	if !c.jsonLogs.Load() {
+		b, err := EncodeLogUpload(up)
+		if err != nil {
+			return s, fmt.Errorf("encode request: %w", err)
+		}
+		err = c.do(ctx, http.MethodPost, attemptPath(ref, "logs"), rawBody{contentType: LogUploadContentType, data: b}, &s)
+		if !IsCode(err, CodeInvalidJSON) {
+			return s, err
+		}
+		c.jsonLogs.Store(true)
+	}
 	err := c.do(ctx, http.MethodPost, attemptPath(ref, "logs"), up, &s)
 	return s, err
+}
+
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody struct {
+	contentType string
+	data        []byte
 }
 
 // ReportResult records how an attempt ended.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,6 +27,12 @@ type FollowOptions struct {
 	// OnReconnect, if set, is called before each reconnection with the
 	// error that ended the previous connection.
 	OnReconnect func(err error)
+	// OnIdle, if set, is called after a chunk has been passed to fn when
+	// nothing more has arrived yet, so reading on would wait for the
+	// server. A caller that buffers what fn writes flushes here: a fast
+	// log is written in large blocks and a slow one still line by line.
+	// An error from OnIdle ends Follow, as one from fn does.
+	OnIdle func() error
 }
 
 // Follow streams a job's log from the server's SSE endpoint
@@ -44,7 +51,7 @@ func (c *Client) Follow(ctx context.Context, id string, o FollowOptions, fn func
 	lastOK := time.Now()
 	connected := false // a server that never answered is reported at once
 	for try := 0; ; try++ {
-		end, progressed, err := c.followOnce(ctx, id, o.Streams, &after, fn)
+		end, progressed, err := c.followOnce(ctx, id, o.Streams, &after, fn, o.OnIdle)
 		if err == nil {
 			return end, nil
 		}
@@ -89,7 +96,7 @@ var errNoEnd = errors.New("the log stream closed before the end of the log")
 
 // followOnce reads one SSE connection. progressed reports whether it got
 // anything (then the server was reachable and backoff starts over).
-func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, after *int64, fn func(LogChunk) error) (end LogEnd, progressed bool, err error) {
+func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, after *int64, fn func(LogChunk) error, onIdle func() error) (end LogEnd, progressed bool, err error) {
 	q := url.Values{}
 	for _, s := range streams {
 		q.Add("stream", string(s))
@@ -99,7 +106,7 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 	if err != nil {
 		return LogEnd{}, false, err
 	}
-	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Accept", LogStreamContentType+", text/event-stream;q=0.9")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -115,12 +122,24 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 		return LogEnd{}, false, decodeError(resp)
 	}
 	progressed = true
+	r := bufio.NewReaderSize(resp.Body, 256<<10)
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == LogStreamContentType {
+		end, err := readLogStream(r, after, fn, onIdle)
+		return end, progressed, err
+	}
 	var (
 		event string
 		data  []byte
 	)
-	r := bufio.NewReaderSize(resp.Body, 256<<10)
+	delivered := false // chunks passed to fn since onIdle was last called
 	for {
+		// About to wait for the network: let the caller flush first.
+		if delivered && onIdle != nil && !lineBuffered(r) {
+			if err := onIdle(); err != nil {
+				return LogEnd{}, progressed, &fnError{err}
+			}
+			delivered = false
+		}
 		line, err := readLine(r)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -151,6 +170,7 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 					return LogEnd{}, progressed, &fnError{err}
 				}
 				*after = ch.ID
+				delivered = true
 			}
 		case "end":
 			if err := json.Unmarshal(data, &end); err != nil {
@@ -166,6 +186,14 @@ func (c *Client) followOnce(ctx context.Context, id string, streams []Stream, af
 		}
 		event, data = "", data[:0]
 	}
+}
+
+// lineBuffered reports whether r holds a whole line, which readLine then
+// returns without reading from the network. The search stops at the first
+// line ending, which readLine scans up to anyway.
+func lineBuffered(r *bufio.Reader) bool {
+	b, _ := r.Peek(r.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 // readLine reads one line of any length without its line ending.

@@ -53,7 +53,7 @@ ONLY=${BENCH_ONLY:-}
 
 # The order of the table; programs found under bench/ but not named here
 # follow them.
-KNOWN=(queuestore apiqueue latency memory runoverhead batchparallel depcache failover logs)
+KNOWN=(queuestore apiqueue latency memory runoverhead batchparallel depcache failover logs bigout)
 # A backstop per program; each also bounds itself.
 LIMIT=20m
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -485,17 +486,46 @@ func followToExit(ctx context.Context, s *session, id string, cancelOnInterrupt 
 // every chunk has been read: stdout to stdout, stderr and RGrid's own
 // lines to stderr. A dropped connection is resumed from the last chunk, so
 // a server restart or a network cut loses and repeats nothing.
+//
+// Stdout that is not a terminal (a file, a pipe) is written in blocks of
+// followBuffer bytes rather than once per chunk, which makes a large log
+// several times faster to save. The block is written out whenever the
+// stream has nothing more at hand, so following a slow job is as live as
+// unbuffered, and before anything goes to stderr, so the two streams keep
+// their order as far as the job's own writes did.
 func follow(ctx context.Context, c *client.Client, id string, streams []client.Stream, stdout, stderr io.Writer) error {
-	_, err := c.Follow(ctx, id, client.FollowOptions{Streams: streams}, func(ch client.LogChunk) error {
-		w := stdout
-		if ch.Stream != client.Stdout {
-			w = stderr
+	out := stdout
+	var buf *bufio.Writer
+	if _, term := stdout.(*termSafe); !term && !isTerminal(stdout) && stdout != io.Discard {
+		buf = bufio.NewWriterSize(stdout, followBuffer)
+		out = buf
+	}
+	flush := func() error {
+		if buf == nil {
+			return nil
 		}
-		_, err := w.Write(ch.Data)
+		return buf.Flush()
+	}
+	_, err := c.Follow(ctx, id, client.FollowOptions{Streams: streams, OnIdle: flush}, func(ch client.LogChunk) error {
+		if ch.Stream == client.Stdout {
+			_, err := out.Write(ch.Data)
+			return err
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		_, err := stderr.Write(ch.Data)
 		return err
 	})
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
 	return err
 }
+
+// followBuffer is the block follow writes to a stdout that is not a
+// terminal.
+const followBuffer = 64 << 10
 
 // outcome maps a finished job to rgrid's exit code, explaining anything
 // that is not the script's own exit.

@@ -111,6 +111,10 @@ func (s *Server) followSSE(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if acceptsLogStream(r) {
+		s.followFramed(w, r, p)
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -354,8 +354,8 @@ func (s *Server) uploadLogs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var req client.LogUpload
-	if err := decodeJSON(w, r, 16<<20, &req); err != nil {
+	req, err := decodeLogUpload(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
