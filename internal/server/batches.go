@@ -485,7 +485,7 @@ func (s *Server) batchShared(ctx context.Context, id string) (sharedBatch, error
 		return sharedBatch{}, err
 	}
 	sb = sharedBatch{kind: sh.Kind, size: sh.Size, script: sh.Script}
-	if sb.inputs, err = decodeManifest(sh.Inputs); err != nil {
+	if sb.inputs, err = s.decodeManifest(sh.Inputs); err != nil {
 		return sharedBatch{}, err
 	}
 	s.batches.mu.Lock()
@@ -499,8 +499,8 @@ func (s *Server) batchShared(ctx context.Context, id string) (sharedBatch, error
 
 // mergeInputs is the working directory of an item: the batch's shared
 // one with the item's own files added, in manifest order.
-func mergeInputs(shared *client.Manifest, own []byte) (*client.Manifest, error) {
-	m, err := decodeManifest(own)
+func (s *Server) mergeInputs(shared *client.Manifest, own []byte) (*client.Manifest, error) {
+	m, err := s.decodeManifest(own)
 	if err != nil || shared == nil {
 		return m, err
 	}
@@ -521,9 +521,10 @@ func entriesOf(m *client.Manifest) []client.FileEntry {
 // script and working directory with its own input added, and
 // RGRID_BATCH_ID, RGRID_BATCH_SIZE and RGRID_BATCH_INPUT (a files batch;
 // the path is also the script's first argument) or RGRID_ARRAY_INDEX.
-// The names are reserved (a submission cannot set RGRID_*).
-func (s *Server) leasedJob(ctx context.Context, j store.Job) (client.LeasedJob, error) {
-	lj := client.LeasedJob{Job: jobToAPI(j, nil), Attempt: j.Attempt, Script: j.Script}
+// The names are reserved (a submission cannot set RGRID_*). A job's own
+// manifest goes out as it is stored, not decoded.
+func (s *Server) leasedJob(ctx context.Context, j store.Job) (leaseJob, error) {
+	lj := leaseJob{Job: jobToAPI(j, nil), Attempt: j.Attempt, Script: j.Script}
 	env := maps.Clone(j.Env)
 	if env == nil {
 		env = map[string]string{}
@@ -531,14 +532,17 @@ func (s *Server) leasedJob(ctx context.Context, j store.Job) (client.LeasedJob, 
 	env["RGRID_ATTEMPT"] = strconv.Itoa(j.Attempt)
 	var err error
 	if j.BatchID == "" {
-		lj.Inputs, err = decodeManifest(j.Inputs)
+		lj.Inputs = j.Inputs
 	} else {
 		var sb sharedBatch
 		if sb, err = s.batchShared(ctx, j.BatchID); err != nil {
 			return lj, fmt.Errorf("batch %s: %w", j.BatchID, err)
 		}
 		lj.Script = sb.script
-		lj.Inputs, err = mergeInputs(sb.inputs, j.Inputs)
+		var m *client.Manifest
+		if m, err = s.mergeInputs(sb.inputs, j.Inputs); err == nil && m != nil {
+			lj.Inputs, err = json.Marshal(m)
+		}
 		env["RGRID_BATCH_ID"] = j.BatchID
 		env["RGRID_BATCH_SIZE"] = strconv.Itoa(sb.size)
 		if sb.kind == store.BatchArray {
@@ -574,7 +578,7 @@ func (s *Server) jobFilesOf(ctx context.Context, id string) (store.JobFiles, err
 	if err != nil {
 		return f, fmt.Errorf("batch %s: %w", f.BatchID, err)
 	}
-	m, err := mergeInputs(sb.inputs, f.Inputs)
+	m, err := s.mergeInputs(sb.inputs, f.Inputs)
 	if err != nil || m == nil {
 		return f, err
 	}

@@ -230,8 +230,8 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 		s.consoleError(w, r, err)
 		return
 	}
-	if v.Inputs, v.MoreInputs, err = fileLinks(j.ID, "inputs", f.Inputs); err == nil {
-		v.Outputs, v.MoreOutputs, err = fileLinks(j.ID, "outputs", f.Outputs)
+	if v.Inputs, v.MoreInputs, err = s.fileLinks(j.ID, "inputs", f.Inputs); err == nil {
+		v.Outputs, v.MoreOutputs, err = s.fileLinks(j.ID, "outputs", f.Outputs)
 	}
 	if err != nil {
 		s.consoleError(w, r, err)
@@ -259,8 +259,8 @@ const maxFileLinks = 500
 
 // fileLinks lists a stored manifest's files (the first maxFileLinks, and
 // how many more), each with its download URL.
-func fileLinks(jobID, what string, stored []byte) ([]fileLink, int, error) {
-	m, err := decodeManifest(stored)
+func (s *Server) fileLinks(jobID, what string, stored []byte) ([]fileLink, int, error) {
+	m, err := s.decodeManifest(stored)
 	if m == nil || err != nil {
 		return nil, 0, err
 	}

@@ -34,7 +34,7 @@ func (s *Server) jobFile(outputs bool) http.HandlerFunc {
 			what, stored = "outputs", f.Outputs
 		}
 		id, p := r.PathValue("id"), r.PathValue("path")
-		m, err := decodeManifest(stored)
+		m, err := s.decodeManifest(stored)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -389,13 +389,26 @@ func (s *Server) knownInputs(ctx context.Context, hash string) (workdir.Manifest
 	if err != nil {
 		return workdir.Manifest{}, nil, err
 	}
-	// Stored by this server after ParseManifest checked it: decoded, not
-	// checked again.
-	var m workdir.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return workdir.Manifest{}, nil, fmt.Errorf("decode the stored manifest %.12s…: %w", hash, err)
+	// Stored by this server after ParseManifest checked it: decoded (or
+	// taken decoded from the cache), not checked again.
+	cm, err := s.decodeManifest(b)
+	if err != nil {
+		return workdir.Manifest{}, nil, fmt.Errorf("the stored manifest %.12s…: %w", hash, err)
 	}
-	return m, b, nil
+	return workdirManifest(cm), b, nil
+}
+
+// workdirManifest is m as package workdir has it, in a copy of its own.
+func workdirManifest(m *client.Manifest) workdir.Manifest {
+	if m == nil {
+		return workdir.Manifest{}
+	}
+	out := workdir.Manifest{Entries: make([]workdir.Entry, len(m.Entries))}
+	for i, e := range m.Entries {
+		out.Entries[i] = workdir.Entry{Path: e.Path, Kind: workdir.Kind(e.Kind), Size: e.Size,
+			Executable: e.Executable, SHA256: e.SHA256, Target: e.Target}
+	}
+	return out
 }
 
 // requireBlobs refuses with blob_missing if the store lacks any of blobs.
@@ -494,7 +507,7 @@ func (s *Server) jobInputs(w http.ResponseWriter, r *http.Request) {
 		Inputs *client.Manifest `json:"inputs"`
 		Stdin  *client.BlobRef  `json:"stdin,omitempty"`
 	}
-	if out.Inputs, err = decodeManifest(f.Inputs); err != nil {
+	if out.Inputs, err = s.decodeManifest(f.Inputs); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -511,7 +524,7 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out client.JobOutputs
-	if out.Outputs, err = decodeManifest(f.Outputs); err == nil && f.OutputsSkipped != nil {
+	if out.Outputs, err = s.decodeManifest(f.Outputs); err == nil && f.OutputsSkipped != nil {
 		err = json.Unmarshal(f.OutputsSkipped, &out.Skipped)
 	}
 	if err != nil {
@@ -533,24 +546,18 @@ func (s *Server) loadFiles(r *http.Request) (store.JobFiles, error) {
 	return f, err
 }
 
-// decodeManifest reads a stored manifest; nil is none.
-func decodeManifest(b []byte) (*client.Manifest, error) {
-	if b == nil {
-		return nil, nil
-	}
-	var m client.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode a stored manifest: %w", err)
-	}
-	return &m, nil
+// decodeManifest reads a stored manifest; nil is none. The manifest is
+// shared (manifestCache): read it, never change it.
+func (s *Server) decodeManifest(b []byte) (*client.Manifest, error) {
+	return s.manifests.decode(b)
 }
 
 // filesSummary counts a job's files for GET /v1/jobs/{id}; nil for a
 // job with none.
-func filesSummary(f store.JobFiles) (*client.FilesSummary, error) {
+func (s *Server) filesSummary(f store.JobFiles) (*client.FilesSummary, error) {
 	var sum client.FilesSummary
 	count := func(b []byte) (*client.FileCount, error) {
-		m, err := decodeManifest(b)
+		m, err := s.decodeManifest(b)
 		if m == nil || err != nil {
 			return nil, err
 		}

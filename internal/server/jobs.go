@@ -289,7 +289,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	out = withStartTimes(out, times)
 	f, err := s.jobFilesOf(r.Context(), j.ID)
 	if err == nil {
-		out.Files, err = filesSummary(f)
+		out.Files, err = s.filesSummary(f)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

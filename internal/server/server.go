@@ -124,27 +124,28 @@ type Relay interface {
 
 // Server serves the API over a store.
 type Server struct {
-	store    store.Store
-	runtimes *runtimes.Table
-	sched    *scheduler.Scheduler
-	relay    Relay  // nil: wake-ups stay in this process
-	holder   string // this replica's name in leader leases
-	reaper   *scheduler.Reaper
-	reaping  startstop.Service      // the reaper, run while this replica leads it
-	sweeper  startstop.Service      // blob retention; nil without a blob store
-	gauges   *startstop.FuncService // the metrics' store-backed gauges
-	metrics  *metrics
-	blobs    blobCounters
-	batches  batchCache
-	auth     authState
-	limits   limitCache
-	pricing  pricingCache
-	costDays costDayCache
-	routes   []Route
-	sessMu   sync.Mutex
-	sessKey  []byte
-	log      *slog.Logger
-	opts     Options
+	store     store.Store
+	runtimes  *runtimes.Table
+	sched     *scheduler.Scheduler
+	relay     Relay  // nil: wake-ups stay in this process
+	holder    string // this replica's name in leader leases
+	reaper    *scheduler.Reaper
+	reaping   startstop.Service      // the reaper, run while this replica leads it
+	sweeper   startstop.Service      // blob retention; nil without a blob store
+	gauges    *startstop.FuncService // the metrics' store-backed gauges
+	metrics   *metrics
+	blobs     blobCounters
+	batches   batchCache
+	manifests manifestCache
+	auth      authState
+	limits    limitCache
+	pricing   pricingCache
+	costDays  costDayCache
+	routes    []Route
+	sessMu    sync.Mutex
+	sessKey   []byte
+	log       *slog.Logger
+	opts      Options
 }
 
 // New returns a server. The store must be migrated.

@@ -260,7 +260,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 	// leased again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), leaseAnswerTimeout)
 	defer cancel()
-	resp := client.LeaseResponse{Jobs: []client.LeasedJob{}, Stop: refsToAPI(l.Stop)}
+	resp := leaseResponse{Jobs: []leaseJob{}, Stop: refsToAPI(l.Stop)}
 	for _, j := range l.Jobs {
 		lj, err := s.leasedJob(ctx, j)
 		var soe *secretOpenError
@@ -276,6 +276,29 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("job leased", "job", j.ID, "attempt", j.Attempt, "worker", id)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// leaseResponse is client.LeaseResponse as the server writes it, with
+// leaseJob for client.LeasedJob.
+type leaseResponse struct {
+	Jobs []leaseJob          `json:"jobs"`
+	Stop []client.AttemptRef `json:"stop,omitempty"`
+}
+
+// leaseJob is client.LeasedJob, field for field and in the same order,
+// with the inputs manifest as JSON already encoded: a job's stored
+// manifest (the canonical encoding, as ParseManifest checked it) goes to
+// the worker byte for byte, instead of being decoded and encoded again
+// for every lease. The wire bytes are client.LeasedJob's (a test holds
+// it).
+type leaseJob struct {
+	Job            client.Job      `json:"job"`
+	Attempt        int             `json:"attempt"`
+	Script         []byte          `json:"script"`
+	RuntimeImage   string          `json:"runtime_image"`
+	RuntimeCommand []string        `json:"runtime_command"`
+	Inputs         json.RawMessage `json:"inputs,omitempty"`
+	Stdin          *client.BlobRef `json:"stdin,omitempty"`
 }
 
 // drainedLease answers the lease of a worker marked draining (by the

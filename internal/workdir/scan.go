@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -20,7 +19,6 @@ import (
 const (
 	DefaultMaxBytes = 100 << 20
 	DefaultMaxFiles = 100_000
-	defaultParallel = 4
 )
 
 // Options say what Scan sends.
@@ -41,7 +39,9 @@ type Options struct {
 	// passed or a symlink that is refused is reported in the Plan rather
 	// than as an error, so that --dry-run can show everything at once.
 	DryRun bool
-	// Parallel is how many files are hashed at once; 0 means 4.
+	// Parallel is how many files are hashed, and directories listed, at
+	// once; 0 means twice GOMAXPROCS, at most 8. With 1 the walk lists
+	// every directory itself, in turn (the result is the same).
 	Parallel int
 	// Cache, when set, gives the hashes of files whose Stamp has not
 	// changed since an earlier Scan, and learns the others: their files
@@ -120,7 +120,7 @@ func Scan(ctx context.Context, root string, opts Options) (*Plan, error) {
 		opts.MaxFiles = DefaultMaxFiles
 	}
 	if opts.Parallel <= 0 {
-		opts.Parallel = defaultParallel
+		opts.Parallel = defaultParallel()
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -150,7 +150,10 @@ func Scan(ctx context.Context, root string, opts Options) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.walk("", git, nil); err != nil {
+		s.startListers(opts.Parallel)
+		err = s.walk(&listing{git: git})
+		s.stopListers()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -185,6 +188,8 @@ type scanner struct {
 	empty  []Entry // directories with nothing sent under them
 	dirs   map[string]*dirSize
 	top    []sized // the largest files
+
+	listers *listers // nil: the walk lists every directory itself
 }
 
 type dirSize struct {
@@ -192,96 +197,51 @@ type dirSize struct {
 	files int
 }
 
-// walk lists the directory rel ("" for the root) with the rule lists that
-// apply to it, and recurses into what is not ignored.
-func (s *scanner) walk(rel string, git, rgrid [][]rule) error {
+// walk goes through the directory that l lists, in name order, and
+// recurses into what is not ignored. Listers may have listed it, and list
+// its subdirectories while it goes through its entries.
+func (s *scanner) walk(l *listing) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name  string
-		lists *[][]rule
-	}{{".gitignore", &git}, {".rgridignore", &rgrid}} {
-		rs, err := s.readRules(rel, f.name)
-		if err != nil {
-			return err
-		}
-		if rs != nil {
-			*f.lists = append(slices.Clip(*f.lists), rs)
+	d := s.take(l)
+	if d.err != nil {
+		return d.err
+	}
+	for _, e := range d.ents {
+		if e.sub != nil {
+			s.offer(e.sub)
 		}
 	}
-	dir := "."
-	if rel != "" {
-		dir = filepath.FromSlash(rel)
-	}
-	d, err := s.root.Open(dir)
-	if err != nil {
-		return err
-	}
-	// Listed in a Root, each entry comes with its lstat, made relative to
-	// the directory's descriptor: no second Lstat through the Root, which
-	// opens every directory of the path again (half the scan's time for
-	// a tree of 4,000 files).
-	ents, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return fmt.Errorf("list %s: %w", dir, err)
-	}
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	for _, e := range ents {
-		fi, err := e.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed since the listing
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.visit(path.Join(rel, e.Name()), e.Name(), fi, git, rgrid); err != nil {
+	for _, e := range d.ents {
+		if err := s.visit(e); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *scanner) visit(rel, name string, fi fs.FileInfo, git, rgrid [][]rule) error {
-	isDir := fi.IsDir()
-	exclude := func(reason string) error {
-		s.plan.Excluded = append(s.plan.Excluded, Excluded{Path: rel, Dir: isDir, Reason: reason})
+func (s *scanner) visit(e listedEntry) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.excluded {
+		s.plan.Excluded = append(s.plan.Excluded, Excluded{Path: e.rel, Dir: e.fi.IsDir(), Reason: e.reason})
 		return nil
 	}
 	switch {
-	case name == ".git":
-		return exclude(reasonGit)
-	case !utf8.ValidString(name):
-		return exclude(reasonUTF8)
-	case strings.Contains(name, `\`):
-		return exclude(reasonBslash)
-	case len(rel) > MaxPathLen:
-		return exclude(reasonTooLong)
-	}
-	if ex, reason := s.decide(rel, isDir, git, rgrid); ex {
-		return exclude(reason)
-	}
-	if reason := special(fi.Mode()); reason != "" {
-		return exclude(reason)
-	}
-	switch {
-	case isDir:
+	case e.sub != nil:
 		before := len(s.files) + len(s.links) + len(s.empty) + s.plan.Unlisted
-		if err := s.walk(rel, git, rgrid); err != nil {
+		if err := s.walk(e.sub); err != nil {
 			return err
 		}
 		if len(s.files)+len(s.links)+len(s.empty)+s.plan.Unlisted == before {
-			s.empty = append(s.empty, Entry{Path: rel, Kind: KindDir})
+			s.empty = append(s.empty, Entry{Path: e.rel, Kind: KindDir})
 		}
-	case fi.Mode()&fs.ModeSymlink != 0:
-		target, err := s.root.Readlink(filepath.FromSlash(rel))
-		if err != nil {
-			return err
-		}
-		s.links = append(s.links, Entry{Path: rel, Kind: KindSymlink, Target: target})
+	case e.fi.Mode()&fs.ModeSymlink != 0:
+		s.links = append(s.links, Entry{Path: e.rel, Kind: KindSymlink, Target: e.target})
 	default:
-		s.addFile(Entry{Path: rel, Kind: KindFile, Size: fi.Size(), Executable: fi.Mode()&0o111 != 0}, stampOf(fi))
+		s.addFile(Entry{Path: e.rel, Kind: KindFile, Size: e.fi.Size(), Executable: e.fi.Mode()&0o111 != 0}, stampOf(e.fi))
 	}
 	return nil
 }
