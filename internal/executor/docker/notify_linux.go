@@ -19,7 +19,7 @@ func watchWrites(paths ...string) (<-chan struct{}, func()) {
 	}
 	for _, p := range paths {
 		if _, err := unix.InotifyAddWatch(fd, p, unix.IN_MODIFY); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, func() {}
 		}
 	}
