@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +63,9 @@ func main() {
 	big := flag.Int("big", benchkit.Pick(256, 32), "files of 4 MiB")
 	small := flag.Int("small", benchkit.Pick(4096, 512), "small files (1 to 16 KiB)")
 	bin := flag.String("rgrid", "", "an rgrid binary to measure instead of one built from this tree (an A/B against another tree)")
+	warm := flag.Int("warm", 0, "the worker's --warm: 0 by default, so that the re-run and its anchor, run back to back, start the same way (with a pool, whichever comes while it refills starts cold)")
 	flag.Parse()
+	workerWarm = *warm
 	if benchkit.Quick() { // a smaller project: not the same figures
 		for _, f := range []*benchkit.Figure{&figUpLocal, &figCp, &figUpS3, &figAws, &figRerun, &figNone, &figNoCache} {
 			f.Name += ".quick"
@@ -73,6 +76,9 @@ func main() {
 	}
 	benchkit.Main("files", 30*time.Minute, func(ctx context.Context) error { return run(ctx, *n, *image, *big, *small, *bin) })
 }
+
+// workerWarm is the worker's --warm (flag -warm).
+var workerWarm int
 
 type bench struct {
 	k       *benchkit.Kit
@@ -248,7 +254,7 @@ func (b *bench) warmGrid(ctx context.Context) (*grid, error) {
 		return nil, err
 	}
 	if _, _, err := b.k.Start(benchkit.Registered, "worker", "--server", url, "--executor", "docker",
-		"--worker-id", "bench-files"); err != nil {
+		"--worker-id", "bench-files", "--warm", strconv.Itoa(workerWarm)); err != nil {
 		return nil, err
 	}
 	g := &grid{env: []string{"RGRID_SERVER=" + url, "RGRID_CACHE_DIR=" + filepath.Join(b.k.Dir, "cache")}}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -47,6 +48,10 @@ type handle struct {
 	collect func(dir string)
 	// warm: the container came from the warm pool (pool.go).
 	warm bool
+	// report is the exit FIFO our init reports the job's end on (nil
+	// without it): an exit 0 reported there ends the run without waiting
+	// for the engine's record of the exit (awaitExit). run closes it.
+	report *os.File
 
 	done chan struct{} // closed once res and err are final
 	res  executor.Result
@@ -82,6 +87,9 @@ func (e *Executor) newHandle(id, dir string, timeout time.Duration, memory int64
 func (h *handle) run(ctx context.Context, src output, stdout, stderr io.Writer, skipOut, skipErr int64) {
 	defer close(h.done)
 	defer h.stop()
+	if h.report != nil {
+		defer h.report.Close()
+	}
 	out := &streamWriter{w: h.sink("stdout", stdout), from: skipOut}
 	errw := &streamWriter{w: h.sink("stderr", stderr), from: skipErr}
 	copied := make(chan struct{})
@@ -104,7 +112,7 @@ func (h *handle) run(ctx context.Context, src output, stdout, stderr io.Writer, 
 		})
 	}
 
-	waitErr := h.awaitExit(ctx)
+	fast, waitErr := h.awaitExit(ctx, exitReports(h.report))
 	close(exited)
 	duration := time.Since(h.began)
 	if !h.finished.IsZero() {
@@ -146,7 +154,11 @@ func (h *handle) run(ctx context.Context, src output, stdout, stderr io.Writer, 
 		if !complete || stalled {
 			src.catchUp(cctx, h, out, errw)
 		}
-		h.res, h.err = h.result(cctx, reason, duration)
+		if fast {
+			h.res = executor.Result{Outcome: executor.Exited, Duration: duration}
+		} else {
+			h.res, h.err = h.result(cctx, reason, duration)
+		}
 	}
 	h.stopWatch()
 	work := filepath.Join(h.dir, runWork)
@@ -175,31 +187,49 @@ func (h *handle) run(ctx context.Context, src output, stdout, stderr io.Writer, 
 // handle's, not a caller's) ends: the run is watched until it ends,
 // whoever waits. A broken wait connection (an engine restart) is retried a
 // few times.
-func (h *handle) awaitExit(ctx context.Context) error {
-	var err error
+//
+// With reported (the init's report of the job's exit status), an exit 0
+// ends the wait at once (fast): the init has killed and reaped whatever
+// the job left and written all of its output to the spools, so the job
+// has ended as surely as with the engine's record, which lags the exit
+// by a tenth of a second or more. Any other status waits for the engine,
+// whose record alone says whether the memory limit killed a process.
+func (h *handle) awaitExit(ctx context.Context, reported <-chan int) (fast bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a fast end leaves no wait open
 	for attempt := range 5 {
 		if attempt > 0 {
 			select {
 			case <-time.After(time.Duration(attempt) * time.Second):
 			case <-ctx.Done():
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 		}
 		w := h.e.cli.ContainerWait(ctx, h.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-		select {
-		case <-w.Result:
-			return nil
-		case err = <-w.Error:
+	waiting:
+		for {
+			select {
+			case <-w.Result:
+				return false, nil
+			case err = <-w.Error:
+				break waiting
+			case code := <-reported:
+				if code == 0 {
+					h.e.log.Debug("the init reported the job's exit", "container", h.id, "code", code)
+					return true, nil
+				}
+				reported = nil
+			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		if cerrdefs.IsNotFound(err) {
-			return err // removed behind our back: nothing to wait for
+			return false, err // removed behind our back: nothing to wait for
 		}
 		h.e.log.Warn("waiting for container failed; retrying", "container", h.id, "err", err)
 	}
-	return err
+	return false, err
 }
 
 // result reads how the container ended. OOM comes from the engine's

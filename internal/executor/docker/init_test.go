@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,5 +252,52 @@ func TestInitPathRefused(t *testing.T) {
 	_, err := docker.New(t.Context(), docker.Options{WorkDir: t.TempDir(), InitPath: "/bin/sh"})
 	if err == nil || !strings.Contains(err.Error(), "--init /bin/sh") || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
 		t.Errorf("New with a dynamically linked init: %v, want an error naming it and the fix", err)
+	}
+}
+
+// TestInitEndsLeftoversBeforeTheResult: a job that exits 0 and leaves a
+// process behind writing into its working directory ends without the
+// engine's record of the exit (the init's report), and only once that
+// process is dead: what Collect sees no longer changes.
+func TestInitEndsLeftoversBeforeTheResult(t *testing.T) {
+	b := setup(t)
+	spec := b.stagedSpec(t, `
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    fd = os.open("/dev/null", os.O_WRONLY)
+    os.dup2(fd, 1); os.dup2(fd, 2)
+    open("started", "w").close()
+    while True:
+        with open("tick", "a") as f:
+            f.write("x")
+        time.sleep(0.002)
+while not os.path.exists("started"):
+    time.sleep(0.001)
+time.sleep(0.05)
+print("done")
+`)
+	var before, after int64 = -1, -1
+	spec.Collect = func(dir string) {
+		size := func() int64 {
+			st, err := os.Stat(filepath.Join(dir, "tick"))
+			if err != nil {
+				t.Errorf("tick: %v", err)
+				return -1
+			}
+			return st.Size()
+		}
+		before = size()
+		// Long enough for the leftover to write many times, were it alive.
+		time.Sleep(100 * time.Millisecond)
+		after = size()
+	}
+	got := b.start(t, spec).wait(t)
+	got.wantExit(t, 0)
+	if got.stdout != "done\n" {
+		t.Errorf("stdout %q, want done", got.stdout)
+	}
+	if before <= 0 || after != before {
+		t.Errorf("the leftover's file grew from %d to %d bytes during Collect: it was still running", before, after)
 	}
 }

@@ -78,6 +78,7 @@ type poolKey struct {
 type warm struct {
 	key     poolKey
 	id, dir string
+	report  *os.File // the exit FIFO, open before the init started (openExitReport)
 }
 
 type keyUse struct {
@@ -383,7 +384,12 @@ func (p *pool) make(key poolKey) (*warm, error) {
 	if err := diskquota.MountPoint(filepath.Join(dir, runInput), 0o755); err != nil {
 		return failed(err)
 	}
-	if _, err := makeCtl(dir, true, true); err != nil {
+	ctl, err := makeCtl(dir, true, true)
+	if err != nil {
+		return failed(err)
+	}
+	report, err := openExitReport(ctl)
+	if err != nil {
 		return failed(err)
 	}
 	cfg, hcfg := e.warmConfig(key, dir, p.propagation)
@@ -393,10 +399,11 @@ func (p *pool) make(key poolKey) (*warm, error) {
 		Config: cfg, HostConfig: hcfg, Name: "rgrid-warm-" + hex.EncodeToString(suffix),
 	})
 	if err != nil {
+		report.Close()
 		return failed(fmt.Errorf("create container: %w", err))
 	}
 	unlock() // the container's label keeps sweeps off the directory
-	w := &warm{key: key, id: created.ID, dir: dir}
+	w := &warm{key: key, id: created.ID, dir: dir, report: report}
 	if _, err := e.cli.ContainerStart(ctx, w.id, client.ContainerStartOptions{}); err != nil {
 		p.discard(w)
 		return nil, fmt.Errorf("start container: %w", err)
@@ -425,6 +432,7 @@ func (e *Executor) warmConfig(key poolKey, dir string, propagation mount.Propaga
 func (p *pool) discard(w *warm) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	w.report.Close()
 	p.e.remove(ctx, w.id, w.dir)
 }
 
@@ -509,6 +517,7 @@ func (e *Executor) startWarm(ctx context.Context, spec executor.Spec, w *warm, i
 	cleanup := func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
+		w.report.Close()
 		e.remove(cctx, w.id, w.dir)
 	}
 	t0 := time.Now()
@@ -537,7 +546,7 @@ func (e *Executor) startWarm(ctx context.Context, spec executor.Spec, w *warm, i
 		}
 	}
 	h := e.newHandle(w.id, w.dir, spec.Limits.Timeout, spec.Limits.MemoryBytes, collectFor(spec, w.dir))
-	h.warm = true
+	h.warm, h.report = true, w.report
 	h.stopWatch = h.watchOOM(time.Time{})
 	if err := e.deliver(ctx, h, spec, imgEnv, dev); err != nil {
 		h.stopWatch()

@@ -44,6 +44,7 @@ func TestWarm(t *testing.T) {
 		{"InitExactArgvEnvAndDir", TestInitExactArgvEnvAndDir},
 		{"InitStdinFIFO", TestInitStdinFIFO},
 		{"InitExactBytesStreamsApart", TestInitExactBytesStreamsApart},
+		{"InitEndsLeftoversBeforeTheResult", TestInitEndsLeftoversBeforeTheResult},
 		{"StagedDiskLimit", testWarmStagedDiskLimit},
 		{"AdoptRunningDeliversRestExactlyOnce", TestAdoptRunningDeliversRestExactlyOnce},
 		{"AdoptExited", TestAdoptExited},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,7 @@ func makeCtl(dir string, stdin, ack bool) (string, error) {
 		}
 		f.Close()
 	}
-	fifos := []string{jobinit.SpecFIFO}
+	fifos := []string{jobinit.SpecFIFO, jobinit.ExitFIFO}
 	if stdin {
 		fifos = append(fifos, jobinit.StdinFIFO)
 	}
@@ -128,6 +129,10 @@ func handshake(ctx context.Context, ctl string, spec jobinit.Spec, stdin io.Read
 			return nil, err
 		}
 	}
+	// The init holds its end of the exit FIFO: nobody else may open it.
+	if err := os.Chmod(filepath.Join(ctl, jobinit.ExitFIFO), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -187,6 +192,35 @@ func awaitAck(ctx context.Context, ack *os.File) error {
 	default:
 		return fmt.Errorf("the container's init answered the job's spec with %q", answer)
 	}
+}
+
+// openExitReport opens the exit FIFO of the control directory ctl for
+// reading (and writing, so that a read waits for the init's report
+// instead of seeing no writer), before the container starts: the init
+// reports the job's end on it only if it finds a reader then.
+func openExitReport(ctl string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(ctl, jobinit.ExitFIFO), os.O_RDWR|oNoFollow, 0)
+}
+
+// exitReports delivers the exit status the init reports on f, once; it
+// never delivers if the init does not report (killed, or the worker
+// restarted), and stops when f is closed.
+func exitReports(f *os.File) <-chan int {
+	if f == nil {
+		return nil
+	}
+	c := make(chan int, 1)
+	go func() {
+		buf := make([]byte, 32)
+		n, err := f.Read(buf)
+		if err != nil {
+			return
+		}
+		if code, err := strconv.Atoi(strings.TrimSpace(string(buf[:n]))); err == nil {
+			c <- code
+		}
+	}()
+	return c
 }
 
 // spoolSource is the output of a container with our init: its two spool

@@ -147,13 +147,20 @@ func (e *Executor) startAttached(ctx context.Context, h *handle, spec executor.S
 // startInit starts a container with our init, which waits for the spec,
 // and hands it the job: from then on the job runs.
 func (e *Executor) startInit(ctx context.Context, h *handle, spec executor.Spec, imgEnv []string) error {
+	report, err := openExitReport(filepath.Join(h.dir, runCtl))
+	if err != nil {
+		return err
+	}
+	h.report = report // closed by run, once deliver has started it
 	h.stopWatch = h.watchOOM(time.Time{})
 	if _, err := e.cli.ContainerStart(ctx, h.id, client.ContainerStartOptions{}); err != nil {
 		h.stopWatch()
+		report.Close()
 		return err
 	}
 	if err := e.deliver(ctx, h, spec, imgEnv, 0); err != nil {
 		h.stopWatch()
+		report.Close()
 		return err
 	}
 	return nil

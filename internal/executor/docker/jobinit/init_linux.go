@@ -35,6 +35,10 @@ func Main(ctl string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	// Opened now, while only the worker can have it open for reading and
+	// before the worker makes it its own (0600): the job never can. No
+	// reader (a worker from before it, or none): no report.
+	report, _ := os.OpenFile(filepath.Join(ctl, ExitFIFO), os.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
 	spec, err := readSpec(filepath.Join(ctl, SpecFIFO))
 	if err != nil {
 		return fail("%v", err)
@@ -80,7 +84,31 @@ func Main(ctl string) int {
 	case <-drained:
 	case <-t.C:
 	}
+	if report != nil {
+		endAll(sigs)
+		<-drained // every writer of the pipes is gone now
+		fmt.Fprintf(report, "%d\n", code)
+	}
 	return code
+}
+
+// endAll kills every process left in the container (the init is PID 1
+// of its PID namespace: kill -1 reaches all but itself) and reaps them,
+// before the job's end is reported: the worker collects the job's files
+// on that report, and nothing of the job may write them then.
+func endAll(sigs chan os.Signal) {
+	signal.Stop(sigs)
+	_ = syscall.Kill(-1, syscall.SIGKILL)
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: none left
+			return
+		}
+	}
 }
 
 // warmThreads makes the runtime start the few threads it will need now,

@@ -7,7 +7,10 @@
 // directory (nothing of its own environment), its stdin a FIFO the worker
 // writes or /dev/null. As PID 1 it reaps every process, forwards
 // SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the job, and
-// exits as the job did: its exit status, or 128+signal.
+// exits as the job did: its exit status, or 128+signal. If the worker
+// holds ExitFIFO open when the init starts, the init first kills and
+// reaps every process left in the container and reports the status there,
+// so that the worker need not wait for the engine to notice the exit.
 //
 // Output does not go through the engine: the init reads the job's stdout
 // and stderr pipes and appends their exact bytes to two spool files in the
@@ -39,6 +42,7 @@ const (
 	StdoutFile = "stdout"             // the job's stdout, appended
 	StderrFile = "stderr"             // the job's stderr, appended
 	AckFIFO    = "ack"                // the init's answer to a spec with WorkDev
+	ExitFIFO   = "exit"               // the init's report of the job's end, when the worker reads it
 )
 
 // The init's answers on AckFIFO: AckOK, or AckRefused and the reason.
