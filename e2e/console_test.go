@@ -72,6 +72,7 @@ func TestConsoleBrowserDocker(t *testing.T) {
 	}
 	worker := start(t, env, "worker", "--server", url, "--worker-id", "cw-"+t.Name(), "--slots", "2",
 		"--executor", "docker", "--token", wt.Secret, "--price-per-hour", "0.02", "--currency", "EUR")
+	removeWarmAtEnd(t, worker, "cw-"+t.Name())
 	worker.waitReady(t, "registered", func() bool {
 		ws, err := admin.Workers(t.Context())
 		return err == nil && slices.ContainsFunc(ws, func(w client.Worker) bool { return w.State == "active" })

@@ -262,8 +262,21 @@ func startWorker(t *testing.T, env []string, url, id string, slots int, extra ..
 	t.Helper()
 	args := append([]string{"worker", "--server", url, "--worker-id", id, "--slots", fmt.Sprint(slots)}, extra...)
 	p := start(t, env, args...)
+	removeWarmAtEnd(t, p, id)
 	p.waitReady(t, "registered as "+id, func() bool { return workerActive(url, id) })
 	return p
+}
+
+// removeWarmAtEnd: the test's end kills the worker p with SIGKILL
+// (start), which leaves its warm containers waiting; a worker of this id
+// would remove them when it started again, and none will, so the test's
+// end removes them.
+func removeWarmAtEnd(t *testing.T, p *proc, id string) {
+	t.Cleanup(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		removeContainers(t, "rgrid.worker="+id, "rgrid.pool=1")
+	})
 }
 
 func newClient(t *testing.T, url string) *client.Client {

@@ -139,9 +139,20 @@ func (k *Kit) Build(pkg string) (string, error) {
 // after the processes are killed; the last registered runs first.
 func (k *Kit) Defer(f func()) { k.cleanups = append(k.cleanups, f) }
 
-// Close kills every process started, runs the Defer functions and removes
-// the directory.
+// Close stops every process started (SIGTERM, so that a worker removes
+// its warm containers; SIGKILL for what has not exited 10 s later), runs
+// the Defer functions and removes the directory.
 func (k *Kit) Close() {
+	for _, p := range k.procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+	}
+	deadline := time.After(10 * time.Second)
+	for _, p := range k.procs {
+		select {
+		case <-p.done:
+		case <-deadline:
+		}
+	}
 	for _, p := range k.procs {
 		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
 	}
