@@ -28,17 +28,6 @@ import (
 	"github.com/rgrid/rgrid/bench/internal/benchkit"
 )
 
-// bigoutPy prints argv[1] numbered lines, in blocks, as bench/logs's
-// throughput job does.
-const bigoutPy = `import sys
-n = int(sys.argv[1])
-out = sys.stdout.buffer
-step = 10000
-for b in range(0, n, step):
-    out.write(b"".join(b"line %07d\n" % i for i in range(b, min(b + step, n))))
-out.flush()
-`
-
 var (
 	figRGrid = benchkit.Figure{Name: "bigout.rgrid", Unit: "ms", Anchor: "bigout.local", Target: "<=1.5x",
 		Desc: "rgrid run bigout.py > FILE, 1,000,000 lines (13 MB; --log-limit 64m), warm server (SQLite) + docker worker --warm 1, wall time"}
@@ -79,7 +68,7 @@ func run(ctx context.Context, n, lines int, image string, warm int) error {
 		return err
 	}
 	script := filepath.Join(scriptDir, "bigout.py")
-	if err := os.WriteFile(script, []byte(bigoutPy), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(benchkit.LinesPy), 0o600); err != nil {
 		return err
 	}
 	outFile := filepath.Join(k.Dir, "out.txt")
@@ -195,7 +184,7 @@ func localPython(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// expected is what bigoutPy prints for n lines.
+// expected is what benchkit.LinesPy prints for n lines.
 func expected(n int) []byte {
 	b := make([]byte, 0, n*13)
 	for i := range n {

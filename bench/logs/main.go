@@ -32,15 +32,6 @@ import (
 	"github.com/rgrid/rgrid/client"
 )
 
-const throughputPy = `import sys
-n = int(sys.argv[1])
-out = sys.stdout.buffer
-step = 10000
-for b in range(0, n, step):
-    out.write(b"".join(b"line %07d\n" % i for i in range(b, min(b + step, n))))
-out.flush()
-`
-
 const latencyPy = `import sys, time
 n, pause = int(sys.argv[1]), float(sys.argv[2])
 for i in range(n):
@@ -177,7 +168,7 @@ func format(v float64, unit string) string {
 // its start to its last line stored.
 func throughput(ctx context.Context, c *client.Client, lines int) (float64, error) {
 	j, err := c.Submit(ctx, client.SubmitRequest{
-		FileName: "lines.py", Script: []byte(throughputPy), Args: []string{strconv.Itoa(lines)},
+		FileName: "lines.py", Script: []byte(benchkit.LinesPy), Args: []string{strconv.Itoa(lines)},
 		LogLimit: 1 << 30,
 	})
 	if err != nil {
