@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -93,6 +94,39 @@ func testLogsDedup(t *testing.T, s store.Store) {
 	require.Equal(t, stored, all[:2], "stored chunks keep their IDs")
 	require.Equal(t, strip([]store.LogChunk{chunk("stdout", 1, "a"), chunk("stdout", 2, "b"),
 		chunk("stdout", 3, "c"), chunk("stderr", 1, "e")}), strip(all))
+}
+
+// testLogsRacingRetry: an upload and its retry (the worker timed out
+// waiting for the first) arrive together; both succeed and each chunk is
+// stored once, in order.
+func testLogsRacingRetry(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := claimOne(t, s, "rr", "w")
+	var want []store.LogChunk
+	for round := range 10 {
+		var batch []store.LogChunk
+		for i := range 20 {
+			seq := int64(round*20 + i + 1)
+			batch = append(batch, chunk("stdout", seq, fmt.Sprintf("line %d\n", seq)))
+		}
+		want = append(want, batch...)
+		const racers = 6
+		start := make(chan struct{})
+		errs := make(chan error, racers)
+		for range racers {
+			go func() {
+				<-start
+				errs <- s.AppendLogs(ctx, ref(j), batch)
+			}()
+		}
+		close(start)
+		for range racers {
+			require.NoError(t, <-errs)
+		}
+	}
+	all, err := s.ReadLogs(ctx, store.ReadLogsParams{JobID: j.ID, Limit: 1000})
+	require.NoError(t, err)
+	require.Equal(t, strip(want), strip(all))
 }
 
 func testLogsFencing(t *testing.T, s store.Store) {

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AttemptsToStop", func(t *testing.T) { t.Parallel(); testAttemptsToStop(t, open(t)) })
 	t.Run("Logs", func(t *testing.T) { t.Parallel(); testLogs(t, open(t)) })
 	t.Run("LogsDedup", func(t *testing.T) { t.Parallel(); testLogsDedup(t, open(t)) })
+	t.Run("LogsRacingRetry", func(t *testing.T) { t.Parallel(); testLogsRacingRetry(t, open(t)) })
 	t.Run("LogsFencing", func(t *testing.T) { t.Parallel(); testLogsFencing(t, open(t)) })
 	t.Run("LogsDefaultLimit", func(t *testing.T) { t.Parallel(); testLogsDefaultLimit(t, open(t)) })
 	t.Run("LogOffsets", func(t *testing.T) { t.Parallel(); testLogOffsets(t, open(t)) })
