@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -107,6 +108,8 @@ type Client struct {
 	// sleep waits d before a retry; false if ctx ended first. Tests
 	// replace it to see the waits without taking them.
 	sleep func(ctx context.Context, d time.Duration) bool
+	// manifests holds the inputs manifests of recent leases, decoded.
+	manifests *manifestCache
 }
 
 // New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080),
@@ -120,12 +123,13 @@ func New(baseURL, token string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base:     servers[0],
-		servers:  servers,
-		cur:      new(atomic.Int32),
-		jsonLogs: new(atomic.Bool),
-		token:    token,
-		sleep:    sleep,
+		base:      servers[0],
+		servers:   servers,
+		cur:       new(atomic.Int32),
+		jsonLogs:  new(atomic.Bool),
+		token:     token,
+		sleep:     sleep,
+		manifests: &manifestCache{},
 	}
 	// No overall timeout: long polls set their own deadline via context.
 	c.http = &http.Client{Transport: c.failover(transport)}
@@ -499,10 +503,34 @@ func (c *Client) Heartbeat(ctx context.Context, workerID string, req HeartbeatRe
 }
 
 // Lease asks for work, long-polling up to req.WaitSeconds.
+// A job's inputs manifest is decoded once per distinct encoding (see
+// LeasedJob.InputsDigest): a worker re-running one project is sent the
+// same manifest, thousands of entries, with every job.
 func (c *Client) Lease(ctx context.Context, workerID string, req LeaseRequest) (LeaseResponse, error) {
-	var r LeaseResponse
-	err := c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/lease", req, &r)
-	return r, err
+	var r struct {
+		Jobs []struct {
+			LeasedJob
+			Inputs json.RawMessage `json:"inputs,omitempty"` // LeasedJob.Inputs, undecoded
+		} `json:"jobs"`
+		Stop []AttemptRef `json:"stop,omitempty"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/lease", req, &r); err != nil {
+		return LeaseResponse{}, err
+	}
+	out := LeaseResponse{Jobs: make([]LeasedJob, len(r.Jobs)), Stop: r.Stop}
+	for i, j := range r.Jobs {
+		out.Jobs[i] = j.LeasedJob
+		if len(j.Inputs) == 0 || string(j.Inputs) == "null" {
+			continue
+		}
+		digest := sha256.Sum256(j.Inputs)
+		m, err := c.manifests.decode(digest, j.Inputs)
+		if err != nil {
+			return LeaseResponse{}, fmt.Errorf("decode response of lease: job %s's inputs: %w", j.Job.ID, err)
+		}
+		out.Jobs[i].Inputs, out.Jobs[i].InputsDigest = m, digest
+	}
+	return out, nil
 }
 
 func attemptPath(ref AttemptRef, what string) string {

@@ -440,6 +440,10 @@ type LeasedJob struct {
 	// alone), Stdin the blob to give the script on its stdin.
 	Inputs *Manifest `json:"inputs,omitempty"`
 	Stdin  *BlobRef  `json:"stdin,omitempty"`
+	// InputsDigest is the SHA-256 of Inputs as the server sent it, set by
+	// Client.Lease (not on the wire; zero without Inputs). Jobs leased
+	// with the same digest share one Inputs, decoded once: read it only.
+	InputsDigest [32]byte `json:"-"`
 }
 
 // LeaseResponse is what a lease request returns.

@@ -134,7 +134,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 
 	j := a.job
 	a.clock = new(startClock)
-	inputs, err := inputsOf(j.Inputs)
+	inputs, inputsKey, err := w.inputs.of(j)
 	if err != nil {
 		_ = ship.close()
 		w.report(ctx, a, client.ResultReport{State: client.StateError, Reason: "invalid_inputs",
@@ -162,7 +162,7 @@ func (w *Worker) runAttempt(ctx context.Context, a *attempt) {
 		spec.Stdin = rc
 	}
 	if j.Inputs != nil {
-		spec.InputsKey = inputs.Key()
+		spec.InputsKey = inputsKey
 		spec.Stage = func(dir string) error {
 			if err := w.blobs.prefetch(ctx, inputs); err != nil {
 				return &stageError{err}

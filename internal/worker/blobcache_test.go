@@ -172,3 +172,44 @@ func TestInputsOfTakesTheLeasesEntriesAndValidatesThem(t *testing.T) {
 		}
 	}
 }
+
+// A manifest is read and validated once per digest; a bad one, or one
+// without a digest, every time.
+func TestLeasedInputsReadOncePerDigest(t *testing.T) {
+	var c leasedInputs
+	m := &client.Manifest{Entries: []client.FileEntry{{Path: "a", Kind: "dir"}}}
+	j := client.LeasedJob{Inputs: m, InputsDigest: [32]byte{1}}
+	first, key, err := c.of(j)
+	if err != nil || len(first.Entries) != 1 || key != first.Key() {
+		t.Fatalf("of = %+v, %q, %v", first, key, err)
+	}
+	// The same digest is the same manifest (the client's promise): what
+	// was read is returned, not read again.
+	m.Entries[0].Path = "b"
+	if again, _, _ := c.of(j); again.Entries[0].Path != "a" {
+		t.Errorf("the same digest was read again: %+v", again)
+	}
+	if other, _, _ := c.of(client.LeasedJob{Inputs: m, InputsDigest: [32]byte{2}}); other.Entries[0].Path != "b" {
+		t.Errorf("another digest: %+v", other)
+	}
+	if plain, _, _ := c.of(client.LeasedJob{Inputs: m}); plain.Entries[0].Path != "b" {
+		t.Errorf("no digest: %+v", plain)
+	}
+	bad := client.LeasedJob{Inputs: &client.Manifest{Entries: []client.FileEntry{{Path: "/abs", Kind: "dir"}}}, InputsDigest: [32]byte{3}}
+	for range 2 {
+		if _, _, err := c.of(bad); err == nil {
+			t.Fatal("an invalid manifest was taken")
+		}
+	}
+	if none, key, err := c.of(client.LeasedJob{}); err != nil || len(none.Entries) != 0 || key != "" {
+		t.Errorf("no inputs: %+v, %q, %v", none, key, err)
+	}
+	for i := range 20 {
+		if _, _, err := c.of(client.LeasedJob{Inputs: m, InputsDigest: [32]byte{byte(10 + i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.recent) != 8 || c.entries != 8 {
+		t.Errorf("cache holds %d manifests, %d entries, want 8", len(c.recent), c.entries)
+	}
+}

@@ -84,6 +84,7 @@ type Worker struct {
 	log      *slog.Logger
 	reporter *reporter
 	blobs    *blobCache
+	inputs   leasedInputs
 	metrics  *metrics
 
 	heartbeat time.Duration

@@ -1,0 +1,79 @@
+package client
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// A lease's inputs manifests are decoded once per distinct encoding: jobs
+// sent the same bytes, in one lease or the next, share one Manifest.
+func TestLeaseDecodesEachManifestOnce(t *testing.T) {
+	t.Parallel()
+	a := `{"entries":[{"path":"a.csv","kind":"file","size":3,"sha256":"` + strings.Repeat("ab", 32) + `"}]}`
+	b := `{"entries":[{"path":"b","kind":"dir"}]}`
+	body := `{"jobs":[{"job":{"id":"j1"},"attempt":1,"inputs":` + a + `},{"job":{"id":"j2"},"attempt":1,"inputs":` + a +
+		`},{"job":{"id":"j3"},"attempt":2,"inputs":` + b + `},{"job":{"id":"j4"},"attempt":1}],"stop":[{"job_id":"j9","attempt":3}]}`
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/bad/") {
+			_, _ = w.Write([]byte(`{"jobs":[{"job":{"id":"j5"},"inputs":{"entries":7}}]}`))
+			return
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	defer ts.Close()
+	c, err := New(ts.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Lease(t.Context(), "w1", LeaseRequest{Max: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Jobs) != 4 || len(r.Stop) != 1 || r.Stop[0].JobID != "j9" {
+		t.Fatalf("lease: %+v", r)
+	}
+	j1, j2, j3, j4 := r.Jobs[0], r.Jobs[1], r.Jobs[2], r.Jobs[3]
+	if j1.Job.ID != "j1" || j3.Attempt != 2 || j1.Inputs == nil || len(j1.Inputs.Entries) != 1 || j1.Inputs.Entries[0].Path != "a.csv" ||
+		j1.Inputs.Entries[0].Size != 3 || j3.Inputs == nil || j3.Inputs.Entries[0].Kind != "dir" {
+		t.Fatalf("jobs decoded as %+v, %+v", j1, j3)
+	}
+	if j1.Inputs != j2.Inputs || j1.InputsDigest != sha256.Sum256([]byte(a)) || j2.InputsDigest != j1.InputsDigest {
+		t.Error("two jobs sent one manifest do not share it by its digest")
+	}
+	if j3.InputsDigest != sha256.Sum256([]byte(b)) || j3.Inputs == j1.Inputs {
+		t.Error("another manifest shares the first's")
+	}
+	if j4.Inputs != nil || j4.InputsDigest != [32]byte{} {
+		t.Errorf("a job without inputs: %v, digest %x", j4.Inputs, j4.InputsDigest)
+	}
+	again, err := c.Lease(t.Context(), "w1", LeaseRequest{Max: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Jobs[0].Inputs != j1.Inputs {
+		t.Error("the next lease decoded the same manifest again")
+	}
+	if _, err := c.Lease(t.Context(), "bad", LeaseRequest{}); err == nil {
+		t.Error("a manifest that does not decode was taken")
+	}
+}
+
+func TestManifestCacheBounds(t *testing.T) {
+	t.Parallel()
+	var c manifestCache
+	for i := range manifestCacheLen + 3 {
+		data := []byte(`{"entries":[{"path":"` + strings.Repeat("x", i+1) + `","kind":"dir"}]}`)
+		if _, err := c.decode(sha256.Sum256(data), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.recent) != manifestCacheLen || c.entries != manifestCacheLen {
+		t.Errorf("cache holds %d manifests, %d entries, want %d of each", len(c.recent), c.entries, manifestCacheLen)
+	}
+	if got := c.recent[0].m.Entries[0].Path; got != strings.Repeat("x", 4) {
+		t.Errorf("oldest kept is %q, want the fourth", got)
+	}
+}
