@@ -26,9 +26,11 @@ func startTimesOf(ref store.AttemptRef, t *client.StartTimes) (*store.StartTimes
 		Image: t.Image, Stage: t.Stage, Container: t.Container, FirstByte: t.FirstByte}, nil
 }
 
-// recordStartTimes stores the start times of results just recorded. A
-// failure is logged, not answered: the results stand, and the times are
-// for people to read.
+// recordStartTimes stores the start times of results about to be
+// recorded, before them, so that whoever sees the job finished sees its
+// start too (the times of a result then refused as stale are still that
+// attempt's). A failure is logged, not answered: the results stand, and
+// the times are for people to read.
 func (s *Server) recordStartTimes(ctx context.Context, ts []store.StartTimes) {
 	if len(ts) == 0 {
 		return

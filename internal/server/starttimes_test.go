@@ -1,7 +1,13 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -9,7 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/database"
+	"github.com/rgrid/rgrid/internal/runtimes"
 	"github.com/rgrid/rgrid/internal/server"
+	"github.com/rgrid/rgrid/internal/store"
 )
 
 // TestStartTimes: the phases a worker reports with an attempt's result
@@ -76,4 +85,72 @@ func TestStartTimes(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got.Attempts, 1)
 	require.Equal(t, &client.StartTimes{Lease: 500 * time.Millisecond}, got.Attempts[0].Start)
+}
+
+// finishChecker is a store that notes, at each finish, whether the
+// attempt's start times were already stored.
+type finishChecker struct {
+	store.Store
+	mu      sync.Mutex
+	missing []string // attempts finished before their start times
+}
+
+func (f *finishChecker) check(ctx context.Context, ps []store.FinishParams) {
+	for _, p := range ps {
+		ts, err := f.StartTimes(ctx, p.JobID)
+		found := err == nil && slices.ContainsFunc(ts, func(t store.StartTimes) bool { return t.Attempt == p.Attempt })
+		if !found {
+			f.mu.Lock()
+			f.missing = append(f.missing, fmt.Sprintf("%s/%d", p.JobID, p.Attempt))
+			f.mu.Unlock()
+		}
+	}
+}
+
+func (f *finishChecker) FinishAttempt(ctx context.Context, p store.FinishParams) (store.Job, error) {
+	f.check(ctx, []store.FinishParams{p})
+	return f.Store.FinishAttempt(ctx, p)
+}
+
+func (f *finishChecker) FinishAttempts(ctx context.Context, ps []store.FinishParams) ([]store.Job, []error, error) {
+	f.check(ctx, ps)
+	return f.Store.FinishAttempts(ctx, ps)
+}
+
+// TestStartTimesStoredBeforeTheResult: a result's start times are stored
+// before the result itself, so that whoever sees the job finished (rgrid
+// run, then rgrid status -v) sees them too; both report paths.
+func TestStartTimesStoredBeforeTheResult(t *testing.T) {
+	t.Parallel()
+	st, err := database.Open(t.Context(), filepath.Join(t.TempDir(), "rgrid.db"), database.Options{Migrate: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	fc := &finishChecker{Store: st}
+	rt, _ := runtimes.New(nil)
+	ts := httptest.NewServer(server.New(fc, rt, slog.New(slog.DiscardHandler), server.Options{}).Handler())
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL, "")
+	require.NoError(t, err)
+	b := bundle{c: c, url: ts.URL}
+	ctx := t.Context()
+	times := client.StartTimes{Image: time.Millisecond, Stage: time.Millisecond, Container: time.Millisecond, FirstByte: time.Millisecond}
+	for _, batched := range []bool{true, false} {
+		j, err := c.Submit(ctx, client.SubmitRequest{FileName: "x.py", Script: []byte("print(1)")})
+		require.NoError(t, err)
+		lj := b.leaseOne(t, "w1")
+		require.Equal(t, j.ID, lj.Job.ID)
+		ref := client.AttemptRef{JobID: j.ID, Attempt: lj.Attempt}
+		res := client.ResultReport{State: client.StateSucceeded, ExitCode: new(int), Started: true, StartTimes: &times}
+		if batched {
+			resp, err := c.Reports(ctx, "w1", client.ReportsRequest{Results: []client.AttemptResult{{AttemptRef: ref, ResultReport: res}}})
+			require.NoError(t, err)
+			require.Nil(t, resp.Results[0].Error)
+		} else {
+			_, err = c.ReportResult(ctx, ref, res)
+			require.NoError(t, err)
+		}
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	require.Empty(t, fc.missing, "attempts finished before their start times were stored")
 }

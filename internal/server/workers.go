@@ -463,15 +463,15 @@ func (s *Server) reportResult(w http.ResponseWriter, r *http.Request) {
 		Reason: req.Reason, Message: req.Message, Failure: failure, Started: req.Started, Outputs: outputs,
 		Now: s.opts.Now().UTC(),
 	}
+	if times != nil {
+		s.recordStartTimes(r.Context(), []store.StartTimes{*times})
+	}
 	j, err := s.store.FinishAttempt(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, s.staleOrMissing(r, ref, err))
 		return
 	}
 	s.resultRecorded(j, p, false)
-	if times != nil {
-		s.recordStartTimes(r.Context(), []store.StartTimes{*times})
-	}
 	s.log.Info("job finished", "job", j.ID, "attempt", ref.Attempt, "state", j.State, "reason", j.Reason)
 	writeJSON(w, http.StatusOK, jobToAPI(j, nil))
 }
@@ -651,19 +651,22 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 				Started: res.Started, Outputs: outputs, Now: now})
 			at, times = append(at, i), append(times, st)
 		}
+		var recorded []store.StartTimes
+		for _, t := range times {
+			if t != nil {
+				recorded = append(recorded, *t)
+			}
+		}
+		s.recordStartTimes(r.Context(), recorded)
 		jobs, errs, err := s.store.FinishAttempts(r.Context(), ps)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		var recorded []store.StartTimes
 		for k, p := range ps {
 			i := at[k]
 			ref := store.AttemptRef{JobID: p.JobID, Attempt: p.Attempt}
 			if resp.Results[i].Error = reportError(ref, errs[k]); errs[k] == nil {
-				if times[k] != nil {
-					recorded = append(recorded, *times[k])
-				}
 				s.resultRecorded(jobs[k], p, startedHere[ref])
 				s.log.Info("job finished", "job", ref.JobID, "attempt", ref.Attempt, "state", jobs[k].State, "reason", jobs[k].Reason)
 			} else if resp.Results[i].Error == nil {
@@ -671,7 +674,6 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		s.recordStartTimes(r.Context(), recorded)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
