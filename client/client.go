@@ -129,7 +129,7 @@ func New(baseURL, token string) (*Client, error) {
 		jsonLogs:  new(atomic.Bool),
 		token:     token,
 		sleep:     sleep,
-		manifests: &manifestCache{},
+		manifests: newManifestCache(),
 	}
 	// No overall timeout: long polls set their own deadline via context.
 	c.http = &http.Client{Transport: c.failover(transport)}

@@ -63,17 +63,20 @@ func TestLeaseDecodesEachManifestOnce(t *testing.T) {
 
 func TestManifestCacheBounds(t *testing.T) {
 	t.Parallel()
-	var c manifestCache
+	c := newManifestCache()
 	for i := range manifestCacheLen + 3 {
 		data := []byte(`{"entries":[{"path":"` + strings.Repeat("x", i+1) + `","kind":"dir"}]}`)
 		if _, err := c.decode(sha256.Sum256(data), data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(c.recent) != manifestCacheLen || c.entries != manifestCacheLen {
-		t.Errorf("cache holds %d manifests, %d entries, want %d of each", len(c.recent), c.entries, manifestCacheLen)
+	if c.c.Len() != manifestCacheLen || c.c.Weight() != manifestCacheLen {
+		t.Errorf("cache holds %d manifests, %d entries, want %d of each", c.c.Len(), c.c.Weight(), manifestCacheLen)
 	}
-	if got := c.recent[0].m.Entries[0].Path; got != strings.Repeat("x", 4) {
-		t.Errorf("oldest kept is %q, want the fourth", got)
+	for i, want := range map[int]bool{2: false, 3: true} { // the fourth is the oldest kept
+		data := []byte(`{"entries":[{"path":"` + strings.Repeat("x", i+1) + `","kind":"dir"}]}`)
+		if _, kept := c.c.Get(sha256.Sum256(data)); kept != want {
+			t.Errorf("manifest %d kept = %v, want %v", i+1, kept, want)
+		}
 	}
 }

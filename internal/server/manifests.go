@@ -1,13 +1,12 @@
 package server
 
 import (
-	"container/list"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/digestcache"
 )
 
 // Bounds on the decoded manifests kept: a manifest of the 4,353 paths of
@@ -23,17 +22,13 @@ const (
 // and the same one is decoded again and again otherwise: for every
 // submission that names it by its hash, every GET of the job (which
 // `rgrid run` polls), every lease of a batch's items. Least recently used
-// first out. Safe for concurrent use; the zero value is ready.
+// first out. Safe for concurrent use.
 type manifestCache struct {
-	mu      sync.Mutex
-	order   list.List // of *cachedManifest, the most recently used first
-	byKey   map[[sha256.Size]byte]*list.Element
-	entries int // the file entries of all the manifests kept
+	c digestcache.Cache[*client.Manifest]
 }
 
-type cachedManifest struct {
-	key [sha256.Size]byte
-	m   *client.Manifest
+func newManifestCache() *manifestCache {
+	return &manifestCache{c: digestcache.Cache[*client.Manifest]{MaxLen: maxCachedManifests, MaxWeight: maxCachedManifestEntries}}
 }
 
 // decode returns the manifest that the stored bytes b encode, nil for
@@ -48,54 +43,22 @@ func (c *manifestCache) decode(b []byte) (*client.Manifest, error) {
 		return m, nil
 	}
 	// Decoded outside the lock: two callers may decode the same bytes at
-	// once, and both get an equal manifest.
+	// once, and both get the one kept.
 	var m client.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("decode a stored manifest: %w", err)
 	}
-	c.add(key, &m)
-	return &m, nil
+	return c.add(key, &m), nil
 }
 
 func (c *manifestCache) get(key [sha256.Size]byte) *client.Manifest {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.byKey[key]
-	if !ok {
-		return nil
-	}
-	c.order.MoveToFront(el)
-	return el.Value.(*cachedManifest).m
+	m, _ := c.c.Get(key)
+	return m
 }
 
-func (c *manifestCache) add(key [sha256.Size]byte, m *client.Manifest) {
-	n := len(m.Entries)
-	if n > maxCachedManifestEntries {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.byKey == nil {
-		c.byKey = map[[sha256.Size]byte]*list.Element{}
-	}
-	if el, ok := c.byKey[key]; ok { // decoded by another caller meanwhile
-		c.order.MoveToFront(el)
-		return
-	}
-	for c.order.Len() >= maxCachedManifests || c.entries+n > maxCachedManifestEntries {
-		old := c.order.Back()
-		cm := old.Value.(*cachedManifest)
-		c.order.Remove(old)
-		delete(c.byKey, cm.key)
-		c.entries -= len(cm.m.Entries)
-	}
-	c.byKey[key] = c.order.PushFront(&cachedManifest{key: key, m: m})
-	c.entries += n
+func (c *manifestCache) add(key [sha256.Size]byte, m *client.Manifest) *client.Manifest {
+	return c.c.Add(key, m, len(m.Entries))
 }
 
 // len is how many manifests are kept, for tests.
-func (c *manifestCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
+func (c *manifestCache) len() int { return c.c.Len() }

@@ -43,7 +43,7 @@ func manifestOf(n int, name string) *client.Manifest {
 
 func TestManifestCacheDecodes(t *testing.T) {
 	t.Parallel()
-	var c manifestCache
+	c := newManifestCache()
 	if m, err := c.decode(nil); m != nil || err != nil {
 		t.Errorf("decode(nil) = %v, %v; want none", m, err)
 	}
@@ -75,7 +75,7 @@ func TestManifestCacheDecodes(t *testing.T) {
 // maxCachedManifestEntries entries, and drops the least recently used.
 func TestManifestCacheBounds(t *testing.T) {
 	t.Parallel()
-	var c manifestCache
+	c := newManifestCache()
 	blobs := make([][]byte, maxCachedManifests+1)
 	for i := range blobs {
 		blobs[i] = stored(t, manifestOf(1, fmt.Sprint("m", i)))
@@ -105,14 +105,14 @@ func TestManifestCacheBounds(t *testing.T) {
 
 	// Entries: two manifests that together pass the budget do not stay
 	// together; one alone over it is not kept at all.
-	var e manifestCache
+	e := newManifestCache()
 	half := maxCachedManifestEntries/2 + 1
 	a, b := manifestOf(half, "a"), manifestOf(half, "b")
 	ka, kb := [sha256.Size]byte{1}, [sha256.Size]byte{2}
 	e.add(ka, a)
 	e.add(kb, b)
-	if e.get(ka) != nil || e.get(kb) != b || e.entries != half {
-		t.Errorf("over the entry budget: a kept %v, b kept %v, %d entries; want b alone", e.get(ka) != nil, e.get(kb) != nil, e.entries)
+	if e.get(ka) != nil || e.get(kb) != b || e.c.Weight() != half {
+		t.Errorf("over the entry budget: a kept %v, b kept %v, %d entries; want b alone", e.get(ka) != nil, e.get(kb) != nil, e.c.Weight())
 	}
 	e.add([sha256.Size]byte{3}, manifestOf(maxCachedManifestEntries+1, "c"))
 	if e.get([sha256.Size]byte{3}) != nil || e.get(kb) != b {
@@ -123,7 +123,7 @@ func TestManifestCacheBounds(t *testing.T) {
 // Run with -race: decodes of the same and of other manifests at once.
 func TestManifestCacheConcurrent(t *testing.T) {
 	t.Parallel()
-	var c manifestCache
+	c := newManifestCache()
 	blobs := make([][]byte, 8)
 	for i := range blobs {
 		blobs[i] = stored(t, manifestOf(10, fmt.Sprint("m", i)))

@@ -136,7 +136,7 @@ type Server struct {
 	metrics   *metrics
 	blobs     blobCounters
 	batches   batchCache
-	manifests manifestCache
+	manifests *manifestCache
 	auth      authState
 	limits    limitCache
 	pricing   pricingCache
@@ -202,12 +202,13 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 	sched := scheduler.New(st, notifier, log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
-		relay:    relay,
-		holder:   leader.DefaultHolder(),
-		store:    st,
-		runtimes: rt,
-		metrics:  m,
-		sched:    sched,
+		relay:     relay,
+		manifests: newManifestCache(),
+		holder:    leader.DefaultHolder(),
+		store:     st,
+		runtimes:  rt,
+		metrics:   m,
+		sched:     sched,
 		reaper: sched.NewReaper(scheduler.ReaperOptions{
 			DeadAfter: opts.DeadAfter, Interval: opts.ReapInterval, TimeoutGrace: opts.TimeoutGrace,
 		}),

@@ -176,7 +176,7 @@ func TestInputsOfTakesTheLeasesEntriesAndValidatesThem(t *testing.T) {
 // A manifest is read and validated once per digest; a bad one, or one
 // without a digest, every time.
 func TestLeasedInputsReadOncePerDigest(t *testing.T) {
-	var c leasedInputs
+	c := newLeasedInputs()
 	m := &client.Manifest{Entries: []client.FileEntry{{Path: "a", Kind: "dir"}}}
 	j := client.LeasedJob{Inputs: m, InputsDigest: [32]byte{1}}
 	first, key, err := c.of(j)
@@ -209,7 +209,7 @@ func TestLeasedInputsReadOncePerDigest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(c.recent) != 8 || c.entries != 8 {
-		t.Errorf("cache holds %d manifests, %d entries, want 8", len(c.recent), c.entries)
+	if c.c.Len() != 8 || c.c.Weight() != 8 {
+		t.Errorf("cache holds %d manifests, %d entries, want 8", c.c.Len(), c.c.Weight())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/digestcache"
 	"github.com/rgrid/rgrid/internal/workdir"
 )
 
@@ -376,15 +377,16 @@ func inputsOf(m *client.Manifest) (workdir.Manifest, error) {
 // validated once per distinct manifest, not once a job. Bounded as the
 // client's cache of decoded manifests is (8 manifests, 250,000 entries).
 type leasedInputs struct {
-	mu      sync.Mutex
-	recent  []readInputs // the most recently used last
-	entries int
+	c digestcache.Cache[readInputs]
+}
+
+func newLeasedInputs() *leasedInputs {
+	return &leasedInputs{c: digestcache.Cache[readInputs]{MaxLen: 8, MaxWeight: 250_000}}
 }
 
 type readInputs struct {
-	digest [32]byte
-	m      workdir.Manifest
-	key    string
+	m   workdir.Manifest
+	key string
 }
 
 // of returns j's inputs, read-only, and their key ("" without inputs).
@@ -392,30 +394,19 @@ func (c *leasedInputs) of(j client.LeasedJob) (workdir.Manifest, string, error) 
 	if j.Inputs == nil {
 		return workdir.Manifest{}, "", nil
 	}
-	c.mu.Lock()
-	for i, r := range c.recent {
-		if j.InputsDigest != [32]byte{} && r.digest == j.InputsDigest {
-			c.recent = append(slices.Delete(c.recent, i, i+1), r)
-			c.mu.Unlock()
+	cached := j.InputsDigest != [32]byte{}
+	if cached {
+		if r, ok := c.c.Get(j.InputsDigest); ok {
 			return r.m, r.key, nil
 		}
 	}
-	c.mu.Unlock()
 	m, err := inputsOf(j.Inputs)
 	if err != nil {
 		return workdir.Manifest{}, "", err
 	}
-	key := m.Key()
-	if j.InputsDigest == [32]byte{} || len(m.Entries) > 250_000 {
-		return m, key, nil
+	r := readInputs{m, m.Key()}
+	if cached {
+		r = c.c.Add(j.InputsDigest, r, len(m.Entries))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.recent = append(c.recent, readInputs{j.InputsDigest, m, key})
-	c.entries += len(m.Entries)
-	for len(c.recent) > 8 || c.entries > 250_000 {
-		c.entries -= len(c.recent[0].m.Entries)
-		c.recent = slices.Delete(c.recent, 0, 1)
-	}
-	return m, key, nil
+	return r.m, r.key, nil
 }

@@ -84,7 +84,7 @@ type Worker struct {
 	log      *slog.Logger
 	reporter *reporter
 	blobs    *blobCache
-	inputs   leasedInputs
+	inputs   *leasedInputs
 	metrics  *metrics
 
 	heartbeat time.Duration
@@ -144,6 +144,7 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	c = c.WithWorkerInstance(opts.Instance)
 	w := &Worker{
 		c: c, opts: opts, log: opts.Log.With("worker", opts.ID),
+		inputs:    newLeasedInputs(),
 		heartbeat: 5 * time.Second,
 		deadAfter: 15 * time.Second,
 		sentWarm:  -1,
