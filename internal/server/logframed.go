@@ -45,16 +45,29 @@ func (s *Server) followFramed(w http.ResponseWriter, r *http.Request, p store.Re
 
 // framedSink writes client.LogStreamContentType messages.
 type framedSink struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf []byte // one chunk's message at a time: at most a chunk and its line
 }
 
 func (s *framedSink) write(ctx context.Context, b []byte) error {
+	return s.writeEach(ctx, 1, func(int) ([]byte, error) { return b, nil })
+}
+
+// writeEach writes the n messages that next returns, one after another,
+// and flushes once.
+func (s *framedSink) writeEach(ctx context.Context, n int, next func(i int) ([]byte, error)) error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	if _, err := s.w.Write(b); err != nil {
-		return err
+	for i := range n {
+		b, err := next(i)
+		if err != nil {
+			return err
+		}
+		if _, err := s.w.Write(b); err != nil {
+			return err
+		}
 	}
 	if err := s.rc.Flush(); err != nil {
 		return err
@@ -62,16 +75,16 @@ func (s *framedSink) write(ctx context.Context, b []byte) error {
 	return ctx.Err()
 }
 
+// chunks writes each chunk's message from one small buffer the sink
+// keeps, not a page of chunks built up in a new buffer first: a follower
+// of a chatty job is sent a million lines a second, and a fresh buffer of
+// megabytes a page cost more than the bytes' copy.
 func (s *framedSink) chunks(ctx context.Context, cs []client.LogChunk) error {
-	size := 0
-	for _, c := range cs {
-		size += 160 + len(c.Data) // 160: about a chunk's line of JSON
-	}
-	b, err := client.AppendLogStreamChunks(make([]byte, 0, size), cs)
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, b)
+	return s.writeEach(ctx, len(cs), func(i int) ([]byte, error) {
+		var err error
+		s.buf, err = client.AppendLogStreamChunks(s.buf[:0], cs[i:i+1])
+		return s.buf, err
+	})
 }
 
 func (s *framedSink) end(ctx context.Context, e client.LogEnd) error {
