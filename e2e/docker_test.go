@@ -29,6 +29,13 @@ func dockerGrid(t *testing.T, slots int, workerArgs ...string) *grid {
 // dockerGridWorker is dockerGrid that also returns the worker's process.
 func dockerGridWorker(t *testing.T, slots int, workerArgs ...string) (*grid, *proc) {
 	t.Helper()
+	return dockerGridEnv(t, slots, nil, workerArgs...)
+}
+
+// dockerGridEnv is dockerGridWorker with extraEnv in the environment of
+// the server, the worker and the CLI.
+func dockerGridEnv(t *testing.T, slots int, extraEnv []string, workerArgs ...string) (*grid, *proc) {
+	t.Helper()
 	img := testimages.Python(t)
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
@@ -44,7 +51,7 @@ command = ["python3"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := isolatedEnv(t, "RGRID_CONFIG="+cfg)
+	env := isolatedEnv(t, append([]string{"RGRID_CONFIG=" + cfg}, extraEnv...)...)
 	// Heartbeats every 30 s: what reaches a worker sooner (a cancel) came
 	// through its long poll, not a heartbeat.
 	_, url := startServer(t, env, testdb.PostgresURL(t), "--heartbeat-interval", "30s", "--dead-after", "90s")
