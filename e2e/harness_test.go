@@ -19,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/executor/executortest"
 )
 
 var rgridBin string
@@ -58,8 +61,38 @@ func isolatedEnv(t *testing.T, extra ...string) []string {
 		env = append(env, kv)
 	}
 	env = append(env, "HOME="+home, "RGRID_DATA_DIR="+filepath.Join(home, "data"),
-		"XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "TMPDIR="+privateTmp(t))
 	return append(env, extra...)
+}
+
+// privateTmp is a TMPDIR for one test's processes, so its workers' run
+// directories (TMPDIR/rgrid-runs) are the test's own: the workers a test
+// ends are killed, they leave their runs mounted, and a Docker worker that
+// finds mounts below a shared run directory not mounted by itself keeps
+// its warm pool off. At the test's end, after its workers (started later,
+// so stopped earlier), what they left mounted below it is unmounted,
+// lazily and deepest first, and the directory removed.
+func privateTmp(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rgrid-e2e-tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		points := executortest.MountsUnder(t, dir)
+		for i := len(points) - 1; i >= 0; i-- { // mounted later, listed later
+			if err := unix.Unmount(points[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				t.Errorf("unmount %s: %v", points[i], err)
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("remove the test's TMPDIR: %v", err)
+		}
+	})
+	return dir
 }
 
 type result struct {

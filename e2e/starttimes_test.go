@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/rgrid/rgrid/internal/executor/docker"
 )
@@ -72,11 +69,10 @@ func TestDockerStartTimes(t *testing.T) {
 // is removed after it: used once.
 func TestDockerWarmByDefault(t *testing.T) {
 	t.Parallel()
-	// A run directory of its own: the other tests' workers, killed at
-	// their ends, leave their runs' mounts below the shared default
-	// (os.TempDir()/rgrid-runs), and a worker that finds such mounts below
-	// a directory that is not a mount point of its own keeps its pool off.
-	g, _ := dockerGridEnv(t, 1, []string{"TMPDIR=" + privateTmp(t)})
+	// The worker's run directory is its test's own (isolatedEnv): were it
+	// shared, the mounts other tests' killed workers leave in it would
+	// keep this worker's pool off.
+	g, _ := dockerGridWorker(t, 1)
 	worker := docker.LabelWorker + "=dw-" + t.Name()
 	hostname := writeScript(t, "hostname.py", "import socket\nprint(socket.gethostname())\n")
 	if r := g.rgrid(t, "run", hostname); r.code != 0 {
@@ -109,42 +105,4 @@ func TestDockerWarmByDefault(t *testing.T) {
 		}
 		return true
 	})
-}
-
-// privateTmp is a temporary directory for a worker's TMPDIR, removed at
-// the test's end after its worker (started later, so stopped earlier):
-// whatever the worker left mounted below it (the run directory bound on
-// itself, a run's disk) is unmounted first, lazily, deepest first.
-func privateTmp(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rgrid-e2e-tmp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dir, err = filepath.EvalSymlinks(dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		info, err := os.ReadFile("/proc/self/mountinfo")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		var points []string
-		for _, line := range strings.Split(string(info), "\n") {
-			// Field 5 is the mount point (octal escapes aside: ours have none).
-			if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-				points = append(points, f[4])
-			}
-		}
-		for i := len(points) - 1; i >= 0; i-- { // mounted later, listed later
-			if err := unix.Unmount(points[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-				t.Errorf("unmount %s: %v", points[i], err)
-			}
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("remove the worker's TMPDIR: %v", err)
-		}
-	})
-	return dir
 }
