@@ -355,10 +355,38 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 	w.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// A change in the count of warm containers is reported soon after it
+	// settles (so that rgrid workers, and a bench waiting for a warm
+	// container, do not read a count a heartbeat old), at most once per
+	// warmReportSpacing on top of the heartbeats.
+	var changes <-chan struct{}
+	if p, ok := w.opts.Executor.(warmPool); ok {
+		changes = p.WarmChanged()
+	}
+	var soon <-chan time.Time
+	var lastReport time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-changes:
+			if soon == nil {
+				soon = time.After(max(warmReportDelay, time.Until(lastReport.Add(warmReportSpacing))))
+			}
+			continue
+		case <-soon:
+			soon = nil
+			w.mu.Lock()
+			sent := w.sentWarm
+			w.mu.Unlock()
+			if w.opts.Executor.(warmPool).Warm() == sent {
+				continue // settled where it was
+			}
+			lastReport = time.Now()
+			hctx, cancel := context.WithTimeout(ctx, interval)
+			w.sendHeartbeat(hctx)
+			cancel()
+			continue
 		case <-t.C:
 		}
 		w.giveUpIfSilent(interval)
@@ -392,8 +420,18 @@ func (w *Worker) giveUpIfSilent(interval time.Duration) {
 }
 
 // warmPool is an executor that keeps warm containers (the Docker
-// executor's pool); the heartbeat reports how many wait.
-type warmPool interface{ Warm() int }
+// executor's pool); the heartbeat reports how many wait, and a change is
+// reported warmReportDelay after WarmChanged says so, at most once per
+// warmReportSpacing.
+type warmPool interface {
+	Warm() int
+	WarmChanged() <-chan struct{}
+}
+
+const (
+	warmReportDelay   = 100 * time.Millisecond
+	warmReportSpacing = time.Second
+)
 
 // sendHeartbeat reports the running attempts and stops those the server
 // names.

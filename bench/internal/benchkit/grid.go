@@ -3,9 +3,13 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rgrid/rgrid/client"
 )
+
+// BenchWorker is the id of the worker DockerGrid starts.
+const BenchWorker = "bench"
 
 // DockerGrid starts a server on the SQLite file db and a Docker worker
 // registered with it, and returns the server's URL, k.Env with
@@ -17,7 +21,7 @@ func (k *Kit) DockerGrid(db string, workerArgs ...string) (string, []string, *cl
 		return "", nil, nil, err
 	}
 	url := "http://" + addr
-	args := append([]string{"worker", "--server", url, "--executor", "docker", "--worker-id", "bench"}, workerArgs...)
+	args := append([]string{"worker", "--server", url, "--executor", "docker", "--worker-id", BenchWorker}, workerArgs...)
 	if _, _, err := k.Start(Registered, args...); err != nil {
 		return "", nil, nil, err
 	}
@@ -40,4 +44,29 @@ func LastStart(ctx context.Context, c *client.Client) (client.StartTimes, error)
 		return client.StartTimes{}, fmt.Errorf("job %s has no start times (%v)", l.Jobs[0].ID, err)
 	}
 	return *j.Attempts[len(j.Attempts)-1].Start, nil
+}
+
+// AwaitWarm waits until the server says the worker id has a warm
+// container waiting (the worker reports a change in its count within
+// about 100 ms, at most once a second), so that a bench of warm starts
+// does not time a cold one: a worker whose pool is off (see its log)
+// fails the bench after within instead of reporting cold figures as warm.
+func AwaitWarm(ctx context.Context, c *client.Client, id string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		ws, err := c.Workers(ctx)
+		if err == nil {
+			for _, w := range ws {
+				if w.ID == id && w.Warm > 0 {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("worker %s has no warm container waiting after %s (%v): is its pool off? its log says why", id, within, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

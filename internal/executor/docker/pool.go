@@ -106,11 +106,15 @@ type pool struct {
 	// unassigned warm container only if it is one of these.
 	live map[string]bool
 
-	kick   chan struct{}
-	closed sync.Once
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	kick chan struct{}
+	// changes gets a value (if none waits) whenever the count of waiting
+	// containers may have changed: the worker reports it then, not only
+	// at its next heartbeat.
+	changes chan struct{}
+	closed  sync.Once
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // startPool turns the pool on if it can serve here, else logs why not.
@@ -136,7 +140,7 @@ func (e *Executor) startPool() {
 	p := &pool{
 		e: e, max: e.opts.PoolMax, idle: e.opts.PoolIdle, propagation: mount.PropagationRSlave,
 		ready: map[poolKey][]*warm{}, use: map[poolKey]*keyUse{}, live: map[string]bool{},
-		kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		kick: make(chan struct{}, 1), changes: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	e.pool = p
 	go p.loop()
@@ -158,6 +162,23 @@ func (e *Executor) Warm() int {
 	return n
 }
 
+// WarmChanged gets a value whenever the count Warm returns may have
+// changed (nil without a pool: it never does).
+func (e *Executor) WarmChanged() <-chan struct{} {
+	if e.pool == nil {
+		return nil
+	}
+	return e.pool.changes
+}
+
+// changed says the count of waiting containers may have changed.
+func (p *pool) changed() {
+	select {
+	case p.changes <- struct{}{}:
+	default:
+	}
+}
+
 // take returns a warm container for key, or nil, and counts the start
 // either way: demand sizes the pool.
 func (p *pool) take(key poolKey) *warm {
@@ -174,6 +195,9 @@ func (p *pool) take(key poolKey) *warm {
 	}
 	p.mu.Unlock()
 	p.poke()
+	if w != nil {
+		p.changed()
+	}
 	return w
 }
 
@@ -326,6 +350,7 @@ func (p *pool) step() time.Duration {
 	p.mu.Unlock()
 	switch {
 	case excess != nil:
+		p.changed()
 		p.discard(excess)
 		return 0
 	case short != nil:
@@ -343,6 +368,9 @@ func (p *pool) step() time.Duration {
 			p.ready[w.key] = append(p.ready[w.key], w)
 		}
 		p.mu.Unlock()
+		if w != nil {
+			p.changed()
+		}
 		if err != nil && p.ctx.Err() == nil {
 			p.e.log.Warn("making a warm container", "image", short.image, "err", err)
 		}
@@ -451,6 +479,7 @@ func (p *pool) drain() {
 	}
 	p.ready = map[poolKey][]*warm{}
 	p.mu.Unlock()
+	p.changed()
 	for _, w := range all {
 		p.discard(w)
 	}
