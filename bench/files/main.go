@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/bench/internal/benchkit"
+	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/blob"
 )
 
@@ -63,7 +64,7 @@ func main() {
 	big := flag.Int("big", benchkit.Pick(256, 32), "files of 4 MiB")
 	small := flag.Int("small", benchkit.Pick(4096, 512), "small files (1 to 16 KiB)")
 	bin := flag.String("rgrid", "", "an rgrid binary to measure instead of one built from this tree (an A/B against another tree)")
-	warm := flag.Int("warm", 0, "the worker's --warm: 0 by default, so that the re-run and its anchor, run back to back, start the same way (with a pool, whichever comes while it refills starts cold)")
+	warm := flag.Int("warm", 0, "the worker's --warm: 0 by default (every run starts a new container); above 0 each run waits for a warm container, so both start warm")
 	flag.Parse()
 	workerWarm = *warm
 	if benchkit.Quick() { // a smaller project: not the same figures
@@ -243,6 +244,7 @@ func withPrefix(raw, p string) (string, error) {
 // grid is the warm server and worker of the re-runs.
 type grid struct {
 	env []string
+	api *client.Client
 }
 
 // warmGrid starts the server (local store) and Docker worker of the
@@ -257,7 +259,11 @@ func (b *bench) warmGrid(ctx context.Context) (*grid, error) {
 		"--worker-id", "bench-files", "--warm", strconv.Itoa(workerWarm)); err != nil {
 		return nil, err
 	}
-	g := &grid{env: []string{"RGRID_SERVER=" + url, "RGRID_CACHE_DIR=" + filepath.Join(b.k.Dir, "cache")}}
+	api, err := client.New(url, "")
+	if err != nil {
+		return nil, err
+	}
+	g := &grid{env: []string{"RGRID_SERVER=" + url, "RGRID_CACHE_DIR=" + filepath.Join(b.k.Dir, "cache")}, api: api}
 	for range 2 { // the second run sees the hash cache settled
 		if _, err := b.rgrid(ctx, g.env, "run", "--max-upload", "2GiB", "noop.py"); err != nil {
 			return nil, err
@@ -271,19 +277,29 @@ func (b *bench) warmGrid(ctx context.Context) (*grid, error) {
 
 // reruns measures the unchanged re-run, with and without the hash cache,
 // and a run with no inputs.
+// With -warm above 0, each run starts once the server says a warm
+// container waits, so that the re-run and its anchor both start warm.
 func (b *bench) reruns(ctx context.Context, g *grid) error {
-	d, err := b.rgrid(ctx, g.env, "run", "--max-upload", "2GiB", "noop.py")
+	run := func(env []string, args ...string) (time.Duration, error) {
+		if workerWarm > 0 {
+			if err := benchkit.AwaitWarm(ctx, g.api, "bench-files", 30*time.Second); err != nil {
+				return 0, err
+			}
+		}
+		return b.rgrid(ctx, env, args...)
+	}
+	d, err := run(g.env, "run", "--max-upload", "2GiB", "noop.py")
 	if err != nil {
 		return err
 	}
 	figRerun.Report(ms(d))
-	if d, err = b.rgrid(ctx, g.env, "run", "--no-workdir", "noop.py"); err != nil {
+	if d, err = run(g.env, "run", "--no-workdir", "noop.py"); err != nil {
 		return err
 	}
 	figNone.Report(ms(d))
 	empty := filepath.Join(b.scratch, "empty-cache")
 	defer os.RemoveAll(empty)
-	if d, err = b.rgrid(ctx, append(g.env, "RGRID_CACHE_DIR="+empty), "run", "--max-upload", "2GiB", "noop.py"); err != nil {
+	if d, err = run(append(g.env, "RGRID_CACHE_DIR="+empty), "run", "--max-upload", "2GiB", "noop.py"); err != nil {
 		return err
 	}
 	figNoCache.Report(ms(d))

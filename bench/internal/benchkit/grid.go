@@ -11,6 +11,11 @@ import (
 // BenchWorker is the id of the worker DockerGrid starts.
 const BenchWorker = "bench"
 
+// warmSettle is more than the worker's delay in reporting a change in its
+// count of warm containers (internal/worker's warmReportDelay, 100 ms)
+// and the request that carries it.
+const warmSettle = 300 * time.Millisecond
+
 // DockerGrid starts a server on the SQLite file db and a Docker worker
 // registered with it, and returns the server's URL, k.Env with
 // RGRID_SERVER pointing at it, and a client of it. workerArgs go to the
@@ -47,13 +52,22 @@ func LastStart(ctx context.Context, c *client.Client) (client.StartTimes, error)
 }
 
 // AwaitWarm waits until the server says the worker id has a warm
-// container waiting (the worker reports a change in its count within
-// about 100 ms, at most once a second), so that a bench of warm starts
-// does not time a cold one: a worker whose pool is off (see its log)
-// fails the bench after within instead of reporting cold figures as warm.
+// container waiting, so that a bench of warm starts does not time a cold
+// one: a worker whose pool is off (see its log) fails the bench after
+// within instead of reporting cold figures as warm.
+//
+// The worker reports a change in its count about 100 ms after it (then
+// at most once a second), so a count read right after a run may not have
+// the run's own take of a container in it yet: only counts read
+// warmSettle after the call are believed.
 func AwaitWarm(ctx context.Context, c *client.Client, id string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(warmSettle):
+	}
 	for {
 		ws, err := c.Workers(ctx)
 		if err == nil {
