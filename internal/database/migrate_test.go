@@ -365,3 +365,60 @@ func (s *storedTime) Scan(v any) error {
 }
 
 func (s *storedTime) time() time.Time { return s.t }
+
+// Migration 22 moves each inputs manifest with a hash out of the job rows
+// into manifests, once, and back on the way down; a manifest without a
+// hash (a job from before 00019) stays in its row. Every job reads the
+// same inputs before and after.
+func TestMigration22StoresEachManifestOnce(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, testMigration22)
+}
+
+func testMigration22(t *testing.T, dbURL string) {
+	ctx := t.Context()
+	m := newMigrator(t, dbURL)
+	_, err := m.UpTo(ctx, 21)
+	require.NoError(t, err)
+	const shared = `{"entries":[{"path":"a.py","kind":"file","size":1,"sha256":"aa"}]}`
+	const old = `{"entries":[{"path":"b.py","kind":"file","size":1,"sha256":"bb"}]}`
+	blob, ts := `'\x00'::bytea`, `'2024-05-06T07:00:00Z'`
+	if m.Dialect() == DialectSQLite {
+		blob, ts = `X'00'`, fmt.Sprint(base.UnixNano())
+	}
+	_, err = m.DB().ExecContext(ctx, `INSERT INTO jobs (id, state, file_name, script, script_size, runtime, created_at, max_attempts, inputs, inputs_sha256)
+		VALUES ('one', 'queued', 'a.py', `+blob+`, 1, 'python3.11', `+ts+`, 1, '`+shared+`', 'h1'),
+		       ('two', 'queued', 'a.py', `+blob+`, 1, 'python3.11', `+ts+`, 1, '`+shared+`', 'h1'),
+		       ('old', 'queued', 'b.py', `+blob+`, 1, 'python3.11', `+ts+`, 1, '`+old+`', NULL),
+		       ('none', 'queued', 'c.py', `+blob+`, 1, 'python3.11', `+ts+`, 1, NULL, NULL)`)
+	require.NoError(t, err)
+	count := func(q string) int {
+		var n int
+		require.NoError(t, m.DB().QueryRowContext(ctx, q).Scan(&n))
+		return n
+	}
+	_, err = m.UpTo(ctx, 22)
+	require.NoError(t, err)
+	require.Equal(t, 1, count(`SELECT count(*) FROM manifests`), "one manifest for the two jobs with it")
+	require.Equal(t, 1, count(`SELECT count(*) FROM jobs WHERE inputs IS NOT NULL`), "only the one without a hash keeps its own")
+
+	s, err := Open(ctx, dbURL, Options{})
+	require.NoError(t, err)
+	want := map[string]string{"one": shared, "two": shared, "old": old, "none": ""}
+	for id, inputs := range want {
+		f, err := s.JobFiles(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, inputs, string(f.Inputs), "the inputs of %s", id)
+	}
+	got, err := s.InputsByHash(ctx, "", "h1")
+	require.NoError(t, err)
+	require.Equal(t, shared, string(got))
+	require.NoError(t, s.Close())
+
+	_, err = m.Down(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, count(`SELECT count(*) FROM jobs WHERE inputs IS NOT NULL`), "down: every job holds its inputs again")
+	var back string
+	require.NoError(t, m.DB().QueryRowContext(ctx, `SELECT inputs FROM jobs WHERE id = 'two'`).Scan(&back))
+	require.Equal(t, shared, back)
+}

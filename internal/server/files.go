@@ -282,6 +282,7 @@ type submittedFiles struct {
 	inputs       []byte   // the manifest in its canonical form; nil for none
 	inputsSHA256 string   // its SHA-256
 	inputsBlobs  []string // the blobs it names, recorded once per manifest
+	stored       bool     // the manifest is stored already (named by its hash alone)
 	stdin        store.BlobRef
 	blobs        []string // the other blobs the job references (its stdin)
 }
@@ -330,7 +331,7 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submit
 		if m, out.inputs, err = s.knownInputs(ctx, req.InputsSHA256); err != nil {
 			return out, err
 		}
-		out.inputsSHA256, known = req.InputsSHA256, true
+		out.inputsSHA256, known, out.stored = req.InputsSHA256, true, true
 	}
 	if out.inputs != nil {
 		files, bytes := m.Files()

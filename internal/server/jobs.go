@@ -167,9 +167,13 @@ func (s *Server) newJob(ctx context.Context, req client.SubmitRequest, now time.
 	if err != nil {
 		return store.NewJob{}, err
 	}
+	inputs := files.inputs
+	if files.stored {
+		inputs = nil // stored once already, under its hash
+	}
 	return store.NewJob{
 		SecretEnv:    sealed,
-		Inputs:       files.inputs,
+		Inputs:       inputs,
 		InputsSHA256: files.inputsSHA256,
 		InputsBlobs:  files.inputsBlobs,
 		Stdin:        files.stdin,

@@ -112,7 +112,10 @@ type NewJob struct {
 	// the job references them (see BlobsReferenced).
 	Inputs []byte
 	// InputsSHA256 is the SHA-256 of Inputs (lowercase hex; "" without
-	// inputs): what InputsByHash finds the manifest by. InputsBlobs are
+	// inputs): what InputsByHash finds the manifest by. A manifest with
+	// a hash is stored once however many jobs have it, not in each
+	// job's record; Inputs nil with InputsSHA256 set names one stored
+	// already (InputsByHash found it). InputsBlobs are
 	// the blobs Inputs names, recorded once per InputsSHA256 rather than
 	// per job (the first job with a manifest records them; the job
 	// references them as it does Blobs). Without InputsSHA256, Blobs

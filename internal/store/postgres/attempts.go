@@ -107,7 +107,7 @@ WITH busy AS (
     FROM granted WHERE id = picked_id
     RETURNING ` + jobColumnsScript + `
 )
-SELECT ` + jobColumnsScript + ` FROM leased ORDER BY seq`
+SELECT ` + jobColumns + `, script, inputs FROM leased ORDER BY seq`
 
 // rateSQL is a queued job's rate as store.Rate has it for the claiming
 // worker's pricing, its limits filled from the defaults ($8 memory, $9

@@ -33,7 +33,12 @@ func jobColumnsOf(table string) string {
 
 // jobColumnsScript is jobColumns followed by what only the worker that
 // leases a job needs: the script and the inputs' manifest.
-const jobColumnsScript = jobColumns + `, script, inputs`
+const jobColumnsScript = jobColumns + `, script, ` + jobInputs + ` AS inputs`
+
+// jobInputs is a job's inputs manifest: the one its row holds (a job
+// stored before migration 00022, an item of a batch), else the one
+// manifests holds by its hash.
+const jobInputs = `COALESCE(inputs, (SELECT m.body FROM manifests m WHERE m.sha256 = jobs.inputs_sha256))`
 
 func scanJob(row pgx.Row, withScript bool) (store.Job, error) {
 	var (
@@ -181,6 +186,12 @@ SELECT $1, b FROM unnest($2::text[]) AS b
 WHERE NOT EXISTS (SELECT 1 FROM manifest_blobs WHERE manifest_sha256 = $1)
 ON CONFLICT DO NOTHING`
 
+// insertManifestSQL stores the manifest $2 under its hash $1 unless it
+// is stored: the body of a hash is the same whatever job sends it.
+const insertManifestSQL = `INSERT INTO manifests (sha256, body)
+SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM manifests WHERE sha256 = $1)
+ON CONFLICT DO NOTHING`
+
 // insertRefsSQL records that jobs reference blobs: $1 hashes, $2 job ids.
 const insertRefsSQL = `INSERT INTO blob_refs (sha256, job_id)
 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`
@@ -211,6 +222,7 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		secretEnvs                                = make([][]byte, n) // nil: NULL
 		refHashes, refJobs                        []string
 		manifests                                 = map[string][]string{} // the blobs of each InputsSHA256
+		bodies                                    = map[string]string{}   // the manifest of each InputsSHA256 sent with it
 	)
 	for i, nj := range njs {
 		a, e, err := encodeJSON(nj.Args, nj.Env)
@@ -226,7 +238,12 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 		mem[i], cpus[i], pids[i], timeouts[i] = nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids, nj.Limits.TimeoutSeconds
 		network[i], maxAttempts[i], retries[i] = nj.Network, int32(nj.MaxAttempts), int32(nj.Retries)
 		logLimits[i], created[i] = store.LogLimitOr(nj.LogLimit), nowOr(nj.CreatedAt)
-		if nj.Inputs != nil {
+		// A manifest with a hash is stored once, in manifests; the row
+		// names it.
+		switch {
+		case nj.InputsSHA256 != "" && nj.Inputs != nil:
+			bodies[nj.InputsSHA256] = string(nj.Inputs)
+		case nj.Inputs != nil:
 			in := string(nj.Inputs)
 			inputs[i] = &in
 		}
@@ -249,6 +266,9 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 	// The jobs and their blob references in one batch: one round trip,
 	// one implicit transaction.
 	b := &pgx.Batch{}
+	for _, m := range slices.Sorted(maps.Keys(bodies)) {
+		b.Queue(insertManifestSQL, m, bodies[m])
+	}
 	b.Queue(createJobsSQL, ids, files, scripts, argsCol, runtimes, envs,
 		mem, cpus, pids, timeouts, network, maxAttempts, retries, reqs, logLimits, created,
 		inputs, stdinHash, stdinSize, disk, owners, keys, secretEnvs, inputsHash)
@@ -260,6 +280,11 @@ func createJobs(ctx context.Context, q batcher, njs []store.NewJob) ([]store.Job
 	}
 	br := q.SendBatch(ctx, b)
 	jobs, err := func() ([]store.Job, error) {
+		for range bodies {
+			if _, err := br.Exec(); err != nil {
+				return nil, err
+			}
+		}
 		rows, err := br.Query()
 		if err != nil {
 			return nil, err
@@ -392,7 +417,7 @@ func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error)
 		inputs, outputs, skipped *string
 	)
 	var batchID *string
-	err := s.pool.QueryRow(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size, batch_id
+	err := s.pool.QueryRow(ctx, `SELECT `+jobInputs+`, outputs, outputs_skipped, stdin_sha256, stdin_size, batch_id
 		FROM jobs WHERE id = $1`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size, &batchID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = store.ErrNotFound
@@ -436,8 +461,8 @@ func (s *Store) BlobsReferenced(ctx context.Context, hashes []string) (map[strin
 // SHA-256 is hash.
 func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
 	var inputs string
-	err := s.pool.QueryRow(ctx, `SELECT inputs FROM jobs
-		WHERE inputs_sha256 = $1 AND owner_id = $2 AND inputs IS NOT NULL LIMIT 1`, hash, owner).Scan(&inputs)
+	err := s.pool.QueryRow(ctx, `SELECT m.body FROM manifests m WHERE m.sha256 = $1
+		AND EXISTS (SELECT 1 FROM jobs j WHERE j.inputs_sha256 = $1 AND j.owner_id = $2)`, hash, owner).Scan(&inputs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}

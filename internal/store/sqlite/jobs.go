@@ -19,7 +19,12 @@ const jobColumns = `seq, id, state, file_name, script_size, args, runtime, env,
 
 // jobColumnsScript is jobColumns followed by what only the worker that
 // leases a job needs: the script and the inputs' manifest.
-const jobColumnsScript = jobColumns + `, script, inputs`
+const jobColumnsScript = jobColumns + `, script, ` + jobInputs
+
+// jobInputs is a job's inputs manifest: the one its row holds (a job
+// stored before migration 00022, an item of a batch), else the one
+// manifests holds by its hash.
+const jobInputs = `COALESCE(inputs, (SELECT m.body FROM manifests m WHERE m.sha256 = jobs.inputs_sha256))`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -162,11 +167,22 @@ func (s *Store) CreateJobs(ctx context.Context, njs []store.NewJob) ([]store.Job
 			if script == nil {
 				script = []byte{}
 			}
+			// A manifest with a hash is stored once, in manifests; the
+			// row names it.
+			rowInputs := nj.Inputs
+			if nj.InputsSHA256 != "" {
+				if nj.Inputs != nil {
+					if err := insertManifest(ctx, tx, nj.InputsSHA256, nj.Inputs); err != nil {
+						return fmt.Errorf("job %s: %w", nj.ID, err)
+					}
+				}
+				rowInputs = nil
+			}
 			if _, err := stmt.ExecContext(ctx, nj.ID, nj.FileName, script, len(script), args, nj.Runtime, env,
 				nj.Limits.MemoryBytes, nj.Limits.CPUs, nj.Limits.Pids,
 				nj.Limits.TimeoutSeconds, nj.Network, nj.MaxAttempts, nj.Retries,
 				string(store.EncodeRequirements(nj.Requirements)), store.LogLimitOr(nj.LogLimit), nanos(nowOr(nj.CreatedAt)),
-				nullText(nj.Inputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey, nullBlob(nj.SecretEnv), nj.InputsSHA256); err != nil {
+				nullText(rowInputs), nj.Stdin.SHA256, nj.Stdin.Size, nj.Limits.DiskBytes, nj.Owner, nj.IdempotencyKey, nullBlob(nj.SecretEnv), nj.InputsSHA256); err != nil {
 				return fmt.Errorf("job %s: %w", nj.ID, err)
 			}
 			if err := insertRefs(ctx, tx, nj.ID, nj.Blobs); err != nil {
@@ -382,12 +398,24 @@ func insertManifestBlobs(ctx context.Context, tx *sql.Tx, manifest string, blobs
 	return err
 }
 
+// insertManifest stores a manifest under its hash, unless it is stored:
+// the body of a hash is the same whatever job sends it.
+func insertManifest(ctx context.Context, tx *sql.Tx, hash string, body []byte) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM manifests WHERE sha256 = ?`, hash).Scan(&one)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO manifests (sha256, body) VALUES (?, ?)`, hash, string(body))
+	return err
+}
+
 // InputsByHash returns the inputs of a job of owner whose manifest's
 // SHA-256 is hash.
 func (s *Store) InputsByHash(ctx context.Context, owner, hash string) ([]byte, error) {
 	var inputs string
-	err := s.r.QueryRowContext(ctx, `SELECT inputs FROM jobs
-		WHERE inputs_sha256 = ? AND owner_id = ? AND inputs IS NOT NULL LIMIT 1`, hash, owner).Scan(&inputs)
+	err := s.r.QueryRowContext(ctx, `SELECT m.body FROM manifests m WHERE m.sha256 = ?1
+		AND EXISTS (SELECT 1 FROM jobs j WHERE j.inputs_sha256 = ?1 AND j.owner_id = ?2)`, hash, owner).Scan(&inputs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -404,7 +432,7 @@ func (s *Store) JobFiles(ctx context.Context, id string) (store.JobFiles, error)
 		inputs, outputs, skipped sql.NullString
 		batchID                  sql.NullString
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT inputs, outputs, outputs_skipped, stdin_sha256, stdin_size, batch_id
+	err := s.r.QueryRowContext(ctx, `SELECT `+jobInputs+`, outputs, outputs_skipped, stdin_sha256, stdin_size, batch_id
 		FROM jobs WHERE id = ?`, id).Scan(&inputs, &outputs, &skipped, &f.Stdin.SHA256, &f.Stdin.Size, &batchID)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound

@@ -168,4 +168,37 @@ func testInputsByHash(t *testing.T, s store.Store) {
 	f, err := s.JobFiles(ctx, "second")
 	require.NoError(t, err)
 	require.Equal(t, string(inputs), string(f.Inputs))
+
+	// A job naming the stored manifest by its hash alone (Inputs nil, as
+	// the server submits a re-run of an unchanged project) has it whole:
+	// in its files, in its lease, and for InputsByHash of its owner.
+	byHash := withInputs("byhash", "usr_c")
+	byHash.Inputs = nil
+	_, err = s.CreateJob(ctx, byHash)
+	require.NoError(t, err)
+	f, err = s.JobFiles(ctx, "byhash")
+	require.NoError(t, err)
+	require.Equal(t, string(inputs), string(f.Inputs))
+	got, err = s.InputsByHash(ctx, "usr_c", manifest)
+	require.NoError(t, err)
+	require.Equal(t, string(inputs), string(got))
+	// A manifest without a hash (an item's own files) stays the job's own.
+	own := newJob("own")
+	own.Owner, own.Inputs = "usr_c", []byte(`{"entries":[{"path":"x","kind":"file","size":1,"sha256":"ee"}]}`)
+	_, err = s.CreateJob(ctx, own)
+	require.NoError(t, err)
+	f, err = s.JobFiles(ctx, "own")
+	require.NoError(t, err)
+	require.Equal(t, string(own.Inputs), string(f.Inputs))
+	for _, id := range []string{"second", "third", "byhash", "own"} {
+		claimed, err = s.ClaimJobs(ctx, store.ClaimParams{WorkerID: "w1", Max: 1, Now: at(3)})
+		require.NoError(t, err)
+		require.Len(t, claimed, 1)
+		require.Equal(t, id, claimed[0].ID)
+		want := inputs
+		if id == "own" {
+			want = own.Inputs
+		}
+		require.Equal(t, string(want), string(claimed[0].Inputs), "the lease of %s", id)
+	}
 }
