@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -88,12 +89,62 @@ func (m Manifest) Files() (files int, bytes int64) {
 
 // MarshalJSON encodes m with an empty list rather than null, so that the
 // encoding of an empty tree is as stable as any other.
+//
+// The bytes are exactly those of encoding/json on the struct (the field
+// order, omitempty, and its escaping of strings: HTML characters, control
+// characters and invalid UTF-8), which is what the server hashed and
+// stored before this encoder existed, written without reflection: a
+// client names every run of an unchanged project by the hash of this
+// encoding, and a 4,000-file manifest took encoding/json ≈ 3 ms.
 func (m Manifest) MarshalJSON() ([]byte, error) {
-	type plain Manifest
-	if m.Entries == nil {
-		m.Entries = []Entry{}
+	n := len(`{"entries":[]}`)
+	for _, e := range m.Entries {
+		n += len(`{"path":"","kind":"","size":,"executable":true,"sha256":"","target":""},`) + 20 +
+			len(e.Path) + len(e.Kind) + len(e.SHA256) + len(e.Target)
 	}
-	return json.Marshal(plain(m))
+	b := make([]byte, 0, n)
+	b = append(b, `{"entries":[`...)
+	for i, e := range m.Entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"path":`...)
+		b = appendJSONString(b, e.Path)
+		b = append(b, `,"kind":`...)
+		b = appendJSONString(b, string(e.Kind))
+		if e.Size != 0 {
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, e.Size, 10)
+		}
+		if e.Executable {
+			b = append(b, `,"executable":true`...)
+		}
+		if e.SHA256 != "" {
+			b = append(b, `,"sha256":`...)
+			b = appendJSONString(b, e.SHA256)
+		}
+		if e.Target != "" {
+			b = append(b, `,"target":`...)
+			b = appendJSONString(b, e.Target)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
+}
+
+// appendJSONString appends s as encoding/json writes a string: as it is
+// when every byte is printable ASCII that needs no escape, else through
+// encoding/json itself (rare in file names, and then exactly the same).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // SHA256 names m by the SHA-256 of its canonical encoding (MarshalJSON,

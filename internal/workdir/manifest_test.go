@@ -214,3 +214,58 @@ func TestHashesAreOfTheJSONEncoding(t *testing.T) {
 		}
 	}
 }
+
+// encodingJSON is what encoding/json writes for m as a plain struct: the
+// bytes MarshalJSON must reproduce (they are what stored manifests were
+// hashed by).
+func encodingJSON(t testing.TB, m Manifest) string {
+	type plain Manifest
+	if m.Entries == nil {
+		m.Entries = []Entry{}
+	}
+	b, err := json.Marshal(plain(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestMarshalJSONIsEncodingJSONs(t *testing.T) {
+	exe := file("bin/run.sh")
+	exe.Executable = true
+	for _, m := range []Manifest{
+		{},
+		{Entries: []Entry{}},
+		manifest(file("a"), exe, link("l", "a"), dirEntry("out")),
+		manifest(file("a<b&c>.txt"), link("q\"uote\\d", "t\tab"), dirEntry("out\u2028x\u2029"), file("caf\u00e9 \x7f"),
+			Entry{Path: "bad\xff", Kind: KindFile, Size: -1, SHA256: sha}, Entry{Path: "ctl\x01\x1f", Kind: "odd"}),
+	} {
+		got, err := m.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodingJSON(t, m); string(got) != want {
+			t.Errorf("MarshalJSON =\n%s\nencoding/json:\n%s", got, want)
+		}
+		if b, err := json.Marshal(m); err != nil || string(b) != string(got) {
+			t.Errorf("json.Marshal(m) = %s, %v; want MarshalJSON's %s", b, err, got)
+		}
+	}
+}
+
+// FuzzMarshalJSON: whatever the strings and numbers, MarshalJSON writes
+// encoding/json's bytes.
+func FuzzMarshalJSON(f *testing.F) {
+	f.Add("a/b.py", "file", int64(12), true, sha, "")
+	f.Add("l<&>", "symlink", int64(0), false, "", "t\u2028\xff\"\\")
+	f.Fuzz(func(t *testing.T, p, kind string, size int64, exe bool, sum, target string) {
+		m := manifest(Entry{Path: p, Kind: Kind(kind), Size: size, Executable: exe, SHA256: sum, Target: target}, file("z"))
+		got, err := m.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodingJSON(t, m); string(got) != want {
+			t.Fatalf("MarshalJSON =\n%s\nencoding/json:\n%s", got, want)
+		}
+	})
+}
