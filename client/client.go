@@ -5,13 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -105,6 +108,9 @@ type Client struct {
 	// jsonLogs: the server answered invalid_json to a framed log upload
 	// (it predates LogUploadContentType), so UploadLogs sends JSON.
 	jsonLogs *atomic.Bool
+	// noKnownInputs: the server answered invalid_json to a lease naming
+	// known inputs (it predates LeaseRequest.KnownInputs).
+	noKnownInputs *atomic.Bool
 	// sleep waits d before a retry; false if ctx ended first. Tests
 	// replace it to see the waits without taking them.
 	sleep func(ctx context.Context, d time.Duration) bool
@@ -123,13 +129,14 @@ func New(baseURL, token string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base:      servers[0],
-		servers:   servers,
-		cur:       new(atomic.Int32),
-		jsonLogs:  new(atomic.Bool),
-		token:     token,
-		sleep:     sleep,
-		manifests: newManifestCache(),
+		base:          servers[0],
+		servers:       servers,
+		cur:           new(atomic.Int32),
+		jsonLogs:      new(atomic.Bool),
+		noKnownInputs: new(atomic.Bool),
+		token:         token,
+		sleep:         sleep,
+		manifests:     newManifestCache(),
 	}
 	// No overall timeout: long polls set their own deadline via context.
 	c.http = &http.Client{Transport: c.failover(transport)}
@@ -514,13 +521,46 @@ func (c *Client) Lease(ctx context.Context, workerID string, req LeaseRequest) (
 		} `json:"jobs"`
 		Stop []AttemptRef `json:"stop,omitempty"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(workerID)+"/lease", req, &r); err != nil {
+	// The manifests held now are named in the request and kept here until
+	// the answer is read, whatever the cache drops meanwhile: a job the
+	// server sends without its inputs has one of them.
+	held := c.manifests.c.Snapshot()
+	if req.KnownInputs == nil && len(held) > 0 && !c.noKnownInputs.Load() {
+		for _, d := range slices.SortedFunc(maps.Keys(held), func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }) {
+			req.KnownInputs = append(req.KnownInputs, hex.EncodeToString(d[:]))
+		}
+	}
+	path := "/v1/workers/" + url.PathEscape(workerID) + "/lease"
+	err := c.do(ctx, http.MethodPost, path, req, &r)
+	if IsCode(err, CodeInvalidJSON) && req.KnownInputs != nil {
+		// A server older than the field refuses the request before it
+		// claims anything: ask it as it reads them, from now on.
+		c.noKnownInputs.Store(true)
+		req.KnownInputs = nil
+		err = c.do(ctx, http.MethodPost, path, req, &r)
+	}
+	if err != nil {
 		return LeaseResponse{}, err
 	}
 	out := LeaseResponse{Jobs: make([]LeasedJob, len(r.Jobs)), Stop: r.Stop}
 	for i, j := range r.Jobs {
 		out.Jobs[i] = j.LeasedJob
 		if len(j.Inputs) == 0 || string(j.Inputs) == "null" {
+			if j.InputsSHA256 == "" {
+				continue
+			}
+			var (
+				digest [32]byte
+				m      *Manifest
+				ok     bool
+			)
+			if n, err := hex.Decode(digest[:], []byte(j.InputsSHA256)); err == nil && n == len(digest) {
+				m, ok = held[digest]
+			}
+			if !ok {
+				return LeaseResponse{}, fmt.Errorf("decode response of lease: job %s names inputs %.12s… without sending them, and they were not among the known ones", j.Job.ID, j.InputsSHA256)
+			}
+			out.Jobs[i].Inputs, out.Jobs[i].InputsDigest = m, digest
 			continue
 		}
 		digest := sha256.Sum256(j.Inputs)

@@ -2,8 +2,11 @@ package client
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -78,5 +81,87 @@ func TestManifestCacheBounds(t *testing.T) {
 		if _, kept := c.c.Get(sha256.Sum256(data)); kept != want {
 			t.Errorf("manifest %d kept = %v, want %v", i+1, kept, want)
 		}
+	}
+}
+
+// A lease names the manifests the client holds decoded; a job the server
+// sends by its hash alone gets the one held, and one whose hash names
+// nothing held is an error, not a job without inputs.
+func TestLeaseNamesTheManifestsItHolds(t *testing.T) {
+	t.Parallel()
+	a := `{"entries":[{"path":"a.csv","kind":"file","size":3,"sha256":"` + strings.Repeat("ab", 32) + `"}]}`
+	sum := sha256.Sum256([]byte(a))
+	hash := hex.EncodeToString(sum[:])
+	var known [][]string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req LeaseRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Error(err)
+		}
+		known = append(known, req.KnownInputs)
+		switch len(known) {
+		case 1:
+			_, _ = w.Write([]byte(`{"jobs":[{"job":{"id":"j1"},"attempt":1,"inputs":` + a + `}]}`))
+		case 2:
+			_, _ = w.Write([]byte(`{"jobs":[{"job":{"id":"j2"},"attempt":1,"inputs_sha256":"` + hash + `"}]}`))
+		default:
+			_, _ = w.Write([]byte(`{"jobs":[{"job":{"id":"j3"},"attempt":1,"inputs_sha256":"` + strings.Repeat("cd", 32) + `"}]}`))
+		}
+	}))
+	defer ts.Close()
+	c, err := New(ts.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Lease(t.Context(), "w1", LeaseRequest{Max: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Lease(t.Context(), "w1", LeaseRequest{Max: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if known[0] != nil || len(known[1]) != 1 || known[1][0] != hash {
+		t.Errorf("known_inputs sent: %q, want none and then [%s]", known, hash)
+	}
+	if second.Jobs[0].Inputs != first.Jobs[0].Inputs || second.Jobs[0].InputsDigest != sum {
+		t.Error("a job named by the held manifest's hash does not get it")
+	}
+	if _, err := c.Lease(t.Context(), "w1", LeaseRequest{Max: 1}); err == nil || !strings.Contains(err.Error(), "j3") {
+		t.Errorf("a job naming a manifest not held: %v", err)
+	}
+}
+
+// A server older than known_inputs refuses it as invalid JSON before it
+// claims anything: the lease is asked again without, and so are the next.
+func TestLeaseWithoutKnownInputsForAnOlderServer(t *testing.T) {
+	t.Parallel()
+	a := `{"entries":[{"path":"b","kind":"dir"}]}`
+	var asked []bool
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		_, named := req["known_inputs"]
+		asked = append(asked, named)
+		if named {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"code":"invalid_json","message":"json: unknown field \"known_inputs\""}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"jobs":[{"job":{"id":"j1"},"attempt":1,"inputs":` + a + `}]}`))
+	}))
+	defer ts.Close()
+	c, err := New(ts.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		l, err := c.Lease(t.Context(), "w1", LeaseRequest{Max: 1})
+		if err != nil || len(l.Jobs) != 1 || l.Jobs[0].Inputs == nil {
+			t.Fatalf("lease %d: %+v, %v", i, l, err)
+		}
+	}
+	if want := []bool{false, true, false, false}; !slices.Equal(asked, want) {
+		t.Errorf("requests named known inputs: %v, want %v", asked, want)
 	}
 }

@@ -425,7 +425,17 @@ type LeaseRequest struct {
 	// Fits: only jobs whose limits fit within these are handed out (the
 	// worker's maxima; zero: no bound).
 	Fits Limits `json:"fits,omitempty"`
+	// KnownInputs are the SHA-256s (lowercase hex) of inputs manifests,
+	// as leases sent them, that the worker holds decoded (at most
+	// MaxKnownInputs): a job leased with one of them comes with its
+	// InputsSHA256 and without Inputs, so that a project run again and
+	// again is not sent to the worker, nor read by it, every time.
+	// Client.Lease fills it.
+	KnownInputs []string `json:"known_inputs,omitempty"`
 }
+
+// MaxKnownInputs bounds LeaseRequest.KnownInputs.
+const MaxKnownInputs = 64
 
 // LeasedJob is a job handed to a worker, with everything needed to run it.
 type LeasedJob struct {
@@ -440,6 +450,10 @@ type LeasedJob struct {
 	// alone), Stdin the blob to give the script on its stdin.
 	Inputs *Manifest `json:"inputs,omitempty"`
 	Stdin  *BlobRef  `json:"stdin,omitempty"`
+	// InputsSHA256 is the SHA-256 of the inputs' encoding, set (by a
+	// server that reads KnownInputs) when the request listed any: with
+	// Inputs left out on the wire, it names the one of them the job has.
+	InputsSHA256 string `json:"inputs_sha256,omitempty"`
 	// InputsDigest is the SHA-256 of Inputs as the server sent it, set by
 	// Client.Lease (not on the wire; zero without Inputs). Jobs leased
 	// with the same digest share one Inputs, decoded once: read it only.

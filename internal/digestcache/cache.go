@@ -82,3 +82,16 @@ func (c *Cache[V]) Weight() int {
 	defer c.mu.Unlock()
 	return c.weight
 }
+
+// Snapshot returns every value kept, by key: the caller holds them
+// whatever the cache drops afterwards.
+func (c *Cache[V]) Snapshot() map[[32]byte]V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[[32]byte]V, c.order.Len())
+	for el := c.order.Front(); el != nil; el = el.Next() {
+		it := el.Value.(*item[V])
+		out[it.key] = it.v
+	}
+	return out
+}

@@ -87,3 +87,20 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("bounds broken under concurrency: len %d weight %d", c.Len(), c.Weight())
 	}
 }
+
+// Snapshot holds every value kept, and goes on holding them after the
+// cache drops them.
+func TestSnapshot(t *testing.T) {
+	t.Parallel()
+	c := Cache[int]{MaxLen: 2, MaxWeight: 9}
+	c.Add(key(1), 1, 1)
+	c.Add(key(2), 2, 1)
+	s := c.Snapshot()
+	c.Add(key(3), 3, 1)
+	if len(s) != 2 || s[key(1)] != 1 || s[key(2)] != 2 {
+		t.Errorf("snapshot %v, want 1 and 2", s)
+	}
+	if _, ok := c.Get(key(1)); ok {
+		t.Error("the cache kept 1 past MaxLen")
+	}
+}

@@ -115,3 +115,75 @@ func TestBatchReferencesItsSharedInputs(t *testing.T) {
 	rc.Close()
 	require.Equal(t, data, got)
 }
+
+// A worker that holds a job's inputs manifest (it leased a job with it
+// before) is sent the job without it, named by its hash; one that names
+// manifests it does not hold finds them left out; known_inputs is
+// checked.
+func TestLeaseLeavesOutKnownInputs(t *testing.T) {
+	t.Parallel()
+	g := newGrid(t, server.Options{})
+	ctx := t.Context()
+	script, data := []byte("print(open('data.txt').read())\n"), []byte("the data\n")
+	for _, d := range [][]byte{script, data} {
+		up, err := g.alice.MissingBlobs(ctx, []client.BlobRef{ref(d)})
+		require.NoError(t, err)
+		for _, u := range up {
+			require.NoError(t, g.alice.UploadBlob(ctx, u, bytes.NewReader(d)))
+		}
+	}
+	inputs := &client.Manifest{Entries: []client.FileEntry{
+		{Path: "data.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256},
+		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256}}}
+	raw, err := json.Marshal(inputs)
+	require.NoError(t, err)
+	m, err := workdir.ParseManifest(raw)
+	require.NoError(t, err)
+	hash, err := m.SHA256()
+	require.NoError(t, err)
+	byHash := client.SubmitRequest{Script: script, FileName: "main.py", InputsSHA256: hash}
+	for _, id := range []string{"w1", "w2"} {
+		w := g.worker
+		if id == "w2" {
+			w = g.worker2
+		}
+		_, err = w.Register(ctx, client.RegisterRequest{ID: id, Slots: 4, Executor: "process"})
+		require.NoError(t, err)
+	}
+	lease := func(w *client.Client, id string, req client.LeaseRequest) (client.LeasedJob, error) {
+		req.Max, req.WaitSeconds = 1, 5
+		l, err := w.Lease(ctx, id, req)
+		if err == nil && len(l.Jobs) != 1 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return client.LeasedJob{}, err
+		}
+		return l.Jobs[0], nil
+	}
+
+	_, err = g.alice.Submit(ctx, client.SubmitRequest{Script: script, FileName: "main.py", Inputs: inputs, InputsSHA256: hash})
+	require.NoError(t, err)
+	first, err := lease(g.worker, "w1", client.LeaseRequest{})
+	require.NoError(t, err)
+	require.Equal(t, inputs, first.Inputs, "the first lease sends the manifest")
+	_, err = g.alice.Submit(ctx, byHash)
+	require.NoError(t, err)
+	second, err := lease(g.worker, "w1", client.LeaseRequest{})
+	require.NoError(t, err)
+	require.Same(t, first.Inputs, second.Inputs, "the next job with it shares the manifest held")
+	require.Equal(t, first.InputsDigest, second.InputsDigest)
+	require.Equal(t, hash, second.InputsSHA256)
+
+	// w2 holds nothing but names the manifest: the server leaves it out,
+	// and the client says it cannot stage the job.
+	_, err = g.alice.Submit(ctx, byHash)
+	require.NoError(t, err)
+	_, err = lease(g.worker2, "w2", client.LeaseRequest{KnownInputs: []string{hash}})
+	require.ErrorContains(t, err, "without sending them")
+
+	for _, known := range [][]string{{"ABC"}, make([]string, client.MaxKnownInputs+1)} {
+		_, err = lease(g.worker2, "w2", client.LeaseRequest{KnownInputs: known})
+		require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "known_inputs of %d: %v", len(known), err)
+	}
+}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rgrid/rgrid/client"
+	"github.com/rgrid/rgrid/internal/blob"
 	"github.com/rgrid/rgrid/internal/scheduler"
 	"github.com/rgrid/rgrid/internal/store"
 )
@@ -210,6 +213,11 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(client.CodeInvalidRequest, "ask for 0 to 1000 jobs", "max %d is out of range", req.Max))
 		return
 	}
+	known, err := knownInputs(req.KnownInputs)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// A lease counts as a heartbeat, and tells an unregistered worker (or
 	// one whose id another process holds now) so.
 	if err := s.heardFrom(r, id, s.opts.Now().UTC()); err != nil {
@@ -272,10 +280,34 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("lease job %s: %w", j.ID, err))
 			return
 		}
+		if len(known) > 0 && len(lj.Inputs) > 0 {
+			sum := sha256.Sum256(lj.Inputs)
+			if lj.InputsSHA256 = hex.EncodeToString(sum[:]); known[sum] {
+				lj.Inputs = nil // the worker holds them
+			}
+		}
 		resp.Jobs = append(resp.Jobs, lj)
 		s.log.Info("job leased", "job", j.ID, "attempt", j.Attempt, "worker", id)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// knownInputs reads client.LeaseRequest.KnownInputs.
+func knownInputs(hashes []string) (map[[32]byte]bool, error) {
+	if len(hashes) > client.MaxKnownInputs {
+		return nil, errorf(client.CodeInvalidRequest, fmt.Sprintf("list at most %d manifests", client.MaxKnownInputs),
+			"known_inputs lists %d manifests", len(hashes)).with("field", "known_inputs")
+	}
+	known := make(map[[32]byte]bool, len(hashes))
+	for _, h := range hashes {
+		var sum [32]byte
+		if n, err := hex.Decode(sum[:], []byte(h)); err != nil || n != len(sum) || !blob.ValidHash(h) {
+			return nil, errorf(client.CodeInvalidRequest, "list each manifest by its SHA-256, in lowercase hex",
+				"known_inputs: %q is not a sha256", h).with("field", "known_inputs")
+		}
+		known[sum] = true
+	}
+	return known, nil
 }
 
 // leaseResponse is client.LeaseResponse as the server writes it, with
@@ -299,6 +331,7 @@ type leaseJob struct {
 	RuntimeCommand []string        `json:"runtime_command"`
 	Inputs         json.RawMessage `json:"inputs,omitempty"`
 	Stdin          *client.BlobRef `json:"stdin,omitempty"`
+	InputsSHA256   string          `json:"inputs_sha256,omitempty"`
 }
 
 // drainedLease answers the lease of a worker marked draining (by the
