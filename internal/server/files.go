@@ -307,14 +307,11 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submit
 		out.stdin = store.BlobRef{SHA256: req.Stdin.SHA256, Size: req.Stdin.Size}
 		out.blobs = append(out.blobs, out.stdin.SHA256)
 	}
-	var (
-		m     workdir.Manifest
-		known bool // the manifest is a job's of the caller's: its blobs are kept
-		err   error
-	)
+	var known bool // the manifest is a job's of the caller's: its blobs are kept and recorded
 	switch {
 	case req.Inputs != nil:
-		if m, err = s.parseManifest(req.Inputs, "inputs"); err != nil {
+		m, err := s.parseManifest(req.Inputs, "inputs")
+		if err != nil {
 			return out, err
 		}
 		if out.inputs, err = json.Marshal(m); err != nil {
@@ -327,33 +324,40 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submit
 				"inputs_sha256 %.12s… is not the hash of the inputs sent (%.12s…)", req.InputsSHA256, out.inputsSHA256).
 				with("field", "inputs_sha256")
 		}
-	case req.InputsSHA256 != "":
-		if m, out.inputs, err = s.knownInputs(ctx, req.InputsSHA256); err != nil {
-			return out, err
-		}
-		out.inputsSHA256, known, out.stored = req.InputsSHA256, true, true
-	}
-	if out.inputs != nil {
 		files, bytes := m.Files()
-		if bytes > s.opts.MaxInputBytes {
-			return out, errorf(client.CodeTooLarge, "leave large data out of the working directory (.rgridignore), or raise the server's --max-inputs",
-				"the working directory is %s in %d files, over the server's limit of %s", bytesize.Format(bytes), files, bytesize.Format(s.opts.MaxInputBytes)).
-				with("limit_bytes", s.opts.MaxInputBytes)
-		}
 		e, ok := m.Lookup(req.FileName)
-		sum := sha256.Sum256(req.Script)
-		switch {
-		case !ok || e.Kind != workdir.KindFile:
-			return out, errorf(client.CodeInvalidRequest, "send the script as a file of the working directory, at the path file_name names",
-				"file_name %q is not a file of the inputs", req.FileName)
-		case e.SHA256 != hex.EncodeToString(sum[:]):
-			return out, errorf(client.CodeInvalidRequest, "send the script's bytes as they are in the working directory",
-				"the script's bytes are not those of %s in the inputs", req.FileName)
+		if err := s.checkInputs(req, files, bytes, ok && e.Kind == workdir.KindFile, e.SHA256); err != nil {
+			return out, err
 		}
 		for _, e := range m.Entries {
 			if e.Kind == workdir.KindFile {
 				out.inputsBlobs = append(out.inputsBlobs, e.SHA256)
 			}
+		}
+	case req.InputsSHA256 != "":
+		// Stored already, its blobs recorded by the job that stored it:
+		// only the script and the size are checked again, on the
+		// decoded manifest kept.
+		cm, err := s.knownInputs(ctx, req.InputsSHA256)
+		if err != nil {
+			return out, err
+		}
+		out.inputsSHA256, known, out.stored = req.InputsSHA256, true, true
+		var files int
+		var bytes int64
+		for _, e := range cm.Entries {
+			if e.Kind == string(workdir.KindFile) {
+				files++
+				bytes += e.Size
+			}
+		}
+		i, ok := slices.BinarySearchFunc(cm.Entries, req.FileName, func(e client.FileEntry, p string) int { return strings.Compare(e.Path, p) })
+		var script client.FileEntry
+		if ok {
+			script = cm.Entries[i]
+		}
+		if err := s.checkInputs(req, files, bytes, ok && script.Kind == string(workdir.KindFile), script.SHA256); err != nil {
+			return out, err
 		}
 	}
 	// A known manifest's blobs are referenced by the job that has it (the
@@ -370,46 +374,70 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submit
 	return out, nil
 }
 
-// knownInputs is the manifest named hash of a job of the caller's, and
-// its stored encoding, or manifest_unknown: a manifest of another user's
-// is not found, as their blobs are not readable (unreadable).
-func (s *Server) knownInputs(ctx context.Context, hash string) (workdir.Manifest, []byte, error) {
+// checkInputs refuses a working directory over the server's size limit,
+// and a script that is not its file FileName (isFile, of content
+// sha256), byte for byte.
+func (s *Server) checkInputs(req client.SubmitRequest, files int, bytes int64, isFile bool, sha string) error {
+	if bytes > s.opts.MaxInputBytes {
+		return errorf(client.CodeTooLarge, "leave large data out of the working directory (.rgridignore), or raise the server's --max-inputs",
+			"the working directory is %s in %d files, over the server's limit of %s", bytesize.Format(bytes), files, bytesize.Format(s.opts.MaxInputBytes)).
+			with("limit_bytes", s.opts.MaxInputBytes)
+	}
+	sum := sha256.Sum256(req.Script)
+	switch {
+	case !isFile:
+		return errorf(client.CodeInvalidRequest, "send the script as a file of the working directory, at the path file_name names",
+			"file_name %q is not a file of the inputs", req.FileName)
+	case sha != hex.EncodeToString(sum[:]):
+		return errorf(client.CodeInvalidRequest, "send the script's bytes as they are in the working directory",
+			"the script's bytes are not those of %s in the inputs", req.FileName)
+	}
+	return nil
+}
+
+// knownInputs is the manifest named hash of a job of the caller's,
+// decoded, or manifest_unknown: a manifest of another user's is not
+// found, as their blobs are not readable (unreadable). That a user has a
+// manifest is remembered (jobs are never deleted, so it stays true): the
+// next submission naming it, while its decoded manifest is kept, reads
+// nothing from the store.
+func (s *Server) knownInputs(ctx context.Context, hash string) (*client.Manifest, error) {
 	if !blob.ValidHash(hash) {
-		return workdir.Manifest{}, nil, errorf(client.CodeInvalidRequest, "name the manifest by its SHA-256, in lowercase hex",
+		return nil, errorf(client.CodeInvalidRequest, "name the manifest by its SHA-256, in lowercase hex",
 			"inputs_sha256 %q is not a sha256", hash).with("field", "inputs_sha256")
 	}
 	p, _ := ctx.Value(principalKey{}).(*principal)
 	if p == nil || p.kind == asWorker {
-		return workdir.Manifest{}, nil, errorf(client.CodeManifestUnknown, "send the inputs with the job", "no manifest %.12s… for this caller", hash)
+		return nil, errorf(client.CodeManifestUnknown, "send the inputs with the job", "no manifest %.12s… for this caller", hash)
+	}
+	var digest [sha256.Size]byte
+	if _, err := hex.Decode(digest[:], []byte(hash)); err != nil {
+		return nil, err // ValidHash said it is hex
+	}
+	owned := p.owner() + "\x00" + hash
+	if s.ownedInputs.has(owned) {
+		if m := s.manifests.get(digest); m != nil {
+			return m, nil
+		}
 	}
 	b, err := s.store.InputsByHash(ctx, p.owner(), hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return workdir.Manifest{}, nil, errorf(client.CodeManifestUnknown, "send the inputs with the job (they are stored once sent)",
+		return nil, errorf(client.CodeManifestUnknown, "send the inputs with the job (they are stored once sent)",
 			"no job of yours has the inputs manifest %.12s…", hash).with("inputs_sha256", hash)
 	}
 	if err != nil {
-		return workdir.Manifest{}, nil, err
+		return nil, err
 	}
 	// Stored by this server after ParseManifest checked it: decoded (or
 	// taken decoded from the cache), not checked again.
 	cm, err := s.decodeManifest(b)
 	if err != nil {
-		return workdir.Manifest{}, nil, fmt.Errorf("the stored manifest %.12s…: %w", hash, err)
+		return nil, fmt.Errorf("the stored manifest %.12s…: %w", hash, err)
 	}
-	return workdirManifest(cm), b, nil
-}
-
-// workdirManifest is m as package workdir has it, in a copy of its own.
-func workdirManifest(m *client.Manifest) workdir.Manifest {
-	if m == nil {
-		return workdir.Manifest{}
+	if sha256.Sum256(b) == digest {
+		s.ownedInputs.add(owned) // the cache holds it under the hash named
 	}
-	out := workdir.Manifest{Entries: make([]workdir.Entry, len(m.Entries))}
-	for i, e := range m.Entries {
-		out.Entries[i] = workdir.Entry{Path: e.Path, Kind: workdir.Kind(e.Kind), Size: e.Size,
-			Executable: e.Executable, SHA256: e.SHA256, Target: e.Target}
-	}
-	return out
+	return cm, nil
 }
 
 // requireBlobs refuses with blob_missing if the store lacks any of blobs.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/rgrid/rgrid/client"
 	"github.com/rgrid/rgrid/internal/digestcache"
@@ -62,3 +63,31 @@ func (c *manifestCache) add(key [sha256.Size]byte, m *client.Manifest) *client.M
 
 // len is how many manifests are kept, for tests.
 func (c *manifestCache) len() int { return c.c.Len() }
+
+// maxOwnedInputs bounds Server.ownedInputs.
+const maxOwnedInputs = 100_000
+
+// factSet remembers facts that once true stay true (a user has a job
+// with a manifest), so that they are looked up once. Past max facts it
+// forgets them all and learns again: a bound, not a cache policy.
+type factSet struct {
+	mu  sync.Mutex
+	m   map[string]struct{}
+	max int
+}
+
+func (f *factSet) has(k string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.m[k]
+	return ok
+}
+
+func (f *factSet) add(k string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= f.max {
+		f.m = map[string]struct{}{}
+	}
+	f.m[k] = struct{}{}
+}

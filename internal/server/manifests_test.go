@@ -213,3 +213,20 @@ func TestLeaseJobWireBytes(t *testing.T) {
 		}
 	}
 }
+
+// A factSet holds what it learned, up to its bound, past which it starts
+// over rather than grow.
+func TestFactSetBound(t *testing.T) {
+	t.Parallel()
+	f := &factSet{max: 3}
+	for _, k := range []string{"a", "b", "c"} {
+		f.add(k)
+	}
+	if !f.has("a") || !f.has("c") || f.has("d") {
+		t.Fatal("a fact learned is not held, or one never learned is")
+	}
+	f.add("d")
+	if f.has("a") || !f.has("d") || len(f.m) != 1 {
+		t.Errorf("past the bound: %v, want only d", f.m)
+	}
+}

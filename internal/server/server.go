@@ -137,15 +137,18 @@ type Server struct {
 	blobs     blobCounters
 	batches   batchCache
 	manifests *manifestCache
-	auth      authState
-	limits    limitCache
-	pricing   pricingCache
-	costDays  costDayCache
-	routes    []Route
-	sessMu    sync.Mutex
-	sessKey   []byte
-	log       *slog.Logger
-	opts      Options
+	// ownedInputs holds owner+"\x00"+hash for the inputs manifests each
+	// user has been found to have (knownInputs).
+	ownedInputs *factSet
+	auth        authState
+	limits      limitCache
+	pricing     pricingCache
+	costDays    costDayCache
+	routes      []Route
+	sessMu      sync.Mutex
+	sessKey     []byte
+	log         *slog.Logger
+	opts        Options
 }
 
 // New returns a server. The store must be migrated.
@@ -202,13 +205,14 @@ func New(st store.Store, rt *runtimes.Table, log *slog.Logger, opts Options) *Se
 	}
 	sched := scheduler.New(st, notifier, log, opts.Now).WithPollInterval(opts.PollInterval).WithObserver(m)
 	return &Server{
-		relay:     relay,
-		manifests: newManifestCache(),
-		holder:    leader.DefaultHolder(),
-		store:     st,
-		runtimes:  rt,
-		metrics:   m,
-		sched:     sched,
+		relay:       relay,
+		manifests:   newManifestCache(),
+		ownedInputs: &factSet{max: maxOwnedInputs},
+		holder:      leader.DefaultHolder(),
+		store:       st,
+		runtimes:    rt,
+		metrics:     m,
+		sched:       sched,
 		reaper: sched.NewReaper(scheduler.ReaperOptions{
 			DeadAfter: opts.DeadAfter, Interval: opts.ReapInterval, TimeoutGrace: opts.TimeoutGrace,
 		}),
