@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 )
 
 // Reasons for what is left out whatever the ignore files say, or unless
@@ -54,8 +55,9 @@ var envMarkers = []struct{ name, reason string }{
 	{"conda-meta", "conda environment (conda-meta/): not sent; list packages in requirements.txt"},
 }
 
-// builtin returns why the entry at rel is left out by default, or "".
-func builtin(root *os.Root, rel string, isDir bool) string {
+// builtin returns why the entry at rel is left out by default by its name,
+// or "". A directory may also be a Python environment (envMarker).
+func builtin(rel string, isDir bool) string {
 	name := path.Base(rel)
 	if !isDir {
 		return builtinFiles[name]
@@ -66,7 +68,20 @@ func builtin(root *os.Root, rel string, isDir bool) string {
 	if rel == OutputsDir {
 		return reasonOutputs
 	}
+	return ""
+}
+
+// envMarker returns why the directory rel is left out as a Python
+// environment, or "". names, when not nil, are the names the directory
+// holds (its listing): only what they make possible is looked up.
+func envMarker(root *os.Root, rel string, names map[string]bool) string {
 	for _, m := range envMarkers {
+		if names != nil && !names[strings.Split(m.name, "/")[0]] {
+			continue
+		}
+		if names != nil && !strings.Contains(m.name, "/") {
+			return m.reason // listed: it is there
+		}
 		if _, err := root.Lstat(filepath.FromSlash(rel + "/" + m.name)); err == nil {
 			return m.reason
 		}

@@ -2,8 +2,10 @@ package workdir
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -206,28 +208,40 @@ func (s *scanner) full(rel string) string {
 // regular file (git, too, does not follow a symlinked .gitignore).
 func (s *scanner) readRules(rel, name string) ([]rule, error) {
 	p := path.Join(rel, name)
-	fi, err := s.root.Lstat(filepath.FromSlash(p))
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil, nil
-	}
 	data, err := readBounded(s.root.Open(filepath.FromSlash(p)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // removed since the listing
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	return parseIgnore(p, s.full(rel), data), nil
 }
 
-// decide applies the ignore rules in their order (see Scan).
-func (s *scanner) decide(rel string, isDir bool, git, rgrid [][]rule) (bool, string) {
+// decide applies the ignore rules in their order (see Scan). A directory
+// that no rule leaves out may still be a Python environment, which the
+// built-ins leave out before .gitignore is read: checkEnv says to tell
+// by what the directory holds when it is listed (its listing has the
+// names, so no lstat is spent on it here).
+func (s *scanner) decide(rel string, isDir bool, git, rgrid [][]rule) (excluded bool, reason string, checkEnv bool) {
 	full := s.full(rel)
 	if r := lastMatch(rgrid, full, isDir); r != nil {
-		return !r.negate, r.reason
+		return !r.negate, r.reason, false
 	}
-	if reason := builtin(s.root, rel, isDir); reason != "" {
-		return true, reason
+	if reason := builtin(rel, isDir); reason != "" {
+		return true, reason, false
 	}
-	if r := lastMatch(git, full, isDir); r != nil {
-		return !r.negate, r.reason
+	r := lastMatch(git, full, isDir)
+	if r != nil && !r.negate {
+		if isDir {
+			if reason := envMarker(s.root, rel, nil); reason != "" {
+				return true, reason, false // the built-in's reason comes first
+			}
+		}
+		return true, r.reason, false
 	}
-	return false, ""
+	if r != nil {
+		reason = r.reason
+	}
+	return false, reason, isDir
 }

@@ -32,7 +32,8 @@ func defaultParallel() int { return min(runtime.GOMAXPROCS(0)*2, 8) }
 type dirListing struct {
 	git, rgrid [][]rule // the rules that apply to its entries, its own files' included
 	ents       []listedEntry
-	err        error // of the directory itself: the walk stops here
+	env        string // why the directory is left out as a Python environment (nothing under it is listed), or ""
+	err        error  // of the directory itself: the walk stops here
 }
 
 // listedEntry is an entry of a listed directory, and what the walk does
@@ -52,6 +53,7 @@ type listedEntry struct {
 type listing struct {
 	rel        string
 	git, rgrid [][]rule // the rules from above it
+	checkEnv   bool     // left out if it is a Python environment (see decide)
 	once       sync.Once
 	byLister   bool // set in once: a lister holds a token for the result
 	d          dirListing
@@ -117,7 +119,7 @@ func (s *scanner) run(l *listing, byLister bool) bool {
 	ran := false
 	l.once.Do(func() {
 		ran, l.byLister = true, byLister
-		l.d = s.list(l.rel, l.git, l.rgrid)
+		l.d = s.list(l.rel, l.git, l.rgrid, l.checkEnv)
 	})
 	return ran
 }
@@ -134,23 +136,13 @@ func (s *scanner) take(l *listing) dirListing {
 }
 
 // list lists the directory rel ("" for the root) under the rule lists
-// that apply to it. It touches nothing of the scanner but what never
-// changes during the walk, so listers run it at once.
-func (s *scanner) list(rel string, git, rgrid [][]rule) dirListing {
+// that apply to it; with checkEnv, a Python environment is not listed
+// further but said to be one (dirListing.env). It touches nothing of the
+// scanner but what never changes during the walk, so listers run it at
+// once.
+func (s *scanner) list(rel string, git, rgrid [][]rule, checkEnv bool) dirListing {
 	if err := s.ctx.Err(); err != nil {
 		return dirListing{err: err}
-	}
-	for _, f := range []struct {
-		name  string
-		lists *[][]rule
-	}{{".gitignore", &git}, {".rgridignore", &rgrid}} {
-		rs, err := s.readRules(rel, f.name)
-		if err != nil {
-			return dirListing{err: err}
-		}
-		if rs != nil {
-			*f.lists = append(slices.Clip(*f.lists), rs)
-		}
 	}
 	dir := "."
 	if rel != "" {
@@ -163,11 +155,41 @@ func (s *scanner) list(rel string, git, rgrid [][]rule) dirListing {
 	// Listed in a Root, each entry comes with its lstat, made relative to
 	// the directory's descriptor: no second Lstat through the Root, which
 	// opens every directory of the path again (half the scan's time for
-	// a tree of 4,000 files).
+	// a tree of 4,000 files). What the directory holds is known from the
+	// listing alone: its ignore files are read only if it has them, and
+	// whether it is an environment is told from its names.
 	ents, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
 		return dirListing{err: fmt.Errorf("list %s: %w", dir, err)}
+	}
+	names := make(map[string]bool, len(ents))
+	regular := map[string]bool{}
+	for _, e := range ents {
+		names[e.Name()] = true
+		if e.Type().IsRegular() {
+			regular[e.Name()] = true
+		}
+	}
+	if checkEnv {
+		if reason := envMarker(s.root, rel, names); reason != "" {
+			return dirListing{env: reason}
+		}
+	}
+	for _, f := range []struct {
+		name  string
+		lists *[][]rule
+	}{{".gitignore", &git}, {".rgridignore", &rgrid}} {
+		if !regular[f.name] {
+			continue
+		}
+		rs, err := s.readRules(rel, f.name)
+		if err != nil {
+			return dirListing{err: err}
+		}
+		if rs != nil {
+			*f.lists = append(slices.Clip(*f.lists), rs)
+		}
 	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	out := dirListing{git: git, rgrid: rgrid, ents: make([]listedEntry, 0, len(ents))}
@@ -201,9 +223,10 @@ func (s *scanner) decideEntry(e *listedEntry, name string, git, rgrid [][]rule) 
 	case len(e.rel) > MaxPathLen:
 		e.reason = reasonTooLong
 	}
+	checkEnv := false
 	if e.reason == "" {
 		var ex bool
-		if ex, e.reason = s.decide(e.rel, isDir, git, rgrid); !ex {
+		if ex, e.reason, checkEnv = s.decide(e.rel, isDir, git, rgrid); !ex {
 			e.reason = special(e.fi.Mode())
 			ex = e.reason != ""
 		}
@@ -216,7 +239,7 @@ func (s *scanner) decideEntry(e *listedEntry, name string, git, rgrid [][]rule) 
 	}
 	switch {
 	case isDir:
-		e.sub = &listing{rel: e.rel, git: git, rgrid: rgrid}
+		e.sub = &listing{rel: e.rel, git: git, rgrid: rgrid, checkEnv: checkEnv}
 	case e.fi.Mode()&fs.ModeSymlink != 0:
 		e.target, e.err = s.root.Readlink(filepath.FromSlash(e.rel))
 	}

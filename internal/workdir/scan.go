@@ -151,7 +151,7 @@ func Scan(ctx context.Context, root string, opts Options) (*Plan, error) {
 			return nil, err
 		}
 		s.startListers(opts.Parallel)
-		err = s.walk(&listing{git: git})
+		_, err = s.walk(&listing{git: git}) // the root is never left out
 		s.stopListers()
 		if err != nil {
 			return nil, err
@@ -200,13 +200,15 @@ type dirSize struct {
 // walk goes through the directory that l lists, in name order, and
 // recurses into what is not ignored. Listers may have listed it, and list
 // its subdirectories while it goes through its entries.
-func (s *scanner) walk(l *listing) error {
+// It returns why the directory is left out instead, when it is a Python
+// environment.
+func (s *scanner) walk(l *listing) (string, error) {
 	if err := s.ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
 	d := s.take(l)
-	if d.err != nil {
-		return d.err
+	if d.err != nil || d.env != "" {
+		return d.env, d.err
 	}
 	for _, e := range d.ents {
 		if e.sub != nil {
@@ -215,10 +217,10 @@ func (s *scanner) walk(l *listing) error {
 	}
 	for _, e := range d.ents {
 		if err := s.visit(e); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return nil
+	return "", nil
 }
 
 func (s *scanner) visit(e listedEntry) error {
@@ -232,8 +234,13 @@ func (s *scanner) visit(e listedEntry) error {
 	switch {
 	case e.sub != nil:
 		before := len(s.files) + len(s.links) + len(s.empty) + s.plan.Unlisted
-		if err := s.walk(e.sub); err != nil {
+		env, err := s.walk(e.sub)
+		if err != nil {
 			return err
+		}
+		if env != "" {
+			s.plan.Excluded = append(s.plan.Excluded, Excluded{Path: e.rel, Dir: true, Reason: env})
+			return nil
 		}
 		if len(s.files)+len(s.links)+len(s.empty)+s.plan.Unlisted == before {
 			s.empty = append(s.empty, Entry{Path: e.rel, Kind: KindDir})

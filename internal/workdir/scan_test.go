@@ -50,6 +50,43 @@ func TestScanBuiltins(t *testing.T) {
 	}
 }
 
+// A Python environment is left out by its built-in reason whatever
+// .gitignore says of it, at any depth, and told by what it holds: a
+// directory named bin without an activate in it is sent. The walk lists
+// it the same with listers and without.
+func TestScanEnvironmentsWhateverGitignoreSays(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		".gitignore": "gitenv/\n!keptbygit/\n*.log\n", "gitenv/pyvenv.cfg": "", "gitenv/lib/a.py": "",
+		"keptbygit/conda-meta/history": "", "deep/er/env/bin/activate": "", "deep/er/env/lib/z.py": "",
+		"deep/er/bin/tool": "", "plain/x.py": "", "plain/run.log": "", "cfgdir/pyvenv.cfg/inside": "",
+	})
+	for _, parallel := range []int{1, 4} {
+		plan, err := Scan(t.Context(), dir, Options{Parallel: parallel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{".gitignore", "deep/er/bin/tool", "plain/x.py"}
+		if got := paths(plan.Manifest); !slices.Equal(got, want) {
+			t.Errorf("parallel %d: sent %q, want %q", parallel, got, want)
+		}
+		why := excludedReasons(plan)
+		for p, reason := range map[string]string{
+			"gitenv": "virtualenv (pyvenv.cfg)", "keptbygit": "conda environment (conda-meta/)",
+			"deep/er/env": "virtualenv (bin/activate)", "plain/run.log": ".gitignore line 3",
+			"cfgdir": "virtualenv (pyvenv.cfg)",
+		} {
+			if !strings.Contains(why[p], reason) {
+				t.Errorf("parallel %d: %s: reason %q, want one with %q", parallel, p, why[p], reason)
+			}
+		}
+		if len(why) != 5 {
+			t.Errorf("parallel %d: excluded %d paths, want 5: %v", parallel, len(why), why)
+		}
+	}
+}
+
 func TestScanHashesAndModes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
