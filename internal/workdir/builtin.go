@@ -72,8 +72,9 @@ func builtin(rel string, isDir bool) string {
 }
 
 // envMarker returns why the directory rel is left out as a Python
-// environment, or "". names, when not nil, are the names the directory
-// holds (its listing): only what they make possible is looked up.
+// environment, or "". names, when not nil, are those of the markers'
+// first names (pyvenv.cfg, bin, conda-meta) the directory holds (its
+// listing): only what they make possible is looked up.
 func envMarker(root *os.Root, rel string, names map[string]bool) string {
 	for _, m := range envMarkers {
 		if names != nil && !names[strings.Split(m.name, "/")[0]] {

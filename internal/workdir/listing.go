@@ -163,16 +163,18 @@ func (s *scanner) list(rel string, git, rgrid [][]rule, checkEnv bool) dirListin
 	if err != nil {
 		return dirListing{err: fmt.Errorf("list %s: %w", dir, err)}
 	}
-	names := make(map[string]bool, len(ents))
-	regular := map[string]bool{}
+	markers := map[string]bool{} // of the names envMarker looks at, those listed
+	regular := map[string]bool{} // of the ignore files, those listed as regular files
 	for _, e := range ents {
-		names[e.Name()] = true
-		if e.Type().IsRegular() {
-			regular[e.Name()] = true
+		switch name := e.Name(); name {
+		case ".gitignore", ".rgridignore":
+			regular[name] = e.Type().IsRegular()
+		case "pyvenv.cfg", "bin", "conda-meta":
+			markers[name] = true
 		}
 	}
 	if checkEnv {
-		if reason := envMarker(s.root, rel, names); reason != "" {
+		if reason := envMarker(s.root, rel, markers); reason != "" {
 			return dirListing{env: reason}
 		}
 	}

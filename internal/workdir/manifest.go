@@ -136,11 +136,13 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 // when every byte is printable ASCII that needs no escape, else through
 // encoding/json itself (rare in file names, and then exactly the same).
 func appendJSONString(b []byte, s string) []byte {
+	plain := byte(1)
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
+		plain &= jsonPlain[s[i]]
+	}
+	if plain == 0 {
+		q, _ := json.Marshal(s) // a string always encodes
+		return append(b, q...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
@@ -333,13 +335,34 @@ func validSHA256(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
+	bad := byte(0)
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
+		bad |= notLowerHex[s[i]]
+	}
+	return bad == 0
+}
+
+// notLowerHex is 1 for each byte that is not a lowercase hex digit: a
+// table, as every file of every manifest has 64 of them to check.
+var notLowerHex = func() (t [256]byte) {
+	for i := range t {
+		if (i < '0' || i > '9') && (i < 'a' || i > 'f') {
+			t[i] = 1
 		}
 	}
-	return true
-}
+	return t
+}()
+
+// jsonPlain is 1 for each byte encoding/json writes as it is in a string:
+// printable ASCII but for ", \ and the HTML characters it escapes.
+var jsonPlain = func() (t [256]byte) {
+	for i := 0x20; i <= 0x7e; i++ {
+		if i != '"' && i != '\\' && i != '<' && i != '>' && i != '&' {
+			t[i] = 1
+		}
+	}
+	return t
+}()
 
 // Unchanged reports whether cur is the same as in: same kind, content,
 // mode and target.
