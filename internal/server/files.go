@@ -343,20 +343,13 @@ func (s *Server) jobFiles(ctx context.Context, req client.SubmitRequest) (submit
 			return out, err
 		}
 		out.inputsSHA256, known, out.stored = req.InputsSHA256, true, true
-		var files int
-		var bytes int64
-		for _, e := range cm.Entries {
-			if e.Kind == string(workdir.KindFile) {
-				files++
-				bytes += e.Size
-			}
-		}
+		c := fileCount(cm)
 		i, ok := slices.BinarySearchFunc(cm.Entries, req.FileName, func(e client.FileEntry, p string) int { return strings.Compare(e.Path, p) })
 		var script client.FileEntry
 		if ok {
 			script = cm.Entries[i]
 		}
-		if err := s.checkInputs(req, files, bytes, ok && script.Kind == string(workdir.KindFile), script.SHA256); err != nil {
+		if err := s.checkInputs(req, c.Files, c.Bytes, ok && script.Kind == string(workdir.KindFile), script.SHA256); err != nil {
 			return out, err
 		}
 	}
@@ -583,6 +576,18 @@ func (s *Server) decodeManifest(b []byte) (*client.Manifest, error) {
 
 // filesSummary counts a job's files for GET /v1/jobs/{id}; nil for a
 // job with none.
+// fileCount counts the regular files of m and their bytes.
+func fileCount(m *client.Manifest) client.FileCount {
+	var c client.FileCount
+	for _, e := range m.Entries {
+		if e.Kind == string(workdir.KindFile) {
+			c.Files++
+			c.Bytes += e.Size
+		}
+	}
+	return c
+}
+
 func (s *Server) filesSummary(f store.JobFiles) (*client.FilesSummary, error) {
 	var sum client.FilesSummary
 	count := func(b []byte) (*client.FileCount, error) {
@@ -590,14 +595,8 @@ func (s *Server) filesSummary(f store.JobFiles) (*client.FilesSummary, error) {
 		if m == nil || err != nil {
 			return nil, err
 		}
-		c := &client.FileCount{}
-		for _, e := range m.Entries {
-			if e.Kind == string(workdir.KindFile) {
-				c.Files++
-				c.Bytes += e.Size
-			}
-		}
-		return c, nil
+		c := fileCount(m)
+		return &c, nil
 	}
 	var err error
 	if sum.Inputs, err = count(f.Inputs); err != nil {

@@ -22,22 +22,8 @@ func TestInputsNamedByHash(t *testing.T) {
 	g := newGrid(t, server.Options{})
 	ctx := t.Context()
 	script, data := []byte("print(open('data.txt').read())\n"), []byte("alice's data\n")
-	for _, d := range [][]byte{script, data} {
-		up, err := g.alice.MissingBlobs(ctx, []client.BlobRef{ref(d)})
-		require.NoError(t, err)
-		for _, u := range up {
-			require.NoError(t, g.alice.UploadBlob(ctx, u, bytes.NewReader(d)))
-		}
-	}
-	inputs := &client.Manifest{Entries: []client.FileEntry{
-		{Path: "data.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256},
-		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256}}}
-	raw, err := json.Marshal(inputs)
-	require.NoError(t, err)
-	m, err := workdir.ParseManifest(raw)
-	require.NoError(t, err)
-	hash, err := m.SHA256()
-	require.NoError(t, err)
+	inputs, hash := aliceInputs(t, g, script, data)
+	var err error
 	byHash := client.SubmitRequest{Script: script, FileName: "main.py", InputsSHA256: hash}
 
 	_, err = g.alice.Submit(ctx, byHash)
@@ -125,22 +111,8 @@ func TestLeaseLeavesOutKnownInputs(t *testing.T) {
 	g := newGrid(t, server.Options{})
 	ctx := t.Context()
 	script, data := []byte("print(open('data.txt').read())\n"), []byte("the data\n")
-	for _, d := range [][]byte{script, data} {
-		up, err := g.alice.MissingBlobs(ctx, []client.BlobRef{ref(d)})
-		require.NoError(t, err)
-		for _, u := range up {
-			require.NoError(t, g.alice.UploadBlob(ctx, u, bytes.NewReader(d)))
-		}
-	}
-	inputs := &client.Manifest{Entries: []client.FileEntry{
-		{Path: "data.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256},
-		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256}}}
-	raw, err := json.Marshal(inputs)
-	require.NoError(t, err)
-	m, err := workdir.ParseManifest(raw)
-	require.NoError(t, err)
-	hash, err := m.SHA256()
-	require.NoError(t, err)
+	inputs, hash := aliceInputs(t, g, script, data)
+	var err error
 	byHash := client.SubmitRequest{Script: script, FileName: "main.py", InputsSHA256: hash}
 	for _, id := range []string{"w1", "w2"} {
 		w := g.worker
@@ -186,4 +158,28 @@ func TestLeaseLeavesOutKnownInputs(t *testing.T) {
 		_, err = lease(g.worker2, "w2", client.LeaseRequest{KnownInputs: known})
 		require.Truef(t, client.IsCode(err, client.CodeInvalidRequest), "known_inputs of %d: %v", len(known), err)
 	}
+}
+
+// aliceInputs uploads script and data as alice's and returns the
+// manifest of main.py and data.txt holding them, and its hash.
+func aliceInputs(t *testing.T, g *grid, script, data []byte) (*client.Manifest, string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, d := range [][]byte{script, data} {
+		up, err := g.alice.MissingBlobs(ctx, []client.BlobRef{ref(d)})
+		require.NoError(t, err)
+		for _, u := range up {
+			require.NoError(t, g.alice.UploadBlob(ctx, u, bytes.NewReader(d)))
+		}
+	}
+	inputs := &client.Manifest{Entries: []client.FileEntry{
+		{Path: "data.txt", Kind: "file", Size: ref(data).Size, SHA256: ref(data).SHA256},
+		{Path: "main.py", Kind: "file", Size: ref(script).Size, SHA256: ref(script).SHA256}}}
+	raw, err := json.Marshal(inputs)
+	require.NoError(t, err)
+	m, err := workdir.ParseManifest(raw)
+	require.NoError(t, err)
+	hash, err := m.SHA256()
+	require.NoError(t, err)
+	return inputs, hash
 }
